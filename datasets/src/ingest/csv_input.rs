@@ -1,0 +1,315 @@
+//! Reading CSV inputs, plain or gzipped, with exact header checks and typed field parsing.
+
+use std::fs::File;
+use std::io::{BufReader, Read};
+use std::path::Path;
+
+use csv::StringRecord;
+use flate2::read::MultiGzDecoder;
+
+use super::{FileSummary, Rejection};
+use crate::error::{Error, Result};
+
+/// An open CSV input whose header has been read.
+pub(crate) struct CsvInput {
+    /// How the file is named in messages (path, or `archive.tar.gz:member.csv`).
+    pub name: String,
+    pub header: Vec<String>,
+    reader: csv::Reader<Box<dyn Read>>,
+    record: StringRecord,
+}
+
+impl std::fmt::Debug for CsvInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CsvInput").field("name", &self.name).finish()
+    }
+}
+
+/// Opens a file, decompressing it when it starts with the gzip magic bytes.
+pub(crate) fn open_decompressed(path: &Path) -> Result<Box<dyn Read>> {
+    let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut magic = [0u8; 2];
+    let n = read_up_to(&mut file, &mut magic).map_err(|e| Error::io(path, e))?;
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    if n == 2 && magic == [0x1f, 0x8b] {
+        Ok(Box::new(BufReader::with_capacity(1 << 16, MultiGzDecoder::new(BufReader::with_capacity(1 << 16, file)))))
+    } else {
+        Ok(Box::new(BufReader::with_capacity(1 << 16, file)))
+    }
+}
+
+fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..])? {
+            0 => break,
+            k => n += k,
+        }
+    }
+    Ok(n)
+}
+
+impl CsvInput {
+    pub fn open(path: &Path) -> Result<CsvInput> {
+        CsvInput::from_reader(path.display().to_string(), open_decompressed(path)?, true)
+    }
+
+    /// Reads the header line (when `has_header`) and prepares record iteration.
+    pub fn from_reader(name: String, read: Box<dyn Read>, has_header: bool) -> Result<CsvInput> {
+        let reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .buffer_capacity(1 << 16)
+            .from_reader(read);
+        let mut input = CsvInput {
+            name,
+            header: Vec::new(),
+            reader,
+            record: StringRecord::new(),
+        };
+        if has_header {
+            let more = input.read_raw()?;
+            if !more {
+                return Err(Error::input(&input.name, "empty file: no header line"));
+            }
+            input.header = input
+                .record
+                .iter()
+                .map(|h| h.trim_start_matches('\u{feff}').trim().to_string())
+                .collect();
+        }
+        Ok(input)
+    }
+
+    fn read_raw(&mut self) -> Result<bool> {
+        self.reader.read_record(&mut self.record).map_err(|e| {
+            let line = e.position().map(|p| p.line()).unwrap_or(0);
+            let detail = match e.kind() {
+                csv::ErrorKind::Io(io) => format!(
+                    "read failed after line {line}: {io} (the file is truncated or its compression is corrupt)"
+                ),
+                csv::ErrorKind::Utf8 { .. } => format!("line {line}: invalid UTF-8"),
+                _ => format!("line {line}: {e}"),
+            };
+            Error::input(&self.name, detail)
+        })
+    }
+
+    pub fn wrong_header(&self, expected: &str) -> Error {
+        Error::input(
+            &self.name,
+            format!("wrong header: expected `{expected}`, found `{}`", self.header.join(",")),
+        )
+    }
+
+    /// Index of a header column, or a wrong-header error naming it.
+    pub fn column(&self, name: &str) -> Result<usize> {
+        self.header
+            .iter()
+            .position(|h| h == name)
+            .ok_or_else(|| Error::input(&self.name, format!("wrong header: no column `{name}` in `{}`", self.header.join(","))))
+    }
+
+    /// The next record and its 1-based line, or `None` at the end of the file.
+    pub fn next_record(&mut self) -> Result<Option<(u64, &StringRecord)>> {
+        loop {
+            if !self.read_raw()? {
+                return Ok(None);
+            }
+            // Skip blank lines, which the csv crate returns as one empty field.
+            if self.record.len() == 1 && self.record[0].trim().is_empty() {
+                continue;
+            }
+            let line = self.record.position().map(|p| p.line()).unwrap_or(0);
+            return Ok(Some((line, &self.record)));
+        }
+    }
+}
+
+/// Counts of one input file and the rejections found in it.
+#[derive(Debug)]
+pub(crate) struct Tally {
+    pub summary: FileSummary,
+    pub rejections: Vec<Rejection>,
+}
+
+impl Tally {
+    pub fn new(file: &str, kind: &str) -> Tally {
+        Tally {
+            summary: FileSummary {
+                file: file.to_string(),
+                kind: kind.to_string(),
+                ..FileSummary::default()
+            },
+            rejections: Vec::new(),
+        }
+    }
+
+    pub fn accept(&mut self) {
+        self.summary.rows_read += 1;
+        self.summary.rows_accepted += 1;
+    }
+
+    pub fn reject(&mut self, line: u64, err: FieldError) {
+        self.summary.rows_read += 1;
+        self.summary.rows_rejected += 1;
+        self.rejections.push(Rejection {
+            file: self.summary.file.clone(),
+            line,
+            field: err.field,
+            reason: err.reason,
+        });
+    }
+
+    /// Records the outcome of parsing one row.
+    pub fn record<T>(&mut self, line: u64, row: Result<T, FieldError>) -> Option<T> {
+        match row {
+            Ok(v) => {
+                self.accept();
+                Some(v)
+            }
+            Err(e) => {
+                self.reject(line, e);
+                None
+            }
+        }
+    }
+
+    pub fn merge_into(self, parsed: &mut super::Parsed) {
+        parsed.files.push(self.summary);
+        parsed.rejections.extend(self.rejections);
+    }
+}
+
+/// Why one row was rejected, and which field made it so.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct FieldError {
+    pub field: Option<String>,
+    pub reason: String,
+}
+
+impl FieldError {
+    pub fn field(field: &str, reason: impl Into<String>) -> FieldError {
+        FieldError {
+            field: Some(field.to_string()),
+            reason: reason.into(),
+        }
+    }
+
+    pub fn row(reason: impl Into<String>) -> FieldError {
+        FieldError {
+            field: None,
+            reason: reason.into(),
+        }
+    }
+}
+
+pub(crate) type FieldResult<T> = std::result::Result<T, FieldError>;
+
+/// Typed access to the fields of one record, by header index, with errors naming the field.
+pub(crate) struct Fields<'a> {
+    pub record: &'a StringRecord,
+    pub header: &'a [String],
+}
+
+impl<'a> Fields<'a> {
+    pub fn new(record: &'a StringRecord, header: &'a [String]) -> FieldResult<Fields<'a>> {
+        if record.len() != header.len() {
+            return Err(FieldError::row(format!(
+                "{} fields, the header has {}",
+                record.len(),
+                header.len()
+            )));
+        }
+        Ok(Fields { record, header })
+    }
+
+    pub fn str(&self, i: usize) -> &'a str {
+        self.record[i].trim()
+    }
+
+    fn name(&self, i: usize) -> &str {
+        &self.header[i]
+    }
+
+    pub fn required_str(&self, i: usize) -> FieldResult<&'a str> {
+        let s = self.str(i);
+        if s.is_empty() {
+            Err(FieldError::field(self.name(i), "empty"))
+        } else {
+            Ok(s)
+        }
+    }
+
+    /// Empty, `NaN`, `nan`, `None` and `NULL` are missing values.
+    pub fn opt_str(&self, i: usize) -> Option<&'a str> {
+        let s = self.str(i);
+        (!is_missing(s)).then_some(s)
+    }
+
+    pub fn opt_f64(&self, i: usize) -> FieldResult<Option<f64>> {
+        match self.opt_str(i) {
+            None => Ok(None),
+            Some(s) => parse_finite(s).map(Some).map_err(|r| FieldError::field(self.name(i), r)),
+        }
+    }
+
+    pub fn f64(&self, i: usize) -> FieldResult<f64> {
+        self.opt_f64(i)?
+            .ok_or_else(|| FieldError::field(self.name(i), "missing value"))
+    }
+
+    /// An integer, also written as an integral float (`1435629.0`).
+    pub fn opt_i64(&self, i: usize) -> FieldResult<Option<i64>> {
+        match self.opt_str(i) {
+            None => Ok(None),
+            Some(s) => parse_integer(s).map(Some).map_err(|r| FieldError::field(self.name(i), r)),
+        }
+    }
+
+    pub fn i64(&self, i: usize) -> FieldResult<i64> {
+        self.opt_i64(i)?
+            .ok_or_else(|| FieldError::field(self.name(i), "missing value"))
+    }
+
+    pub fn i32_in(&self, i: usize, lo: i32, hi: i32) -> FieldResult<i32> {
+        let v = self.i64(i)?;
+        if (i64::from(lo)..=i64::from(hi)).contains(&v) {
+            Ok(v as i32)
+        } else {
+            Err(FieldError::field(self.name(i), format!("{v} is outside {lo}..={hi}")))
+        }
+    }
+
+    pub fn non_negative_i64(&self, i: usize) -> FieldResult<i64> {
+        let v = self.i64(i)?;
+        if v < 0 {
+            Err(FieldError::field(self.name(i), format!("{v} is negative")))
+        } else {
+            Ok(v)
+        }
+    }
+}
+
+pub(crate) fn is_missing(s: &str) -> bool {
+    matches!(s, "" | "NaN" | "nan" | "NA" | "None" | "NULL" | "null")
+}
+
+pub(crate) fn parse_finite(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() => Ok(v),
+        Ok(_) => Err(format!("`{s}` is not a finite number")),
+        Err(_) => Err(format!("`{s}` is not a number")),
+    }
+}
+
+pub(crate) fn parse_integer(s: &str) -> Result<i64, String> {
+    if let Ok(v) = s.parse::<i64>() {
+        return Ok(v);
+    }
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v.fract() == 0.0 && v.abs() < 9.0e15 => Ok(v as i64),
+        Ok(_) => Err(format!("`{s}` is not an integer")),
+        Err(_) => Err(format!("`{s}` is not a number")),
+    }
+}

@@ -1,0 +1,309 @@
+//! Atomic, hive-partitioned, zstd-compressed Parquet writing of canonical tables.
+//!
+//! A batch is split by the table's [`PartitionKey`]s into `table/key=value/.../part-<run_id>.parquet`.
+//! Each file is written under a hidden temporary name in its final directory, synced, then
+//! renamed into place: readers see a whole file or none. A partition is never rewritten in
+//! place by another run; a re-run with the same `run_id` replaces its own file with identical
+//! content, so it is idempotent.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, RecordBatch, StringArray, TimestampMicrosecondArray, UInt32Array};
+use arrow::compute::take;
+use arrow::row::{RowConverter, SortField};
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::metadata::KeyValue;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+
+use crate::error::{Error, Result};
+use crate::schema::{PartitionKey, SCHEMA_VERSION, TIME_BASIS_KEY, Table};
+use crate::time::{utc_date_string, utc_year};
+
+/// Rows per row group by default: large enough for good compression, small enough that a time
+/// filter over a year of hourly prices skips most of a file.
+pub const DEFAULT_ROW_GROUP_ROWS: usize = 65_536;
+
+/// How to write one batch of a table.
+#[derive(Debug, Clone)]
+pub struct WriteOptions {
+    /// Names the files (`part-<run_id>.parquet`); letters, digits, `-`, `_`, `.` only.
+    pub run_id: String,
+    /// Where the rows came from (`hcp.source` in the file metadata).
+    pub source: String,
+    /// `hcp.time_basis`, for tables whose timestamps are not plain instants.
+    pub time_basis: Option<String>,
+    pub max_row_group_rows: usize,
+    pub zstd_level: i32,
+}
+
+impl WriteOptions {
+    pub fn new(run_id: impl Into<String>, source: impl Into<String>) -> Self {
+        WriteOptions {
+            run_id: run_id.into(),
+            source: source.into(),
+            time_basis: None,
+            max_row_group_rows: DEFAULT_ROW_GROUP_ROWS,
+            zstd_level: 3,
+        }
+    }
+
+    pub fn with_time_basis(mut self, basis: impl Into<String>) -> Self {
+        self.time_basis = Some(basis.into());
+        self
+    }
+}
+
+/// One file that [`write_table`] put in place.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WrittenFile {
+    pub path: PathBuf,
+    pub rows: usize,
+}
+
+/// The metadata keys every hcp Parquet file carries.
+pub const SOURCE_KEY: &str = "hcp.source";
+pub const RUN_ID_KEY: &str = "hcp.run_id";
+pub const TABLE_KEY: &str = "hcp.table";
+pub const SCHEMA_VERSION_KEY: &str = "hcp.schema_version";
+
+/// Writes `batch` (in the table's full [`Table::schema`]) under `root/<table>/`.
+///
+/// Rows are sorted by the table's key columns within each file; two rows with the same key are
+/// refused, as is a batch whose schema is not the canonical one.
+pub fn write_table(root: &Path, table: Table, batch: &RecordBatch, opts: &WriteOptions) -> Result<Vec<WrittenFile>> {
+    check_safe_name("run id", &opts.run_id)?;
+    check_batch_schema(root, table, batch)?;
+    if batch.num_rows() == 0 {
+        return Ok(Vec::new());
+    }
+    let groups = partition_rows(table, batch)?;
+    let mut written = Vec::with_capacity(groups.len());
+    for (dir, rows) in groups {
+        let indices = UInt32Array::from(rows);
+        let part = take_batch(batch, &indices)?;
+        let sorted = sort_by_key(table, &part, &dir)?;
+        let stored = drop_path_columns(table, &sorted)?;
+        let dir = root.join(table.name()).join(&dir);
+        let path = write_file_atomically(&dir, table, &stored, opts)?;
+        written.push(WrittenFile {
+            path,
+            rows: stored.num_rows(),
+        });
+    }
+    Ok(written)
+}
+
+fn check_safe_name(what: &str, value: &str) -> Result<()> {
+    let ok = !value.is_empty()
+        && value != "."
+        && value != ".."
+        && value.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Invalid(format!(
+            "{what} `{value}` must be non-empty and use only letters, digits, `-`, `_` and `.`"
+        )))
+    }
+}
+
+pub(crate) fn check_batch_schema(path: &Path, table: Table, batch: &RecordBatch) -> Result<()> {
+    let expected = table.schema();
+    let actual = batch.schema();
+    if let Some(detail) = schema_difference(&expected, &actual) {
+        return Err(Error::Schema {
+            path: path.to_path_buf(),
+            table: table.name(),
+            detail,
+        });
+    }
+    Ok(())
+}
+
+/// Describes the first difference between two schemas in names, types and nullability (field
+/// metadata is documentation and is not compared), or `None` when they agree.
+pub(crate) fn schema_difference(expected: &arrow::datatypes::Schema, actual: &arrow::datatypes::Schema) -> Option<String> {
+    for (i, want) in expected.fields().iter().enumerate() {
+        let Some(got) = actual.fields().get(i) else {
+            return Some(format!("missing column `{}` ({})", want.name(), want.data_type()));
+        };
+        if got.name() != want.name() {
+            return Some(match actual.index_of(want.name()) {
+                Ok(j) => format!("column `{}` at position {j}, expected at {i}", want.name()),
+                Err(_) => format!("missing column `{}` (found `{}` at position {i})", want.name(), got.name()),
+            });
+        }
+        if got.data_type() != want.data_type() {
+            return Some(format!(
+                "column `{}` has type {}, expected {}",
+                want.name(),
+                got.data_type(),
+                want.data_type()
+            ));
+        }
+        if got.is_nullable() && !want.is_nullable() {
+            return Some(format!("column `{}` is nullable, expected non-null", want.name()));
+        }
+    }
+    if actual.fields().len() > expected.fields().len() {
+        let extra: Vec<_> = actual.fields()[expected.fields().len()..].iter().map(|f| f.name().as_str()).collect();
+        return Some(format!("unexpected column(s) {}", extra.join(", ")));
+    }
+    None
+}
+
+/// Groups row indices by their partition directory (`market=ERCOT/year=2024`).
+fn partition_rows(table: Table, batch: &RecordBatch) -> Result<BTreeMap<String, Vec<u32>>> {
+    let keys = table.partition_keys();
+    let mut parts: Vec<Vec<String>> = Vec::with_capacity(keys.len());
+    for key in keys {
+        let values: Vec<String> = match key {
+            PartitionKey::Column(c) => {
+                let col = string_column(batch, c)?;
+                let mut out = Vec::with_capacity(col.len());
+                for v in col.iter() {
+                    let v = v.unwrap_or_default();
+                    check_safe_name(&format!("partition value of `{c}`"), v)?;
+                    out.push(format!("{c}={v}"));
+                }
+                out
+            }
+            PartitionKey::Year { key, from } => timestamp_column(batch, from)?
+                .values()
+                .iter()
+                .map(|&us| format!("{key}={}", utc_year(us)))
+                .collect(),
+            PartitionKey::Date { key, from } => timestamp_column(batch, from)?
+                .values()
+                .iter()
+                .map(|&us| format!("{key}={}", utc_date_string(us)))
+                .collect(),
+        };
+        parts.push(values);
+    }
+    let mut groups: BTreeMap<String, Vec<u32>> = BTreeMap::new();
+    for row in 0..batch.num_rows() {
+        let dir = parts.iter().map(|p| p[row].as_str()).collect::<Vec<_>>().join("/");
+        groups.entry(dir).or_default().push(row as u32);
+    }
+    Ok(groups)
+}
+
+pub(crate) fn string_column<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a StringArray> {
+    batch
+        .column_by_name(name)
+        .and_then(|c| c.as_any().downcast_ref::<StringArray>())
+        .ok_or_else(|| Error::Invalid(format!("column `{name}` is missing or not a string column")))
+}
+
+pub(crate) fn timestamp_column<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a TimestampMicrosecondArray> {
+    batch
+        .column_by_name(name)
+        .and_then(|c| c.as_any().downcast_ref::<TimestampMicrosecondArray>())
+        .ok_or_else(|| Error::Invalid(format!("column `{name}` is missing or not a microsecond timestamp")))
+}
+
+fn take_batch(batch: &RecordBatch, indices: &UInt32Array) -> Result<RecordBatch> {
+    let columns = batch
+        .columns()
+        .iter()
+        .map(|c| take(c.as_ref(), indices, None))
+        .collect::<Result<Vec<ArrayRef>, _>>()
+        .map_err(|e| Error::arrow("selecting partition rows", e))?;
+    RecordBatch::try_new(batch.schema(), columns).map_err(|e| Error::arrow("selecting partition rows", e))
+}
+
+/// Sorts rows by the table's key and refuses duplicate keys.
+fn sort_by_key(table: Table, batch: &RecordBatch, partition: &str) -> Result<RecordBatch> {
+    let key_columns: Vec<ArrayRef> = table
+        .key_columns()
+        .iter()
+        .map(|k| batch.column_by_name(k).cloned().expect("schema checked"))
+        .collect();
+    let converter = RowConverter::new(key_columns.iter().map(|c| SortField::new(c.data_type().clone())).collect())
+        .map_err(|e| Error::arrow("sorting by key", e))?;
+    let rows = converter
+        .convert_columns(&key_columns)
+        .map_err(|e| Error::arrow("sorting by key", e))?;
+    let mut order: Vec<u32> = (0..batch.num_rows() as u32).collect();
+    order.sort_unstable_by(|&a, &b| rows.row(a as usize).cmp(&rows.row(b as usize)).then(a.cmp(&b)));
+    if let Some(w) = order.windows(2).find(|w| rows.row(w[0] as usize) == rows.row(w[1] as usize)) {
+        let keys = table
+            .key_columns()
+            .iter()
+            .map(|k| {
+                let col = batch.column_by_name(k).expect("schema checked");
+                let v = arrow::util::display::array_value_to_string(col, w[0] as usize).unwrap_or_default();
+                format!("{k}={v}")
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        return Err(Error::Invalid(format!(
+            "duplicate key in table `{table}` partition `{partition}`: {keys}"
+        )));
+    }
+    take_batch(batch, &UInt32Array::from(order))
+}
+
+fn drop_path_columns(table: Table, batch: &RecordBatch) -> Result<RecordBatch> {
+    let schema = table.file_schema();
+    let columns = schema
+        .fields()
+        .iter()
+        .map(|f| batch.column_by_name(f.name()).cloned().expect("schema checked"))
+        .collect();
+    RecordBatch::try_new(schema, columns).map_err(|e| Error::arrow("dropping partition columns", e))
+}
+
+fn writer_properties(table: Table, opts: &WriteOptions) -> Result<WriterProperties> {
+    let level = ZstdLevel::try_new(opts.zstd_level).map_err(|e| Error::Invalid(format!("zstd level: {e}")))?;
+    let mut metadata = vec![
+        KeyValue::new(TABLE_KEY.to_string(), table.name().to_string()),
+        KeyValue::new(SCHEMA_VERSION_KEY.to_string(), SCHEMA_VERSION.to_string()),
+        KeyValue::new(SOURCE_KEY.to_string(), opts.source.clone()),
+        KeyValue::new(RUN_ID_KEY.to_string(), opts.run_id.clone()),
+    ];
+    if let Some(basis) = &opts.time_basis {
+        metadata.push(KeyValue::new(TIME_BASIS_KEY.to_string(), basis.clone()));
+    }
+    Ok(WriterProperties::builder()
+        .set_compression(Compression::ZSTD(level))
+        .set_max_row_group_row_count(Some(opts.max_row_group_rows.max(1)))
+        .set_statistics_enabled(EnabledStatistics::Page)
+        .set_key_value_metadata(Some(metadata))
+        .set_created_by(format!("hcp {}", env!("CARGO_PKG_VERSION")))
+        .build())
+}
+
+fn write_file_atomically(dir: &Path, table: Table, batch: &RecordBatch, opts: &WriteOptions) -> Result<PathBuf> {
+    fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let final_path = dir.join(format!("part-{}.parquet", opts.run_id));
+    let tmp_path = dir.join(format!(".part-{}.parquet.tmp-{}", opts.run_id, std::process::id()));
+    let result = (|| {
+        let file = File::create(&tmp_path).map_err(|e| Error::io(&tmp_path, e))?;
+        let props = writer_properties(table, opts)?;
+        let mut writer =
+            ArrowWriter::try_new(file, batch.schema(), Some(props)).map_err(|e| Error::parquet(&tmp_path, e))?;
+        writer.write(batch).map_err(|e| Error::parquet(&tmp_path, e))?;
+        let file = writer.into_inner().map_err(|e| Error::parquet(&tmp_path, e))?;
+        file.sync_all().map_err(|e| Error::io(&tmp_path, e))?;
+        fs::rename(&tmp_path, &final_path).map_err(|e| Error::io(&final_path, e))?;
+        if let Ok(d) = File::open(dir) {
+            let _ = d.sync_all();
+        }
+        Ok(final_path.clone())
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp_path);
+    }
+    result
+}
+
+/// Builds a string column of one repeated value (partition columns restored on read).
+pub(crate) fn constant_string(value: &str, len: usize) -> ArrayRef {
+    Arc::new(StringArray::from_iter_values(std::iter::repeat_n(value, len)))
+}

@@ -1,0 +1,97 @@
+//! `hcp`: the one command-line entry point. Thin clap dispatch into the library crates.
+
+mod ingest_cmd;
+mod run;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(name = "hcp", version, about = "Decides how a power-capped compute site spends its electricity")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// The main job: history -> report (train, forecast and backtest join as they land), on a
+    /// deterministic synthetic history when no --data is given.
+    Run(run::RunArgs),
+    /// Ingest real data files into canonical Parquet datasets.
+    Ingest(ingest_cmd::IngestArgs),
+    /// Print the canonical table schemas with their column descriptions.
+    Schema {
+        /// One table; all when omitted.
+        #[arg(value_enum)]
+        table: Option<TableArg>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum TableArg {
+    Prices,
+    Exogenous,
+    BtcNetwork,
+    Jobs,
+    GpuNodes,
+    Telemetry,
+    Forecasts,
+    Decisions,
+}
+
+impl From<TableArg> for hcp_datasets::Table {
+    fn from(t: TableArg) -> Self {
+        use hcp_datasets::Table;
+        match t {
+            TableArg::Prices => Table::Prices,
+            TableArg::Exogenous => Table::Exogenous,
+            TableArg::BtcNetwork => Table::BtcNetwork,
+            TableArg::Jobs => Table::Jobs,
+            TableArg::GpuNodes => Table::GpuNodes,
+            TableArg::Telemetry => Table::Telemetry,
+            TableArg::Forecasts => Table::Forecasts,
+            TableArg::Decisions => Table::Decisions,
+        }
+    }
+}
+
+fn print_schema(table: hcp_datasets::Table) {
+    let keys: Vec<_> = table.partition_keys().iter().map(|k| k.key()).collect();
+    println!("{table}  (partitioned by {}; key {})", keys.join(", "), table.key_columns().join(", "));
+    for f in table.schema().fields() {
+        let null = if f.is_nullable() { "null" } else { "" };
+        let doc = f.metadata().get("description").map(String::as_str).unwrap_or_default();
+        println!("  {:<28} {:<26} {:<4}  {doc}", f.name(), f.data_type().to_string(), null);
+    }
+    println!();
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run(args) => run::run(&args.into()),
+        Command::Ingest(args) => ingest_cmd::ingest(args),
+        Command::Schema { table } => {
+            match table {
+                Some(t) => print_schema(t.into()),
+                None => hcp_datasets::Table::ALL.into_iter().for_each(print_schema),
+            }
+            Ok(())
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Default output directory of the main job.
+fn default_out() -> PathBuf {
+    PathBuf::from("out/run")
+}

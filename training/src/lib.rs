@@ -1,0 +1,19 @@
+//! Feature pipelines (polars), training and evaluation protocols.
+//!
+//! Today: the polars view of the canonical datasets that hcp writes — the same hive layout
+//! analysts read with polars or DuckDB — and the price-history summary of `hcp run`.
+
+pub mod history;
+
+pub use history::{PriceSummary, price_summary, scan_table};
+
+/// Errors of `hcp-training`.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Polars(#[from] polars::error::PolarsError),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -38,11 +38,7 @@ pub struct RunConfig {
 
 impl From<RunArgs> for RunConfig {
     fn from(a: RunArgs) -> Self {
-        RunConfig {
-            data: a.data,
-            out: a.out,
-            seed: a.seed,
-        }
+        RunConfig { data: a.data, out: a.out, seed: a.seed }
     }
 }
 
@@ -86,12 +82,23 @@ fn write_report(out: &Path, history: &Path, summary: &[PriceSummary]) -> Result<
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let mut md = String::from("# hcp run\n\n");
     md.push_str(&format!("History: `{}`\n\n", history.display()));
-    md.push_str("| market | node | hours | first | last | mean RTM $/MWh | min | max | negative h | spike h (>100) |\n");
+    md.push_str(
+        "| market | node | hours | first | last | mean RTM $/MWh | min | max | negative h | spike h (>100) |\n",
+    );
     md.push_str("|---|---|---:|---|---|---:|---:|---:|---:|---:|\n");
     for s in summary {
         md.push_str(&format!(
             "| {} | {} | {} | {} | {} | {:.2} | {:.2} | {:.2} | {} | {} |\n",
-            s.market, s.node, s.hours, s.first, s.last, s.mean_rtm, s.min_rtm, s.max_rtm, s.negative_hours, s.spike_hours
+            s.market,
+            s.node,
+            s.hours,
+            s.first,
+            s.last,
+            s.mean_rtm,
+            s.min_rtm,
+            s.max_rtm,
+            s.negative_hours,
+            s.spike_hours
         ));
     }
     let path = out.join("report.md");
@@ -102,7 +109,10 @@ fn write_report(out: &Path, history: &Path, summary: &[PriceSummary]) -> Result<
 }
 
 fn print_summary(summary: &[PriceSummary]) {
-    println!("{:<10} {:<12} {:>7} {:>9} {:>9} {:>9} {:>6} {:>6}", "market", "node", "hours", "mean", "min", "max", "neg", "spike");
+    println!(
+        "{:<10} {:<12} {:>7} {:>9} {:>9} {:>9} {:>6} {:>6}",
+        "market", "node", "hours", "mean", "min", "max", "neg", "spike"
+    );
     for s in summary {
         println!(
             "{:<10} {:<12} {:>7} {:>9.2} {:>9.2} {:>9.2} {:>6} {:>6}",

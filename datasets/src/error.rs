@@ -28,11 +28,7 @@ pub enum Error {
     },
     /// A Parquet file whose schema is not the canonical one of its table.
     #[error("{path}: schema mismatch for table `{table}`: {detail}")]
-    Schema {
-        path: PathBuf,
-        table: &'static str,
-        detail: String,
-    },
+    Schema { path: PathBuf, table: &'static str, detail: String },
     /// An input file that cannot be ingested at all (wrong header, empty, truncated, ...).
     #[error("{path}: {detail}")]
     Input { path: PathBuf, detail: String },
@@ -48,31 +44,19 @@ pub enum Error {
 
 impl Error {
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io {
-            path: path.into(),
-            source,
-        }
+        Error::Io { path: path.into(), source }
     }
 
     pub(crate) fn input(path: impl Into<PathBuf>, detail: impl Into<String>) -> Self {
-        Error::Input {
-            path: path.into(),
-            detail: detail.into(),
-        }
+        Error::Input { path: path.into(), detail: detail.into() }
     }
 
     pub(crate) fn parquet(path: impl Into<PathBuf>, source: parquet::errors::ParquetError) -> Self {
-        Error::Parquet {
-            path: path.into(),
-            source,
-        }
+        Error::Parquet { path: path.into(), source }
     }
 
     pub(crate) fn arrow(context: impl Into<String>, source: arrow::error::ArrowError) -> Self {
-        Error::Arrow {
-            context: context.into(),
-            source,
-        }
+        Error::Arrow { context: context.into(), source }
     }
 }
 

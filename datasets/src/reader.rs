@@ -84,10 +84,7 @@ fn output_schema(table: Table, logical: &SchemaRef, opts: &ReadOptions) -> Resul
                 .map(|c| {
                     logical.field_with_name(c).cloned().map_err(|_| {
                         let names: Vec<_> = logical.fields().iter().map(|f| f.name().as_str()).collect();
-                        Error::Invalid(format!(
-                            "table `{table}` has no column `{c}` (columns: {})",
-                            names.join(", ")
-                        ))
+                        Error::Invalid(format!("table `{table}` has no column `{c}` (columns: {})", names.join(", ")))
                     })
                 })
                 .collect::<Result<Vec<Field>>>()?;
@@ -131,11 +128,7 @@ fn parse_partition(root: &Path, path: &Path, table: Table) -> Result<Vec<(String
     let rel = path.strip_prefix(root).expect("walked from root");
     let dirs: Vec<_> = rel.parent().map(|p| p.components().collect()).unwrap_or_default();
     let keys = table.partition_keys();
-    let bad = |detail: String| Error::Schema {
-        path: path.to_path_buf(),
-        table: table.name(),
-        detail,
-    };
+    let bad = |detail: String| Error::Schema { path: path.to_path_buf(), table: table.name(), detail };
     if dirs.len() != keys.len() {
         let want: Vec<_> = keys.iter().map(|k| format!("{}=...", k.key())).collect();
         return Err(bad(format!("expected partition directories {}", want.join("/"))));
@@ -171,12 +164,7 @@ fn read_file(
 
     let row_groups: Vec<usize> = match (opts.time_range, time_col) {
         (Some(range), Some(col)) => {
-            let leaf = builder
-                .parquet_schema()
-                .columns()
-                .iter()
-                .position(|c| c.name() == col)
-                .expect("schema checked");
+            let leaf = builder.parquet_schema().columns().iter().position(|c| c.name() == col).expect("schema checked");
             (0..metadata.num_row_groups())
                 .filter(|&i| match metadata.row_group(i).column(leaf).statistics() {
                     Some(Statistics::Int64(s)) => match (s.min_opt(), s.max_opt()) {
@@ -195,22 +183,16 @@ fn read_file(
     }
 
     // File columns needed: the requested ones stored in the file, plus the time column to filter.
-    let mut needed: Vec<usize> = out_schema
-        .fields()
-        .iter()
-        .filter_map(|f| file_schema.index_of(f.name()).ok())
-        .collect();
+    let mut needed: Vec<usize> =
+        out_schema.fields().iter().filter_map(|f| file_schema.index_of(f.name()).ok()).collect();
     if let (Some(_), Some(col)) = (opts.time_range, time_col) {
         needed.push(file_schema.index_of(col).expect("schema checked"));
     }
     needed.sort_unstable();
     needed.dedup();
     let mask = ProjectionMask::roots(builder.parquet_schema(), needed);
-    let reader = builder
-        .with_row_groups(row_groups)
-        .with_projection(mask)
-        .build()
-        .map_err(|e| Error::parquet(path, e))?;
+    let reader =
+        builder.with_row_groups(row_groups).with_projection(mask).build().map_err(|e| Error::parquet(path, e))?;
 
     let mut pieces = Vec::new();
     for batch in reader {
@@ -218,10 +200,8 @@ fn read_file(
         let batch = match (opts.time_range, time_col) {
             (Some(range), Some(col)) => {
                 let times = timestamp_column(&batch, col)?;
-                let keep: BooleanArray = times
-                    .iter()
-                    .map(|t| Some(t.is_some_and(|t| t >= range.start_us && t < range.end_us)))
-                    .collect();
+                let keep: BooleanArray =
+                    times.iter().map(|t| Some(t.is_some_and(|t| t >= range.start_us && t < range.end_us))).collect();
                 filter_record_batch(&batch, &keep).map_err(|e| Error::arrow("time filter", e))?
             }
             _ => batch,
@@ -241,7 +221,10 @@ fn read_file(
                 }
             })
             .collect();
-        pieces.push(RecordBatch::try_new(out_schema.clone(), columns).map_err(|e| Error::arrow(path.display().to_string(), e))?);
+        pieces.push(
+            RecordBatch::try_new(out_schema.clone(), columns)
+                .map_err(|e| Error::arrow(path.display().to_string(), e))?,
+        );
     }
     let batch = concat_batches(out_schema, &pieces).map_err(|e| Error::arrow("concatenating batches", e))?;
     Ok(Some(batch))
@@ -249,16 +232,9 @@ fn read_file(
 
 /// Refuses files that are not this table's, or not in the schema version this build reads.
 fn check_file(path: &Path, table: Table, builder: &ParquetRecordBatchReaderBuilder<File>) -> Result<()> {
-    let bad = |detail: String| Error::Schema {
-        path: path.to_path_buf(),
-        table: table.name(),
-        detail,
-    };
+    let bad = |detail: String| Error::Schema { path: path.to_path_buf(), table: table.name(), detail };
     let kv = builder.metadata().file_metadata().key_value_metadata();
-    let get = |key: &str| {
-        kv.and_then(|kv| kv.iter().find(|e| e.key == key))
-            .and_then(|e| e.value.clone())
-    };
+    let get = |key: &str| kv.and_then(|kv| kv.iter().find(|e| e.key == key)).and_then(|e| e.value.clone());
     match get(TABLE_KEY) {
         Some(t) if t == table.name() => {}
         Some(t) => return Err(bad(format!("file holds table `{t}`"))),

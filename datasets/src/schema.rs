@@ -64,10 +64,8 @@ impl PartitionKey {
 }
 
 fn field(name: &str, data_type: DataType, nullable: bool, description: &str) -> Field {
-    Field::new(name, data_type, nullable).with_metadata(HashMap::from([(
-        "description".to_string(),
-        description.to_string(),
-    )]))
+    Field::new(name, data_type, nullable)
+        .with_metadata(HashMap::from([("description".to_string(), description.to_string())]))
 }
 
 fn utf8(name: &str, nullable: bool, description: &str) -> Field {
@@ -161,35 +159,17 @@ impl Table {
     /// How files of this table are laid out in hive directories.
     pub fn partition_keys(self) -> &'static [PartitionKey] {
         match self {
-            Table::Prices | Table::Exogenous => &[
-                PartitionKey::Column("market"),
-                PartitionKey::Year {
-                    key: "year",
-                    from: "interval_start",
-                },
-            ],
+            Table::Prices | Table::Exogenous => {
+                &[PartitionKey::Column("market"), PartitionKey::Year { key: "year", from: "interval_start" }]
+            }
             Table::BtcNetwork | Table::Jobs | Table::GpuNodes => &[PartitionKey::Column("source")],
-            Table::Telemetry => &[
-                PartitionKey::Column("source"),
-                PartitionKey::Date {
-                    key: "date",
-                    from: "time",
-                },
-            ],
-            Table::Forecasts => &[
-                PartitionKey::Column("target"),
-                PartitionKey::Date {
-                    key: "forecast_date",
-                    from: "forecast_time",
-                },
-            ],
-            Table::Decisions => &[
-                PartitionKey::Column("site_id"),
-                PartitionKey::Date {
-                    key: "date",
-                    from: "decision_time",
-                },
-            ],
+            Table::Telemetry => &[PartitionKey::Column("source"), PartitionKey::Date { key: "date", from: "time" }],
+            Table::Forecasts => {
+                &[PartitionKey::Column("target"), PartitionKey::Date { key: "forecast_date", from: "forecast_time" }]
+            }
+            Table::Decisions => {
+                &[PartitionKey::Column("site_id"), PartitionKey::Date { key: "date", from: "decision_time" }]
+            }
         }
     }
 
@@ -199,18 +179,42 @@ impl Table {
             Table::Prices => vec![
                 utf8("market", false, "market: ERCOT, or the benchmark markets NP, PJM, DE"),
                 utf8("node", false, "settlement point, hub or zone (ERCOT), benchmark price zone otherwise"),
-                ts("interval_start", false, "start of the delivery interval, UTC; for the epftoolbox benchmark the market-local hour index written as if it were UTC (see hcp.time_basis)"),
+                ts(
+                    "interval_start",
+                    false,
+                    "start of the delivery interval, UTC; for the epftoolbox benchmark the market-local hour index written as if it were UTC (see hcp.time_basis)",
+                ),
                 i32_("interval_minutes", false, "length of the delivery interval in minutes"),
                 utf8("currency", false, "ISO 4217 currency of the prices (USD, EUR)"),
-                f64_("dam_price_per_mwh", true, "day-ahead market price, currency per MWh; null when the source has none"),
-                f64_("rtm_price_per_mwh", true, "real-time price (hourly mean of the 15-minute prices for ERCOT), currency per MWh; null when the source has none"),
+                f64_(
+                    "dam_price_per_mwh",
+                    true,
+                    "day-ahead market price, currency per MWh; null when the source has none",
+                ),
+                f64_(
+                    "rtm_price_per_mwh",
+                    true,
+                    "real-time price (hourly mean of the 15-minute prices for ERCOT), currency per MWh; null when the source has none",
+                ),
             ],
             Table::Exogenous => vec![
                 utf8("market", false, "market the series belongs to"),
                 utf8("node", false, "zone or SYSTEM for system-wide series"),
-                ts("interval_start", false, "start of the interval the value describes, UTC (epftoolbox: hour index, see prices)"),
-                utf8("variable", false, "series name with its unit, e.g. wind_gen_mw, load_forecast_mw, regup_price_usd_per_mw_h"),
-                utf8("kind", false, "`actual` (measured) or `forecast` (known ahead of the interval, usable as exogenous input)"),
+                ts(
+                    "interval_start",
+                    false,
+                    "start of the interval the value describes, UTC (epftoolbox: hour index, see prices)",
+                ),
+                utf8(
+                    "variable",
+                    false,
+                    "series name with its unit, e.g. wind_gen_mw, load_forecast_mw, regup_price_usd_per_mw_h",
+                ),
+                utf8(
+                    "kind",
+                    false,
+                    "`actual` (measured) or `forecast` (known ahead of the interval, usable as exogenous input)",
+                ),
                 f64_("value", true, "the value in the unit the variable names; null when the source has none"),
             ],
             Table::BtcNetwork => vec![
@@ -238,11 +242,20 @@ impl Table {
                 utf8("gpu_spec", true, "accepted GPU models separated by |, null when unconstrained"),
                 utf8("qos", true, "quality of service: LS, BE, Burstable, Guaranteed"),
                 utf8("phase", true, "pod phase at the end of the trace: Succeeded, Running, Pending, Failed"),
-                ts("creation_time", true, "creation, UTC; traces that give seconds from their start are stored as 1970-01-01T00:00:00Z + offset (hcp.time_basis = offset_from_trace_start); null if before the trace"),
+                ts(
+                    "creation_time",
+                    true,
+                    "creation, UTC; traces that give seconds from their start are stored as 1970-01-01T00:00:00Z + offset (hcp.time_basis = offset_from_trace_start); null if before the trace",
+                ),
                 ts("scheduled_time", true, "scheduling, UTC (same basis as creation_time); null if unknown"),
                 ts("deletion_time", true, "deletion, UTC (same basis as creation_time); null if after the trace"),
                 i64_("duration_s", true, "deletion minus creation where both are known"),
-                field("duration_censored", DataType::Boolean, false, "true when the job was still running or pending at the end of the trace, so duration_s is a lower bound (or null)"),
+                field(
+                    "duration_censored",
+                    DataType::Boolean,
+                    false,
+                    "true when the job was still running or pending at the end of the trace, so duration_s is a lower bound (or null)",
+                ),
             ],
             Table::GpuNodes => vec![
                 utf8("source", false, "trace the node list comes from"),
@@ -287,7 +300,11 @@ impl Table {
                 f64_("power_target_w", true, "power target for set_power_target, W"),
                 utf8("job_id", true, "job for placement actions"),
                 utf8("policy", false, "policy that decided (optimiser, threshold, always_on, ...)"),
-                utf8("idempotency_key", false, "site/device/plan/step key; applying an action twice has no further effect"),
+                utf8(
+                    "idempotency_key",
+                    false,
+                    "site/device/plan/step key; applying an action twice has no further effect",
+                ),
             ],
         };
         Arc::new(Schema::new(fields))
@@ -306,12 +323,7 @@ impl Table {
             })
             .collect();
         Arc::new(Schema::new(
-            schema
-                .fields()
-                .iter()
-                .filter(|f| !in_path.contains(&f.name().as_str()))
-                .cloned()
-                .collect::<Vec<_>>(),
+            schema.fields().iter().filter(|f| !in_path.contains(&f.name().as_str())).cloned().collect::<Vec<_>>(),
         ))
     }
 }

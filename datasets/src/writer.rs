@@ -89,10 +89,7 @@ pub fn write_table(root: &Path, table: Table, batch: &RecordBatch, opts: &WriteO
         let stored = drop_path_columns(table, &sorted)?;
         let dir = root.join(table.name()).join(&dir);
         let path = write_file_atomically(&dir, table, &stored, opts)?;
-        written.push(WrittenFile {
-            path,
-            rows: stored.num_rows(),
-        });
+        written.push(WrittenFile { path, rows: stored.num_rows() });
     }
     Ok(written)
 }
@@ -115,18 +112,17 @@ pub(crate) fn check_batch_schema(path: &Path, table: Table, batch: &RecordBatch)
     let expected = table.schema();
     let actual = batch.schema();
     if let Some(detail) = schema_difference(&expected, &actual) {
-        return Err(Error::Schema {
-            path: path.to_path_buf(),
-            table: table.name(),
-            detail,
-        });
+        return Err(Error::Schema { path: path.to_path_buf(), table: table.name(), detail });
     }
     Ok(())
 }
 
 /// Describes the first difference between two schemas in names, types and nullability (field
 /// metadata is documentation and is not compared), or `None` when they agree.
-pub(crate) fn schema_difference(expected: &arrow::datatypes::Schema, actual: &arrow::datatypes::Schema) -> Option<String> {
+pub(crate) fn schema_difference(
+    expected: &arrow::datatypes::Schema,
+    actual: &arrow::datatypes::Schema,
+) -> Option<String> {
     for (i, want) in expected.fields().iter().enumerate() {
         let Some(got) = actual.fields().get(i) else {
             return Some(format!("missing column `{}` ({})", want.name(), want.data_type()));
@@ -172,11 +168,9 @@ fn partition_rows(table: Table, batch: &RecordBatch) -> Result<BTreeMap<String, 
                 }
                 out
             }
-            PartitionKey::Year { key, from } => timestamp_column(batch, from)?
-                .values()
-                .iter()
-                .map(|&us| format!("{key}={}", utc_year(us)))
-                .collect(),
+            PartitionKey::Year { key, from } => {
+                timestamp_column(batch, from)?.values().iter().map(|&us| format!("{key}={}", utc_year(us))).collect()
+            }
             PartitionKey::Date { key, from } => timestamp_column(batch, from)?
                 .values()
                 .iter()
@@ -219,16 +213,11 @@ fn take_batch(batch: &RecordBatch, indices: &UInt32Array) -> Result<RecordBatch>
 
 /// Sorts rows by the table's key and refuses duplicate keys.
 fn sort_by_key(table: Table, batch: &RecordBatch, partition: &str) -> Result<RecordBatch> {
-    let key_columns: Vec<ArrayRef> = table
-        .key_columns()
-        .iter()
-        .map(|k| batch.column_by_name(k).cloned().expect("schema checked"))
-        .collect();
+    let key_columns: Vec<ArrayRef> =
+        table.key_columns().iter().map(|k| batch.column_by_name(k).cloned().expect("schema checked")).collect();
     let converter = RowConverter::new(key_columns.iter().map(|c| SortField::new(c.data_type().clone())).collect())
         .map_err(|e| Error::arrow("sorting by key", e))?;
-    let rows = converter
-        .convert_columns(&key_columns)
-        .map_err(|e| Error::arrow("sorting by key", e))?;
+    let rows = converter.convert_columns(&key_columns).map_err(|e| Error::arrow("sorting by key", e))?;
     let mut order: Vec<u32> = (0..batch.num_rows() as u32).collect();
     order.sort_unstable_by(|&a, &b| rows.row(a as usize).cmp(&rows.row(b as usize)).then(a.cmp(&b)));
     if let Some(w) = order.windows(2).find(|w| rows.row(w[0] as usize) == rows.row(w[1] as usize)) {
@@ -237,25 +226,19 @@ fn sort_by_key(table: Table, batch: &RecordBatch, partition: &str) -> Result<Rec
             .iter()
             .map(|k| {
                 let col = batch.column_by_name(k).expect("schema checked");
-                let v = arrow::util::display::array_value_to_string(col, w[0] as usize).unwrap_or_default();
-                format!("{k}={v}")
+                format!("{k}={}", display_value(col, w[0] as usize))
             })
             .collect::<Vec<_>>()
             .join(", ");
-        return Err(Error::Invalid(format!(
-            "duplicate key in table `{table}` partition `{partition}`: {keys}"
-        )));
+        return Err(Error::Invalid(format!("duplicate key in table `{table}` partition `{partition}`: {keys}")));
     }
     take_batch(batch, &UInt32Array::from(order))
 }
 
 fn drop_path_columns(table: Table, batch: &RecordBatch) -> Result<RecordBatch> {
     let schema = table.file_schema();
-    let columns = schema
-        .fields()
-        .iter()
-        .map(|f| batch.column_by_name(f.name()).cloned().expect("schema checked"))
-        .collect();
+    let columns =
+        schema.fields().iter().map(|f| batch.column_by_name(f.name()).cloned().expect("schema checked")).collect();
     RecordBatch::try_new(schema, columns).map_err(|e| Error::arrow("dropping partition columns", e))
 }
 
@@ -301,6 +284,17 @@ fn write_file_atomically(dir: &Path, table: Table, batch: &RecordBatch, opts: &W
         let _ = fs::remove_file(&tmp_path);
     }
     result
+}
+
+/// One cell for messages; timestamps as RFC 3339 (arrow's own display needs chrono-tz for "UTC").
+fn display_value(col: &ArrayRef, row: usize) -> String {
+    if col.is_null(row) {
+        return "null".to_string();
+    }
+    match col.as_any().downcast_ref::<TimestampMicrosecondArray>() {
+        Some(t) => crate::time::format_micros(t.value(row)),
+        None => arrow::util::display::array_value_to_string(col, row).unwrap_or_default(),
+    }
 }
 
 /// Builds a string column of one repeated value (partition columns restored on read).

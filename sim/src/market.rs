@@ -41,8 +41,8 @@ impl SyntheticPriceConfig {
 /// Daily shape by hour of day (Central time, index 0 = midnight): a solar trough at noon and
 /// the evening ramp peak, as in West Texas summers.
 const DAILY_SHAPE: [f64; 24] = [
-    0.85, 0.80, 0.78, 0.77, 0.78, 0.82, 0.90, 0.92, 0.80, 0.65, 0.55, 0.50, 0.50, 0.55, 0.65, 0.85,
-    1.10, 1.45, 1.80, 1.95, 1.60, 1.25, 1.05, 0.92,
+    0.85, 0.80, 0.78, 0.77, 0.78, 0.82, 0.90, 0.92, 0.80, 0.65, 0.55, 0.50, 0.50, 0.55, 0.65, 0.85, 1.10, 1.45, 1.80,
+    1.95, 1.60, 1.25, 1.05, 0.92,
 ];
 
 /// Generates `days × 24 × nodes` hourly rows, market `ERCOT`, currency USD.

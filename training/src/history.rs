@@ -14,10 +14,7 @@ pub fn scan_table(dataset: &Path, table: Table) -> Result<LazyFrame> {
     if !dir.is_dir() {
         return Err(Error::Invalid(format!("{}: no `{table}` dataset here", dir.display())));
     }
-    let args = ScanArgsParquet {
-        hive_options: HiveOptions::new_enabled(),
-        ..ScanArgsParquet::default()
-    };
+    let args = ScanArgsParquet { hive_options: HiveOptions::new_enabled(), ..ScanArgsParquet::default() };
     let pattern = format!("{}/**/*.parquet", dir.display());
     Ok(LazyFrame::scan_parquet(PlRefPath::new(pattern), args)?)
 }

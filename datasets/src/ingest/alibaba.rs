@@ -138,15 +138,24 @@ fn source_name(prefix: &str, path: &Path, strip: &str) -> String {
     let stem = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let stem = stem.split('.').next().unwrap_or_default();
     let stem = stem.strip_prefix(strip).unwrap_or(stem);
-    let clean: String = stem
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' })
-        .collect();
+    let clean: String =
+        stem.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' }).collect();
     format!("{prefix}_{clean}")
 }
 
-fn offset_us(seconds: Option<i64>) -> Option<i64> {
-    seconds.map(|s| s * MICROS_PER_SECOND)
+/// Seconds from the trace start (possibly fractional, e.g. `4031.0000000000005`) to
+/// microseconds on the offset time basis.
+fn offset_us(f: &Fields<'_>, i: usize) -> FieldResult<Option<i64>> {
+    match f.opt_f64(i)? {
+        Some(s) if s < 0.0 => Err(FieldError::field(&f.header[i], format!("{s} is negative"))),
+        Some(s) => Ok(Some((s * MICROS_PER_SECOND as f64).round() as i64)),
+        None => Ok(None),
+    }
+}
+
+/// Whole seconds between two offsets.
+fn duration_s(creation_us: Option<i64>, deletion_us: Option<i64>) -> Option<i64> {
+    creation_us.zip(deletion_us).map(|(c, d)| ((d - c) as f64 / MICROS_PER_SECOND as f64).round() as i64)
 }
 
 fn check_unique(
@@ -165,10 +174,9 @@ fn check_unique(
 
 fn check_order(creation: Option<i64>, deletion: Option<i64>) -> FieldResult<()> {
     match (creation, deletion) {
-        (Some(c), Some(d)) if d < c => Err(FieldError::field(
-            "deletion_time",
-            format!("{d} is before creation_time {c}"),
-        )),
+        (Some(c), Some(d)) if d < c => {
+            Err(FieldError::field("deletion_time", format!("{d} is before creation_time {c}")))
+        }
         _ => Ok(()),
     }
 }
@@ -201,13 +209,13 @@ fn parse_pods(input: &mut CsvInput, source: &str, c: &mut Collected, parsed: &mu
                     return Err(FieldError::field("pod_phase", format!("unknown phase `{phase}`")));
                 }
                 row.phase = Some(phase.to_string());
-                let creation = f.opt_i64(8)?;
-                let deletion = f.opt_i64(9)?;
+                let creation = offset_us(&f, 8)?;
+                let deletion = offset_us(&f, 9)?;
                 check_order(creation, deletion)?;
-                row.creation_time_us = offset_us(creation);
-                row.deletion_time_us = offset_us(deletion);
-                row.scheduled_time_us = offset_us(f.opt_i64(10)?);
-                row.duration_s = creation.zip(deletion).map(|(c, d)| d - c);
+                row.creation_time_us = creation;
+                row.deletion_time_us = deletion;
+                row.scheduled_time_us = offset_us(&f, 10)?;
+                row.duration_s = duration_s(creation, deletion);
                 row.duration_censored = matches!(phase, "Running" | "Pending") || row.duration_s.is_none();
             } else {
                 row.duration_censored = true;
@@ -275,10 +283,10 @@ fn parse_dlrm(input: &mut CsvInput, c: &mut Collected, parsed: &mut Parsed) -> R
             if memory_gib < 0.0 {
                 return Err(FieldError::field("memory_request", format!("{memory_gib} is negative")));
             }
-            let creation = f.opt_i64(14)?;
-            let deletion = f.opt_i64(16)?;
+            let creation = offset_us(&f, 14)?;
+            let deletion = offset_us(&f, 16)?;
             check_order(creation, deletion)?;
-            let duration = creation.zip(deletion).map(|(c, d)| d - c);
+            let duration = duration_s(creation, deletion);
             check_unique(&mut c.job_keys, SOURCE, job_id, &name, line)?;
             Ok(JobRow {
                 source: SOURCE.to_string(),
@@ -293,9 +301,9 @@ fn parse_dlrm(input: &mut CsvInput, c: &mut Collected, parsed: &mut Parsed) -> R
                 // The trace's README: every instance is a latency-sensitive inference service.
                 qos: Some("LS".to_string()),
                 phase: None,
-                creation_time_us: offset_us(creation),
-                scheduled_time_us: offset_us(f.opt_i64(15)?),
-                deletion_time_us: offset_us(deletion),
+                creation_time_us: creation,
+                scheduled_time_us: offset_us(&f, 15)?,
+                deletion_time_us: deletion,
                 duration_s: duration,
                 duration_censored: duration.is_none(),
             })
@@ -311,9 +319,8 @@ fn parse_dlrm(input: &mut CsvInput, c: &mut Collected, parsed: &mut Parsed) -> R
 /// Reads every CSV member of a GenAI archive without unpacking it to disk.
 fn parse_genai_archive(path: &Path, c: &mut Collected, parsed: &mut Parsed) -> Result<()> {
     let mut archive = tar::Archive::new(open_decompressed(path)?);
-    let corrupt = |e: std::io::Error| {
-        Error::input(path, format!("cannot read the tar archive: {e} (truncated or corrupt?)"))
-    };
+    let corrupt =
+        |e: std::io::Error| Error::input(path, format!("cannot read the tar archive: {e} (truncated or corrupt?)"));
     let mut members = 0;
     for entry in archive.entries().map_err(corrupt)? {
         let mut entry = entry.map_err(corrupt)?;
@@ -408,9 +415,7 @@ fn parse_genai_member(input: &mut CsvInput, metric: Metric, c: &mut Collected, p
                 Value::Bytes(_) => has.memory,
             };
             if already {
-                return Err(FieldError::row(format!(
-                    "duplicate key: container {device} at {seconds} already sampled"
-                )));
+                return Err(FieldError::row(format!("duplicate key: container {device} at {seconds} already sampled")));
             }
             match value {
                 Value::Ratio(r) => {

@@ -78,17 +78,22 @@ struct Days {
 
 impl Days {
     fn row(&mut self, source: &str, day_us: i64) -> &mut BtcNetworkRow {
-        self.rows
-            .entry((source.to_string(), day_us))
-            .or_insert_with(|| BtcNetworkRow {
-                source: source.to_string(),
-                day_us,
-                ..BtcNetworkRow::default()
-            })
+        self.rows.entry((source.to_string(), day_us)).or_insert_with(|| BtcNetworkRow {
+            source: source.to_string(),
+            day_us,
+            ..BtcNetworkRow::default()
+        })
     }
 
     /// Records one value; a second value for the same series and day is a duplicate key.
-    fn put(&mut self, source: &str, day_us: i64, series: Series, value: Option<f64>, at: (&str, u64)) -> FieldResult<()> {
+    fn put(
+        &mut self,
+        source: &str,
+        day_us: i64,
+        series: Series,
+        value: Option<f64>,
+        at: (&str, u64),
+    ) -> FieldResult<()> {
         let key = (source.to_string(), day_us, series);
         if let Some((file, line)) = self.seen.get(&key) {
             return Err(FieldError::row(format!(
@@ -173,7 +178,13 @@ fn file_stem(path: &Path) -> String {
     name.split('.').next().unwrap_or_default().to_string()
 }
 
-fn parse_daily(input: &mut CsvInput, source: &str, date_format: &str, days: &mut Days, parsed: &mut Parsed) -> Result<()> {
+fn parse_daily(
+    input: &mut CsvInput,
+    source: &str,
+    date_format: &str,
+    days: &mut Days,
+    parsed: &mut Parsed,
+) -> Result<()> {
     let name = input.name.clone();
     let header = input.header.clone();
     let mut tally = Tally::new(&name, source);
@@ -276,6 +287,16 @@ pub fn block_subsidy_sat(height: i64) -> i64 {
     if halvings >= 64 { 0 } else { 5_000_000_000 >> halvings }
 }
 
+/// Block time: Unix seconds, or `YYYY-MM-DD HH:MM:SS` in UTC (the 2025 fragment writes it so).
+fn block_time_s(s: &str) -> Result<i64, String> {
+    if let Ok(t) = s.parse::<i64>() {
+        return Ok(t);
+    }
+    NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S")
+        .map(|t| naive_utc_micros(t) / MICROS_PER_SECOND)
+        .map_err(|_| format!("`{s}` is neither Unix seconds nor YYYY-MM-DD HH:MM:SS"))
+}
+
 fn parse_blocks(input: &mut CsvInput, blocks: &mut BlockDays, parsed: &mut Parsed) -> Result<()> {
     let name = input.name.clone();
     let header = input.header.clone();
@@ -284,7 +305,7 @@ fn parse_blocks(input: &mut CsvInput, blocks: &mut BlockDays, parsed: &mut Parse
         let row = (|| {
             let f = Fields::new(record, &header)?;
             let height = f.non_negative_i64(0)?;
-            let time = f.non_negative_i64(1)?;
+            let time = block_time_s(f.str(1)).map_err(|r| FieldError::field("time", r))?;
             let subsidy = f.non_negative_i64(2)?;
             let fees = f.non_negative_i64(3)?;
             let expected = block_subsidy_sat(height);

@@ -56,27 +56,15 @@ impl CsvInput {
 
     /// Reads the header line (when `has_header`) and prepares record iteration.
     pub fn from_reader(name: String, read: Box<dyn Read>, has_header: bool) -> Result<CsvInput> {
-        let reader = csv::ReaderBuilder::new()
-            .has_headers(false)
-            .flexible(true)
-            .buffer_capacity(1 << 16)
-            .from_reader(read);
-        let mut input = CsvInput {
-            name,
-            header: Vec::new(),
-            reader,
-            record: StringRecord::new(),
-        };
+        let reader =
+            csv::ReaderBuilder::new().has_headers(false).flexible(true).buffer_capacity(1 << 16).from_reader(read);
+        let mut input = CsvInput { name, header: Vec::new(), reader, record: StringRecord::new() };
         if has_header {
             let more = input.read_raw()?;
             if !more {
                 return Err(Error::input(&input.name, "empty file: no header line"));
             }
-            input.header = input
-                .record
-                .iter()
-                .map(|h| h.trim_start_matches('\u{feff}').trim().to_string())
-                .collect();
+            input.header = input.record.iter().map(|h| h.trim_start_matches('\u{feff}').trim().to_string()).collect();
         }
         Ok(input)
     }
@@ -85,9 +73,9 @@ impl CsvInput {
         self.reader.read_record(&mut self.record).map_err(|e| {
             let line = e.position().map(|p| p.line()).unwrap_or(0);
             let detail = match e.kind() {
-                csv::ErrorKind::Io(io) => format!(
-                    "read failed after line {line}: {io} (the file is truncated or its compression is corrupt)"
-                ),
+                csv::ErrorKind::Io(io) => {
+                    format!("read failed after line {line}: {io} (the file is truncated or its compression is corrupt)")
+                }
                 csv::ErrorKind::Utf8 { .. } => format!("line {line}: invalid UTF-8"),
                 _ => format!("line {line}: {e}"),
             };
@@ -96,18 +84,14 @@ impl CsvInput {
     }
 
     pub fn wrong_header(&self, expected: &str) -> Error {
-        Error::input(
-            &self.name,
-            format!("wrong header: expected `{expected}`, found `{}`", self.header.join(",")),
-        )
+        Error::input(&self.name, format!("wrong header: expected `{expected}`, found `{}`", self.header.join(",")))
     }
 
     /// Index of a header column, or a wrong-header error naming it.
     pub fn column(&self, name: &str) -> Result<usize> {
-        self.header
-            .iter()
-            .position(|h| h == name)
-            .ok_or_else(|| Error::input(&self.name, format!("wrong header: no column `{name}` in `{}`", self.header.join(","))))
+        self.header.iter().position(|h| h == name).ok_or_else(|| {
+            Error::input(&self.name, format!("wrong header: no column `{name}` in `{}`", self.header.join(",")))
+        })
     }
 
     /// The next record and its 1-based line, or `None` at the end of the file.
@@ -136,11 +120,7 @@ pub(crate) struct Tally {
 impl Tally {
     pub fn new(file: &str, kind: &str) -> Tally {
         Tally {
-            summary: FileSummary {
-                file: file.to_string(),
-                kind: kind.to_string(),
-                ..FileSummary::default()
-            },
+            summary: FileSummary { file: file.to_string(), kind: kind.to_string(), ..FileSummary::default() },
             rejections: Vec::new(),
         }
     }
@@ -153,12 +133,7 @@ impl Tally {
     pub fn reject(&mut self, line: u64, err: FieldError) {
         self.summary.rows_read += 1;
         self.summary.rows_rejected += 1;
-        self.rejections.push(Rejection {
-            file: self.summary.file.clone(),
-            line,
-            field: err.field,
-            reason: err.reason,
-        });
+        self.rejections.push(Rejection { file: self.summary.file.clone(), line, field: err.field, reason: err.reason });
     }
 
     /// Records the outcome of parsing one row.
@@ -190,17 +165,11 @@ pub(crate) struct FieldError {
 
 impl FieldError {
     pub fn field(field: &str, reason: impl Into<String>) -> FieldError {
-        FieldError {
-            field: Some(field.to_string()),
-            reason: reason.into(),
-        }
+        FieldError { field: Some(field.to_string()), reason: reason.into() }
     }
 
     pub fn row(reason: impl Into<String>) -> FieldError {
-        FieldError {
-            field: None,
-            reason: reason.into(),
-        }
+        FieldError { field: None, reason: reason.into() }
     }
 }
 
@@ -215,11 +184,7 @@ pub(crate) struct Fields<'a> {
 impl<'a> Fields<'a> {
     pub fn new(record: &'a StringRecord, header: &'a [String]) -> FieldResult<Fields<'a>> {
         if record.len() != header.len() {
-            return Err(FieldError::row(format!(
-                "{} fields, the header has {}",
-                record.len(),
-                header.len()
-            )));
+            return Err(FieldError::row(format!("{} fields, the header has {}", record.len(), header.len())));
         }
         Ok(Fields { record, header })
     }
@@ -234,11 +199,7 @@ impl<'a> Fields<'a> {
 
     pub fn required_str(&self, i: usize) -> FieldResult<&'a str> {
         let s = self.str(i);
-        if s.is_empty() {
-            Err(FieldError::field(self.name(i), "empty"))
-        } else {
-            Ok(s)
-        }
+        if s.is_empty() { Err(FieldError::field(self.name(i), "empty")) } else { Ok(s) }
     }
 
     /// Empty, `NaN`, `nan`, `None` and `NULL` are missing values.
@@ -255,8 +216,7 @@ impl<'a> Fields<'a> {
     }
 
     pub fn f64(&self, i: usize) -> FieldResult<f64> {
-        self.opt_f64(i)?
-            .ok_or_else(|| FieldError::field(self.name(i), "missing value"))
+        self.opt_f64(i)?.ok_or_else(|| FieldError::field(self.name(i), "missing value"))
     }
 
     /// An integer, also written as an integral float (`1435629.0`).
@@ -268,8 +228,7 @@ impl<'a> Fields<'a> {
     }
 
     pub fn i64(&self, i: usize) -> FieldResult<i64> {
-        self.opt_i64(i)?
-            .ok_or_else(|| FieldError::field(self.name(i), "missing value"))
+        self.opt_i64(i)?.ok_or_else(|| FieldError::field(self.name(i), "missing value"))
     }
 
     pub fn i32_in(&self, i: usize, lo: i32, hi: i32) -> FieldResult<i32> {
@@ -283,11 +242,7 @@ impl<'a> Fields<'a> {
 
     pub fn non_negative_i64(&self, i: usize) -> FieldResult<i64> {
         let v = self.i64(i)?;
-        if v < 0 {
-            Err(FieldError::field(self.name(i), format!("{v} is negative")))
-        } else {
-            Ok(v)
-        }
+        if v < 0 { Err(FieldError::field(self.name(i), format!("{v} is negative"))) } else { Ok(v) }
     }
 }
 

@@ -65,10 +65,8 @@ pub(crate) fn parse(inputs: &[PathBuf]) -> Result<Parsed> {
             .iter()
             .find(|m| input.header.len() == 4 && input.header[0].is_empty() && input.header[1..] == m.header)
             .ok_or_else(|| {
-                let expected: Vec<_> = MARKETS
-                    .iter()
-                    .map(|m| format!("{}: `,{}`", m.market, m.header.join(",")))
-                    .collect();
+                let expected: Vec<_> =
+                    MARKETS.iter().map(|m| format!("{}: `,{}`", m.market, m.header.join(","))).collect();
                 Error::input(
                     path,
                     format!(

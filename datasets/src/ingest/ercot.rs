@@ -45,7 +45,16 @@ const SYSTEM_VARIABLES: [(&str, &str); 12] = [
 /// UTC microseconds at which ERCOT's hour `hour_ending` of `date` starts; `repeated` marks the
 /// second 01:00-02:00 hour of the 25-hour day (ERCOT's `DSTFlag = Y`).
 pub fn ercot_interval_start(date: NaiveDate, hour_ending: u32, repeated: bool) -> Result<i64, String> {
-    let (midnight_us, day_hours) = local_day(date)?;
+    let day = local_day(date)?;
+    interval_start_in_day(date, day, hour_ending, repeated)
+}
+
+fn interval_start_in_day(
+    date: NaiveDate,
+    (midnight_us, day_hours): (i64, u32),
+    hour_ending: u32,
+    repeated: bool,
+) -> Result<i64, String> {
     let index = match (day_hours, hour_ending, repeated) {
         (_, 0 | 25.., _) => return Err(format!("hour_ending {hour_ending} is outside 1..=24")),
         (24, h, false) => h - 1,
@@ -84,16 +93,21 @@ fn local_day(date: NaiveDate) -> Result<(i64, u32), String> {
     Ok((start, ((end - start) / MICROS_PER_HOUR) as u32))
 }
 
-/// Caches the local-day lookups: rows come grouped by date.
+/// A parsed local day: its date, UTC midnight and length in hours.
+type LocalDay = (NaiveDate, (i64, u32));
+
+/// Caches date parsing and time-zone lookups per `delivery_date` string.
 #[derive(Default)]
-struct DayCache(HashMap<String, Result<NaiveDate, String>>);
+struct DayCache(HashMap<String, Result<LocalDay, String>>);
 
 impl DayCache {
-    fn date(&mut self, s: &str) -> Result<NaiveDate, String> {
+    fn day(&mut self, s: &str) -> Result<LocalDay, String> {
         if let Some(d) = self.0.get(s) {
             return d.clone();
         }
-        let d = NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| format!("`{s}` is not a YYYY-MM-DD date"));
+        let d = NaiveDate::parse_from_str(s, "%Y-%m-%d")
+            .map_err(|_| format!("`{s}` is not a YYYY-MM-DD date"))
+            .and_then(|date| Ok((date, local_day(date)?)));
         self.0.insert(s.to_string(), d.clone());
         d
     }
@@ -103,7 +117,7 @@ pub(crate) fn parse(inputs: &[PathBuf]) -> Result<Parsed> {
     let mut parsed = Parsed::default();
     let mut prices = Vec::new();
     let mut system = Vec::new();
-    let mut price_keys: HashMap<(String, i64), (String, u64)> = HashMap::new();
+    let mut price_keys = PriceKeys::default();
     let mut system_keys: HashMap<i64, (String, u64)> = HashMap::new();
     for path in inputs {
         let mut input = CsvInput::open(path)?;
@@ -137,29 +151,53 @@ pub(crate) fn parse(inputs: &[PathBuf]) -> Result<Parsed> {
 
 /// The interval start of a row's `delivery_date`, `hour_ending` and optional DST flag.
 fn row_start(f: &Fields<'_>, days: &mut DayCache, dst_col: Option<usize>) -> FieldResult<i64> {
-    let date = days
-        .date(f.str(0))
-        .map_err(|r| FieldError::field("delivery_date", r))?;
+    let (date, day) = days.day(f.str(0)).map_err(|r| FieldError::field("delivery_date", r))?;
     let hour = f.i32_in(1, 1, 24)? as u32;
     let repeated = match dst_col.map(|c| f.str(c)) {
         None | Some("N" | "n" | "" | "false") => false,
         Some("Y" | "y" | "true") => true,
         Some(other) => return Err(FieldError::field("dst_flag", format!("`{other}` is not Y or N"))),
     };
-    ercot_interval_start(date, hour, repeated).map_err(|r| FieldError::field("hour_ending", r))
+    interval_start_in_day(date, day, hour, repeated).map_err(|r| FieldError::field("hour_ending", r))
 }
 
 fn dst_column(input: &CsvInput) -> Option<usize> {
-    input
-        .header
-        .iter()
-        .position(|h| h.eq_ignore_ascii_case("dst_flag") || h.eq_ignore_ascii_case("dstflag"))
+    input.header.iter().position(|h| h.eq_ignore_ascii_case("dst_flag") || h.eq_ignore_ascii_case("dstflag"))
+}
+
+/// Where each (settlement point, interval) was first seen, without allocating per row.
+#[derive(Default)]
+struct PriceKeys {
+    nodes: HashMap<String, u32>,
+    files: Vec<String>,
+    seen: HashMap<(u32, i64), (u32, u64)>,
+}
+
+impl PriceKeys {
+    /// Records the key, or says where it was first seen.
+    fn insert(&mut self, node: &str, start: i64, file: u32, line: u64) -> Option<String> {
+        let id = match self.nodes.get(node) {
+            Some(&id) => id,
+            None => {
+                let id = self.nodes.len() as u32;
+                self.nodes.insert(node.to_string(), id);
+                id
+            }
+        };
+        match self.seen.insert((id, start), (file, line)) {
+            None => None,
+            Some(first) => {
+                self.seen.insert((id, start), first);
+                Some(format!("{}:{}", self.files[first.0 as usize], first.1))
+            }
+        }
+    }
 }
 
 fn parse_prices(
     input: &mut CsvInput,
     rows: &mut Vec<PriceRow>,
-    seen: &mut HashMap<(String, i64), (String, u64)>,
+    seen: &mut PriceKeys,
     parsed: &mut Parsed,
 ) -> Result<()> {
     let dst_col = dst_column(input);
@@ -171,30 +209,31 @@ fn parse_prices(
     let header = input.header.clone();
     let mut tally = Tally::new(&name, "ercot_prices");
     let mut days = DayCache::default();
+    let file = seen.files.len() as u32;
+    seen.files.push(name.clone());
     while let Some((line, record)) = input.next_record()? {
         let row = (|| {
             let f = Fields::new(record, &header)?;
             let start = row_start(&f, &mut days, dst_col)?;
             let node = f.required_str(2)?;
-            let row = PriceRow {
+            let dam = f.opt_f64(3)?;
+            let rtm = f.opt_f64(4)?;
+            if let Some(first) = seen.insert(node, start, file, line) {
+                return Err(FieldError::row(format!(
+                    "duplicate key: {node} {} hour_ending {} already at {first}",
+                    f.str(0),
+                    f.str(1)
+                )));
+            }
+            Ok(PriceRow {
                 market: MARKET.to_string(),
                 node: node.to_string(),
                 interval_start_us: start,
                 interval_minutes: 60,
                 currency: "USD",
-                dam_price_per_mwh: f.opt_f64(3)?,
-                rtm_price_per_mwh: f.opt_f64(4)?,
-            };
-            if let Some((file, first)) = seen.get(&(row.node.clone(), start)) {
-                return Err(FieldError::row(format!(
-                    "duplicate key: {} {} hour_ending {} already at {file}:{first}",
-                    node,
-                    f.str(0),
-                    f.str(1)
-                )));
-            }
-            seen.insert((row.node.clone(), start), (name.clone(), line));
-            Ok(row)
+                dam_price_per_mwh: dam,
+                rtm_price_per_mwh: rtm,
+            })
         })();
         if let Some(row) = tally.record(line, row) {
             rows.push(row);
@@ -239,10 +278,7 @@ fn parse_system(
         let row = (|| {
             let f = Fields::new(record, &header)?;
             let start = row_start(&f, &mut days, dst_col)?;
-            let values = columns
-                .iter()
-                .map(|&(i, v)| Ok((v, f.opt_f64(i)?)))
-                .collect::<FieldResult<Vec<_>>>()?;
+            let values = columns.iter().map(|&(i, v)| Ok((v, f.opt_f64(i)?))).collect::<FieldResult<Vec<_>>>()?;
             if let Some((file, first)) = seen.get(&start) {
                 return Err(FieldError::row(format!(
                     "duplicate key: {} hour_ending {} already at {file}:{first}",

@@ -110,12 +110,7 @@ pub struct IngestOptions {
 
 impl IngestOptions {
     pub fn new(out: impl Into<PathBuf>) -> Self {
-        IngestOptions {
-            out: out.into(),
-            run_id: None,
-            strict: false,
-            max_row_group_rows: DEFAULT_ROW_GROUP_ROWS,
-        }
+        IngestOptions { out: out.into(), run_id: None, strict: false, max_row_group_rows: DEFAULT_ROW_GROUP_ROWS }
     }
 }
 
@@ -156,10 +151,7 @@ pub fn ingest(format: Format, inputs: &[PathBuf], opts: &IngestOptions) -> Resul
     }
     let valid: usize = parsed.tables.iter().map(|t| t.batch.num_rows()).sum();
     if valid == 0 {
-        return Err(Error::NothingValid {
-            files: inputs.len(),
-            rejected,
-        });
+        return Err(Error::NothingValid { files: inputs.len(), rejected });
     }
 
     let run_id = match &opts.run_id {

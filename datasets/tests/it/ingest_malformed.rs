@@ -1,0 +1,226 @@
+//! Malformed inputs: each gives a precise error (file, line, field) and leaves no partial output.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use flate2::Compression;
+use flate2::write::GzEncoder;
+use hcp_datasets::Error;
+use hcp_datasets::ingest::{Format, IngestOptions, ingest};
+use proptest::prelude::*;
+
+use crate::support::files_below;
+
+const HEADER: &str = "delivery_date,hour_ending,settlement_point,dam_lmp,rtm_lmp\n";
+
+fn good_rows(n: usize) -> String {
+    (0..n).map(|h| format!("2024-07-01,{},HB_WEST,{}.5,{}.25\n", h % 24 + 1, h, h)).collect()
+}
+
+fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+fn gzip(text: &str) -> Vec<u8> {
+    let mut enc = GzEncoder::new(Vec::new(), Compression::default());
+    enc.write_all(text.as_bytes()).unwrap();
+    enc.finish().unwrap()
+}
+
+/// Ingests and returns the error message, asserting the output directory stayed empty.
+fn fails(format: Format, inputs: &[PathBuf], strict: bool) -> String {
+    let out = tempfile::tempdir().unwrap();
+    let mut opts = IngestOptions::new(out.path().join("ds"));
+    opts.strict = strict;
+    let err = ingest(format, inputs, &opts).expect_err("ingest should fail");
+    assert!(files_below(out.path()).is_empty(), "partial output: {:?}", files_below(out.path()));
+    err.to_string()
+}
+
+#[test]
+fn truncated_gzip_names_the_file_and_says_truncated() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut bytes = gzip(&format!("{HEADER}{}", good_rows(24 * 50)));
+    bytes.truncate(bytes.len() / 2);
+    let path = write(dir.path(), "prices.csv.gz", &bytes);
+    let msg = fails(Format::Ercot, &[path], false);
+    assert!(msg.contains("prices.csv.gz") && msg.contains("truncated"), "{msg}");
+}
+
+#[test]
+fn a_good_file_then_a_truncated_one_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = write(dir.path(), "good.csv", format!("{HEADER}{}", good_rows(24)).as_bytes());
+    let mut bytes = gzip(&format!("{HEADER}{}", good_rows(2000)));
+    bytes.truncate(bytes.len() - 40);
+    let bad = write(dir.path(), "bad.csv.gz", &bytes);
+    let msg = fails(Format::Ercot, &[good, bad], false);
+    assert!(msg.contains("bad.csv.gz"), "{msg}");
+}
+
+#[test]
+fn wrong_header_shows_expected_and_found() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "p.csv", b"delivery_date,hour,settlement_point,dam,rtm\n2024-07-01,1,HB_WEST,1,2\n");
+    let msg = fails(Format::Ercot, &[path], false);
+    assert!(msg.contains("p.csv") && msg.contains("wrong header"), "{msg}");
+    assert!(msg.contains("delivery_date,hour_ending,settlement_point,dam_lmp,rtm_lmp"), "{msg}");
+    assert!(msg.contains("delivery_date,hour,settlement_point,dam,rtm"), "{msg}");
+
+    let path = write(dir.path(), "NP.csv", b",Price,Load\n2013-01-01 00:00:00,1,2\n");
+    let msg = fails(Format::Epftoolbox, &[path], false);
+    assert!(msg.contains("NP.csv") && msg.contains("wrong header") && msg.contains("Grid load forecast"), "{msg}");
+}
+
+#[test]
+fn empty_file_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    for format in [Format::Ercot, Format::Epftoolbox, Format::Alibaba, Format::Btc] {
+        let path = write(dir.path(), "empty.csv", b"");
+        let msg = fails(format, &[path], false);
+        assert!(msg.contains("empty.csv") && msg.contains("empty file"), "{msg}");
+    }
+    let path = write(dir.path(), "empty.csv.gz", &gzip(""));
+    let msg = fails(Format::Ercot, &[path], false);
+    assert!(msg.contains("empty file"), "{msg}");
+}
+
+#[test]
+fn header_only_is_nothing_valid() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "h.csv", HEADER.as_bytes());
+    let msg = fails(Format::Ercot, &[path], false);
+    assert!(msg.contains("no valid rows"), "{msg}");
+}
+
+#[test]
+fn non_numeric_value_is_rejected_with_file_line_and_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let text =
+        format!("{HEADER}2024-07-01,1,HB_WEST,12.5,13\n2024-07-01,2,HB_WEST,abc,14\n2024-07-01,3,HB_WEST,11,inf\n");
+    let path = write(dir.path(), "p.csv", text.as_bytes());
+    let out = tempfile::tempdir().unwrap();
+    let report = ingest(Format::Ercot, std::slice::from_ref(&path), &IngestOptions::new(out.path())).unwrap();
+    let f = &report.files[0];
+    assert_eq!((f.rows_read, f.rows_accepted, f.rows_rejected), (3, 1, 2));
+    assert_eq!(report.tables[0].rows_written, 1);
+    let r = &report.rejections[0];
+    assert_eq!((r.line, r.field.as_deref()), (3, Some("dam_lmp")));
+    assert!(r.reason.contains("`abc` is not a number"), "{r}");
+    assert!(r.to_string().starts_with(&format!("{}:3: field `dam_lmp`", path.display())), "{r}");
+    assert_eq!((report.rejections[1].line, report.rejections[1].field.as_deref()), (4, Some("rtm_lmp")));
+    // The report on disk holds every rejection.
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&report.report_path).unwrap()).unwrap();
+    assert_eq!(json["rejections"].as_array().unwrap().len(), 2);
+
+    // Strict mode writes nothing and names the first rejection.
+    let msg = fails(Format::Ercot, &[path.clone()], true);
+    assert!(msg.contains("2 row(s) rejected") && msg.contains("p.csv:3"), "{msg}");
+    // Only bad rows: nothing valid, nothing written.
+    let bad = write(dir.path(), "bad.csv", format!("{HEADER}2024-07-01,2,HB_WEST,abc,14\n").as_bytes());
+    let msg = fails(Format::Ercot, &[bad], false);
+    assert!(msg.contains("no valid rows") && msg.contains("1 row(s) rejected"), "{msg}");
+}
+
+#[test]
+fn duplicate_key_names_the_first_occurrence() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!("{HEADER}2024-07-01,1,HB_WEST,1,1\n2024-07-01,2,HB_WEST,2,2\n2024-07-01,1,HB_WEST,3,3\n");
+    let path = write(dir.path(), "p.csv", text.as_bytes());
+    let out = tempfile::tempdir().unwrap();
+    let report = ingest(Format::Ercot, std::slice::from_ref(&path), &IngestOptions::new(out.path())).unwrap();
+    assert_eq!(report.files[0].rows_rejected, 1);
+    let r = &report.rejections[0];
+    assert_eq!(r.line, 4);
+    assert!(r.reason.contains("duplicate key") && r.reason.contains("p.csv:2"), "{r}");
+}
+
+#[test]
+fn hour_ending_two_on_the_spring_forward_day_is_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!("{HEADER}2024-03-10,1,HB_WEST,1,1\n2024-03-10,2,HB_WEST,2,2\n2024-03-10,3,HB_WEST,3,3\n");
+    let path = write(dir.path(), "p.csv", text.as_bytes());
+    let out = tempfile::tempdir().unwrap();
+    let report = ingest(Format::Ercot, &[path], &IngestOptions::new(out.path())).unwrap();
+    assert_eq!(report.files[0].rows_rejected, 1);
+    assert_eq!(report.rejections[0].field.as_deref(), Some("hour_ending"));
+    assert!(report.rejections[0].reason.contains("does not exist"));
+}
+
+#[test]
+fn a_dst_flag_column_places_the_repeated_hour() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "delivery_date,hour_ending,settlement_point,dam_lmp,rtm_lmp,DSTFlag\n\
+                2024-11-03,2,HB_WEST,1,1,N\n2024-11-03,2,HB_WEST,2,2,Y\n2024-11-03,3,HB_WEST,3,3,N\n";
+    let path = write(dir.path(), "p.csv", text.as_bytes());
+    let out = tempfile::tempdir().unwrap();
+    let report = ingest(Format::Ercot, &[path], &IngestOptions::new(out.path())).unwrap();
+    assert_eq!(report.files[0].rows_rejected, 0, "{:?}", report.rejections);
+    assert_eq!(report.tables[0].rows_written, 3);
+}
+
+#[test]
+fn alibaba_and_btc_row_errors_name_their_fields() {
+    let dir = tempfile::tempdir().unwrap();
+    let pods = "name,cpu_milli,memory_mib,num_gpu,gpu_milli,gpu_spec,qos,pod_phase,creation_time,deletion_time,scheduled_time\n\
+                p0,1000,1024,1,1000,,LS,Running,0,100,0\n\
+                p1,1000,1024,1,1500,,LS,Running,0,100,0\n\
+                p2,1000,1024,1,500,,LS,Exploded,0,100,0\n\
+                p3,1000,1024,1,500,,BE,Succeeded,50,10,50\n";
+    let path = write(dir.path(), "openb_pod_list_x.csv", pods.as_bytes());
+    let out = tempfile::tempdir().unwrap();
+    let report = ingest(Format::Alibaba, &[path], &IngestOptions::new(out.path())).unwrap();
+    let fields: Vec<_> = report.rejections.iter().map(|r| (r.line, r.field.clone().unwrap_or_default())).collect();
+    assert_eq!(fields, [(3, "gpu_milli".into()), (4, "pod_phase".into()), (5, "deletion_time".into())]);
+
+    let blocks =
+        "height,time,subsidy,totalfee,txs\n840000,1713571767,312500000,100,1\n840001,1713571800,625000000,100,1\n";
+    let path = write(dir.path(), "blocks.csv", blocks.as_bytes());
+    let out = tempfile::tempdir().unwrap();
+    let report = ingest(Format::Btc, &[path], &IngestOptions::new(out.path())).unwrap();
+    assert_eq!(report.rejections.len(), 1);
+    assert_eq!(report.rejections[0].field.as_deref(), Some("subsidy"));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    /// Whatever mix of good and bad lines: read = accepted + rejected = data lines, and every
+    /// accepted row is written.
+    #[test]
+    fn no_row_is_lost(kinds in prop::collection::vec(0u8..6, 1..80)) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut text = String::from(HEADER);
+        for (i, k) in kinds.iter().enumerate() {
+            let day = 1 + i / 24;
+            let he = i % 24 + 1;
+            text.push_str(&match k {
+                0 | 1 => format!("2024-07-{day:02},{he},HB_WEST,{i}.5,{i}\n"),
+                2 => format!("2024-07-{day:02},{he},HB_WEST,x{i},1\n"),
+                3 => format!("2024-07-{day:02},{he},HB_WEST,1\n"),
+                4 => format!("2024-07-{day:02},0,HB_WEST,1,1\n"),
+                _ => format!("2024-07-{day:02},{he},HB_WEST,,\n"),
+            });
+        }
+        let path = write(dir.path(), "p.csv", text.as_bytes());
+        let out = tempfile::tempdir().unwrap();
+        let accepted = kinds.iter().filter(|k| matches!(k, 0 | 1 | 5)).count() as u64;
+        match ingest(Format::Ercot, &[path], &IngestOptions::new(out.path())) {
+            Ok(report) => {
+                let f = &report.files[0];
+                prop_assert_eq!(f.rows_read, kinds.len() as u64);
+                prop_assert_eq!(f.rows_accepted, accepted);
+                prop_assert_eq!(f.rows_read, f.rows_accepted + f.rows_rejected);
+                prop_assert_eq!(report.rejections.len() as u64, f.rows_rejected);
+                prop_assert_eq!(report.tables[0].rows_written as u64, accepted);
+            }
+            Err(Error::NothingValid { rejected, .. }) => {
+                prop_assert_eq!(accepted, 0);
+                prop_assert_eq!(rejected, kinds.len() as u64);
+            }
+            Err(e) => prop_assert!(false, "{e}"),
+        }
+    }
+}

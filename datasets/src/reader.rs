@@ -93,8 +93,11 @@ fn output_schema(table: Table, logical: &SchemaRef, opts: &ReadOptions) -> Resul
     }
 }
 
+/// Partition values read from a file's directories: `[("market", "ERCOT"), ("year", "2024")]`.
+type PartitionValues = Vec<(String, String)>;
+
 /// Every visible `.parquet` file below `dir`, sorted, with its partition values from the path.
-fn list_files(dir: &Path, table: Table) -> Result<Vec<(PathBuf, Vec<(String, String)>)>> {
+fn list_files(dir: &Path, table: Table) -> Result<Vec<(PathBuf, PartitionValues)>> {
     let mut out = Vec::new();
     if !dir.exists() {
         return Err(Error::input(dir, format!("no `{table}` dataset here")));
@@ -104,7 +107,7 @@ fn list_files(dir: &Path, table: Table) -> Result<Vec<(PathBuf, Vec<(String, Str
     Ok(out)
 }
 
-fn walk(root: &Path, dir: &Path, table: Table, out: &mut Vec<(PathBuf, Vec<(String, String)>)>) -> Result<()> {
+fn walk(root: &Path, dir: &Path, table: Table, out: &mut Vec<(PathBuf, PartitionValues)>) -> Result<()> {
     let entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
     for entry in entries {
         let entry = entry.map_err(|e| Error::io(dir, e))?;
@@ -124,7 +127,7 @@ fn walk(root: &Path, dir: &Path, table: Table, out: &mut Vec<(PathBuf, Vec<(Stri
     Ok(())
 }
 
-fn parse_partition(root: &Path, path: &Path, table: Table) -> Result<Vec<(String, String)>> {
+fn parse_partition(root: &Path, path: &Path, table: Table) -> Result<PartitionValues> {
     let rel = path.strip_prefix(root).expect("walked from root");
     let dirs: Vec<_> = rel.parent().map(|p| p.components().collect()).unwrap_or_default();
     let keys = table.partition_keys();

@@ -116,7 +116,7 @@ fn non_numeric_value_is_rejected_with_file_line_and_field() {
     assert_eq!(json["rejections"].as_array().unwrap().len(), 2);
 
     // Strict mode writes nothing and names the first rejection.
-    let msg = fails(Format::Ercot, &[path.clone()], true);
+    let msg = fails(Format::Ercot, &[path], true);
     assert!(msg.contains("2 row(s) rejected") && msg.contains("p.csv:3"), "{msg}");
     // Only bad rows: nothing valid, nothing written.
     let bad = write(dir.path(), "bad.csv", format!("{HEADER}2024-07-01,2,HB_WEST,abc,14\n").as_bytes());

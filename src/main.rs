@@ -6,7 +6,7 @@ mod run;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
 #[command(name = "hcp", version, about = "Decides how a power-capped compute site spends its electricity")]
@@ -24,38 +24,19 @@ enum Command {
     Ingest(ingest_cmd::IngestArgs),
     /// Print the canonical table schemas with their column descriptions.
     Schema {
-        /// One table; all when omitted.
-        #[arg(value_enum)]
-        table: Option<TableArg>,
+        /// One table (prices, exogenous, btc_network, jobs, gpu_nodes, telemetry, forecasts,
+        /// decisions); all when omitted.
+        #[arg(value_parser = parse_table)]
+        table: Option<hcp_datasets::Table>,
     },
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum TableArg {
-    Prices,
-    Exogenous,
-    BtcNetwork,
-    Jobs,
-    GpuNodes,
-    Telemetry,
-    Forecasts,
-    Decisions,
-}
-
-impl From<TableArg> for hcp_datasets::Table {
-    fn from(t: TableArg) -> Self {
-        use hcp_datasets::Table;
-        match t {
-            TableArg::Prices => Table::Prices,
-            TableArg::Exogenous => Table::Exogenous,
-            TableArg::BtcNetwork => Table::BtcNetwork,
-            TableArg::Jobs => Table::Jobs,
-            TableArg::GpuNodes => Table::GpuNodes,
-            TableArg::Telemetry => Table::Telemetry,
-            TableArg::Forecasts => Table::Forecasts,
-            TableArg::Decisions => Table::Decisions,
-        }
-    }
+/// A canonical table by name, for clap.
+fn parse_table(name: &str) -> Result<hcp_datasets::Table, String> {
+    hcp_datasets::Table::from_name(name).ok_or_else(|| {
+        let names: Vec<_> = hcp_datasets::Table::ALL.iter().map(|t| t.name()).collect();
+        format!("unknown table `{name}`; tables: {}", names.join(", "))
+    })
 }
 
 fn print_schema(table: hcp_datasets::Table) {
@@ -76,7 +57,7 @@ fn main() -> ExitCode {
         Command::Ingest(args) => ingest_cmd::ingest(args),
         Command::Schema { table } => {
             match table {
-                Some(t) => print_schema(t.into()),
+                Some(t) => print_schema(t),
                 None => hcp_datasets::Table::ALL.into_iter().for_each(print_schema),
             }
             Ok(())

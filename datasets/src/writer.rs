@@ -6,7 +6,7 @@
 //! place by another run; a re-run with the same `run_id` replaces its own file with identical
 //! content, so it is idempotent.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -21,7 +21,7 @@ use parquet::file::properties::{EnabledStatistics, WriterProperties};
 
 use crate::error::{Error, Result};
 use crate::schema::{PartitionKey, SCHEMA_VERSION, TIME_BASIS_KEY, Table};
-use crate::time::{utc_date_string, utc_year};
+use crate::time::{MICROS_PER_DAY, utc_date_string, utc_year};
 
 /// Rows per row group by default: large enough for good compression, small enough that a time
 /// filter over a year of hourly prices skips most of a file.
@@ -153,38 +153,73 @@ pub(crate) fn schema_difference(
 }
 
 /// Groups row indices by their partition directory (`market=ERCOT/year=2024`).
+///
+/// Each key is first coded per row as a small integer (one hash lookup, no allocation), then
+/// rows are grouped by their codes; directory names are built once per partition.
 fn partition_rows(table: Table, batch: &RecordBatch) -> Result<BTreeMap<String, Vec<u32>>> {
     let keys = table.partition_keys();
-    let mut parts: Vec<Vec<String>> = Vec::with_capacity(keys.len());
-    for key in keys {
-        let values: Vec<String> = match key {
+    assert!(keys.len() <= 2, "partition codes hold two keys");
+    let mut codes = [vec![0u32; batch.num_rows()], vec![0u32; batch.num_rows()]];
+    let mut labels: [Vec<String>; 2] = [Vec::new(), Vec::new()];
+    for (k, key) in keys.iter().enumerate() {
+        match key {
             PartitionKey::Column(c) => {
                 let col = string_column(batch, c)?;
-                let mut out = Vec::with_capacity(col.len());
-                for v in col.iter() {
+                let mut seen: HashMap<&str, u32> = HashMap::new();
+                for (row, v) in col.iter().enumerate() {
                     let v = v.unwrap_or_default();
-                    check_safe_name(&format!("partition value of `{c}`"), v)?;
-                    out.push(format!("{c}={v}"));
+                    codes[k][row] = match seen.get(v) {
+                        Some(&code) => code,
+                        None => {
+                            check_safe_name(&format!("partition value of `{c}`"), v)?;
+                            let code = labels[k].len() as u32;
+                            labels[k].push(format!("{c}={v}"));
+                            seen.insert(v, code);
+                            code
+                        }
+                    };
                 }
-                out
             }
-            PartitionKey::Year { key, from } => {
-                timestamp_column(batch, from)?.values().iter().map(|&us| format!("{key}={}", utc_year(us))).collect()
+            PartitionKey::Year { key: dir_key, from } | PartitionKey::Date { key: dir_key, from } => {
+                let yearly = matches!(key, PartitionKey::Year { .. });
+                let mut seen: HashMap<i64, u32> = HashMap::new();
+                for (row, &us) in timestamp_column(batch, from)?.values().iter().enumerate() {
+                    let day = us.div_euclid(MICROS_PER_DAY);
+                    codes[k][row] = match seen.get(&day) {
+                        Some(&code) => code,
+                        None => {
+                            let label = if yearly {
+                                format!("{dir_key}={}", utc_year(us))
+                            } else {
+                                format!("{dir_key}={}", utc_date_string(us))
+                            };
+                            // Days of one year share a label: reuse its code.
+                            let code = match labels[k].iter().position(|l| *l == label) {
+                                Some(i) => i as u32,
+                                None => {
+                                    labels[k].push(label);
+                                    (labels[k].len() - 1) as u32
+                                }
+                            };
+                            seen.insert(day, code);
+                            code
+                        }
+                    };
+                }
             }
-            PartitionKey::Date { key, from } => timestamp_column(batch, from)?
-                .values()
-                .iter()
-                .map(|&us| format!("{key}={}", utc_date_string(us)))
-                .collect(),
-        };
-        parts.push(values);
+        }
     }
-    let mut groups: BTreeMap<String, Vec<u32>> = BTreeMap::new();
+    let mut groups: HashMap<[u32; 2], Vec<u32>> = HashMap::new();
     for row in 0..batch.num_rows() {
-        let dir = parts.iter().map(|p| p[row].as_str()).collect::<Vec<_>>().join("/");
-        groups.entry(dir).or_default().push(row as u32);
+        groups.entry([codes[0][row], codes[1][row]]).or_default().push(row as u32);
     }
-    Ok(groups)
+    Ok(groups
+        .into_iter()
+        .map(|(code, rows)| {
+            let dir = (0..keys.len()).map(|k| labels[k][code[k] as usize].as_str()).collect::<Vec<_>>().join("/");
+            (dir, rows)
+        })
+        .collect())
 }
 
 pub(crate) fn string_column<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a StringArray> {

@@ -392,11 +392,13 @@ fn parse_genai_member(input: &mut CsvInput, metric: Metric, c: &mut Collected, p
                     Value::Ratio(pct / 100.0)
                 }
                 Metric::GpuMemory => {
-                    let bytes = f.i64(value_col)?;
-                    if bytes < 0 {
+                    // The trace's values are window averages with fractional bytes: the
+                    // nearest whole byte is kept.
+                    let bytes = f.f64(value_col)?;
+                    if bytes < 0.0 {
                         return Err(FieldError::field("value", format!("{bytes} bytes is negative")));
                     }
-                    Value::Bytes(bytes)
+                    Value::Bytes(bytes.round() as i64)
                 }
             };
             let (row, has) = c.telemetry.entry((device.to_string(), time_us)).or_insert_with(|| {

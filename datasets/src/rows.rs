@@ -11,10 +11,12 @@ use arrow::array::{
 
 use crate::schema::Table;
 
+/// One hourly (or shorter) price. Market and node are shared strings: a price history repeats
+/// a handful of them hundreds of thousands of times.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PriceRow {
-    pub market: String,
-    pub node: String,
+    pub market: Arc<str>,
+    pub node: Arc<str>,
     pub interval_start_us: i64,
     pub interval_minutes: i32,
     pub currency: &'static str,
@@ -122,8 +124,8 @@ pub fn prices_batch(rows: &[PriceRow]) -> RecordBatch {
     batch(
         Table::Prices,
         vec![
-            strings(rows.iter().map(|r| r.market.as_str())),
-            strings(rows.iter().map(|r| r.node.as_str())),
+            strings(rows.iter().map(|r| &*r.market)),
+            strings(rows.iter().map(|r| &*r.node)),
             times(rows.iter().map(|r| Some(r.interval_start_us))),
             i32s(rows.iter().map(|r| Some(r.interval_minutes))),
             strings(rows.iter().map(|r| r.currency)),

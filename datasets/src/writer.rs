@@ -80,18 +80,46 @@ pub fn write_table(root: &Path, table: Table, batch: &RecordBatch, opts: &WriteO
     if batch.num_rows() == 0 {
         return Ok(Vec::new());
     }
-    let groups = partition_rows(table, batch)?;
-    let mut written = Vec::with_capacity(groups.len());
-    for (dir, rows) in groups {
-        let indices = UInt32Array::from(rows);
-        let part = take_batch(batch, &indices)?;
+    let groups: Vec<(String, Vec<u32>)> = partition_rows(table, batch)?.into_iter().collect();
+    // Every partition is sorted and checked before any file is written, so a duplicate key in
+    // one partition leaves no file of another behind.
+    let prepared: Vec<(String, RecordBatch)> = parallel_map(groups, |(dir, rows)| {
+        let part = take_batch(batch, &UInt32Array::from(rows))?;
         let sorted = sort_by_key(table, &part, &dir)?;
-        let stored = drop_path_columns(table, &sorted)?;
-        let dir = root.join(table.name()).join(&dir);
-        let path = write_file_atomically(&dir, table, &stored, opts)?;
-        written.push(WrittenFile { path, rows: stored.num_rows() });
+        Ok((dir, drop_path_columns(table, &sorted)?))
+    })
+    .into_iter()
+    .collect::<Result<_>>()?;
+    parallel_map(prepared, |(dir, stored)| {
+        let path = write_file_atomically(&root.join(table.name()).join(&dir), table, &stored, opts)?;
+        Ok(WrittenFile { path, rows: stored.num_rows() })
+    })
+    .into_iter()
+    .collect()
+}
+
+/// Applies `f` to every item on up to `available_parallelism` scoped threads, keeping order.
+fn parallel_map<T: Send, R: Send>(items: Vec<T>, f: impl Fn(T) -> R + Sync) -> Vec<R> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(items.len());
+    if threads <= 1 {
+        return items.into_iter().map(f).collect();
     }
-    Ok(written)
+    let n = items.len();
+    let queue = std::sync::Mutex::new(items.into_iter().enumerate());
+    let results = std::sync::Mutex::new((0..n).map(|_| None).collect::<Vec<Option<R>>>());
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| {
+                loop {
+                    let next = queue.lock().expect("queue lock").next();
+                    let Some((i, item)) = next else { break };
+                    let r = f(item);
+                    results.lock().expect("results lock")[i] = Some(r);
+                }
+            });
+        }
+    });
+    results.into_inner().expect("results lock").into_iter().map(|r| r.expect("every item mapped")).collect()
 }
 
 fn check_safe_name(what: &str, value: &str) -> Result<()> {

@@ -69,7 +69,9 @@ pub fn synthetic_prices(cfg: &SyntheticPriceConfig) -> Vec<PriceRow> {
             remaining_spike -= 1;
         }
     }
+    let market: std::sync::Arc<str> = "ERCOT".into();
     for (n, node) in cfg.nodes.iter().enumerate() {
+        let node: std::sync::Arc<str> = node.as_str().into();
         let mut rng = root.fork(1 + n as u64);
         let basis = 1.0 + 0.08 * rng.normal();
         let mut local = 0.0;
@@ -88,7 +90,7 @@ pub fn synthetic_prices(cfg: &SyntheticPriceConfig) -> Vec<PriceRow> {
                 rtm = -rng.uniform() * 20.0;
             }
             rows.push(PriceRow {
-                market: "ERCOT".into(),
+                market: market.clone(),
                 node: node.clone(),
                 interval_start_us: start_us,
                 interval_minutes: 60,

@@ -32,9 +32,64 @@ pub(crate) fn open_decompressed(path: &Path) -> Result<Box<dyn Read>> {
     let n = read_up_to(&mut file, &mut magic).map_err(|e| Error::io(path, e))?;
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
     if n == 2 && magic == [0x1f, 0x8b] {
-        Ok(Box::new(BufReader::with_capacity(1 << 16, MultiGzDecoder::new(BufReader::with_capacity(1 << 16, file)))))
+        let decoder = MultiGzDecoder::new(BufReader::with_capacity(1 << 16, file));
+        Ok(Box::new(BufReader::with_capacity(1 << 16, ThreadedReader::spawn(decoder))))
     } else {
         Ok(Box::new(BufReader::with_capacity(1 << 16, file)))
+    }
+}
+
+/// Runs a reader (the gzip decoder) on its own thread, a few chunks ahead of the consumer, so
+/// decompression overlaps parsing. Errors arrive in order, after the bytes read before them.
+struct ThreadedReader {
+    chunks: std::sync::mpsc::Receiver<std::io::Result<Vec<u8>>>,
+    current: Vec<u8>,
+    pos: usize,
+}
+
+impl ThreadedReader {
+    const CHUNK: usize = 1 << 18;
+
+    fn spawn(mut inner: impl Read + Send + 'static) -> ThreadedReader {
+        let (tx, rx) = std::sync::mpsc::sync_channel(4);
+        std::thread::spawn(move || {
+            loop {
+                let mut buf = vec![0u8; Self::CHUNK];
+                let sent = match read_up_to(&mut inner, &mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => {
+                        buf.truncate(n);
+                        tx.send(Ok(buf))
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                        break;
+                    }
+                };
+                if sent.is_err() {
+                    break; // the consumer stopped reading
+                }
+            }
+        });
+        ThreadedReader { chunks: rx, current: Vec::new(), pos: 0 }
+    }
+}
+
+impl Read for ThreadedReader {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        if self.pos == self.current.len() {
+            match self.chunks.recv() {
+                Ok(chunk) => {
+                    self.current = chunk?;
+                    self.pos = 0;
+                }
+                Err(_) => return Ok(0), // the decoder thread finished
+            }
+        }
+        let n = out.len().min(self.current.len() - self.pos);
+        out[..n].copy_from_slice(&self.current[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
     }
 }
 

@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use chrono::{NaiveDateTime, Timelike};
 
@@ -79,6 +80,7 @@ pub(crate) fn parse(inputs: &[PathBuf]) -> Result<Parsed> {
         let name = input.name.clone();
         let header = input.header.clone();
         let mut tally = Tally::new(&name, &format!("epftoolbox_{}", market.market));
+        let (market_id, node_id): (Arc<str>, Arc<str>) = (market.market.into(), market.node.into());
         while let Some((line, record)) = input.next_record()? {
             let row = (|| {
                 let f = Fields::new(record, &header)?;
@@ -99,8 +101,8 @@ pub(crate) fn parse(inputs: &[PathBuf]) -> Result<Parsed> {
             })();
             if let Some((start, price, exog)) = tally.record(line, row) {
                 prices.push(PriceRow {
-                    market: market.market.to_string(),
-                    node: market.node.to_string(),
+                    market: market_id.clone(),
+                    node: node_id.clone(),
                     interval_start_us: start,
                     interval_minutes: 60,
                     currency: market.currency,

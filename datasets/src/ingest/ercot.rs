@@ -12,12 +12,13 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use chrono::{NaiveDate, TimeZone};
 use chrono_tz::US::Central;
 
 use super::csv_input::{CsvInput, FieldError, FieldResult, Fields, Tally};
-use super::{Parsed, ParsedTable};
+use super::{FastHash, Parsed, ParsedTable};
 use crate::error::Result;
 use crate::rows::{ExogenousRow, PriceRow, exogenous_batch, prices_batch};
 use crate::schema::Table;
@@ -98,7 +99,7 @@ type LocalDay = (NaiveDate, (i64, u32));
 
 /// Caches date parsing and time-zone lookups per `delivery_date` string.
 #[derive(Default)]
-struct DayCache(HashMap<String, Result<LocalDay, String>>);
+struct DayCache(HashMap<String, Result<LocalDay, String>, FastHash>);
 
 impl DayCache {
     fn day(&mut self, s: &str) -> Result<LocalDay, String> {
@@ -165,32 +166,34 @@ fn dst_column(input: &CsvInput) -> Option<usize> {
     input.header.iter().position(|h| h.eq_ignore_ascii_case("dst_flag") || h.eq_ignore_ascii_case("dstflag"))
 }
 
-/// Where each (settlement point, interval) was first seen, without allocating per row.
+/// Where each (settlement point, interval) was first seen, without allocating per row: nodes
+/// are interned once and keys hashed with [`FastHash`].
 #[derive(Default)]
 struct PriceKeys {
-    nodes: HashMap<String, u32>,
+    nodes: HashMap<String, (u32, Arc<str>), FastHash>,
     files: Vec<String>,
-    seen: HashMap<(u32, i64), (u32, u64)>,
+    seen: HashMap<(u32, i64), (u32, u64), FastHash>,
 }
 
 impl PriceKeys {
-    /// Records the key, or says where it was first seen.
-    fn insert(&mut self, node: &str, start: i64, file: u32, line: u64) -> Option<String> {
-        let id = match self.nodes.get(node) {
-            Some(&id) => id,
+    /// The interned node and, when the key was seen before, where.
+    fn insert(&mut self, node: &str, start: i64, file: u32, line: u64) -> (Arc<str>, Option<String>) {
+        let (id, shared) = match self.nodes.get(node) {
+            Some((id, shared)) => (*id, shared.clone()),
             None => {
-                let id = self.nodes.len() as u32;
-                self.nodes.insert(node.to_string(), id);
-                id
+                let entry = (self.nodes.len() as u32, Arc::<str>::from(node));
+                self.nodes.insert(node.to_string(), entry.clone());
+                entry
             }
         };
-        match self.seen.insert((id, start), (file, line)) {
+        let first = match self.seen.insert((id, start), (file, line)) {
             None => None,
             Some(first) => {
                 self.seen.insert((id, start), first);
                 Some(format!("{}:{}", self.files[first.0 as usize], first.1))
             }
-        }
+        };
+        (shared, first)
     }
 }
 
@@ -210,6 +213,7 @@ fn parse_prices(
     let mut tally = Tally::new(&name, "ercot_prices");
     let mut days = DayCache::default();
     let file = seen.files.len() as u32;
+    let market: Arc<str> = MARKET.into();
     seen.files.push(name.clone());
     while let Some((line, record)) = input.next_record()? {
         let row = (|| {
@@ -218,7 +222,8 @@ fn parse_prices(
             let node = f.required_str(2)?;
             let dam = f.opt_f64(3)?;
             let rtm = f.opt_f64(4)?;
-            if let Some(first) = seen.insert(node, start, file, line) {
+            let (node_id, first) = seen.insert(node, start, file, line);
+            if let Some(first) = first {
                 return Err(FieldError::row(format!(
                     "duplicate key: {node} {} hour_ending {} already at {first}",
                     f.str(0),
@@ -226,8 +231,8 @@ fn parse_prices(
                 )));
             }
             Ok(PriceRow {
-                market: MARKET.to_string(),
-                node: node.to_string(),
+                market: market.clone(),
+                node: node_id,
                 interval_start_us: start,
                 interval_minutes: 60,
                 currency: "USD",

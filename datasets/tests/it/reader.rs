@@ -146,3 +146,14 @@ fn a_batch_with_duplicate_keys_is_refused_before_writing() {
     assert!(err.to_string().contains("duplicate key"), "{err}");
     assert!(crate::support::files_below(dir.path()).is_empty());
 }
+
+#[test]
+fn a_duplicate_in_one_partition_leaves_no_file_of_another() {
+    let dir = tempfile::tempdir().unwrap();
+    // 2024 has 8784 hours; the duplicate is in the 2025 partition.
+    let mut rows = hourly("HB_WEST", 8800);
+    rows.push(rows[8790].clone());
+    let err = write_table(dir.path(), Table::Prices, &prices_batch(&rows), &WriteOptions::new("d", "t")).unwrap_err();
+    assert!(err.to_string().contains("year=2025"), "{err}");
+    assert!(crate::support::files_below(dir.path()).is_empty(), "{:?}", crate::support::files_below(dir.path()));
+}

@@ -14,6 +14,7 @@
 //! ```
 
 pub mod error;
+mod hash;
 pub mod ingest;
 pub mod reader;
 pub mod rows;

@@ -20,6 +20,7 @@ use parquet::file::metadata::KeyValue;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 
 use crate::error::{Error, Result};
+use crate::hash::FastHash;
 use crate::schema::{PartitionKey, SCHEMA_VERSION, TIME_BASIS_KEY, Table};
 use crate::time::{MICROS_PER_DAY, utc_date_string, utc_year};
 
@@ -193,7 +194,7 @@ fn partition_rows(table: Table, batch: &RecordBatch) -> Result<BTreeMap<String, 
         match key {
             PartitionKey::Column(c) => {
                 let col = string_column(batch, c)?;
-                let mut seen: HashMap<&str, u32> = HashMap::new();
+                let mut seen: HashMap<&str, u32, FastHash> = HashMap::default();
                 for (row, v) in col.iter().enumerate() {
                     let v = v.unwrap_or_default();
                     codes[k][row] = match seen.get(v) {
@@ -210,7 +211,7 @@ fn partition_rows(table: Table, batch: &RecordBatch) -> Result<BTreeMap<String, 
             }
             PartitionKey::Year { key: dir_key, from } | PartitionKey::Date { key: dir_key, from } => {
                 let yearly = matches!(key, PartitionKey::Year { .. });
-                let mut seen: HashMap<i64, u32> = HashMap::new();
+                let mut seen: HashMap<i64, u32, FastHash> = HashMap::default();
                 for (row, &us) in timestamp_column(batch, from)?.values().iter().enumerate() {
                     let day = us.div_euclid(MICROS_PER_DAY);
                     codes[k][row] = match seen.get(&day) {
@@ -237,7 +238,7 @@ fn partition_rows(table: Table, batch: &RecordBatch) -> Result<BTreeMap<String, 
             }
         }
     }
-    let mut groups: HashMap<[u32; 2], Vec<u32>> = HashMap::new();
+    let mut groups: HashMap<[u32; 2], Vec<u32>, FastHash> = HashMap::default();
     for row in 0..batch.num_rows() {
         groups.entry([codes[0][row], codes[1][row]]).or_default().push(row as u32);
     }

@@ -18,11 +18,11 @@ use chrono::{NaiveDate, TimeZone};
 use chrono_tz::US::Central;
 
 use super::csv_input::{CsvInput, FieldError, FieldResult, Fields, Tally};
-use super::{FastHash, Parsed, ParsedTable};
+use super::{FastHash, Parsed, ParsedTable, Rejection};
 use crate::error::Result;
 use crate::rows::{ExogenousRow, PriceRow, exogenous_batch, prices_batch};
 use crate::schema::Table;
-use crate::time::MICROS_PER_HOUR;
+use crate::time::{MICROS_PER_HOUR, format_micros};
 
 const MARKET: &str = "ERCOT";
 const PRICE_HEADER: [&str; 5] = ["delivery_date", "hour_ending", "settlement_point", "dam_lmp", "rtm_lmp"];
@@ -131,6 +131,7 @@ pub(crate) fn parse(inputs: &[PathBuf]) -> Result<Parsed> {
             parse_system(&mut input, &mut system, &mut system_keys, &mut parsed)?;
         }
     }
+    price_keys.reject_duplicates(&mut prices, &mut parsed);
     if !prices.is_empty() {
         parsed.tables.push(ParsedTable {
             table: Table::Prices,
@@ -166,34 +167,81 @@ fn dst_column(input: &CsvInput) -> Option<usize> {
     input.header.iter().position(|h| h.eq_ignore_ascii_case("dst_flag") || h.eq_ignore_ascii_case("dstflag"))
 }
 
-/// Where each (settlement point, interval) was first seen, without allocating per row: nodes
-/// are interned once and keys hashed with [`FastHash`].
+/// Interned settlement points and the key of every accepted price row, for the duplicate-key
+/// pass that runs once all price files are read (a sort is far cheaper than a hash map of
+/// every key on the parsing path).
 #[derive(Default)]
 struct PriceKeys {
     nodes: HashMap<String, (u32, Arc<str>), FastHash>,
-    files: Vec<String>,
-    seen: HashMap<(u32, i64), (u32, u64), FastHash>,
+    /// (node, interval start, file, line) of `rows[i]`.
+    keys: Vec<(u32, i64, u32, u64)>,
+    /// Index into `Parsed::files` of each price file.
+    files: Vec<usize>,
 }
 
 impl PriceKeys {
-    /// The interned node and, when the key was seen before, where.
-    fn insert(&mut self, node: &str, start: i64, file: u32, line: u64) -> (Arc<str>, Option<String>) {
-        let (id, shared) = match self.nodes.get(node) {
+    fn node(&mut self, node: &str) -> (u32, Arc<str>) {
+        match self.nodes.get(node) {
             Some((id, shared)) => (*id, shared.clone()),
             None => {
                 let entry = (self.nodes.len() as u32, Arc::<str>::from(node));
                 self.nodes.insert(node.to_string(), entry.clone());
                 entry
             }
-        };
-        let first = match self.seen.insert((id, start), (file, line)) {
-            None => None,
-            Some(first) => {
-                self.seen.insert((id, start), first);
-                Some(format!("{}:{}", self.files[first.0 as usize], first.1))
+        }
+    }
+
+    /// Rejects every row whose (node, interval) an earlier row (by file, then line) already
+    /// has, moving it from accepted to rejected in its file's summary.
+    fn reject_duplicates(self, rows: &mut Vec<PriceRow>, parsed: &mut Parsed) {
+        let mut order: Vec<u32> = (0..self.keys.len() as u32).collect();
+        order.sort_unstable_by_key(|&i| {
+            let k = &self.keys[i as usize];
+            (k.0, k.1, i)
+        });
+        let mut duplicate = vec![false; rows.len()];
+        let mut found = Vec::new();
+        let Some(&first) = order.first() else { return };
+        // Within a run of equal keys the order is by row index: the run's first row is the
+        // earliest, and every later one collides with it.
+        let mut run_first = first;
+        for w in order.windows(2) {
+            let (a, b) = (&self.keys[w[0] as usize], &self.keys[w[1] as usize]);
+            if (a.0, a.1) == (b.0, b.1) {
+                duplicate[w[1] as usize] = true;
+                found.push((w[1], run_first));
+            } else {
+                run_first = w[1];
             }
-        };
-        (shared, first)
+        }
+        if found.is_empty() {
+            return;
+        }
+        for (dup, first) in found {
+            let (d, f) = (&self.keys[dup as usize], &self.keys[first as usize]);
+            let file = &mut parsed.files[self.files[d.2 as usize]];
+            file.rows_accepted -= 1;
+            file.rows_rejected += 1;
+            let first_file = &parsed.files[self.files[f.2 as usize]].file;
+            let reason = format!(
+                "duplicate key: {} interval starting {} already at {first_file}:{}",
+                rows[dup as usize].node,
+                format_micros(d.1),
+                f.3
+            );
+            let file = parsed.files[self.files[d.2 as usize]].file.clone();
+            parsed.rejections.push(Rejection { file, line: d.3, field: None, reason });
+        }
+        let position: HashMap<&str, usize> =
+            parsed.files.iter().enumerate().map(|(i, f)| (f.file.as_str(), i)).collect();
+        let mut rejections = std::mem::take(&mut parsed.rejections);
+        rejections.sort_by_key(|r| (position.get(r.file.as_str()).copied().unwrap_or(usize::MAX), r.line));
+        parsed.rejections = rejections;
+        let mut i = 0;
+        rows.retain(|_| {
+            i += 1;
+            !duplicate[i - 1]
+        });
     }
 }
 
@@ -214,7 +262,7 @@ fn parse_prices(
     let mut days = DayCache::default();
     let file = seen.files.len() as u32;
     let market: Arc<str> = MARKET.into();
-    seen.files.push(name.clone());
+    seen.files.push(parsed.files.len());
     while let Some((line, record)) = input.next_record()? {
         let row = (|| {
             let f = Fields::new(record, &header)?;
@@ -222,14 +270,8 @@ fn parse_prices(
             let node = f.required_str(2)?;
             let dam = f.opt_f64(3)?;
             let rtm = f.opt_f64(4)?;
-            let (node_id, first) = seen.insert(node, start, file, line);
-            if let Some(first) = first {
-                return Err(FieldError::row(format!(
-                    "duplicate key: {node} {} hour_ending {} already at {first}",
-                    f.str(0),
-                    f.str(1)
-                )));
-            }
+            let (id, node_id) = seen.node(node);
+            seen.keys.push((id, start, file, line));
             Ok(PriceRow {
                 market: market.clone(),
                 node: node_id,

@@ -224,3 +224,24 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn duplicates_across_files_name_the_earliest_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let a =
+        write(dir.path(), "a.csv", format!("{HEADER}2024-07-01,1,HB_WEST,1,1\n2024-07-01,2,HB_WEST,2,2\n").as_bytes());
+    let b = write(
+        dir.path(),
+        "b.csv",
+        format!("{HEADER}2024-07-01,2,HB_WEST,3,3\n2024-07-01,2,HB_WEST,4,4\n2024-07-01,3,HB_WEST,5,5\n").as_bytes(),
+    );
+    let out = tempfile::tempdir().unwrap();
+    let report = ingest(Format::Ercot, &[a.clone(), b], &IngestOptions::new(out.path())).unwrap();
+    let counts: Vec<_> = report.files.iter().map(|f| (f.rows_read, f.rows_accepted, f.rows_rejected)).collect();
+    assert_eq!(counts, [(2, 2, 0), (3, 1, 2)]);
+    assert_eq!(report.tables[0].rows_written, 3);
+    let lines: Vec<u64> = report.rejections.iter().map(|r| r.line).collect();
+    assert_eq!(lines, [2, 3]);
+    let first = format!("{}:3", a.display());
+    assert!(report.rejections.iter().all(|r| r.reason.contains(&first)), "{:?}", report.rejections);
+}

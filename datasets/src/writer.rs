@@ -239,8 +239,8 @@ fn partition_rows(table: Table, batch: &RecordBatch) -> Result<BTreeMap<String, 
         }
     }
     let mut groups: HashMap<[u32; 2], Vec<u32>, FastHash> = HashMap::default();
-    for row in 0..batch.num_rows() {
-        groups.entry([codes[0][row], codes[1][row]]).or_default().push(row as u32);
+    for (row, (&a, &b)) in codes[0].iter().zip(&codes[1]).enumerate() {
+        groups.entry([a, b]).or_default().push(row as u32);
     }
     Ok(groups
         .into_iter()

@@ -6,7 +6,10 @@ start with the same clock-change rules as hcp (23-hour day: hour ending 3 is the
 by market and year. Prints median wall time, rows/s and the process's peak resident memory
 (interpreter and polars included, as hcp's figure includes its whole process).
 
-    python scripts/bench_ingest_polars.py [ERCOT_CSV_GZ] [RUNS]
+    python scripts/bench_ingest_polars.py [ERCOT_CSV_GZ] [RUNS] [HCP_DATASET_DIR]
+
+With HCP_DATASET_DIR (a dataset that `hcp ingest ercot` wrote), it also checks that both
+conversions hold exactly the same rows.
 """
 
 import resource
@@ -63,6 +66,16 @@ def convert(src: Path, out: Path) -> int:
     return df.height + bad.height
 
 
+def same_rows(python_out: Path, hcp_dataset: Path) -> bool:
+    cols = ["market", "node", "interval_start", "dam_price_per_mwh", "rtm_price_per_mwh"]
+
+    def load(root: Path) -> pl.DataFrame:
+        scan = pl.scan_parquet(str(root / "prices/**/*.parquet"), hive_partitioning=True)
+        return scan.select(cols).collect().sort("market", "node", "interval_start")
+
+    return load(python_out).equals(load(hcp_dataset))
+
+
 def main() -> None:
     src = Path(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT
     runs = int(sys.argv[2]) if len(sys.argv) > 2 else 7
@@ -81,6 +94,10 @@ def main() -> None:
     print(f"  time   min {min(times):.3f} s  median {median:.3f} s  max {max(times):.3f} s")
     print(f"  rate   {rows / median:.0f} rows/s (median)")
     print(f"  peak resident memory {peak_mib:.1f} MiB (whole python process)")
+    if len(sys.argv) > 3:
+        with tempfile.TemporaryDirectory() as out:
+            convert(src, Path(out))
+            print(f"  same rows as hcp's {sys.argv[3]}: {same_rows(Path(out), Path(sys.argv[3]))}")
 
 
 if __name__ == "__main__":

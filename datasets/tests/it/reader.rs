@@ -157,3 +157,33 @@ fn a_duplicate_in_one_partition_leaves_no_file_of_another() {
     assert!(err.to_string().contains("year=2025"), "{err}");
     assert!(crate::support::files_below(dir.path()).is_empty(), "{:?}", crate::support::files_below(dir.path()));
 }
+
+#[test]
+fn files_carry_source_run_id_schema_version_and_zstd() {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = WriteOptions::new("run-7", "unit test").with_time_basis("market_local_hour_index");
+    opts.max_row_group_rows = 10;
+    write_table(dir.path(), Table::Prices, &prices_batch(&hourly("HB_WEST", 25)), &opts).unwrap();
+    let path = dir.path().join("prices/market=ERCOT/year=2024/part-run-7.parquet");
+    let reader = SerializedFileReader::new(File::open(&path).unwrap()).unwrap();
+    let meta = reader.metadata();
+    let kv: std::collections::HashMap<_, _> = meta
+        .file_metadata()
+        .key_value_metadata()
+        .unwrap()
+        .iter()
+        .map(|e| (e.key.clone(), e.value.clone().unwrap_or_default()))
+        .collect();
+    assert_eq!(kv["hcp.table"], "prices");
+    assert_eq!(kv["hcp.source"], "unit test");
+    assert_eq!(kv["hcp.run_id"], "run-7");
+    assert_eq!(kv["hcp.schema_version"], hcp_datasets::SCHEMA_VERSION.to_string());
+    assert_eq!(kv["hcp.time_basis"], "market_local_hour_index");
+    assert_eq!(meta.num_row_groups(), 3, "25 rows in row groups of 10");
+    let compression = meta.row_group(0).column(0).compression();
+    assert!(matches!(compression, parquet::basic::Compression::ZSTD(_)), "{compression:?}");
+    // No temporary file is left beside the finished one.
+    let names: Vec<_> = std::fs::read_dir(path.parent().unwrap()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(names, [std::ffi::OsString::from("part-run-7.parquet")]);
+}

@@ -13,6 +13,7 @@
 //! println!("{} rows from {} of {} row groups", batch.num_rows(), stats.row_groups_read, stats.row_groups_total);
 //! ```
 
+mod contract;
 pub mod error;
 mod hash;
 pub mod ingest;

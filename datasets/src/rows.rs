@@ -92,6 +92,21 @@ pub struct TelemetryRow {
     pub state: Option<String>,
 }
 
+/// One value of a forecast in the long (hubverse) format: a mean, or one quantile level.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ForecastRow {
+    pub forecast_time_us: i64,
+    pub target_time_us: i64,
+    pub target: Arc<str>,
+    pub node: Arc<str>,
+    pub model_id: Arc<str>,
+    pub model_version: Arc<str>,
+    pub run_id: Arc<str>,
+    /// `None` for the mean, `Some(level)` for a quantile.
+    pub quantile: Option<f64>,
+    pub value: f64,
+}
+
 fn strings<'a>(values: impl Iterator<Item = &'a str>) -> ArrayRef {
     Arc::new(StringArray::from_iter_values(values))
 }
@@ -219,6 +234,25 @@ pub fn telemetry_batch(rows: &[TelemetryRow]) -> RecordBatch {
             i64s(rows.iter().map(|r| r.gpu_memory_used_bytes)),
             f64s(rows.iter().map(|r| r.temperature_c)),
             opt_strings(rows.iter().map(|r| r.state.as_deref())),
+        ],
+    )
+}
+
+pub fn forecasts_batch(rows: &[ForecastRow]) -> RecordBatch {
+    batch(
+        Table::Forecasts,
+        vec![
+            times(rows.iter().map(|r| Some(r.forecast_time_us))),
+            times(rows.iter().map(|r| Some(r.target_time_us))),
+            i32s(rows.iter().map(|r| Some(((r.target_time_us - r.forecast_time_us) / 60_000_000) as i32))),
+            strings(rows.iter().map(|r| &*r.target)),
+            strings(rows.iter().map(|r| &*r.node)),
+            strings(rows.iter().map(|r| &*r.model_id)),
+            strings(rows.iter().map(|r| &*r.model_version)),
+            strings(rows.iter().map(|r| &*r.run_id)),
+            strings(rows.iter().map(|r| if r.quantile.is_some() { "quantile" } else { "mean" })),
+            f64s(rows.iter().map(|r| r.quantile)),
+            f64s(rows.iter().map(|r| Some(r.value))),
         ],
     )
 }

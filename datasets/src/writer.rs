@@ -87,6 +87,7 @@ pub fn write_table(root: &Path, table: Table, batch: &RecordBatch, opts: &WriteO
     let prepared: Vec<(String, RecordBatch)> = parallel_map(groups, |(dir, rows)| {
         let part = take_batch(batch, &UInt32Array::from(rows))?;
         let sorted = sort_by_key(table, &part, &dir)?;
+        crate::contract::check(table, &sorted)?;
         Ok((dir, drop_path_columns(table, &sorted)?))
     })
     .into_iter()

@@ -135,6 +135,9 @@ fn duplicate_key_names_the_first_occurrence() {
     let r = &report.rejections[0];
     assert_eq!(r.line, 4);
     assert!(r.reason.contains("duplicate key") && r.reason.contains("p.csv:2"), "{r}");
+    // Strict mode: the duplicate stops the run and nothing is written.
+    let msg = fails(Format::Ercot, &[path], true);
+    assert!(msg.contains("1 row(s) rejected") && msg.contains("duplicate key"), "{msg}");
 }
 
 #[test]

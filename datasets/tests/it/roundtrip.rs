@@ -67,6 +67,13 @@ fn build_batch(table: Table, rows: &[Vec<Cell>]) -> RecordBatch {
             let nullable = f.is_nullable();
             let name = f.name().as_str();
             let is_unique = name == unique;
+            // Forecast rows must also meet the forecast contract: means, no quantile level.
+            if table == Table::Forecasts && name == "output_type" {
+                return Arc::new(StringArray::from_iter_values(rows.iter().map(|_| "mean"))) as ArrayRef;
+            }
+            if table == Table::Forecasts && name == "output_type_id" {
+                return arrow::array::new_null_array(&DataType::Float64, rows.len());
+            }
             let array: ArrayRef = match f.data_type() {
                 DataType::Utf8 if partitions.contains(&name) => Arc::new(StringArray::from_iter_values(
                     cells.map(|c| ["a", "b-2", "c_3.x"][c.int.unsigned_abs() as usize % 3]),

@@ -1,8 +1,8 @@
 //! `hcp run`: the main job, end to end on one machine.
 //!
-//! Stages today: history (real data when `--data` is given, else a deterministic synthetic
-//! history) → canonical Parquet → report. Training, forecasting and the backtest join here as
-//! they land.
+//! Stages today: history (every real format found under `--data`, else a deterministic
+//! synthetic history) → canonical Parquet → report. Training, forecasting and the backtest
+//! join here as they land.
 
 use std::path::{Path, PathBuf};
 
@@ -12,12 +12,12 @@ use hcp_datasets::ingest::{Format, IngestOptions, ingest};
 use hcp_datasets::rows::prices_batch;
 use hcp_datasets::{Table, WriteOptions, write_table};
 use hcp_sim::market::{SyntheticPriceConfig, synthetic_prices};
-use hcp_training::{PriceSummary, price_summary};
+use hcp_training::{PriceSummary, price_summary, row_count};
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// Real data: a directory laid out like ../shared/data (ERCOT prices under ercot/), or a
-    /// canonical dataset directory that already holds `prices/`.
+    /// Real data: a directory laid out like ../shared/data (every format found there is
+    /// ingested), or a canonical dataset directory that already holds `prices/`.
     #[arg(long, env = "HCP_DATA")]
     data: Option<PathBuf>,
     /// Where the run writes its datasets and report.
@@ -42,13 +42,47 @@ impl From<RunArgs> for RunConfig {
     }
 }
 
+/// The real files `hcp run --data DIR` ingests, by format, relative to DIR (the layout of
+/// `../shared/data`). Files that are not there are skipped.
+const REAL_INPUTS: [(Format, &[&str]); 4] = [
+    (Format::Ercot, &["ercot/ercot_dam_rtm_hourly_15sp.csv.gz", "ercot/ercot_system_hourly_exog.csv.gz"]),
+    (Format::Epftoolbox, &["epftoolbox/NP.csv.gz", "epftoolbox/PJM.csv.gz", "epftoolbox/DE.csv.gz"]),
+    (
+        Format::Alibaba,
+        &[
+            "alibaba/v2023/openb_pod_list_default.csv",
+            "alibaba/v2023/openb_node_list_all_node.csv",
+            "alibaba/v2025/disaggregated_DLRM_trace.csv.gz",
+            "alibaba/v2026-GenAI/pod_gpu_duty_cycle_anon.tar.gz",
+            "alibaba/v2026-GenAI/pod_gpu_memory_used_bytes_anon.tar.gz",
+        ],
+    ),
+    (
+        Format::Btc,
+        &[
+            "btc/tullio_2017_2019/networkstats.csv",
+            "btc/blockchain_com_2009_2022/bitcoin-1year-miners-revenue.csv",
+            "btc/blockchain_com_2009_2022/bitcoin-1year-miner-difficulty.csv",
+            "btc/blockchain_com_2009_2022/bitcoin-all-time-hash-rate.csv",
+            "btc/blockchain_com_2009_2022/bitcoin-all-time-market-price.csv",
+            "btc/block_stats_fragments/block_stats_selected_ranges.csv.gz",
+        ],
+    ),
+];
+
 pub fn run(cfg: &RunConfig) -> Result<()> {
     let history = history(cfg)?;
     println!("[1/2] history: {}", history.display());
     let summary = price_summary(&history).context("summarising price history with polars")?;
-    let report = write_report(&cfg.out, &history, &summary)?;
+    let mut tables = Vec::new();
+    for table in Table::ALL {
+        if let Some(rows) = row_count(&history, table).with_context(|| format!("counting `{table}`"))? {
+            tables.push((table, rows));
+        }
+    }
+    let report = write_report(&cfg.out, &history, &tables, &summary)?;
     println!("[2/2] report:  {}", report.display());
-    print_summary(&summary);
+    print_summary(&tables, &summary);
     Ok(())
 }
 
@@ -64,39 +98,52 @@ fn history(cfg: &RunConfig) -> Result<PathBuf> {
         }
         Some(dir) if dir.join(Table::Prices.name()).is_dir() => Ok(dir.clone()),
         Some(dir) => {
-            let prices = dir.join("ercot/ercot_dam_rtm_hourly_15sp.csv.gz");
-            if !prices.is_file() {
+            let mut any = false;
+            for (format, files) in REAL_INPUTS {
+                let inputs: Vec<PathBuf> = files.iter().map(|f| dir.join(f)).filter(|p| p.is_file()).collect();
+                if inputs.is_empty() {
+                    continue;
+                }
+                any |= format == Format::Ercot;
+                let report = ingest(format, &inputs, &IngestOptions::new(&dataset))
+                    .with_context(|| format!("ingesting {} from {}", format.name(), dir.display()))?;
+                crate::ingest_cmd::print_report(&report, 5);
+            }
+            if !any {
                 bail!(
                     "{}: neither a dataset (no prices/) nor a data directory (no ercot/ercot_dam_rtm_hourly_15sp.csv.gz)",
                     dir.display()
                 );
             }
-            let report = ingest(Format::Ercot, &[prices], &IngestOptions::new(&dataset))?;
-            crate::ingest_cmd::print_report(&report, 5);
             Ok(dataset)
         }
     }
 }
 
-fn write_report(out: &Path, history: &Path, summary: &[PriceSummary]) -> Result<PathBuf> {
+fn write_report(out: &Path, history: &Path, tables: &[(Table, u64)], summary: &[PriceSummary]) -> Result<PathBuf> {
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let mut md = String::from("# hcp run\n\n");
-    md.push_str(&format!("History: `{}`\n\n", history.display()));
+    md.push_str(&format!("History: `{}`\n\n| table | rows |\n|---|---:|\n", history.display()));
+    for (table, rows) in tables {
+        md.push_str(&format!("| {table} | {rows} |\n"));
+    }
+    md.push_str("\nRealised price per node: real-time where the market has one, else day-ahead.\n\n");
     md.push_str(
-        "| market | node | hours | first | last | mean RTM $/MWh | min | max | negative h | spike h (>100) |\n",
+        "| market | node | currency | hours | first | last | mean /MWh | min | max | negative h | h above 100 |\n",
     );
-    md.push_str("|---|---|---:|---|---|---:|---:|---:|---:|---:|\n");
+    md.push_str("|---|---|---|---:|---|---|---:|---:|---:|---:|---:|\n");
     for s in summary {
         md.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {:.2} | {:.2} | {:.2} | {} | {} |\n",
+            "| {} | {} | {} | {} | {} | {} | {:.2} | {:.2} | {:.2} | {} | {} |\n",
             s.market,
             s.node,
+            s.currency,
             s.hours,
             s.first,
             s.last,
-            s.mean_rtm,
-            s.min_rtm,
-            s.max_rtm,
+            s.mean_price,
+            s.min_price,
+            s.max_price,
             s.negative_hours,
             s.spike_hours
         ));
@@ -108,15 +155,26 @@ fn write_report(out: &Path, history: &Path, summary: &[PriceSummary]) -> Result<
     Ok(path)
 }
 
-fn print_summary(summary: &[PriceSummary]) {
+fn print_summary(tables: &[(Table, u64)], summary: &[PriceSummary]) {
+    for (table, rows) in tables {
+        println!("{:<12} {rows:>9} rows", table.name());
+    }
     println!(
-        "{:<10} {:<12} {:>7} {:>9} {:>9} {:>9} {:>6} {:>6}",
-        "market", "node", "hours", "mean", "min", "max", "neg", "spike"
+        "{:<8} {:<12} {:<4} {:>7} {:>9} {:>9} {:>9} {:>6} {:>6}",
+        "market", "node", "cur", "hours", "mean", "min", "max", "neg", ">100"
     );
     for s in summary {
         println!(
-            "{:<10} {:<12} {:>7} {:>9.2} {:>9.2} {:>9.2} {:>6} {:>6}",
-            s.market, s.node, s.hours, s.mean_rtm, s.min_rtm, s.max_rtm, s.negative_hours, s.spike_hours
+            "{:<8} {:<12} {:<4} {:>7} {:>9.2} {:>9.2} {:>9.2} {:>6} {:>6}",
+            s.market,
+            s.node,
+            s.currency,
+            s.hours,
+            s.mean_price,
+            s.min_price,
+            s.max_price,
+            s.negative_hours,
+            s.spike_hours
         );
     }
 }

@@ -14,7 +14,7 @@ fn run_on_the_synthetic_default_writes_history_and_report() {
     assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
     let report = std::fs::read_to_string(out.path().join("report.md")).unwrap();
     for node in ["HB_WEST", "LZ_WEST", "HB_NORTH"] {
-        assert!(report.contains(&format!("| ERCOT | {node} | 2160 |")), "{report}");
+        assert!(report.contains(&format!("| ERCOT | {node} | USD | 2160 |")), "{report}");
     }
     assert!(out.path().join("history/prices/market=ERCOT/year=2024/part-synthetic-seed42.parquet").is_file());
 
@@ -64,4 +64,10 @@ fn run_with_real_data_ingests_ercot() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let report = std::fs::read_to_string(out.path().join("report.md")).unwrap();
     assert_eq!(report.matches("| ERCOT |").count(), 15, "{report}");
+    for market in ["| NP | SYSTEM | EUR | 34944 |", "| PJM | COMED | USD | 34944 |", "| DE | DE | EUR | 34944 |"] {
+        assert!(report.contains(market), "{market} missing from\n{report}");
+    }
+    for table in ["| prices | 296682 |", "| jobs | 29577 |", "| telemetry | 161415 |", "| btc_network |"] {
+        assert!(report.contains(table), "{table} missing from\n{report}");
+    }
 }

@@ -1,8 +1,9 @@
 //! Reading the canonical Parquet datasets with polars, as an analyst would.
 
 use std::path::Path;
+use std::sync::Arc;
 
-use hcp_datasets::Table;
+use hcp_datasets::{PartitionKey, Table};
 use polars::prelude::*;
 
 use crate::{Error, Result};
@@ -14,46 +15,63 @@ pub fn scan_table(dataset: &Path, table: Table) -> Result<LazyFrame> {
     if !dir.is_dir() {
         return Err(Error::Invalid(format!("{}: no `{table}` dataset here", dir.display())));
     }
-    let args = ScanArgsParquet { hive_options: HiveOptions::new_enabled(), ..ScanArgsParquet::default() };
+    // The partition columns' types are given rather than inferred: `date=2024-07-01` stays a
+    // string (this build of polars parses no dates from text), `year=` is an integer.
+    let hive_schema: Schema = table
+        .partition_keys()
+        .iter()
+        .map(|k| match k {
+            PartitionKey::Year { key, .. } => Field::new((*key).into(), DataType::Int32),
+            other => Field::new(other.key().into(), DataType::String),
+        })
+        .collect();
+    let hive_options = HiveOptions { schema: Some(Arc::new(hive_schema)), ..HiveOptions::new_enabled() };
+    let args = ScanArgsParquet { hive_options, ..ScanArgsParquet::default() };
     let pattern = format!("{}/**/*.parquet", dir.display());
     Ok(LazyFrame::scan_parquet(PlRefPath::new(pattern), args)?)
 }
 
-/// Per-node statistics of the real-time price in a `prices` dataset.
+/// Per-node statistics of the realised price in a `prices` dataset: the real-time price where
+/// the source has one (ERCOT), else the day-ahead price (the epftoolbox markets).
 #[derive(Debug, Clone, PartialEq)]
 pub struct PriceSummary {
     pub market: String,
     pub node: String,
+    pub currency: String,
     pub hours: u64,
     pub first: String,
     pub last: String,
-    pub mean_rtm: f64,
-    pub min_rtm: f64,
-    pub max_rtm: f64,
+    pub mean_price: f64,
+    pub min_price: f64,
+    pub max_price: f64,
     pub negative_hours: u64,
     pub spike_hours: u64,
 }
 
-/// Hours, mean, extremes, negative-price hours and spike hours (> $100/MWh) of the real-time
-/// price per market and node, computed by polars over the hive-partitioned files.
+/// Hours, mean, extremes, negative-price hours and spike hours (above 100 per MWh) of the
+/// realised price per market and node, computed by polars over the hive-partitioned files.
 pub fn price_summary(dataset: &Path) -> Result<Vec<PriceSummary>> {
     let rtm = col("rtm_price_per_mwh");
+    let realised = when(rtm.clone().is_not_null()).then(rtm).otherwise(col("dam_price_per_mwh"));
+    let price = col("price");
     let df = scan_table(dataset, Table::Prices)?
-        .group_by([col("market"), col("node")])
+        .with_column(realised.alias("price"))
+        .group_by([col("market"), col("node"), col("currency")])
         .agg([
-            rtm.clone().count().alias("hours"),
+            price.clone().count().alias("hours"),
             col("interval_start").min().dt().to_string("%Y-%m-%dT%H:%MZ").alias("first"),
             col("interval_start").max().dt().to_string("%Y-%m-%dT%H:%MZ").alias("last"),
-            rtm.clone().mean().alias("mean"),
-            rtm.clone().min().alias("min"),
-            rtm.clone().max().alias("max"),
-            rtm.clone().lt(lit(0.0)).sum().alias("negative"),
-            rtm.gt(lit(100.0)).sum().alias("spikes"),
+            price.clone().mean().alias("mean"),
+            price.clone().min().alias("min"),
+            price.clone().max().alias("max"),
+            price.clone().lt(lit(0.0)).sum().alias("negative"),
+            price.gt(lit(100.0)).sum().alias("spikes"),
         ])
         .sort(["market", "node"], SortMultipleOptions::default())
         .collect()?;
     let s = |name: &str| df.column(name).map_err(Error::from);
     let (market, node, first, last) = (s("market")?.str()?, s("node")?.str()?, s("first")?.str()?, s("last")?.str()?);
+    let currency = s("currency")?.str()?;
     let hours = s("hours")?.cast(&DataType::UInt64)?;
     let hours = hours.u64()?;
     let negative = s("negative")?.cast(&DataType::UInt64)?;
@@ -65,14 +83,25 @@ pub fn price_summary(dataset: &Path) -> Result<Vec<PriceSummary>> {
         .map(|i| PriceSummary {
             market: market.get(i).unwrap_or_default().to_string(),
             node: node.get(i).unwrap_or_default().to_string(),
+            currency: currency.get(i).unwrap_or_default().to_string(),
             hours: hours.get(i).unwrap_or(0),
             first: first.get(i).unwrap_or_default().to_string(),
             last: last.get(i).unwrap_or_default().to_string(),
-            mean_rtm: mean.get(i).unwrap_or(f64::NAN),
-            min_rtm: min.get(i).unwrap_or(f64::NAN),
-            max_rtm: max.get(i).unwrap_or(f64::NAN),
+            mean_price: mean.get(i).unwrap_or(f64::NAN),
+            min_price: min.get(i).unwrap_or(f64::NAN),
+            max_price: max.get(i).unwrap_or(f64::NAN),
             negative_hours: negative.get(i).unwrap_or(0),
             spike_hours: spikes.get(i).unwrap_or(0),
         })
         .collect())
+}
+
+/// Rows of `table` in `dataset`, or `None` when the dataset has no such table.
+pub fn row_count(dataset: &Path, table: Table) -> Result<Option<u64>> {
+    if !dataset.join(table.name()).is_dir() {
+        return Ok(None);
+    }
+    let df = scan_table(dataset, table)?.select([len().alias("rows")]).collect()?;
+    let rows = df.column("rows")?.cast(&DataType::UInt64)?;
+    Ok(rows.u64()?.get(0))
 }

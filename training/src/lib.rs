@@ -5,7 +5,7 @@
 
 pub mod history;
 
-pub use history::{PriceSummary, price_summary, scan_table};
+pub use history::{PriceSummary, price_summary, row_count, scan_table};
 
 /// Errors of `hcp-training`.
 #[derive(Debug, thiserror::Error)]

@@ -68,15 +68,16 @@ fn price_summary_counts_hours_negatives_and_spikes() {
     let s = price_summary(dir.path()).unwrap();
     assert_eq!(s.len(), 2);
     let west = &s[0];
-    assert_eq!((west.market.as_str(), west.node.as_str()), ("ERCOT", "HB_WEST"));
-    assert_eq!(west.hours, 47, "the missing hour is not counted");
+    assert_eq!((west.market.as_str(), west.node.as_str(), west.currency.as_str()), ("ERCOT", "HB_WEST", "USD"));
+    assert_eq!(west.hours, 48, "the hour without a real-time price counts its day-ahead price");
     assert_eq!((west.negative_hours, west.spike_hours), (1, 1));
-    assert_eq!((west.min_rtm, west.max_rtm), (-3.0, 250.0));
-    let expected_mean = (45.0 * 20.0 - 3.0 + 250.0) / 47.0;
-    assert!((west.mean_rtm - expected_mean).abs() < 1e-12);
+    assert_eq!((west.min_price, west.max_price), (-3.0, 250.0));
+    // Hour 7 has no real-time price: its day-ahead price (7.0) stands in.
+    let expected_mean = (45.0 * 20.0 - 3.0 + 250.0 + 7.0) / 48.0;
+    assert!((west.mean_price - expected_mean).abs() < 1e-12);
     assert_eq!(west.first, "2024-12-31T00:00Z");
     assert_eq!(west.last, "2025-01-01T23:00Z");
-    assert_eq!(s[1].max_rtm, 260.0);
+    assert_eq!(s[1].max_price, 260.0);
 }
 
 #[test]
@@ -84,4 +85,27 @@ fn a_missing_dataset_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let err = price_summary(dir.path()).unwrap_err().to_string();
     assert!(err.contains("no `prices` dataset"), "{err}");
+}
+
+/// Regression: polars inferred `date=YYYY-MM-DD` partitions as dates and failed ("unsupported
+/// data type when reading CSV: date") on the telemetry layout.
+#[test]
+fn date_partitions_are_read_as_strings() {
+    use hcp_datasets::rows::{TelemetryRow, telemetry_batch};
+    let dir = tempfile::tempdir().unwrap();
+    let rows: Vec<TelemetryRow> = (0..48)
+        .map(|h| TelemetryRow {
+            source: "test".into(),
+            device_id: "gpu-0".into(),
+            time_us: T0 + h * MICROS_PER_HOUR,
+            utilization_ratio: Some(0.5),
+            ..TelemetryRow::default()
+        })
+        .collect();
+    write_table(dir.path(), Table::Telemetry, &telemetry_batch(&rows), &WriteOptions::new("t", "test")).unwrap();
+    assert_eq!(hcp_training::row_count(dir.path(), Table::Telemetry).unwrap(), Some(48));
+    let df = scan_table(dir.path(), Table::Telemetry).unwrap().collect().unwrap();
+    let dates = df.column("date").unwrap().str().unwrap();
+    assert_eq!(dates.get(0), Some("2024-12-31"));
+    assert_eq!(hcp_training::row_count(dir.path(), Table::Jobs).unwrap(), None);
 }

@@ -56,8 +56,13 @@ pub fn ingest(args: IngestArgs) -> Result<()> {
     opts.run_id = args.run_id;
     opts.strict = args.strict;
     opts.max_row_group_rows = args.row_group_rows;
-    let report = run_ingest(format, &args.inputs, &opts)
-        .with_context(|| format!("ingesting {} input(s) as {}", args.inputs.len(), format.name()))?;
+    let report = match run_ingest(format, &args.inputs, &opts) {
+        Ok(report) => report,
+        Err(e) => {
+            print_rejections(e.rejections(), args.show_rejections);
+            return Err(e).with_context(|| format!("ingesting {} input(s) as {}", args.inputs.len(), format.name()));
+        }
+    };
     print_report(&report, args.show_rejections);
     Ok(())
 }
@@ -77,13 +82,17 @@ pub fn print_report(report: &IngestReport, show_rejections: usize) {
     for t in &report.tables {
         println!("wrote {:>9} rows to `{}` in {} file(s)", t.rows_written, t.table, t.files.len());
     }
-    for r in report.rejections.iter().take(show_rejections) {
+    print_rejections(&report.rejections, show_rejections);
+    println!("run {}; report {}", report.run_id, report.report_path.display());
+}
+
+fn print_rejections(rejections: &[hcp_datasets::ingest::Rejection], show: usize) {
+    for r in rejections.iter().take(show) {
         eprintln!("rejected {r}");
     }
-    if report.rejections.len() > show_rejections {
-        eprintln!("... {} more rejections", report.rejections.len() - show_rejections);
+    if rejections.len() > show {
+        eprintln!("... {} more rejections", rejections.len() - show);
     }
-    println!("run {}; report {}", report.run_id, report.report_path.display());
 }
 
 fn shorten(s: &str, n: usize) -> String {

@@ -48,7 +48,9 @@ fn ingest_reports_rejections_and_fails_when_nothing_is_valid() {
     let out2 = dir.path().join("ds2");
     let o = hcp().args(["ingest", "ercot"]).arg(&bad).arg("--out").arg(&out2).output().unwrap();
     assert!(!o.status.success());
-    assert!(String::from_utf8_lossy(&o.stderr).contains("no valid rows"));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(stderr.contains("no valid rows"), "{stderr}");
+    assert!(stderr.contains("rejected ") && stderr.contains("bad.csv:2: field `dam_lmp`"), "{stderr}");
     assert!(!Path::new(&out2).exists(), "nothing written");
 }
 

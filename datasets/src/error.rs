@@ -32,17 +32,29 @@ pub enum Error {
     /// An input file that cannot be ingested at all (wrong header, empty, truncated, ...).
     #[error("{path}: {detail}")]
     Input { path: PathBuf, detail: String },
-    /// Ingestion produced no valid row from any input.
-    #[error("no valid rows in {files} input file(s); {rejected} row(s) rejected (see the report above)")]
-    NothingValid { files: usize, rejected: u64 },
-    /// `--strict` ingestion met rejected rows.
-    #[error("{rejected} row(s) rejected in strict mode; nothing was written (first: {first})")]
-    StrictRejected { rejected: u64, first: String },
+    /// Ingestion produced no valid row from any input; nothing was written.
+    #[error("no valid rows in {files} input file(s); {rejected} row(s) rejected{}", first_of(rejections))]
+    NothingValid { files: usize, rejected: u64, rejections: Vec<crate::ingest::Rejection> },
+    /// `--strict` ingestion met rejected rows; nothing was written.
+    #[error("{rejected} row(s) rejected in strict mode; nothing was written{}", first_of(rejections))]
+    StrictRejected { rejected: u64, rejections: Vec<crate::ingest::Rejection> },
     #[error("invalid argument: {0}")]
     Invalid(String),
 }
 
+fn first_of(rejections: &[crate::ingest::Rejection]) -> String {
+    rejections.first().map(|r| format!(" (first: {r})")).unwrap_or_default()
+}
+
 impl Error {
+    /// The rejected rows behind an ingest that wrote nothing, for the caller to show.
+    pub fn rejections(&self) -> &[crate::ingest::Rejection] {
+        match self {
+            Error::NothingValid { rejections, .. } | Error::StrictRejected { rejections, .. } => rejections,
+            _ => &[],
+        }
+    }
+
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io { path: path.into(), source }
     }

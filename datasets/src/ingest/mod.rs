@@ -145,14 +145,11 @@ pub fn ingest(format: Format, inputs: &[PathBuf], opts: &IngestOptions) -> Resul
     };
     let rejected: u64 = parsed.files.iter().map(|f| f.rows_rejected).sum();
     if opts.strict && rejected > 0 {
-        return Err(Error::StrictRejected {
-            rejected,
-            first: parsed.rejections.first().map(ToString::to_string).unwrap_or_default(),
-        });
+        return Err(Error::StrictRejected { rejected, rejections: parsed.rejections });
     }
     let valid: usize = parsed.tables.iter().map(|t| t.batch.num_rows()).sum();
     if valid == 0 {
-        return Err(Error::NothingValid { files: inputs.len(), rejected });
+        return Err(Error::NothingValid { files: inputs.len(), rejected, rejections: parsed.rejections });
     }
 
     let run_id = match &opts.run_id {

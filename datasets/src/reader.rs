@@ -13,7 +13,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::file::statistics::Statistics;
 
 use crate::error::{Error, Result};
-use crate::schema::{PartitionKey, SCHEMA_VERSION, Table};
+use crate::schema::{SCHEMA_VERSION, Table};
 use crate::writer::{SCHEMA_VERSION_KEY, TABLE_KEY, constant_string, schema_difference, timestamp_column};
 
 /// A half-open time interval `[start, end)` in UTC microseconds.
@@ -252,9 +252,4 @@ fn check_file(path: &Path, table: Table, builder: &ParquetRecordBatchReaderBuild
         return Err(bad(detail));
     }
     Ok(())
-}
-
-/// The partition directory keys a table's files sit under, in order.
-pub fn partition_directory_keys(table: Table) -> Vec<&'static str> {
-    table.partition_keys().iter().map(PartitionKey::key).collect()
 }

@@ -65,14 +65,8 @@ struct Collected {
     job_keys: HashMap<(String, String), (String, u64)>,
     nodes: Vec<GpuNodeRow>,
     node_keys: HashMap<(String, String), (String, u64)>,
-    telemetry: HashMap<(String, i64), (TelemetryRow, Metrics)>,
-}
-
-/// Which GenAI metrics a telemetry row already has, for duplicate detection.
-#[derive(Default, Clone, Copy)]
-struct Metrics {
-    duty: bool,
-    memory: bool,
+    /// GenAI samples by (container, time); a metric already set there is a duplicate.
+    telemetry: HashMap<(String, i64), TelemetryRow>,
 }
 
 pub(crate) fn parse(inputs: &[PathBuf]) -> Result<Parsed> {
@@ -121,7 +115,7 @@ pub(crate) fn parse(inputs: &[PathBuf]) -> Result<Parsed> {
         });
     }
     if !c.telemetry.is_empty() {
-        let mut rows: Vec<TelemetryRow> = c.telemetry.into_values().map(|(r, _)| r).collect();
+        let mut rows: Vec<TelemetryRow> = c.telemetry.into_values().collect();
         rows.sort_by(|a, b| (&a.device_id, a.time_us).cmp(&(&b.device_id, b.time_us)));
         parsed.tables.push(ParsedTable {
             table: Table::Telemetry,
@@ -401,33 +395,23 @@ fn parse_genai_member(input: &mut CsvInput, metric: Metric, c: &mut Collected, p
                     Value::Bytes(bytes.round() as i64)
                 }
             };
-            let (row, has) = c.telemetry.entry((device.to_string(), time_us)).or_insert_with(|| {
-                (
-                    TelemetryRow {
-                        source: "alibaba_v2026_genai".to_string(),
-                        device_id: device.to_string(),
-                        time_us,
-                        ..TelemetryRow::default()
-                    },
-                    Metrics::default(),
-                )
+            let row = c.telemetry.entry((device.to_string(), time_us)).or_insert_with(|| TelemetryRow {
+                source: "alibaba_v2026_genai".to_string(),
+                device_id: device.to_string(),
+                time_us,
+                ..TelemetryRow::default()
             });
+            // The first sample of a container and minute stands; a second one is rejected.
             let already = match value {
-                Value::Ratio(_) => has.duty,
-                Value::Bytes(_) => has.memory,
+                Value::Ratio(_) => row.utilization_ratio.is_some(),
+                Value::Bytes(_) => row.gpu_memory_used_bytes.is_some(),
             };
             if already {
                 return Err(FieldError::row(format!("duplicate key: container {device} at {seconds} already sampled")));
             }
             match value {
-                Value::Ratio(r) => {
-                    has.duty = true;
-                    row.utilization_ratio = Some(r);
-                }
-                Value::Bytes(b) => {
-                    has.memory = true;
-                    row.gpu_memory_used_bytes = Some(b);
-                }
+                Value::Ratio(r) => row.utilization_ratio = Some(r),
+                Value::Bytes(b) => row.gpu_memory_used_bytes = Some(b),
             }
             Ok(())
         })();

@@ -1,7 +1,7 @@
 //! Reading CSV inputs, plain or gzipped, with exact header checks and typed field parsing.
 
 use std::fs::File;
-use std::io::{BufReader, Read};
+use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
 
 use csv::StringRecord;
@@ -30,7 +30,7 @@ pub(crate) fn open_decompressed(path: &Path) -> Result<Box<dyn Read>> {
     let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
     let mut magic = [0u8; 2];
     let n = read_up_to(&mut file, &mut magic).map_err(|e| Error::io(path, e))?;
-    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    file.seek(SeekFrom::Start(0)).map_err(|e| Error::io(path, e))?;
     if n == 2 && magic == [0x1f, 0x8b] {
         let decoder = MultiGzDecoder::new(BufReader::with_capacity(1 << 16, file));
         Ok(Box::new(BufReader::with_capacity(1 << 16, ThreadedReader::spawn(decoder))))

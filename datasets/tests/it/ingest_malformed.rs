@@ -248,3 +248,28 @@ fn duplicates_across_files_name_the_earliest_row() {
     let first = format!("{}:3", a.display());
     assert!(report.rejections.iter().all(|r| r.reason.contains(&first)), "{:?}", report.rejections);
 }
+
+#[test]
+fn a_repeated_genai_sample_is_rejected_and_the_first_stands() {
+    use arrow::array::{Array, Float64Array};
+    use hcp_datasets::{ReadOptions, Table, read_table};
+    let dir = tempfile::tempdir().unwrap();
+    let csv =
+        "value,timestamp_anon,container_ip\n10.0,1662858720.0,abc\n90.0,1662858720.0,abc\n50.0,1662858780.0,abc\n";
+    let mut builder = tar::Builder::new(GzEncoder::new(Vec::new(), Compression::default()));
+    let mut header = tar::Header::new_gnu();
+    header.set_size(csv.len() as u64);
+    header.set_mode(0o644);
+    header.set_cksum();
+    builder.append_data(&mut header, "pod_gpu_duty_cycle_anon.csv", csv.as_bytes()).unwrap();
+    let bytes = builder.into_inner().unwrap().finish().unwrap();
+    let path = write(dir.path(), "pod_gpu_duty_cycle_anon.tar.gz", &bytes);
+    let out = tempfile::tempdir().unwrap();
+    let report = ingest(Format::Alibaba, &[path], &IngestOptions::new(out.path())).unwrap();
+    assert_eq!((report.files[0].rows_read, report.files[0].rows_rejected), (3, 1));
+    assert_eq!(report.rejections[0].line, 3);
+    assert!(report.rejections[0].reason.contains("duplicate key"), "{:?}", report.rejections);
+    let (t, _) = read_table(out.path(), Table::Telemetry, &ReadOptions::default()).unwrap();
+    let util = t.column_by_name("utilization_ratio").unwrap().as_any().downcast_ref::<Float64Array>().unwrap();
+    assert_eq!(util.iter().collect::<Vec<_>>(), [Some(0.1), Some(0.5)]);
+}

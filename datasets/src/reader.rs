@@ -65,10 +65,7 @@ pub fn read_table(root: &Path, table: Table, opts: &ReadOptions) -> Result<(Reco
     let mut batches = Vec::new();
     for (path, partition) in list_files(&root.join(table.name()), table)? {
         stats.files += 1;
-        let batch = read_file(&path, table, &partition, &out_schema, time_col, opts, &mut stats)?;
-        if let Some(b) = batch {
-            batches.push(b);
-        }
+        batches.extend(read_file(&path, table, &partition, &out_schema, time_col, opts, &mut stats)?);
     }
     let batch = concat_batches(&out_schema, &batches).map_err(|e| Error::arrow("concatenating batches", e))?;
     stats.rows = batch.num_rows();
@@ -156,7 +153,7 @@ fn read_file(
     time_col: Option<&str>,
     opts: &ReadOptions,
     stats: &mut ReadStats,
-) -> Result<Option<RecordBatch>> {
+) -> Result<Vec<RecordBatch>> {
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
     let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| Error::parquet(path, e))?;
     check_file(path, table, &builder)?;
@@ -182,7 +179,7 @@ fn read_file(
     };
     stats.row_groups_read += row_groups.len();
     if row_groups.is_empty() {
-        return Ok(None);
+        return Ok(Vec::new());
     }
 
     // File columns needed: the requested ones stored in the file, plus the time column to filter.
@@ -229,8 +226,7 @@ fn read_file(
                 .map_err(|e| Error::arrow(path.display().to_string(), e))?,
         );
     }
-    let batch = concat_batches(out_schema, &pieces).map_err(|e| Error::arrow("concatenating batches", e))?;
-    Ok(Some(batch))
+    Ok(pieces)
 }
 
 /// Refuses files that are not this table's, or not in the schema version this build reads.

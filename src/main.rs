@@ -2,6 +2,7 @@
 
 mod ingest_cmd;
 mod run;
+mod sim_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -22,6 +23,9 @@ enum Command {
     Run(run::RunArgs),
     /// Ingest real data files into canonical Parquet datasets.
     Ingest(ingest_cmd::IngestArgs),
+    /// Simulate history (prices, Bitcoin network, jobs, telemetry) for a fleet, calibrate the
+    /// simulators, or serve simulated miners on TCP.
+    Sim(sim_cmd::SimArgs),
     /// Print the canonical table schemas with their column descriptions.
     Schema {
         /// One table (prices, exogenous, btc_network, jobs, gpu_nodes, telemetry, forecasts,
@@ -55,6 +59,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => run::run(&args.into()),
         Command::Ingest(args) => ingest_cmd::ingest(args),
+        Command::Sim(args) => sim_cmd::sim(args),
         Command::Schema { table } => {
             match table {
                 Some(t) => print_schema(t),

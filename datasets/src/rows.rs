@@ -6,8 +6,10 @@
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayRef, BooleanArray, Float64Array, Int32Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
+    Array, ArrayRef, AsArray, BooleanArray, Float64Array, Int32Array, Int64Array, RecordBatch, StringArray,
+    TimestampMicrosecondArray,
 };
+use arrow::datatypes::{Float64Type, Int32Type, Int64Type, TimestampMicrosecondType};
 
 use crate::schema::Table;
 
@@ -67,6 +69,13 @@ pub struct JobRow {
     pub deletion_time_us: Option<i64>,
     pub duration_s: Option<i64>,
     pub duration_censored: bool,
+    /// `latency_sensitive` or `best_effort`; set by the workload simulator.
+    pub job_class: Option<String>,
+    pub value_usd_per_gpu_hour: Option<f64>,
+    /// Latest completion time of best-effort work.
+    pub deadline_time_us: Option<i64>,
+    /// Latency objective of latency-sensitive serving, ms.
+    pub sla_latency_ms: Option<i32>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -203,6 +212,10 @@ pub fn jobs_batch(rows: &[JobRow]) -> RecordBatch {
             times(rows.iter().map(|r| r.deletion_time_us)),
             i64s(rows.iter().map(|r| r.duration_s)),
             Arc::new(rows.iter().map(|r| Some(r.duration_censored)).collect::<BooleanArray>()),
+            opt_strings(rows.iter().map(|r| r.job_class.as_deref())),
+            f64s(rows.iter().map(|r| r.value_usd_per_gpu_hour)),
+            times(rows.iter().map(|r| r.deadline_time_us)),
+            i32s(rows.iter().map(|r| r.sla_latency_ms)),
         ],
     )
 }
@@ -255,4 +268,154 @@ pub fn forecasts_batch(rows: &[ForecastRow]) -> RecordBatch {
             f64s(rows.iter().map(|r| Some(r.value))),
         ],
     )
+}
+
+/// Typed access to the columns of a batch in a canonical schema (what `read_table` and
+/// `ingest::parse` return), for turning batches back into rows.
+struct Columns<'a> {
+    table: Table,
+    batch: &'a RecordBatch,
+}
+
+impl<'a> Columns<'a> {
+    fn new(table: Table, batch: &'a RecordBatch) -> crate::Result<Self> {
+        for f in table.schema().fields() {
+            match batch.schema().field_with_name(f.name()) {
+                Ok(got) if got.data_type() == f.data_type() => {}
+                Ok(got) => {
+                    return Err(crate::Error::Invalid(format!(
+                        "{table}: column `{}` is {}, expected {}",
+                        f.name(),
+                        got.data_type(),
+                        f.data_type()
+                    )));
+                }
+                Err(_) => return Err(crate::Error::Invalid(format!("{table}: column `{}` is missing", f.name()))),
+            }
+        }
+        Ok(Columns { table, batch })
+    }
+
+    fn column(&self, name: &str) -> &'a ArrayRef {
+        self.batch.column_by_name(name).unwrap_or_else(|| panic!("{}: checked column `{name}`", self.table))
+    }
+    fn str(&self, name: &str) -> &'a StringArray {
+        self.column(name).as_string::<i32>()
+    }
+    fn opt_str(&self, name: &str, i: usize) -> Option<String> {
+        let a = self.str(name);
+        a.is_valid(i).then(|| a.value(i).to_string())
+    }
+    fn f64(&self, name: &str, i: usize) -> Option<f64> {
+        let a = self.column(name).as_primitive::<Float64Type>();
+        a.is_valid(i).then(|| a.value(i))
+    }
+    fn i64(&self, name: &str, i: usize) -> Option<i64> {
+        let a = self.column(name).as_primitive::<Int64Type>();
+        a.is_valid(i).then(|| a.value(i))
+    }
+    fn i32(&self, name: &str, i: usize) -> Option<i32> {
+        let a = self.column(name).as_primitive::<Int32Type>();
+        a.is_valid(i).then(|| a.value(i))
+    }
+    fn time(&self, name: &str, i: usize) -> Option<i64> {
+        let a = self.column(name).as_primitive::<TimestampMicrosecondType>();
+        a.is_valid(i).then(|| a.value(i))
+    }
+}
+
+/// The rows of a `prices` batch. Currencies other than USD and EUR are refused.
+pub fn price_rows(batch: &RecordBatch) -> crate::Result<Vec<PriceRow>> {
+    let c = Columns::new(Table::Prices, batch)?;
+    let (markets, nodes, currencies) = (c.str("market"), c.str("node"), c.str("currency"));
+    let mut shared: std::collections::HashMap<&str, Arc<str>> = std::collections::HashMap::new();
+    fn share<'a>(shared: &mut std::collections::HashMap<&'a str, Arc<str>>, s: &'a str) -> Arc<str> {
+        shared.entry(s).or_insert_with(|| s.into()).clone()
+    }
+    (0..batch.num_rows())
+        .map(|i| {
+            let currency = match currencies.value(i) {
+                "USD" => "USD",
+                "EUR" => "EUR",
+                other => return Err(crate::Error::Invalid(format!("prices row {i}: unknown currency `{other}`"))),
+            };
+            Ok(PriceRow {
+                market: share(&mut shared, markets.value(i)),
+                node: share(&mut shared, nodes.value(i)),
+                interval_start_us: c.time("interval_start", i).unwrap_or_default(),
+                interval_minutes: c.i32("interval_minutes", i).unwrap_or_default(),
+                currency,
+                dam_price_per_mwh: c.f64("dam_price_per_mwh", i),
+                rtm_price_per_mwh: c.f64("rtm_price_per_mwh", i),
+            })
+        })
+        .collect()
+}
+
+/// The rows of a `jobs` batch.
+pub fn job_rows(batch: &RecordBatch) -> crate::Result<Vec<JobRow>> {
+    let c = Columns::new(Table::Jobs, batch)?;
+    let censored = c.column("duration_censored").as_boolean();
+    Ok((0..batch.num_rows())
+        .map(|i| JobRow {
+            source: c.str("source").value(i).to_string(),
+            job_id: c.str("job_id").value(i).to_string(),
+            group_id: c.opt_str("group_id", i),
+            role: c.opt_str("role", i),
+            cpu_milli: c.i64("cpu_milli", i).unwrap_or_default(),
+            memory_mib: c.i64("memory_mib", i).unwrap_or_default(),
+            num_gpu: c.i32("num_gpu", i).unwrap_or_default(),
+            gpu_milli: c.i32("gpu_milli", i).unwrap_or_default(),
+            gpu_spec: c.opt_str("gpu_spec", i),
+            qos: c.opt_str("qos", i),
+            phase: c.opt_str("phase", i),
+            creation_time_us: c.time("creation_time", i),
+            scheduled_time_us: c.time("scheduled_time", i),
+            deletion_time_us: c.time("deletion_time", i),
+            duration_s: c.i64("duration_s", i),
+            duration_censored: censored.value(i),
+            job_class: c.opt_str("job_class", i),
+            value_usd_per_gpu_hour: c.f64("value_usd_per_gpu_hour", i),
+            deadline_time_us: c.time("deadline_time", i),
+            sla_latency_ms: c.i32("sla_latency_ms", i),
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn price_and_job_rows_round_trip_through_batches() {
+        let prices = vec![PriceRow {
+            market: "ERCOT".into(),
+            node: "HB_WEST".into(),
+            interval_start_us: 1_700_000_000_000_000,
+            interval_minutes: 60,
+            currency: "USD",
+            dam_price_per_mwh: Some(21.5),
+            rtm_price_per_mwh: None,
+        }];
+        assert_eq!(price_rows(&prices_batch(&prices)).unwrap(), prices);
+        let jobs = vec![JobRow {
+            source: "sim".into(),
+            job_id: "j1".into(),
+            num_gpu: 2,
+            gpu_milli: 1000,
+            qos: Some("BE".into()),
+            creation_time_us: Some(5),
+            job_class: Some("best_effort".into()),
+            value_usd_per_gpu_hour: Some(1.25),
+            deadline_time_us: Some(99),
+            ..JobRow::default()
+        }];
+        assert_eq!(job_rows(&jobs_batch(&jobs)).unwrap(), jobs);
+    }
+
+    #[test]
+    fn a_batch_of_another_table_is_refused_naming_the_column() {
+        let err = job_rows(&prices_batch(&[])).unwrap_err().to_string();
+        assert!(err.contains("jobs") && err.contains("`source`"), "{err}");
+    }
 }

@@ -20,7 +20,7 @@ pub const TIME_BASIS_KEY: &str = "hcp.time_basis";
 
 /// Version of the canonical schemas written into every file (`hcp.schema_version`).
 /// Readers refuse files with another version.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// The Arrow type of every instant on disk.
 pub fn timestamp_type() -> DataType {
@@ -256,6 +256,10 @@ impl Table {
                     false,
                     "true when the job was still running or pending at the end of the trace, so duration_s is a lower bound (or null)",
                 ),
+                utf8("job_class", true, "latency_sensitive or best_effort (simulated jobs; traces leave it null)"),
+                f64_("value_usd_per_gpu_hour", true, "what running the job earns per GPU-hour, USD (simulated jobs)"),
+                ts("deadline_time", true, "latest completion of best-effort work, UTC (simulated jobs)"),
+                i32_("sla_latency_ms", true, "latency objective of latency-sensitive serving, ms (simulated jobs)"),
             ],
             Table::GpuNodes => vec![
                 utf8("source", false, "trace the node list comes from"),

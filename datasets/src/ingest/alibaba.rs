@@ -300,6 +300,7 @@ fn parse_dlrm(input: &mut CsvInput, c: &mut Collected, parsed: &mut Parsed) -> R
                 deletion_time_us: deletion,
                 duration_s: duration,
                 duration_censored: duration.is_none(),
+                ..JobRow::default()
             })
         })();
         if let Some(row) = tally.record(line, row) {

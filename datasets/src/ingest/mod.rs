@@ -117,7 +117,7 @@ impl IngestOptions {
 
 /// One table's worth of parsed rows, with the metadata its files carry.
 #[derive(Debug)]
-pub(crate) struct ParsedTable {
+pub struct ParsedTable {
     pub table: Table,
     pub batch: RecordBatch,
     pub source: String,
@@ -126,23 +126,29 @@ pub(crate) struct ParsedTable {
 
 /// The result of parsing all inputs of one format.
 #[derive(Debug, Default)]
-pub(crate) struct Parsed {
+pub struct Parsed {
     pub tables: Vec<ParsedTable>,
     pub files: Vec<FileSummary>,
     pub rejections: Vec<Rejection>,
 }
 
-/// Parses `inputs` in `format` and writes the canonical tables under `opts.out`.
-pub fn ingest(format: Format, inputs: &[PathBuf], opts: &IngestOptions) -> Result<IngestReport> {
+/// Parses `inputs` in `format` into canonical batches without writing anything: for callers
+/// that work on the rows in memory (calibration). Rejected rows are in `rejections`.
+pub fn parse(format: Format, inputs: &[PathBuf]) -> Result<Parsed> {
     if inputs.is_empty() {
         return Err(Error::Invalid("no input files given".into()));
     }
-    let parsed = match format {
-        Format::Ercot => ercot::parse(inputs)?,
-        Format::Epftoolbox => epftoolbox::parse(inputs)?,
-        Format::Alibaba => alibaba::parse(inputs)?,
-        Format::Btc => btc::parse(inputs)?,
-    };
+    match format {
+        Format::Ercot => ercot::parse(inputs),
+        Format::Epftoolbox => epftoolbox::parse(inputs),
+        Format::Alibaba => alibaba::parse(inputs),
+        Format::Btc => btc::parse(inputs),
+    }
+}
+
+/// Parses `inputs` in `format` and writes the canonical tables under `opts.out`.
+pub fn ingest(format: Format, inputs: &[PathBuf], opts: &IngestOptions) -> Result<IngestReport> {
+    let parsed = parse(format, inputs)?;
     let rejected: u64 = parsed.files.iter().map(|f| f.rows_rejected).sum();
     if opts.strict && rejected > 0 {
         return Err(Error::StrictRejected { rejected, rejections: parsed.rejections });

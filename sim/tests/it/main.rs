@@ -1,0 +1,3 @@
+//! Integration tests of the simulators (one binary, as STYLE.md asks).
+
+mod calibration;

@@ -1,6 +1,7 @@
 //! Simulators of the world hcp decides in: the electricity market, the ASIC and GPU fleets and
 //! their workloads. Deterministic for a seed.
 
+pub mod asic;
 pub mod calibrate;
 pub mod error;
 pub mod market;

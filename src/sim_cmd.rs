@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
-use hcp_sim::calibrate::{CalibrateConfig, calibrate_prices};
+use hcp_sim::calibrate::{CalibrateConfig, calibrate_all};
 
 #[derive(Debug, Args)]
 #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
@@ -15,17 +15,18 @@ pub struct SimArgs {
 
 #[derive(Debug, Subcommand)]
 enum SimCommand {
-    /// Fit the price model to a real ERCOT hourly file and write `ercot_<node>.json`.
+    /// Fit the simulators (prices per node, workloads, Bitcoin network) to the real data and
+    /// write the calibration files the simulator embeds.
     Calibrate(CalibrateArgs),
 }
 
 #[derive(Debug, Args)]
 struct CalibrateArgs {
-    /// ERCOT hourly price file (`ercot_dam_rtm_hourly_15sp.csv.gz`).
-    #[arg(required = true)]
-    inputs: Vec<PathBuf>,
-    /// Settlement point(s) to fit.
-    #[arg(long = "node", required = true)]
+    /// Real data, laid out like ../shared/data.
+    #[arg(long, env = "HCP_SHARED_DATA", default_value = "../shared/data")]
+    data: PathBuf,
+    /// ERCOT settlement point(s) to fit.
+    #[arg(long = "node", default_values = ["HB_WEST", "LZ_WEST"])]
     nodes: Vec<String>,
     /// Directory for the calibration files (the built-ins live in sim/calibration).
     #[arg(long, default_value = "sim/calibration")]
@@ -35,8 +36,9 @@ struct CalibrateArgs {
 pub fn sim(args: SimArgs) -> Result<()> {
     match args.command {
         Some(SimCommand::Calibrate(a)) => {
-            let cfg = CalibrateConfig { inputs: a.inputs, nodes: a.nodes, out: a.out };
-            for (path, cal) in calibrate_prices(&cfg).context("calibrating the price model")? {
+            let cfg = CalibrateConfig { data: a.data, nodes: a.nodes, out: a.out };
+            let done = calibrate_all(&cfg).context("calibrating the simulators")?;
+            for (path, cal) in &done.prices {
                 let r = &cal.real_rtm;
                 println!(
                     "{}: {} hours, rtm p50 {:.2} p99 {:.2} spikes {:.4} negative {:.4}; hourly phi {:.3}, daily phi {:.3} -> {}",
@@ -51,6 +53,28 @@ pub fn sim(args: SimArgs) -> Result<()> {
                     path.display()
                 );
             }
+            for t in &done.workloads.1.traces {
+                let rate: f64 = t.arrivals_per_hour.iter().sum::<f64>() / 168.0;
+                println!(
+                    "{}: {:.2} GPU-job arrivals/hour on {} GPUs; classes {}; excluded {:?} -> {}",
+                    t.source,
+                    rate,
+                    t.trace_gpus,
+                    t.qos.iter().map(|q| format!("{} {:.3}", q.qos, q.share)).collect::<Vec<_>>().join(", "),
+                    t.excluded,
+                    done.workloads.0.display()
+                );
+            }
+            let b = &done.btc.1;
+            println!(
+                "bitcoin: price drift {:.5}/day vol {:.4}/day; hashrate drift {:.5}/day; fee share {:.4} ± {:.4} -> {}",
+                b.price_log_drift_per_day,
+                b.price_log_vol_per_day,
+                b.hashrate_log_drift_per_day,
+                b.fee_share_mean,
+                b.fee_share_sd,
+                done.btc.0.display()
+            );
             Ok(())
         }
         None => anyhow::bail!("`hcp sim` needs a subcommand"),

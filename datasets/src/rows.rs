@@ -352,6 +352,41 @@ pub fn price_rows(batch: &RecordBatch) -> crate::Result<Vec<PriceRow>> {
         .collect()
 }
 
+/// The rows of a `btc_network` batch.
+pub fn btc_network_rows(batch: &RecordBatch) -> crate::Result<Vec<BtcNetworkRow>> {
+    let c = Columns::new(Table::BtcNetwork, batch)?;
+    Ok((0..batch.num_rows())
+        .map(|i| BtcNetworkRow {
+            source: c.str("source").value(i).to_string(),
+            day_us: c.time("day", i).unwrap_or_default(),
+            price_usd: c.f64("price_usd", i),
+            difficulty: c.f64("difficulty", i),
+            hashrate_ths: c.f64("hashrate_ths", i),
+            miners_revenue_usd: c.f64("miners_revenue_usd", i),
+            hashprice_usd_per_ths_day: c.f64("hashprice_usd_per_ths_day", i),
+            blocks: c.i32("blocks", i),
+            subsidy_btc: c.f64("subsidy_btc", i),
+            fees_btc: c.f64("fees_btc", i),
+            fee_share_ratio: c.f64("fee_share_ratio", i),
+        })
+        .collect())
+}
+
+/// The rows of a `gpu_nodes` batch.
+pub fn gpu_node_rows(batch: &RecordBatch) -> crate::Result<Vec<GpuNodeRow>> {
+    let c = Columns::new(Table::GpuNodes, batch)?;
+    Ok((0..batch.num_rows())
+        .map(|i| GpuNodeRow {
+            source: c.str("source").value(i).to_string(),
+            node_id: c.str("node_id").value(i).to_string(),
+            cpu_milli: c.i64("cpu_milli", i).unwrap_or_default(),
+            memory_mib: c.i64("memory_mib", i).unwrap_or_default(),
+            num_gpu: c.i32("num_gpu", i).unwrap_or_default(),
+            gpu_model: c.opt_str("gpu_model", i),
+        })
+        .collect())
+}
+
 /// The rows of a `jobs` batch.
 pub fn job_rows(batch: &RecordBatch) -> crate::Result<Vec<JobRow>> {
     let c = Columns::new(Table::Jobs, batch)?;

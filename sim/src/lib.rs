@@ -2,11 +2,14 @@
 //! their workloads. Deterministic for a seed.
 
 pub mod asic;
+pub mod btc;
 pub mod calibrate;
 pub mod error;
+pub mod gpu;
 pub mod market;
 pub mod price;
 pub mod rng;
 pub mod stats;
+pub mod workload;
 
 pub use error::{Error, Result};

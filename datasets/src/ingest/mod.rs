@@ -6,7 +6,7 @@
 //! per file, never silently dropped. For every file `rows_read == rows_accepted + rows_rejected`.
 
 mod alibaba;
-mod btc;
+pub mod btc;
 mod csv_input;
 mod epftoolbox;
 mod ercot;

@@ -79,9 +79,13 @@ fn stored_calibration_matches_the_real_file() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let cfg = hcp_sim::calibrate::CalibrateConfig { inputs: vec![file], nodes: vec!["HB_WEST".into()], out: dir.path().into() };
-    let (_, fitted) = hcp_sim::calibrate::calibrate_prices(&cfg).unwrap().remove(0);
+    let (_, fitted) = hcp_sim::calibrate::calibrate_prices(&[file.clone()], &["HB_WEST".into()], dir.path()).unwrap().remove(0);
     assert_eq!(fitted, PriceCalibration::load("ercot_hb_west").unwrap(), "rerun `hcp sim calibrate` (see README)");
+    let data = file.parent().unwrap().parent().unwrap();
+    let workloads = hcp_sim::calibrate::calibrate_workloads(data).unwrap();
+    assert_eq!(workloads, hcp_sim::workload::WorkloadCalibration::builtin(), "rerun `hcp sim calibrate`");
+    let btc = hcp_sim::calibrate::calibrate_btc(data).unwrap();
+    assert_eq!(btc, hcp_sim::btc::BtcCalibration::builtin(), "rerun `hcp sim calibrate`");
 }
 
 fn real_ercot_file() -> Option<std::path::PathBuf> {

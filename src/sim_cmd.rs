@@ -5,12 +5,29 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use hcp_sim::calibrate::{CalibrateConfig, calibrate_all};
+use hcp_sim::fleet::FleetConfig;
+use hcp_sim::history::{HistoryConfig, write_history};
+use indicatif::{ProgressBar, ProgressStyle};
 
 #[derive(Debug, Args)]
 #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct SimArgs {
     #[command(subcommand)]
     command: Option<SimCommand>,
+    /// Fleet file (see fleets/).
+    #[arg(long, required = true)]
+    fleet: Option<PathBuf>,
+    /// Days to simulate from the fleet's start.
+    #[arg(long, default_value_t = 7)]
+    days: u32,
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Dataset directory for prices, btc_network, jobs and telemetry.
+    #[arg(long, required = true)]
+    out: Option<PathBuf>,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -77,6 +94,53 @@ pub fn sim(args: SimArgs) -> Result<()> {
             );
             Ok(())
         }
-        None => anyhow::bail!("`hcp sim` needs a subcommand"),
+        None => history(args),
     }
+}
+
+fn history(args: SimArgs) -> Result<()> {
+    let (Some(fleet_path), Some(out)) = (args.fleet, args.out) else {
+        anyhow::bail!("`hcp sim` needs --fleet and --out");
+    };
+    let fleet = FleetConfig::load(&fleet_path)?;
+    let cfg = HistoryConfig { fleet, days: args.days, seed: args.seed, out };
+    let bar = if args.quiet { ProgressBar::hidden() } else { ProgressBar::new(0) };
+    bar.set_style(
+        ProgressStyle::with_template("{prefix} [{bar:40}] {pos}/{len} steps {per_sec} eta {eta}")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    bar.set_prefix(format!("simulating {} days", args.days));
+    let started = std::time::Instant::now();
+    let report = write_history(&cfg, &mut |step, steps| {
+        if step == 1 {
+            bar.set_length(steps);
+        }
+        if step % 64 == 0 || step == steps {
+            bar.set_position(step);
+        }
+    })
+    .with_context(|| format!("simulating {}", fleet_path.display()))?;
+    bar.finish_and_clear();
+    let c = &report.counters;
+    println!(
+        "{} steps, {} device-steps in {:.1} s; jobs arrived {}, finished {}, evicted {}; commands sent {} (lost {}, duplicated {}, delayed {}); telemetry dropped {}; peak site power {:.1} % of cap",
+        c.steps,
+        c.device_steps,
+        started.elapsed().as_secs_f64(),
+        c.jobs_arrived,
+        c.jobs_finished,
+        c.jobs_evicted,
+        c.commands_sent,
+        c.commands_lost,
+        c.commands_duplicated,
+        c.commands_delayed,
+        c.telemetry_dropped,
+        100.0 * c.max_cap_ratio
+    );
+    for (table, rows, files) in &report.tables {
+        println!("{table}: {rows} rows in {} file(s)", files.len());
+    }
+    println!("run id {} -> {}", report.run_id, cfg.out.display());
+    Ok(())
 }

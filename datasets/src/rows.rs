@@ -387,6 +387,12 @@ pub fn gpu_node_rows(batch: &RecordBatch) -> crate::Result<Vec<GpuNodeRow>> {
         .collect())
 }
 
+/// The values of a string column (e.g. telemetry `state`), nulls as empty strings.
+pub fn telemetry_states(column: &ArrayRef) -> Vec<String> {
+    let a = column.as_string::<i32>();
+    (0..a.len()).map(|i| if a.is_valid(i) { a.value(i).to_string() } else { String::new() }).collect()
+}
+
 /// The rows of a `jobs` batch.
 pub fn job_rows(batch: &RecordBatch) -> crate::Result<Vec<JobRow>> {
     let c = Columns::new(Table::Jobs, batch)?;

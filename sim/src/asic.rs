@@ -347,6 +347,7 @@ pub struct AsicGroup {
     rng: Rng,
     /// Extra failures per device-year injected by fault configuration.
     pub extra_failures_per_year: f64,
+    last: GroupTotals,
 }
 
 impl AsicGroup {
@@ -372,6 +373,7 @@ impl AsicGroup {
             table,
             rng,
             extra_failures_per_year: 0.0,
+            last: GroupTotals { running: count, ..GroupTotals::default() },
         })
     }
 
@@ -510,7 +512,7 @@ impl AsicGroup {
         }
         let running = counts[DeviceState::Running as usize];
         let mean_power = if running > 0 { power / running as f64 } else { 0.0 };
-        GroupTotals {
+        self.last = GroupTotals {
             power_w: power,
             hashrate_ths: hash,
             running,
@@ -518,7 +520,13 @@ impl AsicGroup {
             failed: counts[DeviceState::Failed as usize],
             transitioning: counts[DeviceState::GoingToSleep as usize] + counts[DeviceState::Waking as usize],
             mean_chip_temp_c: ambient_c + p.chip_rise_c * mean_power / self.model.stock.power_w,
-        }
+        };
+        self.last
+    }
+
+    /// The totals of the last step.
+    pub fn last_totals(&self) -> GroupTotals {
+        self.last
     }
 
     /// A noisy reading of a true value (what a meter or the miner API reports).

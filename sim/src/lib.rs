@@ -5,11 +5,15 @@ pub mod asic;
 pub mod btc;
 pub mod calibrate;
 pub mod error;
+pub mod faults;
+pub mod fleet;
 pub mod gpu;
+pub mod history;
 pub mod market;
 pub mod price;
 pub mod rng;
 pub mod stats;
 pub mod workload;
+pub mod world;
 
 pub use error::{Error, Result};

@@ -1,0 +1,582 @@
+//! The whole simulated world of a fleet file, stepped in fixed steps: prices and Bitcoin
+//! network drawn up front, workloads arriving, GPU jobs placed first-fit, ASIC groups run by the
+//! configured mining policy, commands passing through a faulty link, telemetry sampled at the
+//! end of each step.
+//!
+//! The scheduler (hcp-scheduler) drives the same world through [`World::submit`] and
+//! [`World::place`] instead of the built-in policy.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+
+use hcp_datasets::rows::{BtcNetworkRow, PriceRow, TelemetryRow};
+use hcp_datasets::time::{MICROS_PER_DAY, MICROS_PER_HOUR, MICROS_PER_SECOND};
+
+use crate::asic::{AsicCatalog, AsicGroup, GroupTotals};
+use crate::btc::{BtcCalibration, simulate_network, simulate_rental};
+use crate::error::{Error, Result};
+use crate::faults::{CommandLink, price_gaps};
+use crate::fleet::FleetConfig;
+use crate::gpu::{GpuPool, gpu_model};
+use crate::price::{PriceCalibration, PriceModel, PriceSource};
+use crate::rng::Rng;
+use crate::workload::{JobClass, SimJob, WorkloadCalibration, WorkloadGenerator};
+
+/// A command to a device group.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    SetPowerTarget { group: String, power_w: f64 },
+    Sleep { group: String },
+    Wake { group: String },
+}
+
+impl Command {
+    pub fn group(&self) -> &str {
+        match self {
+            Command::SetPowerTarget { group, .. } | Command::Sleep { group } | Command::Wake { group } => group,
+        }
+    }
+}
+
+/// One site's devices.
+#[derive(Debug, Clone)]
+pub struct Site {
+    pub id: String,
+    pub node: String,
+    pub power_cap_w: f64,
+    pub groups: Vec<AsicGroup>,
+    pub pools: Vec<GpuPool>,
+    ambient: (f64, f64, f64),
+}
+
+impl Site {
+    /// Ambient temperature at `time_us`: annual cycle peaking in mid-July, daily cycle peaking
+    /// at 15:00 Central (21:00 UTC).
+    pub fn ambient_c(&self, time_us: i64) -> f64 {
+        let (mean, daily, annual) = self.ambient;
+        let day = (time_us.rem_euclid(365 * MICROS_PER_DAY)) as f64 / MICROS_PER_DAY as f64;
+        let hour = (time_us.rem_euclid(MICROS_PER_DAY)) as f64 / MICROS_PER_HOUR as f64;
+        mean + annual * (std::f64::consts::TAU * (day - 196.0) / 365.0).cos()
+            + daily * (std::f64::consts::TAU * (hour - 21.0) / 24.0).cos()
+    }
+}
+
+/// Totals of one step, per site.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SiteStep {
+    pub power_w: f64,
+    pub asic_power_w: f64,
+    pub gpu_power_w: f64,
+    pub hashrate_ths: f64,
+    pub gpu_hours: f64,
+}
+
+/// What one step did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StepReport {
+    pub time_us: i64,
+    pub sites: Vec<SiteStep>,
+    pub device_steps: u64,
+}
+
+/// A pending command delivery.
+#[derive(Debug, Clone)]
+struct Pending {
+    at_us: i64,
+    seq: u64,
+    command: Command,
+}
+
+#[derive(Debug, Clone)]
+struct Queued {
+    job: SimJob,
+    remaining_s: Option<f64>,
+    warm: bool,
+}
+
+/// Counters of a run.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RunCounters {
+    pub steps: u64,
+    pub device_steps: u64,
+    pub jobs_arrived: u64,
+    pub jobs_finished: u64,
+    pub jobs_evicted: u64,
+    pub commands_sent: u64,
+    pub commands_lost: u64,
+    pub commands_duplicated: u64,
+    pub commands_delayed: u64,
+    pub telemetry_dropped: u64,
+    /// Highest site power over its cap seen at any step (must stay at or below 1).
+    pub max_cap_ratio: f64,
+}
+
+/// The simulated world.
+#[derive(Debug)]
+pub struct World {
+    pub cfg: FleetConfig,
+    pub start_us: i64,
+    pub step_s: f64,
+    pub now_us: i64,
+    pub sites: Vec<Site>,
+    /// True hourly prices per node (what the site pays).
+    true_rtm: BTreeMap<String, Vec<Option<f64>>>,
+    /// The price feed as observed (gaps injected), per node.
+    pub feed: Vec<PriceRow>,
+    feed_rtm: BTreeMap<String, Vec<Option<f64>>>,
+    pub btc: Vec<BtcNetworkRow>,
+    pub rental: Vec<(i64, String, f64)>,
+    generators: Vec<WorkloadGenerator>,
+    queue: VecDeque<Queued>,
+    pending: Vec<Pending>,
+    seq: u64,
+    link: CommandLink,
+    rng: Rng,
+    policy_breakeven: bool,
+    /// Every job that arrived, with its finish time once done.
+    pub jobs: BTreeMap<String, (SimJob, Option<i64>)>,
+    pub telemetry: Vec<TelemetryRow>,
+    pub record_telemetry: bool,
+    pub counters: RunCounters,
+    hours: usize,
+}
+
+impl World {
+    /// Builds the world for `days` days from the fleet file's start.
+    pub fn new(cfg: FleetConfig, days: u32, seed: u64) -> Result<World> {
+        cfg.validate()?;
+        let root = Rng::new(seed);
+        let start_us = cfg.start_us()?;
+        let hours = days as usize * 24;
+        let nodes: Vec<String> = {
+            let mut n: Vec<String> = cfg.sites.iter().map(|s| s.node.clone()).collect();
+            n.sort();
+            n.dedup();
+            n
+        };
+        let source = match cfg.market.source.as_str() {
+            "replay" => {
+                let file = cfg.market.replay_file.clone().expect("validated");
+                let parsed = hcp_datasets::ingest::parse(hcp_datasets::ingest::Format::Ercot, &[file])?;
+                let mut rows = Vec::new();
+                for t in parsed.tables.iter().filter(|t| t.table == hcp_datasets::Table::Prices) {
+                    rows.extend(hcp_datasets::rows::price_rows(&t.batch)?.into_iter().filter(|r| nodes.contains(&r.node.to_string())));
+                }
+                PriceSource::Replay(rows)
+            }
+            _ => {
+                let mut models = Vec::new();
+                for node in &nodes {
+                    let name = cfg
+                        .market
+                        .calibrations
+                        .iter()
+                        .find(|(n, _)| n == node)
+                        .map(|(_, c)| c.clone())
+                        .or_else(|| PriceCalibration::builtin_for_node(node).map(str::to_string))
+                        .ok_or_else(|| {
+                            Error::Config(format!(
+                                "`market.calibrations`: no calibration for node `{node}` (built-in: HB_WEST, LZ_WEST; fit one with `hcp sim calibrate --node {node}`)"
+                            ))
+                        })?;
+                    models.push(PriceModel::new(PriceCalibration::load(&name)?)?);
+                }
+                PriceSource::Synthetic { models, shock_correlation: cfg.market.shock_correlation }
+            }
+        };
+        let prices = source.rows(start_us, hours, &root.fork(1));
+        let mut true_rtm: BTreeMap<String, Vec<Option<f64>>> = nodes.iter().map(|n| (n.clone(), vec![None; hours])).collect();
+        for r in &prices {
+            let h = ((r.interval_start_us - start_us) / MICROS_PER_HOUR) as usize;
+            if let Some(series) = true_rtm.get_mut(&*r.node)
+                && h < hours
+            {
+                series[h] = r.rtm_price_per_mwh;
+            }
+        }
+        if let Some((node, _)) = true_rtm.iter().find(|(_, s)| s.iter().all(Option::is_none)) {
+            return Err(Error::Config(format!("no prices for node `{node}` in the simulated period")));
+        }
+        let mut gap_rng = root.fork(2);
+        let mut feed = Vec::with_capacity(prices.len());
+        let mut feed_rtm = true_rtm.clone();
+        for node in &nodes {
+            let silent = price_gaps(&cfg.faults, hours, &mut gap_rng);
+            let series = feed_rtm.get_mut(node).expect("node");
+            for (h, s) in silent.iter().enumerate() {
+                if *s {
+                    series[h] = None;
+                }
+            }
+            feed.extend(prices.iter().filter(|r| &*r.node == node.as_str()).map(|r| {
+                let h = ((r.interval_start_us - start_us) / MICROS_PER_HOUR) as usize;
+                let mut r = r.clone();
+                if silent.get(h).copied().unwrap_or(false) {
+                    r.rtm_price_per_mwh = None;
+                    r.dam_price_per_mwh = None;
+                }
+                r
+            }));
+        }
+        let btc = simulate_network(&BtcCalibration::builtin(), &cfg.bitcoin, start_us, days as usize, &mut root.fork(3));
+        let rental = simulate_rental(&cfg.rental, start_us, days as usize, &mut root.fork(4));
+
+        let catalog = AsicCatalog::builtin();
+        let mut sites = Vec::new();
+        let mut total_gpus = 0u64;
+        for (s, sc) in cfg.sites.iter().enumerate() {
+            let mut groups = Vec::new();
+            for (g, gc) in sc.asic_groups.iter().enumerate() {
+                let model = catalog.get(&gc.model)?.clone();
+                let target = gc.power_target_w.unwrap_or(model.stock.power_w);
+                let mut group =
+                    AsicGroup::new(&gc.id, model, gc.physics.clone(), gc.count, target, root.fork(1000 + s as u64 * 100 + g as u64))?;
+                group.extra_failures_per_year = gc.physics.failures_per_year * (cfg.faults.failure_rate_multiplier - 1.0);
+                groups.push(group);
+            }
+            let mut pools = Vec::new();
+            for (p, pc) in sc.gpu_pools.iter().enumerate() {
+                let mut pool = GpuPool::new(
+                    &pc.id,
+                    gpu_model(&pc.model)?,
+                    pc.physics.clone(),
+                    pc.nodes,
+                    pc.gpus_per_node,
+                    root.fork(2000 + s as u64 * 100 + p as u64),
+                );
+                pool.extra_failures_per_year = pc.physics.failures_per_year * (cfg.faults.failure_rate_multiplier - 1.0);
+                total_gpus += pool.len() as u64;
+                pools.push(pool);
+            }
+            sites.push(Site {
+                id: sc.id.clone(),
+                node: sc.node.clone(),
+                power_cap_w: sc.power_cap_mw * 1e6,
+                groups,
+                pools,
+                ambient: (sc.ambient_mean_c, sc.ambient_daily_amplitude_c, sc.ambient_annual_amplitude_c),
+            });
+        }
+        let workloads = WorkloadCalibration::builtin();
+        let mut generators = Vec::new();
+        if total_gpus > 0 {
+            for name in &cfg.workload.traces {
+                let trace = workloads.trace(name).map_err(|e| Error::Config(format!("`workload.traces`: {e}")))?.clone();
+                let scale = total_gpus as f64 / trace.trace_gpus.max(1) as f64 * cfg.workload.load_factor;
+                let short = name.trim_start_matches("alibaba_");
+                generators.push(WorkloadGenerator::new(trace, scale, cfg.workload.economics.clone(), &format!("sim_{short}"))?);
+            }
+        }
+        let step_s = cfg.step_minutes as f64 * 60.0;
+        let link = CommandLink::new(&cfg.faults, root.fork(5));
+        let policy_breakeven = cfg.policy.mining == "breakeven";
+        Ok(World {
+            start_us,
+            step_s,
+            now_us: start_us,
+            sites,
+            true_rtm,
+            feed,
+            feed_rtm,
+            btc,
+            rental,
+            generators,
+            queue: VecDeque::new(),
+            pending: Vec::new(),
+            seq: 0,
+            link,
+            rng: root.fork(6),
+            policy_breakeven,
+            jobs: BTreeMap::new(),
+            telemetry: Vec::new(),
+            record_telemetry: true,
+            counters: RunCounters::default(),
+            hours,
+            cfg,
+        })
+    }
+
+    pub fn end_us(&self) -> i64 {
+        self.start_us + self.hours as i64 * MICROS_PER_HOUR
+    }
+    pub fn is_done(&self) -> bool {
+        self.now_us >= self.end_us()
+    }
+
+    fn hour_index(&self, time_us: i64) -> usize {
+        (((time_us - self.start_us) / MICROS_PER_HOUR) as usize).min(self.hours.saturating_sub(1))
+    }
+
+    /// The real-time price the site pays at `time_us`, USD/MWh.
+    pub fn true_price(&self, node: &str, time_us: i64) -> Option<f64> {
+        self.true_rtm.get(node)?[self.hour_index(time_us)]
+    }
+
+    /// The latest price the feed has published at or before `time_us` (hourly prices are
+    /// published after their hour: the current hour is not known yet).
+    pub fn last_known_price(&self, node: &str, time_us: i64) -> Option<f64> {
+        let series = self.feed_rtm.get(node)?;
+        let current = (time_us - self.start_us) / MICROS_PER_HOUR;
+        (0..current).rev().take(24 * 7).find_map(|h| series.get(h as usize).copied().flatten())
+    }
+
+    /// Hashprice of the day, USD per TH/s per day.
+    pub fn hashprice(&self, time_us: i64) -> f64 {
+        let d = ((time_us - self.start_us) / MICROS_PER_DAY).clamp(0, self.btc.len() as i64 - 1) as usize;
+        self.btc[d].hashprice_usd_per_ths_day.unwrap_or(0.0)
+    }
+
+    /// Sends a command through the (possibly faulty) link.
+    pub fn submit(&mut self, command: Command) {
+        let fate = self.link.send();
+        for delay in fate.deliveries {
+            self.seq += 1;
+            self.pending.push(Pending {
+                at_us: self.now_us + (delay * MICROS_PER_SECOND as f64) as i64,
+                seq: self.seq,
+                command: command.clone(),
+            });
+        }
+    }
+
+    fn apply(&mut self, command: &Command) -> Result<()> {
+        let group = self
+            .sites
+            .iter_mut()
+            .flat_map(|s| s.groups.iter_mut())
+            .find(|g| g.id == command.group())
+            .ok_or_else(|| Error::Config(format!("command for unknown group `{}`", command.group())))?;
+        let n = group.len();
+        match command {
+            Command::SetPowerTarget { power_w, .. } => group.set_target(0..n, *power_w)?,
+            Command::Sleep { .. } => {
+                group.sleep(0..n);
+            }
+            Command::Wake { .. } => {
+                group.wake(0..n);
+            }
+        }
+        Ok(())
+    }
+
+    /// Breakeven electricity price of a group at its current target, USD/MWh: hashprice ×
+    /// hashrate per device / power per device.
+    pub fn breakeven_usd_per_mwh(&self, group: &AsicGroup, time_us: i64) -> f64 {
+        let target = group.target_w(0);
+        let per_day = self.hashprice(time_us) * group.model.hashrate_at(target);
+        per_day / 24.0 / (target / 1e6)
+    }
+
+    fn run_policy(&mut self) {
+        if !self.policy_breakeven {
+            return;
+        }
+        let mut commands = Vec::new();
+        for site in &self.sites {
+            let Some(price) = self.last_known_price(&site.node, self.now_us) else { continue };
+            for g in &site.groups {
+                let breakeven = self.breakeven_usd_per_mwh(g, self.now_us);
+                // From the last step's totals: a lost command is simply sent again.
+                let last = g.last_totals();
+                let (awake, asleep) = (last.running > 0, last.sleeping > 0);
+                if price > breakeven && awake {
+                    commands.push(Command::Sleep { group: g.id.clone() });
+                } else if price <= breakeven && asleep {
+                    commands.push(Command::Wake { group: g.id.clone() });
+                }
+            }
+        }
+        for c in commands {
+            self.submit(c);
+        }
+    }
+
+    fn place_queued(&mut self) {
+        let mut still = VecDeque::new();
+        while let Some(q) = self.queue.pop_front() {
+            let mut placed = false;
+            'sites: for site in &mut self.sites {
+                for pool in &mut site.pools {
+                    if pool.place(q.job.clone(), None, q.warm, q.remaining_s).is_ok() {
+                        placed = true;
+                        break 'sites;
+                    }
+                }
+            }
+            if !placed {
+                still.push_back(q);
+            }
+        }
+        self.queue = still;
+    }
+
+    /// Advances one step.
+    pub fn step(&mut self) -> Result<StepReport> {
+        let t = self.now_us;
+        let dt = self.step_s;
+        let step_end = t + (dt * MICROS_PER_SECOND as f64) as i64;
+        // Scheduled failures inside this step.
+        let hours_in = (t - self.start_us) as f64 / MICROS_PER_HOUR as f64;
+        let hours_out = hours_in + dt / 3600.0;
+        for f in self.cfg.faults.failures.clone() {
+            if f.at_hour >= hours_in && f.at_hour < hours_out {
+                self.inject_failures(&f.target, f.count)?;
+            }
+        }
+        self.run_policy();
+        self.pending.sort_by_key(|p| (p.at_us, p.seq));
+        let due: Vec<Pending> = {
+            let split = self.pending.partition_point(|p| p.at_us <= t);
+            self.pending.drain(..split).collect()
+        };
+        for p in due {
+            self.apply(&p.command)?;
+        }
+        for g in 0..self.generators.len() {
+            let jobs = self.generators[g].arrivals(t, dt, &mut self.rng);
+            for job in jobs {
+                self.counters.jobs_arrived += 1;
+                self.jobs.insert(job.id.clone(), (job.clone(), None));
+                self.queue.push_back(Queued { job, remaining_s: None, warm: false });
+            }
+        }
+        self.place_queued();
+        let hour_local = ((t.rem_euclid(MICROS_PER_DAY) / MICROS_PER_HOUR) as f64 - 6.0).rem_euclid(24.0);
+        let serving_load = 1.0 + 0.3 * (std::f64::consts::TAU * (hour_local - 14.0) / 24.0).cos();
+        let mut report = StepReport { time_us: step_end, sites: Vec::with_capacity(self.sites.len()), device_steps: 0 };
+        let mut requeue = Vec::new();
+        let mut rows = Vec::new();
+        for site in &mut self.sites {
+            let ambient = site.ambient_c(t);
+            let mut s = SiteStep::default();
+            for g in &mut site.groups {
+                let totals = g.step(dt, ambient);
+                report.device_steps += g.len() as u64;
+                s.asic_power_w += totals.power_w;
+                s.hashrate_ths += totals.hashrate_ths;
+                if self.record_telemetry {
+                    rows.push(group_row(g, &totals, step_end));
+                }
+            }
+            for pool in &mut site.pools {
+                let ps = pool.step(dt, serving_load);
+                report.device_steps += pool.len() as u64;
+                s.gpu_power_w += ps.power_w;
+                s.gpu_hours += ps.gpu_hours.values().sum::<f64>();
+                for (job, at) in ps.finished {
+                    self.counters.jobs_finished += 1;
+                    if let Some(entry) = self.jobs.get_mut(&job.id) {
+                        entry.1 = Some(t + (at * MICROS_PER_SECOND as f64) as i64);
+                    }
+                }
+                for (job, remaining) in ps.evicted {
+                    self.counters.jobs_evicted += 1;
+                    let warm = job.class == JobClass::LatencySensitive;
+                    requeue.push(Queued { job, remaining_s: Some(remaining), warm });
+                }
+                if self.record_telemetry {
+                    let model = &pool.model;
+                    rows.push(TelemetryRow {
+                        source: "sim".into(),
+                        device_id: pool.id.clone(),
+                        time_us: step_end,
+                        power_w: Some(round1(ps.power_w)),
+                        hashrate_ths: None,
+                        utilization_ratio: Some(round4(ps.mean_utilization)),
+                        gpu_memory_used_bytes: None,
+                        temperature_c: Some(round1(ambient + 45.0 * ps.power_w / (model.tdp_w * pool.len().max(1) as f64))),
+                        state: Some(format!("busy={};failed={}", ps.busy_gpus, ps.failed_gpus)),
+                    });
+                }
+            }
+            s.power_w = s.asic_power_w + s.gpu_power_w;
+            self.counters.max_cap_ratio = self.counters.max_cap_ratio.max(s.power_w / site.power_cap_w);
+            if self.record_telemetry {
+                rows.push(TelemetryRow {
+                    source: "sim".into(),
+                    device_id: format!("site:{}", site.id),
+                    time_us: step_end,
+                    power_w: Some(round1(s.power_w)),
+                    hashrate_ths: Some(round4(s.hashrate_ths)),
+                    utilization_ratio: None,
+                    gpu_memory_used_bytes: None,
+                    temperature_c: Some(round1(ambient)),
+                    state: None,
+                });
+            }
+            report.sites.push(s);
+        }
+        for q in requeue.into_iter().rev() {
+            self.queue.push_front(q);
+        }
+        for row in rows {
+            if self.cfg.faults.telemetry_dropout > 0.0 && self.rng.uniform() < self.cfg.faults.telemetry_dropout {
+                self.counters.telemetry_dropped += 1;
+            } else {
+                self.telemetry.push(row);
+            }
+        }
+        self.counters.steps += 1;
+        self.counters.device_steps += report.device_steps;
+        self.counters.commands_sent = self.link.sent;
+        self.counters.commands_lost = self.link.lost;
+        self.counters.commands_duplicated = self.link.duplicated;
+        self.counters.commands_delayed = self.link.delayed;
+        self.now_us = step_end;
+        Ok(report)
+    }
+
+    fn inject_failures(&mut self, target: &str, count: usize) -> Result<()> {
+        for site in &mut self.sites {
+            if let Some(g) = site.groups.iter_mut().find(|g| g.id == target) {
+                let n = g.len();
+                (0..n).filter(|&i| g.state(i) == crate::asic::DeviceState::Running).take(count).collect::<Vec<_>>().into_iter().for_each(|i| g.fail(i));
+                return Ok(());
+            }
+            if let Some(p) = site.pools.iter_mut().find(|p| p.id == target) {
+                let n = p.len();
+                (0..n.min(count)).for_each(|i| p.fail(i));
+                return Ok(());
+            }
+        }
+        Err(Error::Config(format!("`faults.failures.target`: no group or pool `{target}`")))
+    }
+
+    pub fn queued_jobs(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// Every group, for scheduler access.
+    pub fn group(&self, id: &str) -> Option<&AsicGroup> {
+        self.sites.iter().flat_map(|s| s.groups.iter()).find(|g| g.id == id)
+    }
+
+    /// Shared names for rows.
+    pub fn node_names(&self) -> Vec<Arc<str>> {
+        self.true_rtm.keys().map(|k| Arc::from(k.as_str())).collect()
+    }
+}
+
+fn group_row(g: &mut AsicGroup, t: &GroupTotals, time_us: i64) -> TelemetryRow {
+    let n = t.running.max(1);
+    let power = g.read_total(t.power_w, n);
+    let hash = g.read_total(t.hashrate_ths, n);
+    TelemetryRow {
+        source: "sim".into(),
+        device_id: g.id.clone(),
+        time_us,
+        power_w: Some(round1(power)),
+        hashrate_ths: Some(round4(hash)),
+        utilization_ratio: None,
+        gpu_memory_used_bytes: None,
+        temperature_c: Some(round1(t.mean_chip_temp_c)),
+        state: Some(format!("running={};sleeping={};transitioning={};failed={}", t.running, t.sleeping, t.transitioning, t.failed)),
+    }
+}
+
+fn round1(x: f64) -> f64 {
+    (x * 10.0).round() / 10.0
+}
+fn round4(x: f64) -> f64 {
+    (x * 1e4).round() / 1e4
+}

@@ -1,17 +1,17 @@
 //! `hcp run`: the main job, end to end on one machine.
 //!
-//! Stages today: history (every real format found under `--data`, else a deterministic
-//! synthetic history) → canonical Parquet → report. Training, forecasting and the backtest
-//! join here as they land.
+//! Stages today: history (every real format found under `--data`, else the simulator run on the
+//! built-in West Texas fleet: calibrated prices, Bitcoin network, jobs and telemetry) →
+//! canonical Parquet → report. Training, forecasting and the backtest join here as they land.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use hcp_datasets::ingest::{Format, IngestOptions, ingest};
-use hcp_datasets::rows::prices_batch;
-use hcp_datasets::{Table, WriteOptions, write_table};
-use hcp_sim::market::{SyntheticPriceConfig, synthetic_prices};
+use hcp_datasets::Table;
+use hcp_sim::fleet::FleetConfig;
+use hcp_sim::history::{HistoryConfig, WEST_TEXAS_FLEET, write_history};
 use hcp_training::{PriceSummary, price_summary, row_count};
 
 #[derive(Debug, Args)]
@@ -26,6 +26,9 @@ pub struct RunArgs {
     /// Seed of the synthetic history.
     #[arg(long, default_value_t = 42)]
     seed: u64,
+    /// Days of synthetic history.
+    #[arg(long, default_value_t = 14)]
+    days: u32,
 }
 
 /// What one run of the main job does.
@@ -34,11 +37,12 @@ pub struct RunConfig {
     pub data: Option<PathBuf>,
     pub out: PathBuf,
     pub seed: u64,
+    pub days: u32,
 }
 
 impl From<RunArgs> for RunConfig {
     fn from(a: RunArgs) -> Self {
-        RunConfig { data: a.data, out: a.out, seed: a.seed }
+        RunConfig { data: a.data, out: a.out, seed: a.seed, days: a.days }
     }
 }
 
@@ -91,9 +95,13 @@ fn history(cfg: &RunConfig) -> Result<PathBuf> {
     let dataset = cfg.out.join("history");
     match &cfg.data {
         None => {
-            let rows = synthetic_prices(&SyntheticPriceConfig::default_history(cfg.seed));
-            let opts = WriteOptions::new(format!("synthetic-seed{}", cfg.seed), "hcp_sim synthetic prices");
-            write_table(&dataset, Table::Prices, &prices_batch(&rows), &opts)?;
+            let fleet = FleetConfig::parse(WEST_TEXAS_FLEET).context("the built-in fleet")?;
+            let sim = HistoryConfig { fleet, days: cfg.days, seed: cfg.seed, out: dataset.clone() };
+            let report = write_history(&sim, &mut |_, _| {}).context("simulating the built-in fleet")?;
+            println!(
+                "      simulated {} days of fleets/west-texas.toml: {} device-steps, {} jobs",
+                cfg.days, report.counters.device_steps, report.counters.jobs_arrived
+            );
             Ok(dataset)
         }
         Some(dir) if dir.join(Table::Prices.name()).is_dir() => Ok(dir.clone()),

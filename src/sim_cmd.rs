@@ -35,6 +35,34 @@ enum SimCommand {
     /// Fit the simulators (prices per node, workloads, Bitcoin network) to the real data and
     /// write the calibration files the simulator embeds.
     Calibrate(CalibrateArgs),
+    /// Serve simulated miners on the JSON miner API (LuxOS dialect), one per loopback
+    /// address from --first-ip, until interrupted.
+    Miners(MinersArgs),
+}
+
+#[derive(Debug, Args)]
+struct MinersArgs {
+    /// ASIC model (see `asic_operating_points.csv`).
+    #[arg(long, default_value = "Antminer S19j Pro")]
+    model: String,
+    #[arg(long, default_value_t = 1)]
+    count: u32,
+    /// First address; the others follow it (127.0.0.2, 127.0.0.3, ...).
+    #[arg(long, default_value = "127.0.0.2")]
+    first_ip: std::net::Ipv4Addr,
+    #[arg(long, default_value_t = 4028)]
+    port: u16,
+    /// Simulated seconds per wall-clock second.
+    #[arg(long, default_value_t = 1.0)]
+    speed: f64,
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Probability that a request is dropped without reply (fault injection).
+    #[arg(long, default_value_t = 0.0)]
+    loss: f64,
+    /// Delay before each reply, s (fault injection).
+    #[arg(long, default_value_t = 0.0)]
+    delay_s: f64,
 }
 
 #[derive(Debug, Args)]
@@ -94,6 +122,7 @@ pub fn sim(args: SimArgs) -> Result<()> {
             );
             Ok(())
         }
+        Some(SimCommand::Miners(a)) => miners(a),
         None => history(args),
     }
 }
@@ -143,4 +172,28 @@ fn history(args: SimArgs) -> Result<()> {
     }
     println!("run id {} -> {}", report.run_id, cfg.out.display());
     Ok(())
+}
+
+fn miners(a: MinersArgs) -> Result<()> {
+    use hcp_sim::asic::{AsicCatalog, AsicPhysics};
+    use hcp_sim::miner_api::{ApiFaults, MinerServer, SimMiner};
+    if !(0.0..=1.0).contains(&a.loss) || a.delay_s < 0.0 || a.speed <= 0.0 {
+        anyhow::bail!("--loss must be in 0..=1, --delay-s >= 0 and --speed > 0");
+    }
+    let model = AsicCatalog::builtin().get(&a.model)?.clone();
+    let first = u32::from(a.first_ip);
+    let mut servers = Vec::new();
+    for i in 0..a.count {
+        let ip = std::net::Ipv4Addr::from(first + i);
+        let miner = SimMiner::new(model.clone(), AsicPhysics::default(), i, a.seed)
+            .with_speed(a.speed)
+            .with_faults(ApiFaults { loss: a.loss, delay_s: a.delay_s });
+        let addr = std::net::SocketAddr::from((ip, a.port));
+        servers.push(MinerServer::spawn(addr, miner).with_context(|| format!("binding {addr}"))?);
+        println!("serving {} on {addr}", model.name);
+    }
+    println!("ready");
+    loop {
+        std::thread::park();
+    }
 }

@@ -467,6 +467,7 @@ impl AsicGroup {
         }
         let derate = (1.0 - p.derate_per_c * (ambient_c - p.derate_start_c).max(0.0)).max(0.2) as f32;
         let ramp = (p.ramp_w_per_s * dt_s) as f32;
+        let ramp_per_s = p.ramp_w_per_s as f32;
         let dt = dt_s as f32;
         let min_w = self.model.min_power_w() as f32;
         let sleep_w = SLEEP_POWER_W as f32;
@@ -491,11 +492,21 @@ impl AsicGroup {
                 DeviceState::GoingToSleep | DeviceState::Waking | DeviceState::Failed => {
                     self.timer_s[i] -= dt;
                     if self.timer_s[i] <= 0.0 {
-                        self.state[i] = match s {
-                            DeviceState::GoingToSleep => DeviceState::Sleeping,
-                            _ => DeviceState::Running,
-                        };
-                        self.power_w[i] = if s == DeviceState::GoingToSleep { sleep_w } else { min_w };
+                        if s == DeviceState::GoingToSleep {
+                            self.state[i] = DeviceState::Sleeping;
+                            self.power_w[i] = sleep_w;
+                        } else {
+                            // Hashing from the lowest point, ramping for what is left of the step.
+                            let left = -self.timer_s[i];
+                            let target = self.target_w[i] * derate;
+                            let next = min_w + (target - min_w).clamp(-ramp_per_s * left, ramp_per_s * left);
+                            self.state[i] = DeviceState::Running;
+                            self.power_w[i] = next;
+                            if next >= lo {
+                                let idx = ((next - lo) as usize).min(last);
+                                hash += (self.table[idx] * next * self.spread[i]) as f64;
+                            }
+                        }
                     } else if s == DeviceState::Waking {
                         self.power_w[i] = sleep_w;
                     }

@@ -62,6 +62,9 @@ fn sanitize(name: &str) -> String {
     name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect()
 }
 
+/// `fleets/west-texas.toml`, built in: the fleet `hcp run` simulates on a fresh machine.
+pub const WEST_TEXAS_FLEET: &str = include_str!("../../fleets/west-texas.toml");
+
 /// The example fleets shipped in `fleets/`.
 pub fn example_fleet_dir() -> &'static Path {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../fleets"))

@@ -9,7 +9,7 @@ pub mod faults;
 pub mod fleet;
 pub mod gpu;
 pub mod history;
-pub mod market;
+pub mod miner_api;
 pub mod price;
 pub mod rng;
 pub mod stats;

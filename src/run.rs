@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use hcp_datasets::ingest::{Format, IngestOptions, ingest};
 use hcp_datasets::Table;
+use hcp_datasets::ingest::{Format, IngestOptions, ingest};
 use hcp_sim::fleet::FleetConfig;
 use hcp_sim::history::{HistoryConfig, WEST_TEXAS_FLEET, write_history};
 use hcp_training::{PriceSummary, price_summary, row_count};

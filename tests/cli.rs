@@ -83,7 +83,10 @@ fn run_with_real_data_ingests_ercot() {
 #[test]
 fn pyasic_drives_simulated_miners_over_tcp() {
     let Some(python) = std::env::var_os("HCP_PYASIC_PYTHON") else {
-        assert!(std::env::var_os("HCP_REQUIRE_PYASIC").is_none(), "HCP_REQUIRE_PYASIC is set but HCP_PYASIC_PYTHON is not");
+        assert!(
+            std::env::var_os("HCP_REQUIRE_PYASIC").is_none(),
+            "HCP_REQUIRE_PYASIC is set but HCP_PYASIC_PYTHON is not"
+        );
         println!("SKIPPED: set HCP_PYASIC_PYTHON to a Python with tests/pyasic/requirements.txt installed");
         return;
     };

@@ -150,7 +150,9 @@ impl AsicCatalog {
         }
         let curve_stock = *rows
             .iter()
-            .find(|r| r.model == CURVE_MODEL && r.source.starts_with(CURVE_SOURCE_PREFIX) && r.mode.starts_with("stock"))
+            .find(|r| {
+                r.model == CURVE_MODEL && r.source.starts_with(CURVE_SOURCE_PREFIX) && r.mode.starts_with("stock")
+            })
             .map(|r| OperatingPoint { power_w: r.power_w, hashrate_ths: r.hashrate_ths })
             .as_ref()
             .ok_or_else(|| Error::Calibration(format!("{CURVE_MODEL}: no stock point from {CURVE_SOURCE_PREFIX}")))?;
@@ -353,7 +355,14 @@ pub struct AsicGroup {
 impl AsicGroup {
     /// `count` devices running at `target_w` (clamped into the model's range is refused:
     /// an out-of-range target is an error).
-    pub fn new(id: &str, model: AsicModel, physics: AsicPhysics, count: usize, target_w: f64, rng: Rng) -> Result<Self> {
+    pub fn new(
+        id: &str,
+        model: AsicModel,
+        physics: AsicPhysics,
+        count: usize,
+        target_w: f64,
+        rng: Rng,
+    ) -> Result<Self> {
         physics.validate(id)?;
         check_target(&model, target_w).map_err(|e| Error::Config(format!("{id}: {e}")))?;
         let mut rng = rng;
@@ -395,7 +404,11 @@ impl AsicGroup {
 
     /// Hashrate of device `i` now, TH/s.
     pub fn hashrate_ths(&self, i: usize) -> f64 {
-        if self.state[i] == DeviceState::Running { self.hash_at(self.power_w[i]) as f64 * self.spread[i] as f64 } else { 0.0 }
+        if self.state[i] == DeviceState::Running {
+            self.hash_at(self.power_w[i]) as f64 * self.spread[i] as f64
+        } else {
+            0.0
+        }
     }
 
     fn hash_at(&self, p: f32) -> f32 {
@@ -589,7 +602,8 @@ mod tests {
 
     #[test]
     fn builtin_matches_the_real_operating_points_file() {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/asic/asic_operating_points.csv");
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/asic/asic_operating_points.csv");
         if !path.exists() {
             println!("SKIPPED: {} not found", path.display());
             return;

@@ -60,7 +60,8 @@ impl BtcCalibration {
         let price = series("blockchain_com", |r| r.price_usd);
         let hashrate = series("blockchain_com", |r| r.hashrate_ths);
         let (pd, pv) = log_walk(&price).ok_or_else(|| Error::Calibration("too few blockchain.com prices".into()))?;
-        let (hd, hv) = log_walk(&hashrate).ok_or_else(|| Error::Calibration("too few blockchain.com hashrates".into()))?;
+        let (hd, hv) =
+            log_walk(&hashrate).ok_or_else(|| Error::Calibration("too few blockchain.com hashrates".into()))?;
         let fees: Vec<f64> = rows
             .iter()
             .filter(|r| r.source == "block_stats" && r.day_us >= since_us && r.blocks.unwrap_or(0) >= 100)
@@ -148,7 +149,13 @@ impl BtcScenario {
 }
 
 /// Daily network history from `start_day_us` (a UTC midnight).
-pub fn simulate_network(cal: &BtcCalibration, sc: &BtcScenario, start_day_us: i64, days: usize, rng: &mut Rng) -> Vec<BtcNetworkRow> {
+pub fn simulate_network(
+    cal: &BtcCalibration,
+    sc: &BtcScenario,
+    start_day_us: i64,
+    days: usize,
+    rng: &mut Rng,
+) -> Vec<BtcNetworkRow> {
     let price_drift = sc.price_log_drift_per_day.unwrap_or(cal.price_log_drift_per_day);
     let price_vol = sc.price_log_vol_per_day.unwrap_or(cal.price_log_vol_per_day);
     let hash_drift = sc.hashrate_log_drift_per_day.unwrap_or(cal.hashrate_log_drift_per_day);
@@ -253,7 +260,11 @@ pub fn simulate_rental(sc: &RentalScenario, start_day_us: i64, days: usize, rng:
         let mut dev = 0.0;
         for d in 0..days {
             dev = (1.0 - sc.reversion_per_day) * dev + sc.log_vol_per_day * r.normal();
-            out.push((start_day_us + d as i64 * MICROS_PER_DAY, model.clone(), round2(list * dev.exp() * 100.0) / 100.0));
+            out.push((
+                start_day_us + d as i64 * MICROS_PER_DAY,
+                model.clone(),
+                round2(list * dev.exp() * 100.0) / 100.0,
+            ));
         }
     }
     out

@@ -117,7 +117,9 @@ pub fn calibrate_workloads(data: &Path) -> Result<WorkloadCalibration> {
     let peak = peak_gpus(&dlrm);
     traces.push(fit_trace("alibaba_v2025_dlrm", &dlrm, peak)?);
     Ok(WorkloadCalibration {
-        command: format!("hcp sim calibrate --data DIR (reads DIR/{V2023_PODS}, DIR/{V2023_GPU_NODES}, DIR/{V2025_DLRM})"),
+        command: format!(
+            "hcp sim calibrate --data DIR (reads DIR/{V2023_PODS}, DIR/{V2023_GPU_NODES}, DIR/{V2025_DLRM})"
+        ),
         traces,
     })
 }

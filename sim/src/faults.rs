@@ -68,7 +68,9 @@ impl FaultConfig {
             }
         }
         if !(self.command_delay_s >= 0.0 && self.failure_rate_multiplier >= 0.0) {
-            return Err(Error::Config("`faults.command_delay_s` and `faults.failure_rate_multiplier` must be >= 0".into()));
+            return Err(Error::Config(
+                "`faults.command_delay_s` and `faults.failure_rate_multiplier` must be >= 0".into(),
+            ));
         }
         Ok(())
     }

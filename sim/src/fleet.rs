@@ -156,8 +156,8 @@ impl FleetConfig {
     /// Reads and validates a fleet file; relative paths inside it resolve against its folder.
     pub fn load(path: &Path) -> Result<FleetConfig> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        let mut cfg: FleetConfig =
-            toml::from_str(&text).map_err(|e| Error::Config(format!("{}: {}", path.display(), e.to_string().trim())))?;
+        let mut cfg: FleetConfig = toml::from_str(&text)
+            .map_err(|e| Error::Config(format!("{}: {}", path.display(), e.to_string().trim())))?;
         if let Some(f) = &cfg.market.replay_file
             && f.is_relative()
         {
@@ -227,7 +227,12 @@ impl FleetConfig {
                 if !(model.min_power_w()..=model.max_power_w()).contains(&target) {
                     return bad(
                         format!("{at}.power_target_w"),
-                        format!("{target} W is outside {}'s {:.0}..={:.0} W", model.name, model.min_power_w(), model.max_power_w()),
+                        format!(
+                            "{target} W is outside {}'s {:.0}..={:.0} W",
+                            model.name,
+                            model.min_power_w(),
+                            model.max_power_w()
+                        ),
                     );
                 }
                 group.physics.validate(&format!("{at}.physics"))?;
@@ -288,7 +293,10 @@ count = 100
         let cases = [
             (SMALL.replace("count = 100", "count = 1000"), "sites[0].power_cap_mw"),
             (SMALL.replace("Antminer S19j Pro", "Antminer S99"), "sites[0].asic_groups[0].model"),
-            (SMALL.replace("count = 100", "count = 100\npower_target_w = 5000"), "sites[0].asic_groups[0].power_target_w"),
+            (
+                SMALL.replace("count = 100", "count = 100\npower_target_w = 5000"),
+                "sites[0].asic_groups[0].power_target_w",
+            ),
             (SMALL.replace("count = 100", "count = 100\ncolour = 1"), "colour"),
             (SMALL.replace("2025-01-01", "2025-13-01"), "start"),
             (SMALL.replace("name = \"t\"", "name = \"t\"\nstep_minutes = 7"), "step_minutes"),

@@ -200,7 +200,13 @@ impl GpuPool {
 
     /// Places `job` (first fit, or on `gpus` when given). `warm`: its model is in host
     /// memory. `remaining_work_s`: work left (a restarted job pays its restore time too).
-    pub fn place(&mut self, job: SimJob, gpus: Option<Vec<u32>>, warm: bool, remaining_work_s: Option<f64>) -> Result<(), PlaceError> {
+    pub fn place(
+        &mut self,
+        job: SimJob,
+        gpus: Option<Vec<u32>>,
+        warm: bool,
+        remaining_work_s: Option<f64>,
+    ) -> Result<(), PlaceError> {
         if self.jobs.contains_key(&job.id) {
             return Err(PlaceError::AlreadyPlaced(job.id));
         }
@@ -224,7 +230,9 @@ impl GpuPool {
             }
             None => {
                 let free: Vec<u32> = (0..self.len() as u32)
-                    .filter(|&i| self.state[i as usize] == GpuState::Healthy && self.used_milli[i as usize] + milli <= 1000)
+                    .filter(|&i| {
+                        self.state[i as usize] == GpuState::Healthy && self.used_milli[i as usize] + milli <= 1000
+                    })
                     .take(job.num_gpu as usize)
                     .collect();
                 if free.len() < job.num_gpu as usize {
@@ -244,7 +252,10 @@ impl GpuPool {
             (JobClass::BestEffort, _) => self.physics.cold_load_s,
         };
         let remaining = remaining_work_s.unwrap_or(job.duration_s);
-        self.jobs.insert(job.id.clone(), Placed { job, gpus, phase: Phase::Loading { remaining_s: load }, remaining_work_s: remaining });
+        self.jobs.insert(
+            job.id.clone(),
+            Placed { job, gpus, phase: Phase::Loading { remaining_s: load }, remaining_work_s: remaining },
+        );
         Ok(())
     }
 

@@ -99,8 +99,9 @@ impl SimMiner {
         let physics = AsicPhysics { failures_per_year: 0.0, ..physics };
         let stock = model.stock.power_w;
         let profiles = profiles_for(&model);
-        let device = AsicGroup::new(&format!("miner-{index}"), model, physics, 1, stock, Rng::new(seed).fork(index as u64))
-            .expect("stock power is in range");
+        let device =
+            AsicGroup::new(&format!("miner-{index}"), model, physics, 1, stock, Rng::new(seed).fork(index as u64))
+                .expect("stock power is in range");
         let now = Instant::now();
         SimMiner {
             device,
@@ -177,7 +178,8 @@ impl SimMiner {
     /// Answers one command.
     pub fn command(&mut self, command: &str, parameter: &str) -> Value {
         self.advance();
-        let params: Vec<&str> = if parameter.is_empty() { vec![] } else { parameter.split(',').map(str::trim).collect() };
+        let params: Vec<&str> =
+            if parameter.is_empty() { vec![] } else { parameter.split(',').map(str::trim).collect() };
         let model = self.device.model.name.clone();
         let ghs = |ths: f64| (ths * 1000.0 * 100.0).round() / 100.0;
         let running = self.state() == DeviceState::Running;
@@ -455,11 +457,7 @@ fn serve(mut stream: TcpStream, miner: &Mutex<SimMiner>) {
     }
     let reply = {
         let Ok(mut m) = miner.lock() else { return };
-        if faults.loss > 0.0 && m.rng.uniform() < faults.loss {
-            None
-        } else {
-            m.request(body)
-        }
+        if faults.loss > 0.0 && m.rng.uniform() < faults.loss { None } else { m.request(body) }
     };
     if let Some(reply) = reply {
         let _ = stream.write_all(&reply);
@@ -548,9 +546,11 @@ mod tests {
 
     #[test]
     fn a_lossy_api_drops_requests_without_applying_them() {
-        let server =
-            MinerServer::spawn("127.0.0.1:0".parse().unwrap(), miner(1.0).with_faults(ApiFaults { loss: 1.0, delay_s: 0.0 }))
-                .unwrap();
+        let server = MinerServer::spawn(
+            "127.0.0.1:0".parse().unwrap(),
+            miner(1.0).with_faults(ApiFaults { loss: 1.0, delay_s: 0.0 }),
+        )
+        .unwrap();
         let err = send(server.local_addr(), "pause", None, Duration::from_secs(2)).unwrap_err();
         assert_eq!(err.kind(), std::io::ErrorKind::UnexpectedEof);
         assert_eq!(server.miner.lock().unwrap().state(), DeviceState::Running);

@@ -63,7 +63,11 @@ impl QuantileTable {
             && self.levels.windows(2).all(|w| w[0] < w[1])
             && self.values.windows(2).all(|w| w[0] <= w[1])
             && self.values.iter().all(|v| v.is_finite());
-        if ok { Ok(()) } else { Err(Error::Calibration(format!("{what}: quantile table is not increasing and finite"))) }
+        if ok {
+            Ok(())
+        } else {
+            Err(Error::Calibration(format!("{what}: quantile table is not increasing and finite")))
+        }
     }
 }
 
@@ -383,7 +387,8 @@ pub struct PriceModel {
 impl PriceModel {
     pub fn new(cal: PriceCalibration) -> Result<PriceModel> {
         cal.validate()?;
-        let tz = cal.timezone.parse().map_err(|_| Error::Calibration(format!("unknown timezone `{}`", cal.timezone)))?;
+        let tz =
+            cal.timezone.parse().map_err(|_| Error::Calibration(format!("unknown timezone `{}`", cal.timezone)))?;
         let m = cal.hour_of_week_mean.iter().sum::<f64>() / 168.0;
         let shape_var = cal.hour_of_week_mean.iter().map(|v| (v - m).powi(2)).sum::<f64>() / 168.0;
         let level_var = cal.daily_sigma.powi(2) / (1.0 - cal.daily_phi.powi(2));
@@ -402,7 +407,12 @@ impl PriceModel {
 
     /// `hours` hourly (real-time, day-ahead) prices from `start_us` (on the hour). `shocks`
     /// supplies the standard normal innovations, so that several nodes can share part of them.
-    pub fn generate(&self, start_us: i64, hours: usize, shocks: &mut dyn FnMut() -> (f64, f64, f64)) -> Vec<(f64, f64)> {
+    pub fn generate(
+        &self,
+        start_us: i64,
+        hours: usize,
+        shocks: &mut dyn FnMut() -> (f64, f64, f64),
+    ) -> Vec<(f64, f64)> {
         let c = &*self.cal;
         let stationary_level = c.daily_sigma / (1.0 - c.daily_phi.powi(2)).sqrt();
         let stationary_hourly = c.hourly_sigma / (1.0 - c.hourly_phi.powi(2)).sqrt();
@@ -427,7 +437,8 @@ impl PriceModel {
             }
             let shape = c.hour_of_week_mean[local_hour_of_week(&self.tz, t)];
             let z = shape + level + hourly;
-            let zd = c.dam_shape_loading * shape + c.dam_level_loading * level + c.dam_hourly_loading * hourly + dam_noise;
+            let zd =
+                c.dam_shape_loading * shape + c.dam_level_loading * level + c.dam_hourly_loading * hourly + dam_noise;
             let rtm = c.rtm_quantiles.value_at(normal_cdf(z / self.rtm_sd));
             let dam = c.dam_quantiles.value_at(normal_cdf(zd / self.dam_sd));
             out.push((round4(rtm), round4(dam)));

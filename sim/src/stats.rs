@@ -50,7 +50,8 @@ pub fn normal_quantile(p: f64) -> f64 {
         4.374_664_141_464_968,
         2.938_163_982_698_783,
     ];
-    const D: [f64; 4] = [7.784_695_709_041_462e-3, 3.224_671_290_700_398e-1, 2.445_134_137_142_996, 3.754_408_661_907_416];
+    const D: [f64; 4] =
+        [7.784_695_709_041_462e-3, 3.224_671_290_700_398e-1, 2.445_134_137_142_996, 3.754_408_661_907_416];
     let p = p.clamp(1e-300, 1.0 - 1e-16);
     let low = 0.024_25;
     let x = if p < low {
@@ -179,8 +180,7 @@ mod tests {
 
     #[test]
     fn autocorrelation_of_a_period_24_wave_and_gaps() {
-        let s: Vec<Option<f64>> =
-            (0..24 * 30).map(|h| Some((h as f64 * std::f64::consts::TAU / 24.0).sin())).collect();
+        let s: Vec<Option<f64>> = (0..24 * 30).map(|h| Some((h as f64 * std::f64::consts::TAU / 24.0).sin())).collect();
         assert!((autocorrelation(&s, 24) - 1.0).abs() < 1e-9);
         assert!((autocorrelation(&s, 12) + 1.0).abs() < 1e-9);
         let mut gappy = s.clone();

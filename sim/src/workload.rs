@@ -145,8 +145,9 @@ pub fn fit_trace(source: &str, jobs: &[JobRow], trace_gpus: u64) -> Result<Trace
             }
             let n = jobs.len() as f64;
             let (cpu_log_mean, cpu_log_sd) = log_moments(jobs.iter().map(|j| j.cpu_milli as f64));
-            let (mem_mean, mem_sd) =
-                log_moments(jobs.iter().filter(|j| j.cpu_milli > 0).map(|j| j.memory_mib as f64 / (j.cpu_milli as f64 / 1000.0)));
+            let (mem_mean, mem_sd) = log_moments(
+                jobs.iter().filter(|j| j.cpu_milli > 0).map(|j| j.memory_mib as f64 / (j.cpu_milli as f64 / 1000.0)),
+            );
             let durations: Vec<(f64, bool)> = jobs
                 .iter()
                 .map(|j| {
@@ -173,7 +174,14 @@ pub fn fit_trace(source: &str, jobs: &[JobRow], trace_gpus: u64) -> Result<Trace
             }
         })
         .collect();
-    Ok(TraceWorkload { source: source.to_string(), trace_gpus, trace_hours: round4(trace_hours), arrivals_per_hour, qos, excluded })
+    Ok(TraceWorkload {
+        source: source.to_string(),
+        trace_gpus,
+        trace_hours: round4(trace_hours),
+        arrivals_per_hour,
+        qos,
+        excluded,
+    })
 }
 
 fn log_moments(values: impl Iterator<Item = f64>) -> (f64, f64) {
@@ -329,7 +337,8 @@ impl WorkloadGenerator {
     /// Jobs created in [from_us, from_us + dt_s).
     pub fn arrivals(&mut self, from_us: i64, dt_s: f64, rng: &mut Rng) -> Vec<SimJob> {
         let n = rng.poisson(self.rate_per_hour(from_us) * dt_s / 3600.0);
-        let mut jobs: Vec<SimJob> = (0..n).map(|_| self.sample(from_us + (rng.uniform() * dt_s * 1e6) as i64, rng)).collect();
+        let mut jobs: Vec<SimJob> =
+            (0..n).map(|_| self.sample(from_us + (rng.uniform() * dt_s * 1e6) as i64, rng)).collect();
         jobs.sort_by_key(|j| j.created_us);
         jobs
     }
@@ -433,7 +442,12 @@ mod tests {
         let n = jobs.len() as f64;
         assert!((n - expected).abs() < 4.0 * expected.sqrt(), "{n} vs {expected}");
         let ls = jobs.iter().filter(|j| j.class == JobClass::LatencySensitive).count() as f64 / n;
-        let ls_share: f64 = trace.qos.iter().filter(|q| JobClass::from_qos(&q.qos) == JobClass::LatencySensitive).map(|q| q.share).sum();
+        let ls_share: f64 = trace
+            .qos
+            .iter()
+            .filter(|q| JobClass::from_qos(&q.qos) == JobClass::LatencySensitive)
+            .map(|q| q.share)
+            .sum();
         assert!((ls - ls_share).abs() < 0.05, "{ls} vs {ls_share}");
         for j in &jobs {
             assert!(j.num_gpu >= 1 && (1..=1000).contains(&j.gpu_milli) && j.duration_s > 0.0);

@@ -160,7 +160,11 @@ impl World {
                 let parsed = hcp_datasets::ingest::parse(hcp_datasets::ingest::Format::Ercot, &[file])?;
                 let mut rows = Vec::new();
                 for t in parsed.tables.iter().filter(|t| t.table == hcp_datasets::Table::Prices) {
-                    rows.extend(hcp_datasets::rows::price_rows(&t.batch)?.into_iter().filter(|r| nodes.contains(&r.node.to_string())));
+                    rows.extend(
+                        hcp_datasets::rows::price_rows(&t.batch)?
+                            .into_iter()
+                            .filter(|r| nodes.contains(&r.node.to_string())),
+                    );
                 }
                 PriceSource::Replay(rows)
             }
@@ -185,7 +189,8 @@ impl World {
             }
         };
         let prices = source.rows(start_us, hours, &root.fork(1));
-        let mut true_rtm: BTreeMap<String, Vec<Option<f64>>> = nodes.iter().map(|n| (n.clone(), vec![None; hours])).collect();
+        let mut true_rtm: BTreeMap<String, Vec<Option<f64>>> =
+            nodes.iter().map(|n| (n.clone(), vec![None; hours])).collect();
         for r in &prices {
             let h = ((r.interval_start_us - start_us) / MICROS_PER_HOUR) as usize;
             if let Some(series) = true_rtm.get_mut(&*r.node)
@@ -218,7 +223,8 @@ impl World {
                 r
             }));
         }
-        let btc = simulate_network(&BtcCalibration::builtin(), &cfg.bitcoin, start_us, days as usize, &mut root.fork(3));
+        let btc =
+            simulate_network(&BtcCalibration::builtin(), &cfg.bitcoin, start_us, days as usize, &mut root.fork(3));
         let rental = simulate_rental(&cfg.rental, start_us, days as usize, &mut root.fork(4));
 
         let catalog = AsicCatalog::builtin();
@@ -229,9 +235,16 @@ impl World {
             for (g, gc) in sc.asic_groups.iter().enumerate() {
                 let model = catalog.get(&gc.model)?.clone();
                 let target = gc.power_target_w.unwrap_or(model.stock.power_w);
-                let mut group =
-                    AsicGroup::new(&gc.id, model, gc.physics.clone(), gc.count, target, root.fork(1000 + s as u64 * 100 + g as u64))?;
-                group.extra_failures_per_year = gc.physics.failures_per_year * (cfg.faults.failure_rate_multiplier - 1.0);
+                let mut group = AsicGroup::new(
+                    &gc.id,
+                    model,
+                    gc.physics.clone(),
+                    gc.count,
+                    target,
+                    root.fork(1000 + s as u64 * 100 + g as u64),
+                )?;
+                group.extra_failures_per_year =
+                    gc.physics.failures_per_year * (cfg.faults.failure_rate_multiplier - 1.0);
                 groups.push(group);
             }
             let mut pools = Vec::new();
@@ -244,7 +257,8 @@ impl World {
                     pc.gpus_per_node,
                     root.fork(2000 + s as u64 * 100 + p as u64),
                 );
-                pool.extra_failures_per_year = pc.physics.failures_per_year * (cfg.faults.failure_rate_multiplier - 1.0);
+                pool.extra_failures_per_year =
+                    pc.physics.failures_per_year * (cfg.faults.failure_rate_multiplier - 1.0);
                 total_gpus += pool.len() as u64;
                 pools.push(pool);
             }
@@ -261,10 +275,16 @@ impl World {
         let mut generators = Vec::new();
         if total_gpus > 0 {
             for name in &cfg.workload.traces {
-                let trace = workloads.trace(name).map_err(|e| Error::Config(format!("`workload.traces`: {e}")))?.clone();
+                let trace =
+                    workloads.trace(name).map_err(|e| Error::Config(format!("`workload.traces`: {e}")))?.clone();
                 let scale = total_gpus as f64 / trace.trace_gpus.max(1) as f64 * cfg.workload.load_factor;
                 let short = name.trim_start_matches("alibaba_");
-                generators.push(WorkloadGenerator::new(trace, scale, cfg.workload.economics.clone(), &format!("sim_{short}"))?);
+                generators.push(WorkloadGenerator::new(
+                    trace,
+                    scale,
+                    cfg.workload.economics.clone(),
+                    &format!("sim_{short}"),
+                )?);
             }
         }
         let step_s = cfg.step_minutes as f64 * 60.0;
@@ -484,7 +504,9 @@ impl World {
                         hashrate_ths: None,
                         utilization_ratio: Some(round4(ps.mean_utilization)),
                         gpu_memory_used_bytes: None,
-                        temperature_c: Some(round1(ambient + 45.0 * ps.power_w / (model.tdp_w * pool.len().max(1) as f64))),
+                        temperature_c: Some(round1(
+                            ambient + 45.0 * ps.power_w / (model.tdp_w * pool.len().max(1) as f64),
+                        )),
                         state: Some(format!("busy={};failed={}", ps.busy_gpus, ps.failed_gpus)),
                     });
                 }
@@ -530,7 +552,12 @@ impl World {
         for site in &mut self.sites {
             if let Some(g) = site.groups.iter_mut().find(|g| g.id == target) {
                 let n = g.len();
-                (0..n).filter(|&i| g.state(i) == crate::asic::DeviceState::Running).take(count).collect::<Vec<_>>().into_iter().for_each(|i| g.fail(i));
+                (0..n)
+                    .filter(|&i| g.state(i) == crate::asic::DeviceState::Running)
+                    .take(count)
+                    .collect::<Vec<_>>()
+                    .into_iter()
+                    .for_each(|i| g.fail(i));
                 return Ok(());
             }
             if let Some(p) = site.pools.iter_mut().find(|p| p.id == target) {
@@ -570,7 +597,10 @@ fn group_row(g: &mut AsicGroup, t: &GroupTotals, time_us: i64) -> TelemetryRow {
         utilization_ratio: None,
         gpu_memory_used_bytes: None,
         temperature_c: Some(round1(t.mean_chip_temp_c)),
-        state: Some(format!("running={};sleeping={};transitioning={};failed={}", t.running, t.sleeping, t.transitioning, t.failed)),
+        state: Some(format!(
+            "running={};sleeping={};transitioning={};failed={}",
+            t.running, t.sleeping, t.transitioning, t.failed
+        )),
     }
 }
 

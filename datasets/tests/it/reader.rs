@@ -97,7 +97,10 @@ fn a_file_with_the_wrong_schema_is_refused_naming_file_and_column() {
     let props = parquet::file::properties::WriterProperties::builder()
         .set_key_value_metadata(Some(vec![
             parquet::file::metadata::KeyValue::new("hcp.table".into(), "prices".to_string()),
-            parquet::file::metadata::KeyValue::new("hcp.schema_version".into(), hcp_datasets::SCHEMA_VERSION.to_string()),
+            parquet::file::metadata::KeyValue::new(
+                "hcp.schema_version".into(),
+                hcp_datasets::SCHEMA_VERSION.to_string(),
+            ),
         ]))
         .build();
     let path = part.join("part-bad.parquet");

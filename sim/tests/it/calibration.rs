@@ -40,12 +40,18 @@ fn check(name: &str, what: &str, real: &PriceStats, sim: &PriceStats) {
             failures.push(format!("quantile {} real {r:.2} sim {s:.2}", hcp_sim::stats::REPORTED_LEVELS[i]));
         }
     }
-    for (label, r, s) in [("spike rate", real.spike_rate, sim.spike_rate), ("negative rate", real.negative_rate, sim.negative_rate)] {
+    for (label, r, s) in
+        [("spike rate", real.spike_rate, sim.spike_rate), ("negative rate", real.negative_rate, sim.negative_rate)]
+    {
         if (r - s).abs() > 0.30 * r {
             failures.push(format!("{label} real {r:.4} sim {s:.4}"));
         }
     }
-    for (label, r, s) in [("acf 1h", real.acf_1h, sim.acf_1h), ("acf 24h", real.acf_24h, sim.acf_24h), ("acf 168h", real.acf_168h, sim.acf_168h)] {
+    for (label, r, s) in [
+        ("acf 1h", real.acf_1h, sim.acf_1h),
+        ("acf 24h", real.acf_24h, sim.acf_24h),
+        ("acf 168h", real.acf_168h, sim.acf_168h),
+    ] {
         if (r - s).abs() > 0.25 {
             failures.push(format!("{label} real {r:.3} sim {s:.3}"));
         }
@@ -79,7 +85,10 @@ fn stored_calibration_matches_the_real_file() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let (_, fitted) = hcp_sim::calibrate::calibrate_prices(&[file.clone()], &["HB_WEST".into()], dir.path()).unwrap().remove(0);
+    let (_, fitted) =
+        hcp_sim::calibrate::calibrate_prices(std::slice::from_ref(&file), &["HB_WEST".into()], dir.path())
+            .unwrap()
+            .remove(0);
     assert_eq!(fitted, PriceCalibration::load("ercot_hb_west").unwrap(), "rerun `hcp sim calibrate` (see README)");
     let data = file.parent().unwrap().parent().unwrap();
     let workloads = hcp_sim::calibrate::calibrate_workloads(data).unwrap();

@@ -110,3 +110,31 @@ fn pyasic_drives_simulated_miners_over_tcp() {
     println!("{stdout}");
     assert_eq!(stdout.lines().filter(|l| l.contains("LUXMinerS19jPro")).count(), 2, "{stdout}");
 }
+
+#[test]
+fn sim_writes_a_fleets_history_and_names_a_bad_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let fleet = Path::new(env!("CARGO_MANIFEST_DIR")).join("fleets/small.toml");
+    let out = dir.path().join("ds");
+    let o = hcp()
+        .args(["sim", "--quiet", "--days", "1", "--seed", "3", "--fleet"])
+        .arg(&fleet)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("288 steps") && stdout.contains("telemetry: 1152 rows"), "{stdout}");
+    for table in ["prices", "btc_network", "jobs", "telemetry", "exogenous"] {
+        assert!(out.join(table).is_dir(), "{table}");
+    }
+
+    let bad = dir.path().join("bad.toml");
+    let text = std::fs::read_to_string(&fleet).unwrap().replace("count = 300", "count = 3000");
+    std::fs::write(&bad, text).unwrap();
+    let o = hcp().args(["sim", "--quiet", "--fleet"]).arg(&bad).arg("--out").arg(&out).output().unwrap();
+    assert!(!o.status.success());
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(stderr.contains("bad.toml") && stderr.contains("sites[0].power_cap_mw"), "{stderr}");
+}

@@ -388,7 +388,7 @@ pub fn gpu_node_rows(batch: &RecordBatch) -> crate::Result<Vec<GpuNodeRow>> {
 }
 
 /// The values of a string column (e.g. telemetry `state`), nulls as empty strings.
-pub fn telemetry_states(column: &ArrayRef) -> Vec<String> {
+pub fn string_values(column: &ArrayRef) -> Vec<String> {
     let a = column.as_string::<i32>();
     (0..a.len()).map(|i| if a.is_valid(i) { a.value(i).to_string() } else { String::new() }).collect()
 }

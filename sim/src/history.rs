@@ -1,9 +1,11 @@
 //! `hcp sim`: runs a fleet's world for N days and writes its history as canonical Parquet:
-//! `prices` (the feed, gaps included), `btc_network`, `jobs` and `telemetry`.
+//! `prices` (the feed, gaps included), `btc_network`, `jobs`, `telemetry`, and the GPU rental
+//! prices in `exogenous` (market `GPU_RENTAL`, node = GPU model, variable
+//! `rental_usd_per_gpu_hour`, daily).
 
 use std::path::{Path, PathBuf};
 
-use hcp_datasets::rows::{btc_network_batch, jobs_batch, prices_batch, telemetry_batch};
+use hcp_datasets::rows::{ExogenousRow, btc_network_batch, exogenous_batch, jobs_batch, prices_batch, telemetry_batch};
 use hcp_datasets::{Table, WriteOptions, write_table};
 
 use crate::error::Result;
@@ -42,8 +44,21 @@ pub fn write_history(cfg: &HistoryConfig, progress: &mut dyn FnMut(u64, u64)) ->
     let opts = WriteOptions::new(run_id.clone(), "sim".to_string());
     let mut tables = Vec::new();
     let jobs: Vec<_> = world.jobs.values().map(|(job, finished)| job.to_row(*finished)).collect();
+    let rental: Vec<ExogenousRow> = world
+        .rental
+        .iter()
+        .map(|(day_us, model, usd)| ExogenousRow {
+            market: "GPU_RENTAL".into(),
+            node: model.clone(),
+            interval_start_us: *day_us,
+            variable: "rental_usd_per_gpu_hour".into(),
+            kind: "actual",
+            value: Some(*usd),
+        })
+        .collect();
     let batches = [
         (Table::Prices, prices_batch(&world.feed)),
+        (Table::Exogenous, exogenous_batch(&rental)),
         (Table::BtcNetwork, btc_network_batch(&world.btc)),
         (Table::Jobs, jobs_batch(&jobs)),
         (Table::Telemetry, telemetry_batch(&world.telemetry)),

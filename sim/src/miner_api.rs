@@ -19,7 +19,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 
-use crate::asic::{AsicGroup, AsicModel, AsicPhysics, DeviceState, SLEEP_POWER_W};
+use crate::asic::{AsicGroup, AsicModel, AsicPhysics, DeviceState};
 use crate::rng::Rng;
 
 /// A LuxOS power profile.
@@ -375,11 +375,6 @@ impl SimMiner {
         };
         Some(serde_json::to_vec(&reply).expect("serialisable"))
     }
-
-    /// Sleep power of this model, W.
-    pub fn sleep_power_w(&self) -> f64 {
-        SLEEP_POWER_W
-    }
 }
 
 /// A running TCP server for one miner.
@@ -486,7 +481,7 @@ pub fn send(addr: SocketAddr, command: &str, parameter: Option<&str>, timeout: D
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::asic::AsicCatalog;
+    use crate::asic::{AsicCatalog, SLEEP_POWER_W};
 
     fn miner(speed: f64) -> SimMiner {
         let model = AsicCatalog::builtin().get("Antminer S19j Pro").unwrap().clone();

@@ -449,6 +449,17 @@ mod tests {
             .map(|q| q.share)
             .sum();
         assert!((ls - ls_share).abs() < 0.05, "{ls} vs {ls_share}");
+        // The weekly pattern: arrivals by hour of week over 40 weeks follow the fitted rates.
+        let mut counts = vec![0.0; 168];
+        let weeks = 40;
+        for h in 0..168 * weeks {
+            let t = start + h as i64 * MICROS_PER_HOUR;
+            counts[(h % 168) as usize] += g.arrivals(t, 3600.0, &mut rng).len() as f64;
+        }
+        let expected: Vec<f64> = (0..168).map(|h| g.rate_per_hour(start + h * MICROS_PER_HOUR) * weeks as f64).collect();
+        let pairs: Vec<(f64, f64)> = counts.iter().copied().zip(expected.iter().copied()).collect();
+        let r = crate::stats::correlation(&pairs);
+        assert!(r > 0.8, "hour-of-week counts vs fitted rates: r = {r}");
         for j in &jobs {
             assert!(j.num_gpu >= 1 && (1..=1000).contains(&j.gpu_milli) && j.duration_s > 0.0);
             match j.class {

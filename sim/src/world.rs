@@ -7,7 +7,6 @@
 //! [`World::place`] instead of the built-in policy.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::Arc;
 
 use hcp_datasets::rows::{BtcNetworkRow, PriceRow, TelemetryRow};
 use hcp_datasets::time::{MICROS_PER_DAY, MICROS_PER_HOUR, MICROS_PER_SECOND};
@@ -576,11 +575,6 @@ impl World {
     /// Every group, for scheduler access.
     pub fn group(&self, id: &str) -> Option<&AsicGroup> {
         self.sites.iter().flat_map(|s| s.groups.iter()).find(|g| g.id == id)
-    }
-
-    /// Shared names for rows.
-    pub fn node_names(&self) -> Vec<Arc<str>> {
-        self.true_rtm.keys().map(|k| Arc::from(k.as_str())).collect()
     }
 }
 

@@ -53,6 +53,7 @@ fn every_table_is_written_and_no_job_is_lost() {
     let rows = |t: Table| read_table(dir.path(), t, &ReadOptions::default()).unwrap().0.num_rows();
     assert_eq!(rows(Table::Prices), 3 * 24);
     assert_eq!(rows(Table::BtcNetwork), 3);
+    assert_eq!(rows(Table::Exogenous), 3 * 7, "daily rental price of 7 GPU models");
     assert_eq!(rows(Table::Jobs) as u64, report.counters.jobs_arrived);
     // Per step: 2 ASIC groups + 1 GPU pool + the site.
     assert_eq!(rows(Table::Telemetry) as u64, 4 * report.counters.steps);
@@ -79,7 +80,7 @@ fn faults_drop_telemetry_silence_the_feed_and_fail_devices() {
     assert_eq!(prices.num_rows(), 48, "a silent hour is a null, not a missing row");
     let (tel, _) = read_table(dir.path(), Table::Telemetry, &ReadOptions::default()).unwrap();
     let states = tel.column_by_name("state").unwrap();
-    let states = hcp_datasets::rows::telemetry_states(states);
+    let states = hcp_datasets::rows::string_values(states);
     assert!(states.iter().any(|s| s.contains("failed=50")), "the scheduled failures show in telemetry");
 }
 
@@ -156,4 +157,30 @@ proptest! {
             prop_assert!(step.sites[0].power_w <= cap + 1e-6, "{} W over a {} W cap", step.sites[0].power_w, cap);
         }
     }
+}
+
+/// Replay plays a real series as it is: the world's prices are the file's, gaps included.
+#[test]
+fn replay_plays_a_real_file_hour_for_hour() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("ercot.csv");
+    let mut text = String::from("delivery_date,hour_ending,settlement_point,dam_lmp,rtm_lmp\n");
+    for day in 1..=2 {
+        for he in 1..=24 {
+            let rtm = if day == 2 && he == 5 { String::new() } else { format!("{}.5", day * 100 + he) };
+            text.push_str(&format!("2025-06-0{day},{he},HB_WEST,{},{rtm}\n", he * 2));
+        }
+    }
+    std::fs::write(&csv, text).unwrap();
+    let mut fleet = small();
+    fleet.market.source = "replay".into();
+    fleet.market.replay_file = Some(csv);
+    let world = World::new(fleet, 1, 1).unwrap();
+    // 2025-06-01 00:00 UTC is 19:00 CDT on May 31: hour ending 1 of June 1 starts at 05:00Z.
+    let start = world.start_us;
+    let hour = hcp_datasets::time::MICROS_PER_HOUR;
+    assert_eq!(world.true_price("HB_WEST", start), None, "before the file's first hour");
+    assert_eq!(world.true_price("HB_WEST", start + 5 * hour), Some(101.5));
+    assert_eq!(world.true_price("HB_WEST", start + 23 * hour), Some(119.5));
+    assert_eq!(world.feed.len(), 19, "the file's rows inside the simulated day, no more");
 }

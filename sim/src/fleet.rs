@@ -45,8 +45,9 @@ fn default_step_minutes() -> u32 {
 pub struct MarketConfig {
     /// `synthetic` (calibrated model) or `replay` (a real ERCOT file).
     pub source: String,
-    /// Calibration per node: a built-in name or a JSON path; default `ercot_<node>`.
-    pub calibrations: Vec<(String, String)>,
+    /// Calibration per node (`HB_WEST = "ercot_hb_west"`): a built-in name or a JSON path;
+    /// default `ercot_<node>`.
+    pub calibrations: std::collections::BTreeMap<String, String>,
     /// Correlation of the nodes' price shocks (synthetic).
     pub shock_correlation: f64,
     /// ERCOT hourly file for replay, relative to the fleet file.
@@ -55,7 +56,12 @@ pub struct MarketConfig {
 
 impl Default for MarketConfig {
     fn default() -> Self {
-        MarketConfig { source: "synthetic".into(), calibrations: Vec::new(), shock_correlation: 0.9, replay_file: None }
+        MarketConfig {
+            source: "synthetic".into(),
+            calibrations: Default::default(),
+            shock_correlation: 0.9,
+            replay_file: None,
+        }
     }
 }
 

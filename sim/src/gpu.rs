@@ -114,6 +114,15 @@ pub enum PlaceError {
     BadGpu { job: String, gpu: u32, reason: String },
 }
 
+/// What a preemption did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Preempted {
+    /// Writing a checkpoint; the job is released at the end of it.
+    Checkpointing,
+    /// Stopped now, with the work it had left.
+    Stopped { job: SimJob, remaining_work_s: f64 },
+}
+
 /// Events of one step.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct PoolStep {
@@ -259,19 +268,18 @@ impl GpuPool {
         Ok(())
     }
 
-    /// Preempts a job: best-effort work writes a checkpoint first (its GPUs stay busy for
-    /// `checkpoint_s`); returns the job and its remaining work once the GPUs are released,
-    /// which is at the end of the checkpoint (see [`GpuPool::step`]'s `finished` for that).
-    /// Serving jobs stop at once. Returns `None` for an unknown job.
-    pub fn preempt(&mut self, job_id: &str) -> Option<(SimJob, f64)> {
+    /// Preempts a job. Running best-effort work first writes a checkpoint: its GPUs stay busy
+    /// for `checkpoint_s`, then the job comes back in that step's `evicted` list with its
+    /// remaining work. Anything else stops at once and is returned. `None`: unknown job.
+    pub fn preempt(&mut self, job_id: &str) -> Option<Preempted> {
         let p = self.jobs.get_mut(job_id)?;
         if p.job.class == JobClass::BestEffort && p.phase == Phase::Running {
             p.phase = Phase::Checkpointing { remaining_s: self.physics.checkpoint_s };
-            return Some((p.job.clone(), p.remaining_work_s));
+            return Some(Preempted::Checkpointing);
         }
         let p = self.jobs.remove(job_id)?;
         self.release(&p);
-        Some((p.job, p.remaining_work_s))
+        Some(Preempted::Stopped { job: p.job, remaining_work_s: p.remaining_work_s })
     }
 
     fn release(&mut self, p: &Placed) {
@@ -452,16 +460,21 @@ mod tests {
         let mut p = pool();
         p.place(job("t", JobClass::BestEffort, 2, 1000, 1000.0), None, false, None).unwrap();
         p.step(160.0, 1.0); // 60 s load + 100 s work
-        let (j, left) = p.preempt("t").unwrap();
-        assert!((left - 900.0).abs() < 1e-9);
+        assert_eq!(p.preempt("t"), Some(Preempted::Checkpointing));
         let s = p.step(10.0, 1.0);
         assert!(s.evicted.is_empty() && p.is_placed("t"), "checkpoint takes 30 s");
-        let s = p.step(30.0, 1.0);
+        let mut s = p.step(30.0, 1.0);
         assert_eq!(s.evicted.len(), 1);
         assert!(!p.is_placed("t"));
+        let (j, left) = s.evicted.remove(0);
+        assert!((left - 900.0).abs() < 1e-9);
         p.place(j, None, false, Some(left)).unwrap();
         let s = p.step(945.0, 1.0); // 45 s restore + 900 s work
         assert_eq!(s.finished.len(), 1);
+        // A serving job stops at once.
+        p.place(job("s", JobClass::LatencySensitive, 1, 1000, 1000.0), None, true, None).unwrap();
+        assert!(matches!(p.preempt("s"), Some(Preempted::Stopped { .. })));
+        assert!(!p.is_placed("s") && p.preempt("s").is_none());
     }
 
     #[test]

@@ -456,7 +456,8 @@ mod tests {
             let t = start + h as i64 * MICROS_PER_HOUR;
             counts[(h % 168) as usize] += g.arrivals(t, 3600.0, &mut rng).len() as f64;
         }
-        let expected: Vec<f64> = (0..168).map(|h| g.rate_per_hour(start + h * MICROS_PER_HOUR) * weeks as f64).collect();
+        let expected: Vec<f64> =
+            (0..168).map(|h| g.rate_per_hour(start + h * MICROS_PER_HOUR) * weeks as f64).collect();
         let pairs: Vec<(f64, f64)> = counts.iter().copied().zip(expected.iter().copied()).collect();
         let r = crate::stats::correlation(&pairs);
         assert!(r > 0.8, "hour-of-week counts vs fitted rates: r = {r}");

@@ -173,9 +173,8 @@ impl World {
                     let name = cfg
                         .market
                         .calibrations
-                        .iter()
-                        .find(|(n, _)| n == node)
-                        .map(|(_, c)| c.clone())
+                        .get(node)
+                        .cloned()
                         .or_else(|| PriceCalibration::builtin_for_node(node).map(str::to_string))
                         .ok_or_else(|| {
                             Error::Config(format!(

@@ -1,4 +1,11 @@
-//! Inference models of hcp: the LSTM forward pass in candle-core, the workload classifier and
-//! LEAR in linfa, the naive baselines, and artifact loading with checksum verification. No
-//! training-only dependency (burn, polars) may enter this crate: `serving` and `scheduler`
-//! build on it. Empty until the forecaster and classifier issues land.
+//! Inference models of hcp and the linfa fitting behind them.
+//!
+//! Today: the workload classifier (decision tree, random forest and logistic regression fitted
+//! with linfa, exported to plain structures that predict without linfa), its artifact with a
+//! checksum, and the placement policy derived from a job's class. No training-only dependency
+//! (burn, polars) may enter this crate: `serving` and `scheduler` build on it.
+
+pub mod classifier;
+pub mod error;
+
+pub use error::{Error, Result};

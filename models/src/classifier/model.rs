@@ -1,0 +1,167 @@
+//! Fitted classifiers as plain data: what the artifact stores and what serving evaluates, with
+//! no linfa at prediction time.
+
+use serde::{Deserialize, Serialize};
+
+/// A tree node. Rows go left when `x[feature] < threshold` (linfa's prediction rule).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Node {
+    Split { feature: u16, threshold: f64, left: u32, right: u32 },
+    Leaf { class: u16 },
+}
+
+/// A decision tree; node 0 is the root.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Tree {
+    pub nodes: Vec<Node>,
+}
+
+impl Tree {
+    pub fn predict(&self, x: &[f64]) -> usize {
+        let mut i = 0usize;
+        loop {
+            match &self.nodes[i] {
+                Node::Leaf { class } => return *class as usize,
+                Node::Split { feature, threshold, left, right } => {
+                    i = if x[*feature as usize] < *threshold { *left as usize } else { *right as usize };
+                }
+            }
+        }
+    }
+
+    pub fn depth(&self) -> usize {
+        fn depth(t: &Tree, i: usize) -> usize {
+            match &t.nodes[i] {
+                Node::Leaf { .. } => 0,
+                Node::Split { left, right, .. } => 1 + depth(t, *left as usize).max(depth(t, *right as usize)),
+            }
+        }
+        depth(self, 0)
+    }
+}
+
+/// Logistic regression on standardised features: softmax(((x - mean) / scale) · W + b).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Logistic {
+    pub mean: Vec<f64>,
+    pub scale: Vec<f64>,
+    /// `weights[feature][class]`.
+    pub weights: Vec<Vec<f64>>,
+    pub intercept: Vec<f64>,
+}
+
+/// A fitted model over class indices.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum Model {
+    /// Always the same class (the majority-class baseline).
+    Constant { class: usize, n_classes: usize },
+    /// One tree (also the one-split rule baseline).
+    Tree { tree: Tree, n_classes: usize },
+    /// Trees voting; probabilities are vote shares.
+    Forest { trees: Vec<Tree>, n_classes: usize },
+    Logistic { model: Logistic },
+}
+
+impl Model {
+    pub fn n_classes(&self) -> usize {
+        match self {
+            Model::Constant { n_classes, .. } | Model::Tree { n_classes, .. } | Model::Forest { n_classes, .. } => {
+                *n_classes
+            }
+            Model::Logistic { model } => model.intercept.len(),
+        }
+    }
+
+    /// Class probabilities (vote shares for a forest, 0/1 for a tree).
+    pub fn predict_proba(&self, x: &[f64]) -> Vec<f64> {
+        let n = self.n_classes();
+        let mut p = vec![0.0; n];
+        match self {
+            Model::Constant { class, .. } => p[*class] = 1.0,
+            Model::Tree { tree, .. } => p[tree.predict(x)] = 1.0,
+            Model::Forest { trees, .. } => {
+                for t in trees {
+                    p[t.predict(x)] += 1.0;
+                }
+                let total = trees.len().max(1) as f64;
+                p.iter_mut().for_each(|v| *v /= total);
+            }
+            Model::Logistic { model } => {
+                for (c, pc) in p.iter_mut().enumerate() {
+                    *pc = model.intercept[c];
+                }
+                for (j, xj) in x.iter().enumerate() {
+                    let z = (xj - model.mean[j]) / model.scale[j];
+                    for (c, pc) in p.iter_mut().enumerate() {
+                        *pc += z * model.weights[j][c];
+                    }
+                }
+                let m = p.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                let sum: f64 = p.iter_mut().map(|v| {
+                    *v = (*v - m).exp();
+                    *v
+                }).sum();
+                p.iter_mut().for_each(|v| *v /= sum);
+            }
+        }
+        p
+    }
+
+    /// The most probable class (ties to the lowest index).
+    pub fn predict(&self, x: &[f64]) -> usize {
+        match self {
+            Model::Constant { class, .. } => *class,
+            Model::Tree { tree, .. } => tree.predict(x),
+            _ => {
+                let p = self.predict_proba(x);
+                let mut best = 0;
+                for (i, v) in p.iter().enumerate() {
+                    if *v > p[best] {
+                        best = i;
+                    }
+                }
+                best
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stump(threshold: f64) -> Tree {
+        Tree {
+            nodes: vec![
+                Node::Split { feature: 0, threshold, left: 1, right: 2 },
+                Node::Leaf { class: 0 },
+                Node::Leaf { class: 1 },
+            ],
+        }
+    }
+
+    #[test]
+    fn trees_go_left_below_the_threshold_and_forests_vote() {
+        let t = stump(0.5);
+        assert_eq!(t.predict(&[0.49]), 0);
+        assert_eq!(t.predict(&[0.5]), 1);
+        assert_eq!(t.depth(), 1);
+        let f = Model::Forest { trees: vec![stump(0.5), stump(1.5), stump(2.5)], n_classes: 2 };
+        assert_eq!(f.predict_proba(&[2.0]), vec![1.0 / 3.0, 2.0 / 3.0]);
+        assert_eq!(f.predict(&[2.0]), 1);
+        assert_eq!(f.predict(&[1.0]), 0);
+    }
+
+    /// softmax([0.5·2 + 0, -0.5·2 + 1]) = softmax([1, 0]) = [0.7311, 0.2689].
+    #[test]
+    fn logistic_standardises_then_softmaxes() {
+        let m = Model::Logistic {
+            model: Logistic { mean: vec![1.0], scale: vec![2.0], weights: vec![vec![2.0, -2.0]], intercept: vec![0.0, 1.0] },
+        };
+        let p = m.predict_proba(&[2.0]);
+        assert!((p[0] - 0.731_058_6).abs() < 1e-6 && (p[1] - 0.268_941_4).abs() < 1e-6, "{p:?}");
+        assert_eq!(m.predict(&[2.0]), 0);
+    }
+}

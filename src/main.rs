@@ -1,5 +1,6 @@
 //! `hcp`: the one command-line entry point. Thin clap dispatch into the library crates.
 
+mod evaluate_cmd;
 mod ingest_cmd;
 mod run;
 mod sim_cmd;
@@ -26,6 +27,10 @@ enum Command {
     /// Simulate history (prices, Bitcoin network, jobs, telemetry) for a fleet, calibrate the
     /// simulators, or serve simulated miners on TCP.
     Sim(sim_cmd::SimArgs),
+    /// Evaluate a model by its protocol (walk-forward by time) and write metrics.
+    Evaluate(evaluate_cmd::EvaluateArgs),
+    /// Train a model and write its artifact (weights, manifest with checksum).
+    Train(evaluate_cmd::TrainArgs),
     /// Print the canonical table schemas with their column descriptions.
     Schema {
         /// One table (prices, exogenous, btc_network, jobs, gpu_nodes, telemetry, forecasts,
@@ -60,6 +65,8 @@ fn main() -> ExitCode {
         Command::Run(args) => run::run(&args.into()),
         Command::Ingest(args) => ingest_cmd::ingest(args),
         Command::Sim(args) => sim_cmd::sim(args),
+        Command::Evaluate(args) => evaluate_cmd::evaluate_cmd(args),
+        Command::Train(args) => evaluate_cmd::train_cmd(args),
         Command::Schema { table } => {
             match table {
                 Some(t) => print_schema(t),

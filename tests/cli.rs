@@ -138,3 +138,66 @@ fn sim_writes_a_fleets_history_and_names_a_bad_field() {
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert!(stderr.contains("bad.toml") && stderr.contains("sites[0].power_cap_mw"), "{stderr}");
 }
+
+/// A small pod list in the v2023 format: LS pods ask for whole GPUs by day, BE pods share
+/// GPUs; a tenth fail.
+fn synthetic_pods(path: &Path, n: usize) {
+    let mut text = String::from(
+        "name,cpu_milli,memory_mib,num_gpu,gpu_milli,gpu_spec,qos,pod_phase,creation_time,deletion_time,scheduled_time\n",
+    );
+    for i in 0..n {
+        let ls = i % 3 != 0;
+        let (gpu_milli, qos) = if ls { (1000, "LS") } else { (300 + (i % 5) as i64 * 100, "BE") };
+        let phase = if i % 10 == 0 { "Failed" } else { "Succeeded" };
+        let created = 1000 + i as i64 * 600;
+        let duration = if ls { 90_000 } else { 1_800 };
+        text.push_str(&format!(
+            "pod-{i:04},{},{},1,{gpu_milli},,{qos},{phase},{created},{},{created}\n",
+            4000 + (i % 4) as i64 * 2000,
+            16384,
+            created + duration
+        ));
+    }
+    std::fs::write(path, text).unwrap();
+}
+
+#[test]
+fn evaluate_and_train_classifier_write_metrics_predictions_and_a_checked_artifact() {
+    let dir = tempfile::tempdir().unwrap();
+    let pods = dir.path().join("pods.csv");
+    synthetic_pods(&pods, 600);
+    let out = dir.path().join("eval");
+    let o = hcp()
+        .args(["evaluate", "classifier", "--grid", "small", "--test-start", "250000", "--input"])
+        .arg(&pods)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let metrics: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("metrics.json")).unwrap()).unwrap();
+    let ls_be = &metrics["tasks"][0];
+    assert_eq!(ls_be["task"], "ls_be");
+    let selected = ls_be["test"].as_object().unwrap().iter().find(|(k, _)| k.starts_with("selected")).unwrap().1;
+    assert!(selected["macro_f1"].as_f64().unwrap() > 0.99, "{selected}");
+    assert!(out.join("predictions.parquet").is_file());
+
+    let o = hcp().args(["evaluate", "classifier", "--test-start", "99999999", "--input"]).arg(&pods).arg("--out").arg(&out).output().unwrap();
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--test-start 99999999 leaves"), "{}", String::from_utf8_lossy(&o.stderr));
+
+    let model = dir.path().join("model");
+    let o = hcp().args(["train", "classifier", "--grid", "small", "--input"]).arg(&pods).arg("--out").arg(&model).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (bundle, _) = hcp_models::classifier::artifact::load(&model).unwrap();
+    let spec = hcp_models::classifier::JobSpec {
+        cpu_milli: 4000,
+        memory_mib: 16384,
+        num_gpu: 1,
+        gpu_milli: 400,
+        gpu_spec: None,
+        creation_time_s: 400_000,
+    };
+    let classes = bundle.classify(&spec).unwrap();
+    assert_eq!(classes[0].class, "BE", "{classes:?}");
+}

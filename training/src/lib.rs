@@ -3,6 +3,7 @@
 //! Today: the polars view of the canonical datasets that hcp writes — the same hive layout
 //! analysts read with polars or DuckDB — and the price-history summary of `hcp run`.
 
+pub mod classifier;
 pub mod history;
 
 pub use history::{PriceSummary, price_summary, row_count, scan_table};

@@ -1,9 +1,12 @@
 //! Fitting with linfa, exported to [`Model`]s.
 //!
-//! Class imbalance: the single tree gets balanced sample weights (n / (k · n_class), linfa's
-//! weighted Gini); the forest and the logistic regression, whose linfa fitting ignores weights
-//! (bootstrapping drops them), are fitted on a class-balanced resample (every class drawn up to
-//! the size of the largest), deterministic for a seed.
+//! Class imbalance, with a strength `balance` in [0, 1] chosen by validation: the single tree
+//! gets sample weights (n / (k · n_class))^balance (linfa's weighted Gini); the forest and the
+//! logistic regression, whose linfa fitting ignores weights (bootstrapping drops them), are
+//! fitted on a resample where class c is drawn up to n_c · (n_max / n_c)^balance rows
+//! (balance 1: every class as large as the largest; 0.5: the square root of that; 0: as is),
+//! deterministic for a seed. Full balancing of a class with a handful of rows makes trees
+//! memorise its copies, which is why the strength is searched rather than fixed.
 
 use linfa::prelude::*;
 use linfa_ensemble::EnsembleLearnerParams;
@@ -46,10 +49,10 @@ impl TrainSet {
         Array2::from_shape_fn((self.len(), cols), |(i, j)| self.x[i][j])
     }
 
-    /// Every class resampled with replacement to the size of the largest.
-    fn balanced(&self, seed: u64) -> TrainSet {
+    /// Class c resampled with replacement to n_c · (n_max / n_c)^balance rows.
+    fn balanced(&self, balance: f64, seed: u64) -> TrainSet {
         let counts = self.class_counts();
-        let target = counts.iter().copied().max().unwrap_or(0);
+        let largest = counts.iter().copied().max().unwrap_or(0) as f64;
         let mut rng = SmallRng::seed_from_u64(seed);
         let mut out = TrainSet { n_classes: self.n_classes, ..TrainSet::default() };
         for class in 0..self.n_classes {
@@ -57,7 +60,9 @@ impl TrainSet {
             if rows.is_empty() {
                 continue;
             }
-            for k in 0..target {
+            let n = rows.len() as f64;
+            let target = (n * (largest / n).powf(balance)).round() as usize;
+            for k in 0..target.max(rows.len()) {
                 // Every original row once, then random draws up to the target.
                 let i = if k < rows.len() { rows[k] } else { rows[rng.gen_range(0..rows.len())] };
                 out.x.push(self.x[i].clone());
@@ -76,9 +81,9 @@ pub enum ModelSpec {
     Majority,
     /// One split on the single most informative feature (the rule baseline).
     Rule,
-    Tree { max_depth: Option<usize>, min_weight_leaf: f32 },
-    Forest { trees: usize, max_depth: Option<usize>, feature_proportion: f64, seed: u64 },
-    Logistic { alpha: f64, max_iterations: u64, seed: u64 },
+    Tree { max_depth: Option<usize>, min_weight_leaf: f32, balance: f64 },
+    Forest { trees: usize, max_depth: Option<usize>, feature_proportion: f64, balance: f64, seed: u64 },
+    Logistic { alpha: f64, max_iterations: u64, balance: f64, seed: u64 },
 }
 
 impl ModelSpec {
@@ -86,13 +91,14 @@ impl ModelSpec {
         match self {
             ModelSpec::Majority => "majority".into(),
             ModelSpec::Rule => "rule".into(),
-            ModelSpec::Tree { max_depth, min_weight_leaf } => {
-                format!("tree(depth={},leaf={min_weight_leaf})", depth_name(*max_depth))
+            ModelSpec::Tree { max_depth, min_weight_leaf, balance } => {
+                format!("tree(depth={},leaf={min_weight_leaf},balance={balance})", depth_name(*max_depth))
             }
-            ModelSpec::Forest { trees, max_depth, feature_proportion, .. } => {
-                format!("forest(trees={trees},depth={},features={feature_proportion})", depth_name(*max_depth))
-            }
-            ModelSpec::Logistic { alpha, .. } => format!("logistic(alpha={alpha})"),
+            ModelSpec::Forest { trees, max_depth, feature_proportion, balance, .. } => format!(
+                "forest(trees={trees},depth={},features={feature_proportion},balance={balance})",
+                depth_name(*max_depth)
+            ),
+            ModelSpec::Logistic { alpha, balance, .. } => format!("logistic(alpha={alpha},balance={balance})"),
         }
     }
 }
@@ -115,16 +121,16 @@ pub fn fit(spec: &ModelSpec, data: &TrainSet) -> Result<Model> {
             Ok(Model::Constant { class, n_classes })
         }
         ModelSpec::Rule | ModelSpec::Tree { .. } => {
-            let (max_depth, leaf) = match spec {
-                ModelSpec::Tree { max_depth, min_weight_leaf } => (*max_depth, *min_weight_leaf),
-                _ => (Some(1), 1.0),
+            let (max_depth, leaf, balance) = match spec {
+                ModelSpec::Tree { max_depth, min_weight_leaf, balance } => (*max_depth, *min_weight_leaf, *balance),
+                _ => (Some(1), 1.0, 1.0),
             };
             let counts = data.class_counts();
             let n = data.len() as f32;
             let weights: Array1<f32> = data
                 .y
                 .iter()
-                .map(|&c| n / (n_classes as f32 * counts[c].max(1) as f32))
+                .map(|&c| (n / (n_classes as f32 * counts[c].max(1) as f32)).powf(balance as f32))
                 .collect();
             let dataset = Dataset::new(data.matrix(), Array1::from(data.y.clone())).with_weights(weights);
             let tree = DecisionTree::params()
@@ -135,8 +141,8 @@ pub fn fit(spec: &ModelSpec, data: &TrainSet) -> Result<Model> {
                 .map_err(err)?;
             Ok(Model::Tree { tree: export_tree(tree.root_node(), None), n_classes })
         }
-        ModelSpec::Forest { trees, max_depth, feature_proportion, seed } => {
-            let balanced = data.balanced(*seed);
+        ModelSpec::Forest { trees, max_depth, feature_proportion, balance, seed } => {
+            let balanced = data.balanced(*balance, *seed);
             let dataset = Dataset::new(balanced.matrix(), Array1::from(balanced.y.clone()));
             let forest = EnsembleLearnerParams::new_fixed_rng(
                 DecisionTree::params().max_depth(*max_depth),
@@ -155,8 +161,8 @@ pub fn fit(spec: &ModelSpec, data: &TrainSet) -> Result<Model> {
                 .collect();
             Ok(Model::Forest { trees, n_classes })
         }
-        ModelSpec::Logistic { alpha, max_iterations, seed } => {
-            let balanced = data.balanced(*seed);
+        ModelSpec::Logistic { alpha, max_iterations, balance, seed } => {
+            let balanced = data.balanced(*balance, *seed);
             let x = balanced.matrix();
             let cols = x.ncols();
             let mean: Vec<f64> = (0..cols).map(|j| x.column(j).mean().unwrap_or(0.0)).collect();
@@ -237,9 +243,9 @@ mod tests {
         let expect = [0, 0, 1, 1];
         for spec in [
             ModelSpec::Rule,
-            ModelSpec::Tree { max_depth: Some(4), min_weight_leaf: 1.0 },
-            ModelSpec::Forest { trees: 20, max_depth: None, feature_proportion: 1.0, seed: 3 },
-            ModelSpec::Logistic { alpha: 1e-3, max_iterations: 200, seed: 3 },
+            ModelSpec::Tree { max_depth: Some(4), min_weight_leaf: 1.0, balance: 1.0 },
+            ModelSpec::Forest { trees: 20, max_depth: None, feature_proportion: 1.0, balance: 1.0, seed: 3 },
+            ModelSpec::Logistic { alpha: 1e-3, max_iterations: 200, balance: 1.0, seed: 3 },
         ] {
             let m = fit(&spec, &d).unwrap();
             let got: Vec<usize> = test.iter().map(|x| m.predict(x)).collect();
@@ -258,9 +264,18 @@ mod tests {
     }
 
     #[test]
+    fn balancing_strength_scales_minority_classes() {
+        let d = data(); // 40 rare, 360 common
+        let count = |b: f64| d.balanced(b, 1).class_counts();
+        assert_eq!(count(0.0), vec![360, 40]);
+        assert_eq!(count(1.0), vec![360, 360]);
+        assert_eq!(count(0.5), vec![360, 120]);
+    }
+
+    #[test]
     fn fitting_is_deterministic_for_a_seed() {
         let d = data();
-        let spec = ModelSpec::Forest { trees: 10, max_depth: Some(5), feature_proportion: 0.5, seed: 9 };
+        let spec = ModelSpec::Forest { trees: 10, max_depth: Some(5), feature_proportion: 0.5, balance: 0.5, seed: 9 };
         assert_eq!(fit(&spec, &d).unwrap(), fit(&spec, &d).unwrap());
     }
 }

@@ -1,0 +1,435 @@
+//! `hcp evaluate classifier` and `hcp train classifier`: the workload classifier's protocol on
+//! the Alibaba v2023 pods.
+//!
+//! Labels per task: `ls_be` (QoS LS vs BE; Burstable and Guaranteed pods are left out of this
+//! task and counted), `qos` (the four QoS values), `failure` (pod phase Failed vs not; a pod
+//! still Running or Pending at the trace's end counts as not failed *so far*), `duration`
+//! (short < 1 h, medium < 24 h, long; a pod still running whose age already exceeds 24 h is
+//! long, one still running at a younger age has no known class and is left out and counted, as
+//! are pods created before the trace).
+//!
+//! Evaluation trains on pods created before `--test-start` and tests on those after. Model
+//! choice uses only the training pods: the last 20 % of them by creation time are the
+//! validation set; each candidate is fitted on the earlier 80 % and scored by macro-F1 on it;
+//! the winner (and each family's best, for the report) is refitted on all training pods.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use hcp_datasets::Table;
+use hcp_datasets::ingest::{Format, parse};
+use hcp_datasets::rows::JobRow;
+use hcp_models::classifier::artifact::{self, ClassifierBundle, TaskModel};
+use hcp_models::classifier::fit::{ModelSpec, TrainSet, fit};
+use hcp_models::classifier::metrics::{Metrics, metrics};
+use hcp_models::classifier::{FEATURE_NAMES, JobSpec, Model};
+use polars::prelude::*;
+use serde::Serialize;
+
+use crate::{Error, Result};
+
+/// The classification tasks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Task {
+    LsBe,
+    Qos,
+    Failure,
+    Duration,
+}
+
+pub const TASKS: [Task; 4] = [Task::LsBe, Task::Qos, Task::Failure, Task::Duration];
+
+const HOUR_S: i64 = 3600;
+
+impl Task {
+    pub fn name(self) -> &'static str {
+        match self {
+            Task::LsBe => "ls_be",
+            Task::Qos => "qos",
+            Task::Failure => "failure",
+            Task::Duration => "duration",
+        }
+    }
+
+    pub fn classes(self) -> Vec<String> {
+        let c: &[&str] = match self {
+            Task::LsBe => &["BE", "LS"],
+            Task::Qos => &["BE", "Burstable", "Guaranteed", "LS"],
+            Task::Failure => &["not_failed", "failed"],
+            Task::Duration => &["short", "medium", "long"],
+        };
+        c.iter().map(|s| s.to_string()).collect()
+    }
+
+    /// The class index of a pod, or why it has none for this task.
+    pub fn label(self, job: &JobRow) -> std::result::Result<usize, &'static str> {
+        let qos = job.qos.as_deref().ok_or("no qos")?;
+        match self {
+            Task::LsBe => match qos {
+                "BE" => Ok(0),
+                "LS" => Ok(1),
+                _ => Err("qos is neither LS nor BE"),
+            },
+            Task::Qos => self.classes().iter().position(|c| c == qos).ok_or("unknown qos"),
+            Task::Failure => Ok((job.phase.as_deref() == Some("Failed")) as usize),
+            Task::Duration => {
+                if job.creation_time_us.unwrap_or(0) == 0 {
+                    return Err("created before the trace: duration unknown");
+                }
+                let d = job.duration_s.ok_or("no duration")?;
+                let class = if d < HOUR_S {
+                    0
+                } else if d < 24 * HOUR_S {
+                    1
+                } else {
+                    2
+                };
+                if job.duration_censored && class < 2 {
+                    return Err("still running, younger than a day: class unknown");
+                }
+                Ok(class)
+            }
+        }
+    }
+}
+
+/// The spec of a pod as submitted.
+pub fn job_spec(job: &JobRow) -> JobSpec {
+    JobSpec {
+        cpu_milli: job.cpu_milli,
+        memory_mib: job.memory_mib,
+        num_gpu: job.num_gpu,
+        gpu_milli: job.gpu_milli,
+        gpu_spec: job.gpu_spec.clone(),
+        creation_time_s: job.creation_time_us.unwrap_or(0) / 1_000_000,
+    }
+}
+
+/// Which candidates model selection tries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Grid {
+    /// A handful of small models (tests).
+    Small,
+    /// The full search (the CLI's default).
+    Full,
+}
+
+pub fn candidates(grid: Grid, seed: u64) -> Vec<ModelSpec> {
+    let tree = |max_depth, balance| ModelSpec::Tree { max_depth, min_weight_leaf: 1.0, balance };
+    let forest = |trees, max_depth, feature_proportion, balance| ModelSpec::Forest {
+        trees,
+        max_depth,
+        feature_proportion,
+        balance,
+        seed,
+    };
+    let logistic = |alpha, balance| ModelSpec::Logistic { alpha, max_iterations: 200, balance, seed };
+    match grid {
+        Grid::Small => vec![tree(Some(4), 0.5), tree(None, 0.5), forest(15, None, 0.7, 0.5), logistic(1e-2, 1.0)],
+        Grid::Full => {
+            let mut c = Vec::new();
+            for depth in [Some(4), Some(8), Some(12), None] {
+                for balance in [0.5, 1.0] {
+                    c.push(tree(depth, balance));
+                }
+            }
+            for (features, balance) in [(0.7, 0.25), (0.7, 0.5), (0.7, 1.0), (0.4, 0.5), (1.0, 0.5)] {
+                c.push(forest(100, None, features, balance));
+            }
+            for alpha in [1e-4, 1e-2] {
+                c.push(logistic(alpha, 1.0));
+            }
+            c
+        }
+    }
+}
+
+fn family(spec: &ModelSpec) -> &'static str {
+    match spec {
+        ModelSpec::Majority => "majority",
+        ModelSpec::Rule => "rule",
+        ModelSpec::Tree { .. } => "tree",
+        ModelSpec::Forest { .. } => "forest",
+        ModelSpec::Logistic { .. } => "logistic",
+    }
+}
+
+/// Pods from the v2023 pod list(s), sorted by creation time then name.
+pub fn read_pods(inputs: &[PathBuf]) -> Result<Vec<JobRow>> {
+    let parsed = parse(Format::Alibaba, inputs).map_err(|e| Error::Invalid(e.to_string()))?;
+    let mut jobs = Vec::new();
+    for t in parsed.tables.iter().filter(|t| t.table == Table::Jobs) {
+        jobs.extend(hcp_datasets::rows::job_rows(&t.batch).map_err(|e| Error::Invalid(e.to_string()))?);
+    }
+    if let Some(r) = parsed.rejections.first() {
+        eprintln!("warning: {} pod rows rejected at parse (first: {r:?})", parsed.rejections.len());
+    }
+    if jobs.is_empty() {
+        return Err(Error::Invalid("no pods in the input (expected an Alibaba v2023 pod list)".into()));
+    }
+    if let Some(j) = jobs.iter().find(|j| j.qos.is_none() || j.creation_time_us.is_none()) {
+        return Err(Error::Invalid(format!(
+            "pod `{}` ({}) has no qos or creation time: the classifier needs a pod list with times (e.g. openb_pod_list_default.csv)",
+            j.job_id, j.source
+        )));
+    }
+    jobs.sort_by(|a, b| a.creation_time_us.cmp(&b.creation_time_us).then(a.job_id.cmp(&b.job_id)));
+    Ok(jobs)
+}
+
+fn labelled(jobs: &[&JobRow], task: Task) -> (TrainSet, BTreeMap<String, usize>) {
+    let mut set = TrainSet { n_classes: task.classes().len(), ..TrainSet::default() };
+    let mut excluded = BTreeMap::new();
+    for j in jobs {
+        match task.label(j) {
+            Ok(y) => {
+                set.x.push(job_spec(j).features().to_vec());
+                set.y.push(y);
+            }
+            Err(reason) => *excluded.entry(reason.to_string()).or_insert(0) += 1,
+        }
+    }
+    (set, excluded)
+}
+
+fn score(model: &Model, set: &TrainSet, classes: &[String]) -> Metrics {
+    let predicted: Vec<usize> = set.x.iter().map(|x| model.predict(x)).collect();
+    metrics(&set.y, &predicted, classes)
+}
+
+/// Model selection for one task on time-ordered training rows; returns every candidate's
+/// validation macro-F1 and the chosen spec (best overall) plus each family's best.
+#[derive(Debug, Clone, Serialize)]
+pub struct Selection {
+    pub validation: Vec<(String, f64)>,
+    pub chosen: ModelSpec,
+    pub family_best: BTreeMap<String, ModelSpec>,
+}
+
+pub fn select(train: &TrainSet, classes: &[String], grid: Grid, seed: u64) -> Result<Selection> {
+    let cut = train.len() * 4 / 5;
+    let fit_part = TrainSet { x: train.x[..cut].to_vec(), y: train.y[..cut].to_vec(), n_classes: train.n_classes };
+    let val_part = TrainSet { x: train.x[cut..].to_vec(), y: train.y[cut..].to_vec(), n_classes: train.n_classes };
+    if fit_part.is_empty() || val_part.is_empty() {
+        return Err(Error::Invalid(format!("{} training rows: too few to hold out a validation set", train.len())));
+    }
+    // Candidates are independent: fit them on every core, keep the results in grid order.
+    let specs = candidates(grid, seed);
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results: Vec<std::sync::Mutex<Option<Result<f64>>>> = specs.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(specs.len());
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(spec) = specs.get(i) else { break };
+                    let r = fit(spec, &fit_part)
+                        .map(|model| score(&model, &val_part, classes).macro_f1)
+                        .map_err(|e| Error::Invalid(e.to_string()));
+                    *results[i].lock().expect("not poisoned") = Some(r);
+                }
+            });
+        }
+    });
+    let mut validation = Vec::new();
+    let mut best: Option<(f64, ModelSpec)> = None;
+    let mut family_best: BTreeMap<String, (f64, ModelSpec)> = BTreeMap::new();
+    for (spec, r) in specs.into_iter().zip(results) {
+        let f1 = r.into_inner().expect("not poisoned").expect("every candidate ran")?;
+        validation.push((spec.name(), f1));
+        if best.as_ref().is_none_or(|b| f1 > b.0) {
+            best = Some((f1, spec.clone()));
+        }
+        let fam = family(&spec).to_string();
+        if family_best.get(&fam).is_none_or(|b| f1 > b.0) {
+            family_best.insert(fam, (f1, spec));
+        }
+    }
+    let chosen = best.expect("candidates").1;
+    Ok(Selection { validation, chosen, family_best: family_best.into_iter().map(|(k, v)| (k, v.1)).collect() })
+}
+
+/// One evaluation run.
+#[derive(Debug, Clone)]
+pub struct EvaluateConfig {
+    pub inputs: Vec<PathBuf>,
+    /// Pods created at or after this offset (seconds from the trace start) are the test set.
+    pub test_start_s: i64,
+    pub test_end_s: Option<i64>,
+    pub out: PathBuf,
+    pub grid: Grid,
+    pub seed: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TaskReport {
+    pub task: Task,
+    pub classes: Vec<String>,
+    pub train_rows: usize,
+    pub test_rows: usize,
+    pub train_class_counts: Vec<usize>,
+    pub excluded_train: BTreeMap<String, usize>,
+    pub excluded_test: BTreeMap<String, usize>,
+    pub selected: String,
+    pub validation_macro_f1: Vec<(String, f64)>,
+    /// Test metrics by model: `selected`, each family's best, `majority`, `rule`.
+    pub test: BTreeMap<String, Metrics>,
+}
+
+impl TaskReport {
+    pub fn task_name(&self) -> &'static str {
+        self.task.name()
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct EvaluateReport {
+    pub input: Vec<String>,
+    pub test_start_s: i64,
+    pub test_end_s: Option<i64>,
+    pub train_pods: usize,
+    pub test_pods: usize,
+    pub features: Vec<String>,
+    pub tasks: Vec<TaskReport>,
+}
+
+/// Runs the evaluation and writes `metrics.json` and `predictions.parquet` under `out`.
+pub fn evaluate(cfg: &EvaluateConfig) -> Result<EvaluateReport> {
+    let jobs = read_pods(&cfg.inputs)?;
+    let start_us = cfg.test_start_s * 1_000_000;
+    let end_us = cfg.test_end_s.map(|s| s * 1_000_000).unwrap_or(i64::MAX);
+    let train: Vec<&JobRow> = jobs.iter().filter(|j| j.creation_time_us.unwrap_or(0) < start_us).collect();
+    let test: Vec<&JobRow> =
+        jobs.iter().filter(|j| (start_us..end_us).contains(&j.creation_time_us.unwrap_or(0))).collect();
+    if train.is_empty() || test.is_empty() {
+        return Err(Error::Invalid(format!(
+            "--test-start {} leaves {} training and {} test pods; both must be non-empty (pods span 0..{} s)",
+            cfg.test_start_s,
+            train.len(),
+            test.len(),
+            jobs.last().and_then(|j| j.creation_time_us).unwrap_or(0) / 1_000_000
+        )));
+    }
+    let mut tasks = Vec::new();
+    let mut prediction_rows: Vec<(String, &'static str, Option<String>, String, f64, String)> = Vec::new();
+    for task in TASKS {
+        let classes = task.classes();
+        let (train_set, excluded_train) = labelled(&train, task);
+        let (test_set, excluded_test) = labelled(&test, task);
+        let selection = select(&train_set, &classes, cfg.grid, cfg.seed)?;
+        let mut test_metrics = BTreeMap::new();
+        let mut chosen_model = None;
+        let mut runs: Vec<(String, ModelSpec)> = vec![
+            ("majority".into(), ModelSpec::Majority),
+            ("rule".into(), ModelSpec::Rule),
+            ("selected".into(), selection.chosen.clone()),
+        ];
+        for (fam, spec) in &selection.family_best {
+            runs.push((format!("best_{fam}"), spec.clone()));
+        }
+        for (label, spec) in runs {
+            let model = fit(&spec, &train_set).map_err(|e| Error::Invalid(e.to_string()))?;
+            test_metrics.insert(format!("{label}: {}", spec.name()), score(&model, &test_set, &classes));
+            if label == "selected" {
+                chosen_model = Some(model);
+            }
+        }
+        let model = chosen_model.expect("selected model fitted");
+        for j in &test {
+            let x = job_spec(j).features();
+            let p = model.predict_proba(&x);
+            let k = model.predict(&x);
+            let truth = task.label(j).ok().map(|y| classes[y].clone());
+            prediction_rows.push((j.job_id.clone(), task.name(), truth, classes[k].clone(), p[k], selection.chosen.name()));
+        }
+        tasks.push(TaskReport {
+            task,
+            train_class_counts: train_set.class_counts(),
+            classes,
+            train_rows: train_set.len(),
+            test_rows: test_set.len(),
+            excluded_train,
+            excluded_test,
+            selected: selection.chosen.name(),
+            validation_macro_f1: selection.validation,
+            test: test_metrics,
+        });
+    }
+    let report = EvaluateReport {
+        input: cfg.inputs.iter().map(|p| p.display().to_string()).collect(),
+        test_start_s: cfg.test_start_s,
+        test_end_s: cfg.test_end_s,
+        train_pods: train.len(),
+        test_pods: test.len(),
+        features: FEATURE_NAMES.iter().map(|s| s.to_string()).collect(),
+        tasks,
+    };
+    std::fs::create_dir_all(&cfg.out).map_err(|e| Error::Invalid(format!("{}: {e}", cfg.out.display())))?;
+    write_json(&cfg.out.join("metrics.json"), &report)?;
+    write_predictions(&cfg.out.join("predictions.parquet"), &prediction_rows)?;
+    Ok(report)
+}
+
+fn write_json(path: &Path, value: &impl Serialize) -> Result<()> {
+    let text = serde_json::to_vec_pretty(value).map_err(|e| Error::Invalid(e.to_string()))?;
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, text).map_err(|e| Error::Invalid(format!("{}: {e}", tmp.display())))?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))
+}
+
+#[allow(clippy::type_complexity)]
+fn write_predictions(path: &Path, rows: &[(String, &'static str, Option<String>, String, f64, String)]) -> Result<()> {
+    let col = |name: &str, values: Vec<Option<String>>| Column::new(name.into(), values);
+    let mut df = DataFrame::new_infer_height(vec![
+        col("job_id", rows.iter().map(|r| Some(r.0.clone())).collect()),
+        col("task", rows.iter().map(|r| Some(r.1.to_string())).collect()),
+        col("truth", rows.iter().map(|r| r.2.clone()).collect()),
+        col("predicted", rows.iter().map(|r| Some(r.3.clone())).collect()),
+        Column::new("probability".into(), rows.iter().map(|r| r.4).collect::<Vec<f64>>()),
+        col("model", rows.iter().map(|r| Some(r.5.clone())).collect()),
+    ])?;
+    let tmp = path.with_extension("parquet.tmp");
+    let file = std::fs::File::create(&tmp).map_err(|e| Error::Invalid(format!("{}: {e}", tmp.display())))?;
+    ParquetWriter::new(file).finish(&mut df)?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))
+}
+
+/// One training run: every pod, model choice by the time-ordered validation split.
+#[derive(Debug, Clone)]
+pub struct TrainConfig {
+    pub inputs: Vec<PathBuf>,
+    pub out: PathBuf,
+    pub grid: Grid,
+    pub seed: u64,
+}
+
+/// Trains the classifier on every pod and writes the artifact.
+pub fn train(cfg: &TrainConfig) -> Result<artifact::Manifest> {
+    let jobs = read_pods(&cfg.inputs)?;
+    let all: Vec<&JobRow> = jobs.iter().collect();
+    let mut tasks = Vec::new();
+    let mut training = serde_json::Map::new();
+    let mut validation = serde_json::Map::new();
+    for task in TASKS {
+        let classes = task.classes();
+        let (set, excluded) = labelled(&all, task);
+        let selection = select(&set, &classes, cfg.grid, cfg.seed)?;
+        let model = fit(&selection.chosen, &set).map_err(|e| Error::Invalid(e.to_string()))?;
+        training.insert(
+            task.name().into(),
+            serde_json::json!({ "rows": set.len(), "class_counts": set.class_counts(), "excluded": excluded }),
+        );
+        validation.insert(
+            task.name().into(),
+            serde_json::json!({ "selected": selection.chosen.name(), "macro_f1": selection.validation }),
+        );
+        tasks.push(TaskModel { task: task.name().into(), classes, model_name: selection.chosen.name(), model });
+    }
+    training.insert("input".into(), serde_json::json!(cfg.inputs.iter().map(|p| p.display().to_string()).collect::<Vec<_>>()));
+    training.insert("pods".into(), serde_json::json!(jobs.len()));
+    let bundle = ClassifierBundle { feature_names: FEATURE_NAMES.iter().map(|s| s.to_string()).collect(), tasks };
+    artifact::save(&cfg.out, &bundle, serde_json::Value::Object(training), serde_json::Value::Object(validation))
+        .map_err(|e| Error::Invalid(e.to_string()))
+}

@@ -1,0 +1,4 @@
+//! Integration tests of hcp-training (one binary, as STYLE.md asks: polars links once).
+
+mod classifier;
+mod polars_reads_hcp;

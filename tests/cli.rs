@@ -182,12 +182,28 @@ fn evaluate_and_train_classifier_write_metrics_predictions_and_a_checked_artifac
     assert!(selected["macro_f1"].as_f64().unwrap() > 0.99, "{selected}");
     assert!(out.join("predictions.parquet").is_file());
 
-    let o = hcp().args(["evaluate", "classifier", "--test-start", "99999999", "--input"]).arg(&pods).arg("--out").arg(&out).output().unwrap();
+    let o = hcp()
+        .args(["evaluate", "classifier", "--test-start", "99999999", "--input"])
+        .arg(&pods)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
     assert!(!o.status.success());
-    assert!(String::from_utf8_lossy(&o.stderr).contains("--test-start 99999999 leaves"), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("--test-start 99999999 leaves"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
 
     let model = dir.path().join("model");
-    let o = hcp().args(["train", "classifier", "--grid", "small", "--input"]).arg(&pods).arg("--out").arg(&model).output().unwrap();
+    let o = hcp()
+        .args(["train", "classifier", "--grid", "small", "--input"])
+        .arg(&pods)
+        .arg("--out")
+        .arg(&model)
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let (bundle, _) = hcp_models::classifier::artifact::load(&model).unwrap();
     let spec = hcp_models::classifier::JobSpec {

@@ -47,13 +47,20 @@ fn main() {
         set.y.push(((s.gpu_milli / 300) as u64 + r.next() % 2) as usize % 4);
     }
     let started = Instant::now();
-    let forest = fit(&ModelSpec::Forest { trees: 100, max_depth: None, feature_proportion: 0.7, balance: 0.5, seed: 1 }, &set).unwrap();
+    let forest =
+        fit(&ModelSpec::Forest { trees: 100, max_depth: None, feature_proportion: 0.7, balance: 0.5, seed: 1 }, &set)
+            .unwrap();
     let fit_s = started.elapsed().as_secs_f64();
     let nodes: usize = match &forest {
         Model::Forest { trees, .. } => trees.iter().map(|t| t.nodes.len()).sum(),
         _ => 0,
     };
-    let task = |name: &str| TaskModel { task: name.into(), classes: (0..4).map(|c| c.to_string()).collect(), model_name: "forest".into(), model: forest.clone() };
+    let task = |name: &str| TaskModel {
+        task: name.into(),
+        classes: (0..4).map(|c| c.to_string()).collect(),
+        model_name: "forest".into(),
+        model: forest.clone(),
+    };
     let bundle = ClassifierBundle {
         feature_names: FEATURE_NAMES.iter().map(|s| s.to_string()).collect(),
         tasks: vec![task("ls_be"), task("qos"), task("failure"), task("duration")],
@@ -70,7 +77,12 @@ fn main() {
     }
     lat.sort_by(f64::total_cmp);
     let pct = |p: f64| lat[((lat.len() - 1) as f64 * p) as usize];
-    println!("latency per job (4 tasks × 100 trees): p50 {:.1} µs, p99 {:.1} µs, max {:.1} µs", pct(0.5), pct(0.99), pct(1.0));
+    println!(
+        "latency per job (4 tasks × 100 trees): p50 {:.1} µs, p99 {:.1} µs, max {:.1} µs",
+        pct(0.5),
+        pct(0.99),
+        pct(1.0)
+    );
 
     // Throughput: batches of 10,000 jobs, three rounds.
     for round in 0..3 {

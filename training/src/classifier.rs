@@ -217,7 +217,8 @@ pub fn select(train: &TrainSet, classes: &[String], grid: Grid, seed: u64) -> Re
     // Candidates are independent: fit them on every core, keep the results in grid order.
     let specs = candidates(grid, seed);
     let next = std::sync::atomic::AtomicUsize::new(0);
-    let results: Vec<std::sync::Mutex<Option<Result<f64>>>> = specs.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    let results: Vec<std::sync::Mutex<Option<Result<f64>>>> =
+        specs.iter().map(|_| std::sync::Mutex::new(None)).collect();
     let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(specs.len());
     std::thread::scope(|scope| {
         for _ in 0..workers {
@@ -313,7 +314,7 @@ pub fn evaluate(cfg: &EvaluateConfig) -> Result<EvaluateReport> {
         )));
     }
     let mut tasks = Vec::new();
-    let mut prediction_rows: Vec<(String, &'static str, Option<String>, String, f64, String)> = Vec::new();
+    let mut prediction_rows: Vec<PredictionRow> = Vec::new();
     for task in TASKS {
         let classes = task.classes();
         let (train_set, excluded_train) = labelled(&train, task);
@@ -342,7 +343,14 @@ pub fn evaluate(cfg: &EvaluateConfig) -> Result<EvaluateReport> {
             let p = model.predict_proba(&x);
             let k = model.predict(&x);
             let truth = task.label(j).ok().map(|y| classes[y].clone());
-            prediction_rows.push((j.job_id.clone(), task.name(), truth, classes[k].clone(), p[k], selection.chosen.name()));
+            prediction_rows.push(PredictionRow {
+                job_id: j.job_id.clone(),
+                task: task.name(),
+                truth,
+                predicted: classes[k].clone(),
+                probability: p[k],
+                model: selection.chosen.name(),
+            });
         }
         tasks.push(TaskReport {
             task,
@@ -379,16 +387,28 @@ fn write_json(path: &Path, value: &impl Serialize) -> Result<()> {
     std::fs::rename(&tmp, path).map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))
 }
 
-#[allow(clippy::type_complexity)]
-fn write_predictions(path: &Path, rows: &[(String, &'static str, Option<String>, String, f64, String)]) -> Result<()> {
+/// One row of `predictions.parquet`: a test pod's prediction for one task (`truth` is null
+/// where the pod has no label for the task).
+#[derive(Debug, Clone)]
+struct PredictionRow {
+    job_id: String,
+    task: &'static str,
+    truth: Option<String>,
+    predicted: String,
+    /// Probability (vote share) of the predicted class.
+    probability: f64,
+    model: String,
+}
+
+fn write_predictions(path: &Path, rows: &[PredictionRow]) -> Result<()> {
     let col = |name: &str, values: Vec<Option<String>>| Column::new(name.into(), values);
     let mut df = DataFrame::new_infer_height(vec![
-        col("job_id", rows.iter().map(|r| Some(r.0.clone())).collect()),
-        col("task", rows.iter().map(|r| Some(r.1.to_string())).collect()),
-        col("truth", rows.iter().map(|r| r.2.clone()).collect()),
-        col("predicted", rows.iter().map(|r| Some(r.3.clone())).collect()),
-        Column::new("probability".into(), rows.iter().map(|r| r.4).collect::<Vec<f64>>()),
-        col("model", rows.iter().map(|r| Some(r.5.clone())).collect()),
+        col("job_id", rows.iter().map(|r| Some(r.job_id.clone())).collect()),
+        col("task", rows.iter().map(|r| Some(r.task.to_string())).collect()),
+        col("truth", rows.iter().map(|r| r.truth.clone()).collect()),
+        col("predicted", rows.iter().map(|r| Some(r.predicted.clone())).collect()),
+        Column::new("probability".into(), rows.iter().map(|r| r.probability).collect::<Vec<f64>>()),
+        col("model", rows.iter().map(|r| Some(r.model.clone())).collect()),
     ])?;
     let tmp = path.with_extension("parquet.tmp");
     let file = std::fs::File::create(&tmp).map_err(|e| Error::Invalid(format!("{}: {e}", tmp.display())))?;
@@ -427,7 +447,10 @@ pub fn train(cfg: &TrainConfig) -> Result<artifact::Manifest> {
         );
         tasks.push(TaskModel { task: task.name().into(), classes, model_name: selection.chosen.name(), model });
     }
-    training.insert("input".into(), serde_json::json!(cfg.inputs.iter().map(|p| p.display().to_string()).collect::<Vec<_>>()));
+    training.insert(
+        "input".into(),
+        serde_json::json!(cfg.inputs.iter().map(|p| p.display().to_string()).collect::<Vec<_>>()),
+    );
     training.insert("pods".into(), serde_json::json!(jobs.len()));
     let bundle = ClassifierBundle { feature_names: FEATURE_NAMES.iter().map(|s| s.to_string()).collect(), tasks };
     artifact::save(&cfg.out, &bundle, serde_json::Value::Object(training), serde_json::Value::Object(validation))

@@ -84,7 +84,12 @@ fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 /// Writes `model.json` and `manifest.json` under `dir` (each via a temporary file and rename).
-pub fn save(dir: &Path, bundle: &ClassifierBundle, training: serde_json::Value, validation: serde_json::Value) -> Result<Manifest> {
+pub fn save(
+    dir: &Path,
+    bundle: &ClassifierBundle,
+    training: serde_json::Value,
+    validation: serde_json::Value,
+) -> Result<Manifest> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let model = serde_json::to_vec(bundle).map_err(|e| Error::Invalid(e.to_string()))?;
     let manifest = Manifest {
@@ -129,8 +134,8 @@ pub fn load(dir: &Path) -> Result<(ClassifierBundle, Manifest)> {
     if actual != manifest.model_sha256 {
         return Err(Error::Checksum { path: model_path, expected: manifest.model_sha256, actual });
     }
-    let bundle: ClassifierBundle =
-        serde_json::from_slice(&bytes).map_err(|e| Error::Artifact { path: model_path.clone(), message: e.to_string() })?;
+    let bundle: ClassifierBundle = serde_json::from_slice(&bytes)
+        .map_err(|e| Error::Artifact { path: model_path.clone(), message: e.to_string() })?;
     if bundle.feature_names != FEATURE_NAMES {
         return Err(Error::Artifact {
             path: model_path,
@@ -163,7 +168,14 @@ mod tests {
         let (loaded, manifest) = load(dir.path()).unwrap();
         assert_eq!(loaded, bundle());
         assert_eq!(manifest.model_sha256.len(), 64);
-        let spec = JobSpec { cpu_milli: 1000, memory_mib: 1024, num_gpu: 1, gpu_milli: 1000, gpu_spec: None, creation_time_s: 0 };
+        let spec = JobSpec {
+            cpu_milli: 1000,
+            memory_mib: 1024,
+            num_gpu: 1,
+            gpu_milli: 1000,
+            gpu_spec: None,
+            creation_time_s: 0,
+        };
         assert_eq!(loaded.classify(&spec).unwrap()[0].class, "LS");
 
         let path = dir.path().join(MODEL_FILE);

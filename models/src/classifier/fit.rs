@@ -81,9 +81,24 @@ pub enum ModelSpec {
     Majority,
     /// One split on the single most informative feature (the rule baseline).
     Rule,
-    Tree { max_depth: Option<usize>, min_weight_leaf: f32, balance: f64 },
-    Forest { trees: usize, max_depth: Option<usize>, feature_proportion: f64, balance: f64, seed: u64 },
-    Logistic { alpha: f64, max_iterations: u64, balance: f64, seed: u64 },
+    Tree {
+        max_depth: Option<usize>,
+        min_weight_leaf: f32,
+        balance: f64,
+    },
+    Forest {
+        trees: usize,
+        max_depth: Option<usize>,
+        feature_proportion: f64,
+        balance: f64,
+        seed: u64,
+    },
+    Logistic {
+        alpha: f64,
+        max_iterations: u64,
+        balance: f64,
+        seed: u64,
+    },
 }
 
 impl ModelSpec {

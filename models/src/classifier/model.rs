@@ -56,12 +56,23 @@ pub struct Logistic {
 #[serde(rename_all = "snake_case", tag = "kind")]
 pub enum Model {
     /// Always the same class (the majority-class baseline).
-    Constant { class: usize, n_classes: usize },
+    Constant {
+        class: usize,
+        n_classes: usize,
+    },
     /// One tree (also the one-split rule baseline).
-    Tree { tree: Tree, n_classes: usize },
+    Tree {
+        tree: Tree,
+        n_classes: usize,
+    },
     /// Trees voting; probabilities are vote shares.
-    Forest { trees: Vec<Tree>, n_classes: usize },
-    Logistic { model: Logistic },
+    Forest {
+        trees: Vec<Tree>,
+        n_classes: usize,
+    },
+    Logistic {
+        model: Logistic,
+    },
 }
 
 impl Model {
@@ -99,10 +110,13 @@ impl Model {
                     }
                 }
                 let m = p.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-                let sum: f64 = p.iter_mut().map(|v| {
-                    *v = (*v - m).exp();
-                    *v
-                }).sum();
+                let sum: f64 = p
+                    .iter_mut()
+                    .map(|v| {
+                        *v = (*v - m).exp();
+                        *v
+                    })
+                    .sum();
                 p.iter_mut().for_each(|v| *v /= sum);
             }
         }
@@ -158,7 +172,12 @@ mod tests {
     #[test]
     fn logistic_standardises_then_softmaxes() {
         let m = Model::Logistic {
-            model: Logistic { mean: vec![1.0], scale: vec![2.0], weights: vec![vec![2.0, -2.0]], intercept: vec![0.0, 1.0] },
+            model: Logistic {
+                mean: vec![1.0],
+                scale: vec![2.0],
+                weights: vec![vec![2.0, -2.0]],
+                intercept: vec![0.0, 1.0],
+            },
         };
         let p = m.predict_proba(&[2.0]);
         assert!((p[0] - 0.731_058_6).abs() < 1e-6 && (p[1] - 0.268_941_4).abs() < 1e-6, "{p:?}");

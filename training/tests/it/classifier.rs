@@ -46,8 +46,15 @@ fn duration_labels_keep_censored_pods_only_when_their_class_is_known() {
     let day = 86_400;
     assert_eq!(Task::Duration.label(&pod("LS", "Succeeded", 10, Some(600), false)), Ok(0));
     assert_eq!(Task::Duration.label(&pod("LS", "Succeeded", 10, Some(7200), false)), Ok(1));
-    assert_eq!(Task::Duration.label(&pod("LS", "Running", 10, Some(2 * day), true)), Ok(2), "still running at 2 days: long");
-    assert!(Task::Duration.label(&pod("LS", "Running", 10, Some(600), true)).is_err(), "still running at 10 min: unknown");
+    assert_eq!(
+        Task::Duration.label(&pod("LS", "Running", 10, Some(2 * day), true)),
+        Ok(2),
+        "still running at 2 days: long"
+    );
+    assert!(
+        Task::Duration.label(&pod("LS", "Running", 10, Some(600), true)).is_err(),
+        "still running at 10 min: unknown"
+    );
     assert!(Task::Duration.label(&pod("LS", "Succeeded", 0, Some(600), false)).is_err(), "created before the trace");
     assert!(Task::LsBe.label(&pod("Burstable", "Running", 10, None, true)).is_err());
     assert_eq!(Task::Failure.label(&pod("BE", "Failed", 10, None, true)), Ok(1));
@@ -57,7 +64,8 @@ fn duration_labels_keep_censored_pods_only_when_their_class_is_known() {
 /// majority and rule baselines on the later quarter of the trace.
 #[test]
 fn real_pods_beat_the_baselines() {
-    let pods = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/alibaba/v2023/openb_pod_list_default.csv");
+    let pods = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/data/alibaba/v2023/openb_pod_list_default.csv");
     if !pods.exists() {
         println!("SKIPPED: {} not found", pods.display());
         return;

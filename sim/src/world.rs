@@ -3,8 +3,8 @@
 //! configured mining policy, commands passing through a faulty link, telemetry sampled at the
 //! end of each step.
 //!
-//! The scheduler (hcp-scheduler) drives the same world through [`World::submit`] and
-//! [`World::place`] instead of the built-in policy.
+//! The scheduler (hcp-scheduler) is to drive the same world through [`World::submit`] (and a
+//! job placement API that lands with it) with `policy.mining = "always_on"`.
 
 use std::collections::{BTreeMap, VecDeque};
 

@@ -47,9 +47,17 @@ struct EvaluateClassifierArgs {
     test_end: Option<i64>,
     #[arg(long)]
     out: PathBuf,
+    #[command(flatten)]
+    search: SearchArgs,
+}
+
+/// How model selection searches.
+#[derive(Debug, Args)]
+struct SearchArgs {
     /// Model-selection search: `full` (default) or `small` (quick).
     #[arg(long, value_enum, default_value = "full")]
     grid: GridArg,
+    /// Seed of the forests' bootstraps and the class-balancing resamples.
     #[arg(long, default_value_t = 42)]
     seed: u64,
 }
@@ -74,10 +82,8 @@ struct TrainClassifierArgs {
     /// Artifact directory.
     #[arg(long)]
     out: PathBuf,
-    #[arg(long, value_enum, default_value = "full")]
-    grid: GridArg,
-    #[arg(long, default_value_t = 42)]
-    seed: u64,
+    #[command(flatten)]
+    search: SearchArgs,
 }
 
 pub fn evaluate_cmd(args: EvaluateArgs) -> Result<()> {
@@ -88,8 +94,8 @@ pub fn evaluate_cmd(args: EvaluateArgs) -> Result<()> {
                 test_start_s: a.test_start,
                 test_end_s: a.test_end,
                 out: a.out,
-                grid: a.grid.into(),
-                seed: a.seed,
+                grid: a.search.grid.into(),
+                seed: a.search.seed,
             };
             let started = std::time::Instant::now();
             let report = evaluate(&cfg).context("evaluating the workload classifier")?;
@@ -115,7 +121,7 @@ pub fn evaluate_cmd(args: EvaluateArgs) -> Result<()> {
 pub fn train_cmd(args: TrainArgs) -> Result<()> {
     match args.what {
         TrainWhat::Classifier(a) => {
-            let cfg = TrainConfig { inputs: a.inputs, out: a.out, grid: a.grid.into(), seed: a.seed };
+            let cfg = TrainConfig { inputs: a.inputs, out: a.out, grid: a.search.grid.into(), seed: a.search.seed };
             let manifest = train(&cfg).context("training the workload classifier")?;
             println!("{}", serde_json::to_string_pretty(&manifest.validation)?);
             println!("model sha256 {} -> {}", manifest.model_sha256, cfg.out.display());

@@ -11,6 +11,7 @@
 //! Evaluation trains on pods created before `--test-start` and tests on those after. Model
 //! choice uses only the training pods: the last 20 % of them by creation time are the
 //! validation set; each candidate is fitted on the earlier 80 % and scored by macro-F1 on it;
+//! per-class weights on the winner's probabilities are then tuned on the same validation set;
 //! the winner (and each family's best, for the report) is refitted on all training pods.
 
 use std::collections::BTreeMap;
@@ -205,6 +206,57 @@ pub struct Selection {
     pub validation: Vec<(String, f64)>,
     pub chosen: ModelSpec,
     pub family_best: BTreeMap<String, ModelSpec>,
+    /// Per-class weights on the chosen model's probabilities, tuned on the validation set.
+    pub class_weights: Vec<f64>,
+    /// Validation macro-F1 of the chosen model with those weights.
+    pub weighted_validation_macro_f1: f64,
+}
+
+/// Coordinate ascent over per-class probability weights (powers of two from 1/8 to 8),
+/// keeping a change only when it raises macro-F1 on `val`; two passes.
+fn tune_class_weights(model: &Model, val: &TrainSet, classes: &[String]) -> (Vec<f64>, f64) {
+    let probs: Vec<Vec<f64>> = val.x.iter().map(|x| model.predict_proba(x)).collect();
+    let f1 = |w: &[f64]| {
+        let predicted: Vec<usize> = probs
+            .iter()
+            .map(|p| {
+                let mut best = 0;
+                for c in 1..p.len() {
+                    if p[c] * w[c] > p[best] * w[best] {
+                        best = c;
+                    }
+                }
+                best
+            })
+            .collect();
+        metrics(&val.y, &predicted, classes).macro_f1
+    };
+    let mut w = vec![1.0; classes.len()];
+    let mut best = f1(&w);
+    for _ in 0..2 {
+        for c in 0..w.len() {
+            for candidate in [0.125, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0] {
+                let mut trial = w.clone();
+                trial[c] = candidate;
+                let score = f1(&trial);
+                if score > best + 1e-12 {
+                    best = score;
+                    w = trial;
+                }
+            }
+        }
+    }
+    (w, best)
+}
+
+/// The chosen model refitted on `train` with the selection's class weights.
+pub fn final_model(selection: &Selection, train: &TrainSet) -> Result<Model> {
+    let model = fit(&selection.chosen, train).map_err(|e| Error::Invalid(e.to_string()))?;
+    Ok(if selection.class_weights.iter().all(|w| *w == 1.0) {
+        model
+    } else {
+        Model::Weighted { model: Box::new(model), weights: selection.class_weights.clone() }
+    })
 }
 
 pub fn select(train: &TrainSet, classes: &[String], grid: Grid, seed: u64) -> Result<Selection> {
@@ -249,7 +301,15 @@ pub fn select(train: &TrainSet, classes: &[String], grid: Grid, seed: u64) -> Re
         }
     }
     let chosen = best.expect("candidates").1;
-    Ok(Selection { validation, chosen, family_best: family_best.into_iter().map(|(k, v)| (k, v.1)).collect() })
+    let model = fit(&chosen, &fit_part).map_err(|e| Error::Invalid(e.to_string()))?;
+    let (class_weights, weighted_validation_macro_f1) = tune_class_weights(&model, &val_part, classes);
+    Ok(Selection {
+        validation,
+        chosen,
+        family_best: family_best.into_iter().map(|(k, v)| (k, v.1)).collect(),
+        class_weights,
+        weighted_validation_macro_f1,
+    })
 }
 
 /// One evaluation run.
@@ -332,9 +392,16 @@ pub fn evaluate(cfg: &EvaluateConfig) -> Result<EvaluateReport> {
         }
         for (label, spec) in runs {
             let model = fit(&spec, &train_set).map_err(|e| Error::Invalid(e.to_string()))?;
-            test_metrics.insert(format!("{label}: {}", spec.name()), score(&model, &test_set, &classes));
             if label == "selected" {
-                chosen_model = Some(model);
+                let w = &selection.class_weights;
+                let name = format!("{label}: {} weights {w:?}", spec.name());
+                let weighted = Model::Weighted { model: Box::new(model.clone()), weights: w.clone() };
+                test_metrics.insert(name, score(&weighted, &test_set, &classes));
+                test_metrics
+                    .insert(format!("selected_unweighted: {}", spec.name()), score(&model, &test_set, &classes));
+                chosen_model = Some(weighted);
+            } else {
+                test_metrics.insert(format!("{label}: {}", spec.name()), score(&model, &test_set, &classes));
             }
         }
         let model = chosen_model.expect("selected model fitted");
@@ -360,7 +427,7 @@ pub fn evaluate(cfg: &EvaluateConfig) -> Result<EvaluateReport> {
             test_rows: test_set.len(),
             excluded_train,
             excluded_test,
-            selected: selection.chosen.name(),
+            selected: format!("{} weights {:?}", selection.chosen.name(), selection.class_weights),
             validation_macro_f1: selection.validation,
             test: test_metrics,
         });
@@ -436,14 +503,19 @@ pub fn train(cfg: &TrainConfig) -> Result<artifact::Manifest> {
         let classes = task.classes();
         let (set, excluded) = labelled(&all, task);
         let selection = select(&set, &classes, cfg.grid, cfg.seed)?;
-        let model = fit(&selection.chosen, &set).map_err(|e| Error::Invalid(e.to_string()))?;
+        let model = final_model(&selection, &set)?;
         training.insert(
             task.name().into(),
             serde_json::json!({ "rows": set.len(), "class_counts": set.class_counts(), "excluded": excluded }),
         );
         validation.insert(
             task.name().into(),
-            serde_json::json!({ "selected": selection.chosen.name(), "macro_f1": selection.validation }),
+            serde_json::json!({
+                "selected": selection.chosen.name(),
+                "class_weights": selection.class_weights,
+                "weighted_macro_f1": selection.weighted_validation_macro_f1,
+                "macro_f1": selection.validation,
+            }),
         );
         tasks.push(TaskModel { task: task.name().into(), classes, model_name: selection.chosen.name(), model });
     }

@@ -73,6 +73,12 @@ pub enum Model {
     Logistic {
         model: Logistic,
     },
+    /// Another model whose class probabilities are multiplied by per-class weights (tuned on
+    /// validation data) before the most probable class is taken.
+    Weighted {
+        model: Box<Model>,
+        weights: Vec<f64>,
+    },
 }
 
 impl Model {
@@ -82,6 +88,7 @@ impl Model {
                 *n_classes
             }
             Model::Logistic { model } => model.intercept.len(),
+            Model::Weighted { model, .. } => model.n_classes(),
         }
     }
 
@@ -118,6 +125,14 @@ impl Model {
                     })
                     .sum();
                 p.iter_mut().for_each(|v| *v /= sum);
+            }
+            Model::Weighted { model, weights } => {
+                p = model.predict_proba(x);
+                p.iter_mut().zip(weights).for_each(|(v, w)| *v *= w);
+                let sum: f64 = p.iter().sum();
+                if sum > 0.0 {
+                    p.iter_mut().for_each(|v| *v /= sum);
+                }
             }
         }
         p
@@ -169,6 +184,16 @@ mod tests {
     }
 
     /// softmax([0.5·2 + 0, -0.5·2 + 1]) = softmax([1, 0]) = [0.7311, 0.2689].
+    #[test]
+    fn weights_move_the_decision() {
+        let f = Model::Forest { trees: vec![stump(0.5), stump(1.5), stump(2.5)], n_classes: 2 };
+        assert_eq!(f.predict(&[1.0]), 0); // votes 2:1
+        let w = Model::Weighted { model: Box::new(f), weights: vec![1.0, 3.0] };
+        assert_eq!(w.predict(&[1.0]), 1); // 2/3 vs 1/3 × 3
+        let p = w.predict_proba(&[1.0]);
+        assert!((p[0] - 0.4).abs() < 1e-12 && (p[1] - 0.6).abs() < 1e-12, "{p:?}");
+    }
+
     #[test]
     fn logistic_standardises_then_softmaxes() {
         let m = Model::Logistic {

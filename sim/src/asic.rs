@@ -308,18 +308,6 @@ pub enum DeviceState {
     Failed = 4,
 }
 
-impl DeviceState {
-    pub fn name(self) -> &'static str {
-        match self {
-            DeviceState::Running => "running",
-            DeviceState::GoingToSleep => "going_to_sleep",
-            DeviceState::Sleeping => "sleeping",
-            DeviceState::Waking => "waking",
-            DeviceState::Failed => "failed",
-        }
-    }
-}
-
 /// What a group reports after a step: true values (readings add noise on top).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct GroupTotals {

@@ -74,10 +74,6 @@ impl FaultConfig {
         }
         Ok(())
     }
-
-    pub fn is_clean(&self) -> bool {
-        *self == FaultConfig { failures: self.failures.clone(), ..FaultConfig::default() } && self.failures.is_empty()
-    }
 }
 
 /// What happens to one command on a faulty link: delivered after each of `deliveries` delays

@@ -179,19 +179,8 @@ impl GpuPool {
     pub fn is_empty(&self) -> bool {
         self.state.is_empty()
     }
-    pub fn gpu_state(&self, gpu: usize) -> GpuState {
-        self.state[gpu]
-    }
-    pub fn running_jobs(&self) -> impl Iterator<Item = &SimJob> {
-        self.jobs.values().map(|p| &p.job)
-    }
     pub fn is_placed(&self, job_id: &str) -> bool {
         self.jobs.contains_key(job_id)
-    }
-
-    /// Power drawn now, W.
-    pub fn power_w(&self) -> f64 {
-        self.util.iter().zip(&self.state).map(|(u, s)| self.gpu_power(*u as f64, *s)).sum()
     }
 
     fn gpu_power(&self, util: f64, s: GpuState) -> f64 {

@@ -567,10 +567,6 @@ impl World {
         Err(Error::Config(format!("`faults.failures.target`: no group or pool `{target}`")))
     }
 
-    pub fn queued_jobs(&self) -> usize {
-        self.queue.len()
-    }
-
     /// Every group, for scheduler access.
     pub fn group(&self, id: &str) -> Option<&AsicGroup> {
         self.sites.iter().flat_map(|s| s.groups.iter()).find(|g| g.id == id)

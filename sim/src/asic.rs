@@ -321,6 +321,33 @@ pub struct GroupTotals {
     pub mean_chip_temp_c: f64,
 }
 
+/// The model's curve evaluated once, as hashrate per watt on a 1-W grid from its lowest
+/// point: the per-device step looks it up instead of searching the curve.
+#[derive(Debug, Clone)]
+struct HashTable {
+    lo_w: f32,
+    per_watt: Vec<f32>,
+}
+
+impl HashTable {
+    fn new(model: &AsicModel) -> HashTable {
+        let lo = model.min_power_w().floor();
+        let steps = (model.max_power_w().ceil() - lo) as usize + 2;
+        let per_watt = (0..steps).map(|w| (model.hashrate_at(lo + w as f64) / (lo + w as f64)) as f32).collect();
+        HashTable { lo_w: lo as f32, per_watt }
+    }
+
+    /// TH/s at `power_w`; zero below the lowest stable point.
+    #[inline]
+    fn hashrate(&self, power_w: f32) -> f32 {
+        if power_w < self.lo_w {
+            return 0.0;
+        }
+        let idx = ((power_w - self.lo_w) as usize).min(self.per_watt.len() - 1);
+        self.per_watt[idx] * power_w
+    }
+}
+
 /// A group of identical devices at one site, one array entry per device.
 #[derive(Debug, Clone)]
 pub struct AsicGroup {
@@ -332,8 +359,7 @@ pub struct AsicGroup {
     target_w: Vec<f32>,
     timer_s: Vec<f32>,
     spread: Vec<f32>,
-    /// Hashrate per watt on a 1-W grid from the model's lowest point: the curve evaluated once.
-    table: Vec<f32>,
+    table: HashTable,
     rng: Rng,
     /// Extra failures per device-year injected by fault configuration.
     pub extra_failures_per_year: f64,
@@ -355,9 +381,7 @@ impl AsicGroup {
         check_target(&model, target_w).map_err(|e| Error::Config(format!("{id}: {e}")))?;
         let mut rng = rng;
         let spread = (0..count).map(|_| (1.0 + physics.spread_ratio * rng.normal()).max(0.5) as f32).collect();
-        let lo = model.min_power_w().floor();
-        let steps = (model.max_power_w().ceil() - lo) as usize + 2;
-        let table = (0..steps).map(|w| (model.hashrate_at(lo + w as f64) / (lo + w as f64)) as f32).collect();
+        let table = HashTable::new(&model);
         Ok(AsicGroup {
             id: id.to_string(),
             model,
@@ -393,23 +417,10 @@ impl AsicGroup {
     /// Hashrate of device `i` now, TH/s.
     pub fn hashrate_ths(&self, i: usize) -> f64 {
         if self.state[i] == DeviceState::Running {
-            self.hash_at(self.power_w[i]) as f64 * self.spread[i] as f64
+            self.table.hashrate(self.power_w[i]) as f64 * self.spread[i] as f64
         } else {
             0.0
         }
-    }
-
-    fn hash_at(&self, p: f32) -> f32 {
-        let lo = self.table_lo();
-        if p < lo {
-            return 0.0;
-        }
-        let idx = ((p - lo) as usize).min(self.table.len() - 1);
-        self.table[idx] * p
-    }
-
-    fn table_lo(&self) -> f32 {
-        self.model.min_power_w().floor() as f32
     }
 
     /// Sets the power target of devices `range` (all with `..`); out-of-range targets refused.
@@ -472,8 +483,6 @@ impl AsicGroup {
         let dt = dt_s as f32;
         let min_w = self.model.min_power_w() as f32;
         let sleep_w = SLEEP_POWER_W as f32;
-        let lo = self.table_lo();
-        let last = self.table.len() - 1;
         let (mut power, mut hash) = (0.0f64, 0.0f64);
         let mut counts = [0usize; 5];
         for i in 0..self.state.len() {
@@ -485,10 +494,7 @@ impl AsicGroup {
                     let next = cur + (target - cur).clamp(-ramp, ramp);
                     self.power_w[i] = next;
                     power += next as f64;
-                    if next >= lo {
-                        let idx = ((next - lo) as usize).min(last);
-                        hash += (self.table[idx] * next * self.spread[i]) as f64;
-                    }
+                    hash += (self.table.hashrate(next) * self.spread[i]) as f64;
                 }
                 DeviceState::GoingToSleep | DeviceState::Waking | DeviceState::Failed => {
                     self.timer_s[i] -= dt;
@@ -503,10 +509,7 @@ impl AsicGroup {
                             let next = min_w + (target - min_w).clamp(-ramp_per_s * left, ramp_per_s * left);
                             self.state[i] = DeviceState::Running;
                             self.power_w[i] = next;
-                            if next >= lo {
-                                let idx = ((next - lo) as usize).min(last);
-                                hash += (self.table[idx] * next * self.spread[i]) as f64;
-                            }
+                            hash += (self.table.hashrate(next) * self.spread[i]) as f64;
                         }
                     } else if s == DeviceState::Waking {
                         self.power_w[i] = sleep_w;

@@ -269,8 +269,9 @@ pub fn select(train: &TrainSet, classes: &[String], grid: Grid, seed: u64) -> Re
     // Candidates are independent: fit them on every core, keep the results in grid order.
     let specs = candidates(grid, seed);
     let next = std::sync::atomic::AtomicUsize::new(0);
-    let results: Vec<std::sync::Mutex<Option<Result<f64>>>> =
-        specs.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    // One slot per candidate: its validation macro-F1 and the model fitted on the earlier 80 %.
+    type Slot = std::sync::Mutex<Option<Result<(f64, Model)>>>;
+    let results: Vec<Slot> = specs.iter().map(|_| std::sync::Mutex::new(None)).collect();
     let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(specs.len());
     std::thread::scope(|scope| {
         for _ in 0..workers {
@@ -279,7 +280,7 @@ pub fn select(train: &TrainSet, classes: &[String], grid: Grid, seed: u64) -> Re
                     let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     let Some(spec) = specs.get(i) else { break };
                     let r = fit(spec, &fit_part)
-                        .map(|model| score(&model, &val_part, classes).macro_f1)
+                        .map(|model| (score(&model, &val_part, classes).macro_f1, model))
                         .map_err(|e| Error::Invalid(e.to_string()));
                     *results[i].lock().expect("not poisoned") = Some(r);
                 }
@@ -287,21 +288,20 @@ pub fn select(train: &TrainSet, classes: &[String], grid: Grid, seed: u64) -> Re
         }
     });
     let mut validation = Vec::new();
-    let mut best: Option<(f64, ModelSpec)> = None;
+    let mut best: Option<(f64, ModelSpec, Model)> = None;
     let mut family_best: BTreeMap<String, (f64, ModelSpec)> = BTreeMap::new();
     for (spec, r) in specs.into_iter().zip(results) {
-        let f1 = r.into_inner().expect("not poisoned").expect("every candidate ran")?;
+        let (f1, model) = r.into_inner().expect("not poisoned").expect("every candidate ran")?;
         validation.push((spec.name(), f1));
         if best.as_ref().is_none_or(|b| f1 > b.0) {
-            best = Some((f1, spec.clone()));
+            best = Some((f1, spec.clone(), model));
         }
         let fam = family(&spec).to_string();
         if family_best.get(&fam).is_none_or(|b| f1 > b.0) {
             family_best.insert(fam, (f1, spec));
         }
     }
-    let chosen = best.expect("candidates").1;
-    let model = fit(&chosen, &fit_part).map_err(|e| Error::Invalid(e.to_string()))?;
+    let (_, chosen, model) = best.expect("candidates");
     let (class_weights, weighted_validation_macro_f1) = tune_class_weights(&model, &val_part, classes);
     Ok(Selection {
         validation,
@@ -390,8 +390,17 @@ pub fn evaluate(cfg: &EvaluateConfig) -> Result<EvaluateReport> {
         for (fam, spec) in &selection.family_best {
             runs.push((format!("best_{fam}"), spec.clone()));
         }
+        // The selected spec is also its family's best: fit each distinct spec once.
+        let mut fitted: BTreeMap<String, Model> = BTreeMap::new();
         for (label, spec) in runs {
-            let model = fit(&spec, &train_set).map_err(|e| Error::Invalid(e.to_string()))?;
+            let model = match fitted.get(&spec.name()) {
+                Some(m) => m.clone(),
+                None => {
+                    let m = fit(&spec, &train_set).map_err(|e| Error::Invalid(e.to_string()))?;
+                    fitted.insert(spec.name(), m.clone());
+                    m
+                }
+            };
             if label == "selected" {
                 let w = &selection.class_weights;
                 let name = format!("{label}: {} weights {w:?}", spec.name());

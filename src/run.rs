@@ -157,9 +157,7 @@ fn write_report(out: &Path, history: &Path, tables: &[(Table, u64)], summary: &[
         ));
     }
     let path = out.join("report.md");
-    let tmp = out.join(".report.md.tmp");
-    std::fs::write(&tmp, md).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
+    hcp_datasets::writer::write_bytes_atomically(&path, md.as_bytes())?;
     Ok(path)
 }
 

@@ -351,6 +351,26 @@ fn write_file_atomically(dir: &Path, table: Table, batch: &RecordBatch, opts: &W
     result
 }
 
+/// Writes `bytes` to `path` the way every hcp output is written: a hidden temporary file in
+/// the same directory (created if needed), synced, then renamed into place, so a reader sees the
+/// whole file or the previous one. For reports, calibrations and other non-table files.
+pub fn write_bytes_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let result = (|| {
+        let mut file = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        std::io::Write::write_all(&mut file, bytes).map_err(|e| Error::io(&tmp, e))?;
+        file.sync_all().map_err(|e| Error::io(&tmp, e))?;
+        fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
 /// One cell for messages; timestamps as RFC 3339 (arrow's own display needs chrono-tz for "UTC").
 fn display_value(col: &ArrayRef, row: usize) -> String {
     if col.is_null(row) {

@@ -155,9 +155,7 @@ pub fn calibrate_btc(data: &Path) -> Result<BtcCalibration> {
 }
 
 fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<()> {
-    let tmp = path.with_extension("json.tmp");
     let mut text = serde_json::to_string_pretty(value).map_err(|e| Error::Calibration(e.to_string()))?;
     text.push('\n');
-    std::fs::write(&tmp, text).map_err(|e| Error::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+    Ok(hcp_datasets::writer::write_bytes_atomically(path, text.as_bytes())?)
 }

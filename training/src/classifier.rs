@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 use hcp_datasets::Table;
 use hcp_datasets::ingest::{Format, parse};
 use hcp_datasets::rows::JobRow;
+use hcp_datasets::writer::write_bytes_atomically;
 use hcp_models::classifier::artifact::{self, ClassifierBundle, TaskModel};
 use hcp_models::classifier::fit::{ModelSpec, TrainSet, fit};
 use hcp_models::classifier::metrics::{Metrics, metrics};
@@ -450,7 +451,6 @@ pub fn evaluate(cfg: &EvaluateConfig) -> Result<EvaluateReport> {
         features: FEATURE_NAMES.iter().map(|s| s.to_string()).collect(),
         tasks,
     };
-    std::fs::create_dir_all(&cfg.out).map_err(|e| Error::Invalid(format!("{}: {e}", cfg.out.display())))?;
     write_json(&cfg.out.join("metrics.json"), &report)?;
     write_predictions(&cfg.out.join("predictions.parquet"), &prediction_rows)?;
     Ok(report)
@@ -458,9 +458,7 @@ pub fn evaluate(cfg: &EvaluateConfig) -> Result<EvaluateReport> {
 
 fn write_json(path: &Path, value: &impl Serialize) -> Result<()> {
     let text = serde_json::to_vec_pretty(value).map_err(|e| Error::Invalid(e.to_string()))?;
-    let tmp = path.with_extension("json.tmp");
-    std::fs::write(&tmp, text).map_err(|e| Error::Invalid(format!("{}: {e}", tmp.display())))?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))
+    Ok(write_bytes_atomically(path, &text)?)
 }
 
 /// One row of `predictions.parquet`: a test pod's prediction for one task (`truth` is null
@@ -486,10 +484,9 @@ fn write_predictions(path: &Path, rows: &[PredictionRow]) -> Result<()> {
         Column::new("probability".into(), rows.iter().map(|r| r.probability).collect::<Vec<f64>>()),
         col("model", rows.iter().map(|r| Some(r.model.clone())).collect()),
     ])?;
-    let tmp = path.with_extension("parquet.tmp");
-    let file = std::fs::File::create(&tmp).map_err(|e| Error::Invalid(format!("{}: {e}", tmp.display())))?;
-    ParquetWriter::new(file).finish(&mut df)?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))
+    let mut bytes = Vec::new();
+    ParquetWriter::new(&mut bytes).finish(&mut df)?;
+    Ok(write_bytes_atomically(path, &bytes)?)
 }
 
 /// One training run: every pod, model choice by the time-ordered validation split.

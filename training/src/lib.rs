@@ -13,6 +13,8 @@ pub use history::{PriceSummary, price_summary, row_count, scan_table};
 pub enum Error {
     #[error(transparent)]
     Polars(#[from] polars::error::PolarsError),
+    #[error(transparent)]
+    Data(#[from] hcp_datasets::Error),
     #[error("{0}")]
     Invalid(String),
 }

@@ -12,7 +12,7 @@ mod epftoolbox;
 mod ercot;
 
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use arrow::array::RecordBatch;
 use serde::Serialize;
@@ -190,16 +190,13 @@ pub fn ingest(format: Format, inputs: &[PathBuf], opts: &IngestOptions) -> Resul
         tables,
         rejections: parsed.rejections,
     };
-    write_report(&report_dir, &report)?;
+    write_report(&report)?;
     Ok(report)
 }
 
-fn write_report(dir: &Path, report: &IngestReport) -> Result<()> {
-    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    let tmp = dir.join(format!(".{}.json.tmp", report.run_id));
+fn write_report(report: &IngestReport) -> Result<()> {
     let json = serde_json::to_vec_pretty(report).map_err(|e| Error::Invalid(format!("report: {e}")))?;
-    std::fs::write(&tmp, json).map_err(|e| Error::io(&tmp, e))?;
-    std::fs::rename(&tmp, &report.report_path).map_err(|e| Error::io(&report.report_path, e))
+    crate::writer::write_bytes_atomically(&report.report_path, &json)
 }
 
 /// `<format>-<16 hex digits>`: FNV-1a over the format name and every input's bytes. Stable

@@ -73,8 +73,8 @@ fn parse_existing(format: Format, inputs: &[PathBuf]) -> Result<Parsed> {
 pub fn calibrate_prices(inputs: &[PathBuf], nodes: &[String], out: &Path) -> Result<Vec<(PathBuf, PriceCalibration)>> {
     let parsed = parse_existing(Format::Ercot, inputs)?;
     let mut rows = Vec::new();
-    for t in parsed.tables.iter().filter(|t| t.table == Table::Prices) {
-        rows.extend(price_rows(&t.batch)?);
+    for batch in parsed.batches(Table::Prices) {
+        rows.extend(price_rows(batch)?);
     }
     let names = file_names(inputs);
     let mut written = Vec::new();
@@ -98,20 +98,19 @@ pub fn calibrate_workloads(data: &Path) -> Result<WorkloadCalibration> {
     let v2023 = parse_existing(Format::Alibaba, &[data.join(V2023_PODS), data.join(V2023_GPU_NODES)])?;
     let mut pods = Vec::new();
     let mut gpus = 0u64;
-    for t in &v2023.tables {
-        match t.table {
-            Table::Jobs => pods.extend(job_rows(&t.batch)?),
-            Table::GpuNodes => gpus += gpu_node_rows(&t.batch)?.iter().map(|n| n.num_gpu.max(0) as u64).sum::<u64>(),
-            _ => {}
-        }
+    for batch in v2023.batches(Table::Jobs) {
+        pods.extend(job_rows(batch)?);
+    }
+    for batch in v2023.batches(Table::GpuNodes) {
+        gpus += gpu_node_rows(batch)?.iter().map(|n| n.num_gpu.max(0) as u64).sum::<u64>();
     }
     let source_2023 = pods.first().map(|p| p.source.clone()).unwrap_or_default();
     let mut traces = vec![fit_trace(&source_2023, &pods, gpus)?];
 
     let v2025 = parse_existing(Format::Alibaba, &[data.join(V2025_DLRM)])?;
     let mut dlrm = Vec::new();
-    for t in v2025.tables.iter().filter(|t| t.table == Table::Jobs) {
-        dlrm.extend(job_rows(&t.batch)?);
+    for batch in v2025.batches(Table::Jobs) {
+        dlrm.extend(job_rows(batch)?);
     }
     // No node list for v2025: the cluster's size is taken as the most GPUs held at once.
     let peak = peak_gpus(&dlrm);
@@ -146,8 +145,8 @@ pub fn calibrate_btc(data: &Path) -> Result<BtcCalibration> {
     let inputs: Vec<PathBuf> = BTC_FILES.iter().map(|f| data.join(f)).collect();
     let parsed = parse_existing(Format::Btc, &inputs)?;
     let mut rows = Vec::new();
-    for t in parsed.tables.iter().filter(|t| t.table == Table::BtcNetwork) {
-        rows.extend(btc_network_rows(&t.batch)?);
+    for batch in parsed.batches(Table::BtcNetwork) {
+        rows.extend(btc_network_rows(batch)?);
     }
     let since = hcp_datasets::time::parse_instant("2017-01-01").expect("a valid date");
     let command = format!("hcp sim calibrate --data DIR (reads {})", BTC_FILES.map(|f| format!("DIR/{f}")).join(", "));

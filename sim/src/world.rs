@@ -158,9 +158,9 @@ impl World {
                 let file = cfg.market.replay_file.clone().expect("validated");
                 let parsed = hcp_datasets::ingest::parse(hcp_datasets::ingest::Format::Ercot, &[file])?;
                 let mut rows = Vec::new();
-                for t in parsed.tables.iter().filter(|t| t.table == hcp_datasets::Table::Prices) {
+                for batch in parsed.batches(hcp_datasets::Table::Prices) {
                     rows.extend(
-                        hcp_datasets::rows::price_rows(&t.batch)?
+                        hcp_datasets::rows::price_rows(batch)?
                             .into_iter()
                             .filter(|r| nodes.contains(&r.node.to_string())),
                     );

@@ -159,10 +159,10 @@ fn family(spec: &ModelSpec) -> &'static str {
 
 /// Pods from the v2023 pod list(s), sorted by creation time then name.
 pub fn read_pods(inputs: &[PathBuf]) -> Result<Vec<JobRow>> {
-    let parsed = parse(Format::Alibaba, inputs).map_err(|e| Error::Invalid(e.to_string()))?;
+    let parsed = parse(Format::Alibaba, inputs)?;
     let mut jobs = Vec::new();
-    for t in parsed.tables.iter().filter(|t| t.table == Table::Jobs) {
-        jobs.extend(hcp_datasets::rows::job_rows(&t.batch).map_err(|e| Error::Invalid(e.to_string()))?);
+    for batch in parsed.batches(Table::Jobs) {
+        jobs.extend(hcp_datasets::rows::job_rows(batch)?);
     }
     if let Some(r) = parsed.rejections.first() {
         eprintln!("warning: {} pod rows rejected at parse (first: {r:?})", parsed.rejections.len());

@@ -132,6 +132,13 @@ pub struct Parsed {
     pub rejections: Vec<Rejection>,
 }
 
+impl Parsed {
+    /// The parsed batches of one table.
+    pub fn batches(&self, table: Table) -> impl Iterator<Item = &RecordBatch> {
+        self.tables.iter().filter(move |t| t.table == table).map(|t| &t.batch)
+    }
+}
+
 /// Parses `inputs` in `format` into canonical batches without writing anything: for callers
 /// that work on the rows in memory (calibration). Rejected rows are in `rejections`.
 pub fn parse(format: Format, inputs: &[PathBuf]) -> Result<Parsed> {

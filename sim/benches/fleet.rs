@@ -30,7 +30,7 @@ fn main() {
             world.step().expect("step");
         }
         let secs = started.elapsed().as_secs_f64();
-        let c = &world.counters;
+        let c = world.counters();
         let rate = c.device_steps as f64 / secs;
         println!(
             "run {rep}: {} steps, {} device-steps in {secs:.2} s = {:.1} M device-steps/s; jobs {} arrived, {} finished",

@@ -70,7 +70,7 @@ pub fn write_history(cfg: &HistoryConfig, progress: &mut dyn FnMut(u64, u64)) ->
         let written = write_table(&cfg.out, table, &batch, &opts)?;
         tables.push((table, batch.num_rows(), written.into_iter().map(|w| w.path).collect()));
     }
-    Ok(HistoryReport { run_id, counters: world.counters.clone(), tables })
+    Ok(HistoryReport { run_id, counters: world.counters(), tables })
 }
 
 fn sanitize(name: &str) -> String {

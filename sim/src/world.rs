@@ -136,7 +136,8 @@ pub struct World {
     pub jobs: BTreeMap<String, (SimJob, Option<i64>)>,
     pub telemetry: Vec<TelemetryRow>,
     pub record_telemetry: bool,
-    pub counters: RunCounters,
+    /// What the run counted itself; the command link counts its own (see [`World::counters`]).
+    counters: RunCounters,
     hours: usize,
 }
 
@@ -312,6 +313,17 @@ impl World {
             hours,
             cfg,
         })
+    }
+
+    /// The run's counters so far, the command link's included.
+    pub fn counters(&self) -> RunCounters {
+        RunCounters {
+            commands_sent: self.link.sent,
+            commands_lost: self.link.lost,
+            commands_duplicated: self.link.duplicated,
+            commands_delayed: self.link.delayed,
+            ..self.counters.clone()
+        }
     }
 
     pub fn end_us(&self) -> i64 {
@@ -538,10 +550,6 @@ impl World {
         }
         self.counters.steps += 1;
         self.counters.device_steps += report.device_steps;
-        self.counters.commands_sent = self.link.sent;
-        self.counters.commands_lost = self.link.lost;
-        self.counters.commands_duplicated = self.link.duplicated;
-        self.counters.commands_delayed = self.link.delayed;
         self.now_us = step_end;
         Ok(report)
     }

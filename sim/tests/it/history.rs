@@ -93,17 +93,17 @@ fn lost_and_duplicated_commands_pass_through_the_link() {
     fleet.faults.command_delay_probability = 1.0;
     fleet.faults.command_delay_s = 600.0;
     let mut world = World::new(fleet, 1, 4).unwrap();
+    let sent = world.counters();
     for _ in 0..20 {
         world.submit(Command::Sleep { group: "midland-s21".into() });
     }
-    let sent = world.counters.clone();
     world.step().unwrap();
     assert_eq!(world.group("midland-s21").unwrap().last_totals().sleeping, 0, "delayed by 10 minutes");
     for _ in 0..3 {
         world.step().unwrap();
     }
     assert_eq!(world.group("midland-s21").unwrap().last_totals().sleeping, 200);
-    let c = &world.counters;
+    let c = world.counters();
     assert_eq!(c.commands_sent, 20 + sent.commands_sent);
     assert!(c.commands_lost > 3 && c.commands_duplicated > 1, "{c:?}");
 }

@@ -7,6 +7,9 @@
 //! (balance 1: every class as large as the largest; 0.5: the square root of that; 0: as is),
 //! deterministic for a seed. Full balancing of a class with a handful of rows makes trees
 //! memorise its copies, which is why the strength is searched rather than fixed.
+//!
+//! One source of run-to-run variation is linfa's: a leaf whose classes weigh exactly the same
+//! picks one in `HashMap` iteration order, which no seed controls.
 
 use linfa::prelude::*;
 use linfa_ensemble::EnsembleLearnerParams;

@@ -189,8 +189,11 @@ impl SimMiner {
             "version" => self.ok(22, "LUXminer versions", "VERSION", json!([{
                 "API": "3.7", "LUXminer": "2025.1.0-hcp-sim", "Miner": "hcp-sim 0.1.0", "Type": model,
             }])),
+            // pyasic probes `version` and `devdetails` at once and takes the first reply it
+            // recognises, testing for BOSMINER, BTMINER and BITMICRO before LUXMINER: neither
+            // reply may carry those words.
             "devdetails" => self.ok(69, "Device Details", "DEVDETAILS", json!([{
-                "DEVDETAILS": 0, "Name": "ASC", "ID": 0, "Driver": "bitmicro", "Kernel": "", "Model": model,
+                "DEVDETAILS": 0, "Name": "ASC", "ID": 0, "Driver": "luxminer", "Kernel": "", "Model": model,
                 "Device Path": "",
             }])),
             "summary" => {
@@ -486,6 +489,20 @@ mod tests {
     fn miner(speed: f64) -> SimMiner {
         let model = AsicCatalog::builtin().get("Antminer S19j Pro").unwrap().clone();
         SimMiner::new(model, AsicPhysics { noise_ratio: 0.0, ..AsicPhysics::default() }, 1, 7).with_speed(speed)
+    }
+
+    /// Regression: a `devdetails` reply naming the `bitmicro` driver made pyasic take the
+    /// simulator for a Whatsminer whenever that probe answered first.
+    #[test]
+    fn discovery_replies_name_luxminer_and_no_other_firmware() {
+        let mut m = miner(1.0);
+        for command in ["version", "devdetails"] {
+            let reply = serde_json::to_string(&m.command(command, "")).unwrap().to_uppercase();
+            assert!(reply.contains("LUXMINER"), "{command}: {reply}");
+            for other in ["BOSMINER", "BOSER", "BTMINER", "BITMICRO"] {
+                assert!(!reply.contains(other), "{command} names {other}: {reply}");
+            }
+        }
     }
 
     #[test]

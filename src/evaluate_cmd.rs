@@ -4,7 +4,11 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand, ValueEnum};
+use chrono::NaiveDate;
 use hcp_training::classifier::{EvaluateConfig, Grid, TrainConfig, evaluate, train};
+use hcp_training::day_ahead::{DayAheadConfig, evaluate_day_ahead};
+use hcp_training::realtime::{RealTimeConfig, evaluate_real_time};
+use indicatif::{ProgressBar, ProgressStyle};
 
 #[derive(Debug, Args)]
 pub struct EvaluateArgs {
@@ -17,6 +21,53 @@ enum EvaluateWhat {
     /// The workload classifier on Alibaba v2023 pods: trains on pods created before
     /// --test-start, tests on the later ones; writes metrics.json and predictions.parquet.
     Classifier(EvaluateClassifierArgs),
+    /// Price forecasters, walk-forward over a test period: writes forecasts.parquet (every
+    /// model, mean and 0.1/0.5/0.9 quantiles), metrics.json and report.md.
+    Price(EvaluatePriceArgs),
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum PriceFormat {
+    /// The open day-ahead benchmark's CSV (NP, PJM, DE): day D from prices to D-1.
+    Epftoolbox,
+    /// ERCOT hourly DAM/RTM prices: real-time price 1..24 h ahead, issued every hour.
+    Ercot,
+}
+
+#[derive(Debug, Args)]
+struct EvaluatePriceArgs {
+    #[arg(long, value_enum)]
+    format: PriceFormat,
+    /// The price file (CSV, optionally gzipped).
+    #[arg(long)]
+    input: PathBuf,
+    /// Settlement point (ERCOT), e.g. HB_WEST.
+    #[arg(long)]
+    point: Option<String>,
+    /// First test day, YYYY-MM-DD.
+    #[arg(long)]
+    test_start: NaiveDate,
+    /// Last test day, YYYY-MM-DD, inclusive (default: the end of the data).
+    #[arg(long)]
+    test_end: Option<NaiveDate>,
+    #[arg(long)]
+    out: PathBuf,
+    /// Days between recalibrations of the fitted models (default: 1 for epftoolbox, the
+    /// benchmark's; 7 for ercot).
+    #[arg(long)]
+    recalibrate_every: Option<usize>,
+    /// LEAR calibration windows in days (the benchmark's four by default; epftoolbox only).
+    #[arg(long, value_delimiter = ',', default_value = "56,84,1092,1456")]
+    windows: Vec<usize>,
+    /// Days of each model's own past errors behind its quantiles (default: 91 for epftoolbox,
+    /// 28 for ercot).
+    #[arg(long)]
+    band_days: Option<usize>,
+    /// Worker threads (default: every core).
+    #[arg(long)]
+    threads: Option<usize>,
+    #[arg(long)]
+    quiet: bool,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -88,6 +139,7 @@ struct TrainClassifierArgs {
 
 pub fn evaluate_cmd(args: EvaluateArgs) -> Result<()> {
     match args.what {
+        EvaluateWhat::Price(a) => evaluate_price(a),
         EvaluateWhat::Classifier(a) => {
             let cfg = EvaluateConfig {
                 inputs: a.inputs,
@@ -125,6 +177,101 @@ pub fn train_cmd(args: TrainArgs) -> Result<()> {
             let manifest = train(&cfg).context("training the workload classifier")?;
             println!("{}", serde_json::to_string_pretty(&manifest.validation)?);
             println!("model sha256 {} -> {}", manifest.model_sha256, cfg.out.display());
+            Ok(())
+        }
+    }
+}
+
+fn days_since_epoch(date: NaiveDate) -> i64 {
+    date.signed_duration_since(NaiveDate::default()).num_days()
+}
+
+fn progress_bar(quiet: bool, what: &str) -> ProgressBar {
+    let bar = if quiet { ProgressBar::hidden() } else { ProgressBar::new(0) };
+    bar.set_style(
+        ProgressStyle::with_template(&format!("{what} {{bar:40}} {{pos}}/{{len}} [{{elapsed_precise}} < {{eta}}]"))
+            .expect("valid template"),
+    );
+    bar
+}
+
+fn evaluate_price(a: EvaluatePriceArgs) -> Result<()> {
+    match a.format {
+        PriceFormat::Epftoolbox => {
+            let mut cfg = DayAheadConfig::new(a.input, days_since_epoch(a.test_start), a.out);
+            cfg.test_end_day = a.test_end.map(days_since_epoch);
+            cfg.windows = a.windows;
+            cfg.recalibrate_every = a.recalibrate_every.unwrap_or(1);
+            cfg.band_days = a.band_days.unwrap_or(91);
+            if let Some(t) = a.threads {
+                cfg.threads = t;
+            }
+            let bar = progress_bar(a.quiet, "recalibrations");
+            let report = evaluate_day_ahead(&cfg, &|done, total| {
+                bar.set_length(total as u64);
+                bar.set_position(done as u64);
+            })
+            .with_context(|| format!("evaluating day-ahead price forecasts on {}", cfg.input.display()))?;
+            bar.finish_and_clear();
+            println!(
+                "{} {}: test {} .. {} ({} days), {} recalibrations in {:.1} s",
+                report.market,
+                report.currency,
+                report.test_start,
+                report.test_end,
+                report.test_days,
+                report.recalibrations,
+                report.elapsed_s
+            );
+            let mut models: Vec<_> = report.models.iter().collect();
+            models.sort_by(|x, y| x.1.scores.mae.total_cmp(&y.1.scores.mae));
+            println!("{:<24} {:>8} {:>7} {:>8} {:>8} {:>9}", "model", "MAE", "rMAE", "sMAPE%", "pinball", "cover80");
+            for (id, m) in models {
+                println!(
+                    "{:<24} {:>8.3} {:>7.3} {:>8.2} {:>8.3} {:>9.3}",
+                    id, m.scores.mae, m.rmae, m.scores.smape_percent, m.scores.pinball, m.scores.coverage_80
+                );
+            }
+            println!("-> {}", cfg.out.display());
+            Ok(())
+        }
+        PriceFormat::Ercot => {
+            let point = a.point.context("--format ercot needs --point (a settlement point such as HB_WEST)")?;
+            let mut cfg = RealTimeConfig::new(a.input, point, a.test_start, a.out);
+            cfg.test_end = a.test_end;
+            cfg.recalibrate_every = a.recalibrate_every.unwrap_or(7);
+            cfg.band_days = a.band_days.unwrap_or(28);
+            if let Some(t) = a.threads {
+                cfg.threads = t;
+            }
+            let bar = progress_bar(a.quiet, "recalibrations");
+            let report = evaluate_real_time(&cfg, &|done, total| {
+                bar.set_length(total as u64);
+                bar.set_position(done as u64);
+            })
+            .with_context(|| format!("evaluating real-time price forecasts on {}", cfg.input.display()))?;
+            bar.finish_and_clear();
+            println!(
+                "ERCOT {}: issued hourly {} .. {} ({} issues, {} scored pairs), {} recalibrations in {:.1} s",
+                report.point,
+                report.test_start,
+                report.test_end,
+                report.issues,
+                report.scored_pairs,
+                report.recalibrations,
+                report.elapsed_s
+            );
+            let mut models: Vec<_> = report.models.iter().collect();
+            models.sort_by(|x, y| x.1.scores.mae.total_cmp(&y.1.scores.mae));
+            println!("{:<22} {:>8} {:>9} {:>10} {:>8} {:>9}", "model", "MAE", "vs DAM", "worst h", "pinball", "cover80");
+            for (id, m) in models {
+                let worst = m.mae_vs_dam_latest_by_horizon.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                println!(
+                    "{:<22} {:>8.3} {:>9.3} {:>10.3} {:>8.3} {:>9.3}",
+                    id, m.scores.mae, m.mae_vs_dam_latest, worst, m.scores.pinball, m.scores.coverage_80
+                );
+            }
+            println!("-> {}", cfg.out.display());
             Ok(())
         }
     }

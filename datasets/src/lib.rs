@@ -26,4 +26,4 @@ pub mod writer;
 pub use error::{Error, Result};
 pub use reader::{ReadOptions, ReadStats, TimeRange, read_table};
 pub use schema::{PartitionKey, SCHEMA_VERSION, Table};
-pub use writer::{WriteOptions, WrittenFile, write_table};
+pub use writer::{WriteOptions, WrittenFile, write_parquet_file, write_table};

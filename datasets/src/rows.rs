@@ -352,6 +352,29 @@ pub fn price_rows(batch: &RecordBatch) -> crate::Result<Vec<PriceRow>> {
         .collect()
 }
 
+/// The rows of an `exogenous` batch. Kinds other than `forecast` and `actual` are refused.
+pub fn exogenous_rows(batch: &RecordBatch) -> crate::Result<Vec<ExogenousRow>> {
+    let c = Columns::new(Table::Exogenous, batch)?;
+    let (markets, nodes, variables, kinds) = (c.str("market"), c.str("node"), c.str("variable"), c.str("kind"));
+    (0..batch.num_rows())
+        .map(|i| {
+            let kind = match kinds.value(i) {
+                "forecast" => "forecast",
+                "actual" => "actual",
+                other => return Err(crate::Error::Invalid(format!("exogenous row {i}: unknown kind `{other}`"))),
+            };
+            Ok(ExogenousRow {
+                market: markets.value(i).to_string(),
+                node: nodes.value(i).to_string(),
+                interval_start_us: c.time("interval_start", i).unwrap_or_default(),
+                variable: variables.value(i).to_string(),
+                kind,
+                value: c.f64("value", i),
+            })
+        })
+        .collect()
+}
+
 /// The rows of a `btc_network` batch.
 pub fn btc_network_rows(batch: &RecordBatch) -> crate::Result<Vec<BtcNetworkRow>> {
     let c = Columns::new(Table::BtcNetwork, batch)?;

@@ -351,6 +351,19 @@ fn write_file_atomically(dir: &Path, table: Table, batch: &RecordBatch, opts: &W
     result
 }
 
+/// Writes one whole table (every column of its canonical schema, sorted as given) to a single
+/// Parquet file, atomically: for evaluation outputs such as `forecasts.parquet`, read as is by
+/// polars and DuckDB.
+pub fn write_parquet_file(path: &Path, table: Table, batch: &RecordBatch, opts: &WriteOptions) -> Result<()> {
+    check_batch_schema(path, table, batch)?;
+    let props = writer_properties(table, opts)?;
+    let mut bytes = Vec::new();
+    let mut writer = ArrowWriter::try_new(&mut bytes, batch.schema(), Some(props)).map_err(|e| Error::parquet(path, e))?;
+    writer.write(batch).map_err(|e| Error::parquet(path, e))?;
+    writer.close().map_err(|e| Error::parquet(path, e))?;
+    write_bytes_atomically(path, &bytes)
+}
+
 /// Writes `bytes` to `path` the way every hcp output is written: a hidden temporary file in
 /// the same directory (created if needed), synced, then renamed into place, so a reader sees the
 /// whole file or the previous one. For reports, calibrations and other non-table files.

@@ -7,5 +7,6 @@
 
 pub mod classifier;
 pub mod error;
+pub mod forecast;
 
 pub use error::{Error, Result};

@@ -4,7 +4,9 @@
 //! analysts read with polars or DuckDB — and the price-history summary of `hcp run`.
 
 pub mod classifier;
+pub mod day_ahead;
 pub mod history;
+pub mod realtime;
 
 pub use history::{PriceSummary, price_summary, row_count, scan_table};
 
@@ -15,6 +17,8 @@ pub enum Error {
     Polars(#[from] polars::error::PolarsError),
     #[error(transparent)]
     Data(#[from] hcp_datasets::Error),
+    #[error(transparent)]
+    Model(#[from] hcp_models::Error),
     #[error("{0}")]
     Invalid(String),
 }

@@ -22,6 +22,7 @@ pub(crate) use crate::hash::FastHash;
 use crate::schema::Table;
 use crate::writer::{DEFAULT_ROW_GROUP_ROWS, WriteOptions, WrittenFile, write_table};
 
+pub use epftoolbox::TIME_BASIS as EPFTOOLBOX_TIME_BASIS;
 pub use ercot::ercot_interval_start;
 
 /// The real formats `hcp ingest` reads (see `../shared/data/README.md`).

@@ -1,0 +1,186 @@
+//! LEAR, the lasso-estimated autoregression of the open electricity-price benchmark (Lago,
+//! Marcjasz, De Schutter and Weron, Applied Energy 293, 2021; Uniejewski, Nowotarski and Weron
+//! 2016).
+//!
+//! One linear model per hour of the next day over: the 24 prices of days D-1, D-2, D-3 and D-7;
+//! for each exogenous forecast its 24 values for days D, D-1 and D-7; and weekday dummies.
+//! Prices and exogenous inputs pass through the [`Invariant`] transformation fitted on the
+//! calibration window (per column); the dummies do not. Each hour's penalty is chosen by AIC
+//! along the lasso path. The benchmark's product is the average of four such models calibrated
+//! on the last 56, 84, 1,092 and 1,456 days.
+
+use super::lasso::{self, Design, Linear, PathConfig};
+use super::panel::{Day, DayAheadPanel, HOURS};
+use super::scaler::Invariant;
+use crate::error::{Error, Result};
+
+/// Days of price history the features reach back.
+pub const PRICE_LAGS: [usize; 4] = [1, 2, 3, 7];
+/// Days of each exogenous forecast in the features (0 = the day forecast).
+pub const EXOGENOUS_LAGS: [usize; 3] = [0, 1, 7];
+/// The longest lag: a sample needs this many days before it.
+pub const MAX_LAG: usize = 7;
+/// The benchmark's calibration windows, days.
+pub const BENCHMARK_WINDOWS: [usize; 4] = [56, 84, 1092, 1456];
+
+/// Fewest training days a model accepts.
+const MIN_SAMPLES: usize = 14;
+
+/// The number of features for `n_exogenous` exogenous series.
+pub fn feature_count(n_exogenous: usize) -> usize {
+    HOURS * PRICE_LAGS.len() + n_exogenous * HOURS * EXOGENOUS_LAGS.len() + 7
+}
+
+/// The raw (untransformed) features of day `d`; the last 7 are the weekday dummies. Reads
+/// prices of days before `d` only.
+pub fn features(panel: &DayAheadPanel, d: usize) -> Vec<f64> {
+    assert!(d >= MAX_LAG, "day {d} has no week of history");
+    let mut x = Vec::with_capacity(feature_count(panel.exogenous.len()));
+    for lag in PRICE_LAGS {
+        x.extend_from_slice(&panel.price[d - lag]);
+    }
+    for series in &panel.exogenous {
+        for lag in EXOGENOUS_LAGS {
+            x.extend_from_slice(&series[d - lag]);
+        }
+    }
+    let weekday = panel.weekday(d);
+    x.extend((0..7).map(|k| if k == weekday { 1.0 } else { 0.0 }));
+    x
+}
+
+/// A LEAR model calibrated on one window.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Lear {
+    /// Training days actually used (the window less the first week, or less where the history
+    /// is shorter).
+    pub samples: usize,
+    x_scalers: Vec<Invariant>,
+    y_scalers: Vec<Invariant>,
+    models: Vec<Linear>,
+    pub alphas: Vec<f64>,
+}
+
+impl Lear {
+    /// Calibrates on the `window` days before day `d` (as the benchmark does: the window's
+    /// first week only feeds lags), so it forecasts day `d` from prices up to `d - 1`.
+    pub fn fit(panel: &DayAheadPanel, d: usize, window: usize, path: &PathConfig) -> Result<Lear> {
+        if d > panel.days() {
+            return Err(Error::Invalid(format!("day {d} is past the panel's {} days", panel.days())));
+        }
+        let first = d.saturating_sub(window) + MAX_LAG;
+        if d < first + MIN_SAMPLES {
+            return Err(Error::Fit {
+                model: format!("lear_{window}"),
+                message: format!(
+                    "day {d} has {} training days before it, at least {MIN_SAMPLES} are needed after the first week",
+                    d.saturating_sub(first)
+                ),
+            });
+        }
+        let raw: Vec<Vec<f64>> = (first..d).map(|t| features(panel, t)).collect();
+        let n_scaled = raw[0].len() - 7;
+        let x_scalers: Vec<Invariant> =
+            (0..n_scaled).map(|j| Invariant::fit(&raw.iter().map(|r| r[j]).collect::<Vec<_>>())).collect();
+        let rows: Vec<Vec<f64>> = raw.into_iter().map(|r| transform(&x_scalers, r)).collect();
+        let design = Design::new(&rows);
+        let mut y_scalers = Vec::with_capacity(HOURS);
+        let mut models = Vec::with_capacity(HOURS);
+        let mut alphas = Vec::with_capacity(HOURS);
+        for h in 0..HOURS {
+            let y: Vec<f64> = (first..d).map(|t| panel.price[t][h]).collect();
+            let scaler = Invariant::fit(&y);
+            let z: Vec<f64> = y.iter().map(|v| scaler.transform(*v)).collect();
+            let chosen = lasso::fit_aic(&design, &z, path);
+            y_scalers.push(scaler);
+            models.push(chosen.model);
+            alphas.push(chosen.alpha);
+        }
+        Ok(Lear { samples: d - first, x_scalers, y_scalers, models, alphas })
+    }
+
+    /// The 24 prices of day `d`: reads prices up to `d - 1` and exogenous forecasts up to `d`.
+    pub fn forecast(&self, panel: &DayAheadPanel, d: usize) -> Day {
+        let x = transform(&self.x_scalers, features(panel, d));
+        std::array::from_fn(|h| self.y_scalers[h].inverse(self.models[h].predict(&x)))
+    }
+
+    /// Nonzero coefficients per hour: how sparse the calibrated models are.
+    pub fn nonzero(&self) -> Vec<usize> {
+        self.models.iter().map(Linear::nonzero).collect()
+    }
+}
+
+fn transform(scalers: &[Invariant], mut raw: Vec<f64>) -> Vec<f64> {
+    for (v, s) in raw.iter_mut().zip(scalers) {
+        *v = s.transform(*v);
+    }
+    raw
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A synthetic market: daily and weekly shape, an exogenous load that drives the price, and
+    /// an AR(1) day level.
+    fn panel(days: usize) -> DayAheadPanel {
+        let mut price = Vec::new();
+        let mut load = Vec::new();
+        let mut level = 0.0;
+        let mut state = 12345u64;
+        let mut noise = || {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            ((state >> 11) as f64 / (1u64 << 53) as f64) - 0.5
+        };
+        for d in 0..days {
+            level = 0.8 * level + 1.0 * noise();
+            let weekend = matches!((d + 3) % 7, 5 | 6);
+            for h in 0..HOURS {
+                let l = 1000.0 + 300.0 * ((h as f64 - 6.0) / 24.0 * std::f64::consts::TAU).sin()
+                    - if weekend { 150.0 } else { 0.0 }
+                    + 30.0 * noise();
+                load.push(l);
+                price.push(10.0 + 0.03 * l + level + noise());
+            }
+        }
+        DayAheadPanel::from_hourly(0, &price, vec![("load".into(), load)]).unwrap()
+    }
+
+    #[test]
+    fn learns_a_load_driven_market_better_than_the_naive_forecasts() {
+        let p = panel(200);
+        let lear = Lear::fit(&p, 150, 84, &PathConfig::default()).unwrap();
+        assert_eq!(lear.samples, 77);
+        let (mut lear_err, mut naive_err) = (0.0, 0.0);
+        for d in 150..200 {
+            let f = lear.forecast(&p, d);
+            for h in 0..HOURS {
+                lear_err += (f[h] - p.price[d][h]).abs();
+                naive_err += (p.price[d - 1][h] - p.price[d][h]).abs();
+            }
+        }
+        assert!(lear_err < 0.8 * naive_err, "LEAR {lear_err} vs naive {naive_err}");
+        assert!(lear.nonzero().iter().all(|&k| k < feature_count(1)), "the lasso drops features");
+    }
+
+    #[test]
+    fn the_forecast_ignores_the_prices_of_its_own_day_and_later() {
+        let p = panel(120);
+        let lear = Lear::fit(&p, 100, 56, &PathConfig::default()).unwrap();
+        let before = lear.forecast(&p, 100);
+        let mut changed = p.clone();
+        for d in 100..120 {
+            changed.price[d] = [9999.0; HOURS];
+        }
+        let refit = Lear::fit(&changed, 100, 56, &PathConfig::default()).unwrap();
+        assert_eq!(refit.forecast(&changed, 100), before);
+    }
+
+    #[test]
+    fn too_short_a_history_is_refused_by_name() {
+        let p = panel(30);
+        let err = Lear::fit(&p, 20, 56, &PathConfig::default()).unwrap_err().to_string();
+        assert!(err.contains("lear_56") && err.contains("13 training days"), "{err}");
+    }
+}

@@ -1,0 +1,16 @@
+//! Price forecasting models of the day-ahead benchmark: naive baselines and LEAR, with their
+//! quantile bands and accuracy measures.
+
+pub mod bands;
+pub mod lasso;
+pub mod lear;
+pub mod metrics;
+pub mod naive;
+pub mod panel;
+pub mod scaler;
+
+pub use bands::ErrorBands;
+pub use lear::Lear;
+pub use metrics::{Accumulator, QUANTILES, Scores};
+pub use naive::Naive;
+pub use panel::{Day, DayAheadPanel, HOURS};

@@ -1,0 +1,391 @@
+//! The open day-ahead price benchmark's protocol (epftoolbox): walk the test period day by
+//! day; the 24 prices of day D are forecast from prices up to D-1 and the exogenous forecasts
+//! up to D; models are recalibrated every `recalibrate_every` days on data before the day they
+//! are recalibrated on.
+//!
+//! Every model publishes a mean and the 0.1/0.5/0.9 quantiles. The quantiles are the point
+//! plus the empirical quantiles of the model's own errors over the last `band_days` days whose
+//! prices are known (per hour of the day); the walk starts `band_days` before the test so the
+//! first test day already has them. Those warm-up days are not scored.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use hcp_datasets::ingest::{Format, parse};
+use hcp_datasets::rows::{ForecastRow, exogenous_rows, forecasts_batch, price_rows};
+use hcp_datasets::writer::write_bytes_atomically;
+use hcp_datasets::{Table, WriteOptions, write_parquet_file};
+use hcp_models::forecast::lasso::PathConfig;
+use hcp_models::forecast::lear::{self, Lear};
+use hcp_models::forecast::{Accumulator, Day, DayAheadPanel, ErrorBands, HOURS, Naive, QUANTILES, Scores};
+use serde::Serialize;
+
+use crate::{Error, Result};
+
+const DAY_US: i64 = 86_400_000_000;
+const HOUR_US: i64 = 3_600_000_000;
+
+/// One benchmark market read from its file.
+#[derive(Debug, Clone)]
+pub struct MarketHistory {
+    pub market: String,
+    pub node: String,
+    pub currency: String,
+    pub panel: DayAheadPanel,
+}
+
+/// Reads an epftoolbox CSV (plain or gzipped) into a day-by-hour panel. Rejected rows, gaps and
+/// partial days are errors that name the file and the hour: the protocol needs every hour.
+pub fn read_epftoolbox(input: &Path) -> Result<MarketHistory> {
+    let parsed = parse(Format::Epftoolbox, &[input.to_path_buf()])?;
+    if let Some(r) = parsed.rejections.first() {
+        return Err(Error::Invalid(format!("{} rows rejected; the first: {r}", parsed.rejections.len())));
+    }
+    let mut prices = Vec::new();
+    for batch in parsed.batches(Table::Prices) {
+        prices.extend(price_rows(batch)?);
+    }
+    let mut exogenous = Vec::new();
+    for batch in parsed.batches(Table::Exogenous) {
+        exogenous.extend(exogenous_rows(batch)?);
+    }
+    prices.sort_by_key(|r| r.interval_start_us);
+    let first = prices.first().ok_or_else(|| Error::Invalid(format!("{}: no prices", input.display())))?;
+    let start = first.interval_start_us;
+    if start.rem_euclid(DAY_US) != 0 {
+        return Err(Error::Invalid(format!("{}: the first hour is not midnight", input.display())));
+    }
+    let hour_name = |us: i64| hcp_datasets::time::format_micros(us);
+    let mut price = Vec::with_capacity(prices.len());
+    for (i, r) in prices.iter().enumerate() {
+        let expected = start + i as i64 * HOUR_US;
+        if r.interval_start_us != expected {
+            return Err(Error::Invalid(format!(
+                "{}: hour {} is missing (the next row is {})",
+                input.display(),
+                hour_name(expected),
+                hour_name(r.interval_start_us)
+            )));
+        }
+        price.push(r.dam_price_per_mwh.unwrap_or(f64::NAN));
+    }
+    let mut series: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    for r in &exogenous {
+        let values = series.entry(r.variable.clone()).or_insert_with(|| vec![f64::NAN; price.len()]);
+        let i = (r.interval_start_us - start) / HOUR_US;
+        if let Some(v) = usize::try_from(i).ok().and_then(|i| values.get_mut(i)) {
+            *v = r.value.unwrap_or(f64::NAN);
+        }
+    }
+    let panel = DayAheadPanel::from_hourly(start / DAY_US, &price, series.into_iter().collect())
+        .map_err(|e| Error::Invalid(format!("{}: {e}", input.display())))?;
+    Ok(MarketHistory {
+        market: first.market.to_string(),
+        node: first.node.to_string(),
+        currency: first.currency.to_string(),
+        panel,
+    })
+}
+
+/// What `hcp evaluate price --format epftoolbox` runs.
+#[derive(Debug, Clone)]
+pub struct DayAheadConfig {
+    pub input: PathBuf,
+    /// First test day, days since 1970-01-01 (in the file's hour index).
+    pub test_start_day: i64,
+    /// Last test day, inclusive; the file's last day when `None`.
+    pub test_end_day: Option<i64>,
+    /// LEAR calibration windows, days.
+    pub windows: Vec<usize>,
+    pub recalibrate_every: usize,
+    pub band_days: usize,
+    pub threads: usize,
+    pub path: PathConfig,
+    pub out: PathBuf,
+    pub run_id: String,
+}
+
+impl DayAheadConfig {
+    pub fn new(input: PathBuf, test_start_day: i64, out: PathBuf) -> DayAheadConfig {
+        DayAheadConfig {
+            input,
+            test_start_day,
+            test_end_day: None,
+            windows: lear::BENCHMARK_WINDOWS.to_vec(),
+            recalibrate_every: 1,
+            band_days: 91,
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            path: PathConfig::default(),
+            out,
+            run_id: "evaluate".into(),
+        }
+    }
+}
+
+/// One model's scores on the test period.
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelScores {
+    #[serde(flatten)]
+    pub scores: Scores,
+    /// MAE over MAE of the weekly seasonal naive on the same targets.
+    pub rmae: f64,
+    pub mae_by_hour: Vec<f64>,
+}
+
+/// Training days a LEAR window actually had (fewer than the window where history is short).
+#[derive(Debug, Clone, Serialize)]
+pub struct WindowUse {
+    pub window_days: usize,
+    pub min_samples: usize,
+    pub max_samples: usize,
+}
+
+/// `metrics.json` of a day-ahead evaluation.
+#[derive(Debug, Clone, Serialize)]
+pub struct DayAheadReport {
+    pub protocol: &'static str,
+    pub input: String,
+    pub market: String,
+    pub node: String,
+    pub currency: String,
+    pub train_start: String,
+    pub test_start: String,
+    pub test_end: String,
+    pub test_days: usize,
+    pub recalibrate_every_days: usize,
+    pub recalibrations: usize,
+    pub band_days: usize,
+    pub windows: Vec<WindowUse>,
+    pub models: BTreeMap<String, ModelScores>,
+    pub best_model: String,
+    pub threads: usize,
+    pub elapsed_s: f64,
+}
+
+const ENSEMBLE: &str = "lear";
+
+fn window_id(window: usize) -> String {
+    format!("lear_{window}")
+}
+
+/// Runs the walk-forward evaluation and writes `forecasts.parquet`, `metrics.json` and
+/// `report.md` under `cfg.out`. `progress(done, total)` is called as recalibrations finish.
+pub fn evaluate_day_ahead(cfg: &DayAheadConfig, progress: &(dyn Fn(usize, usize) + Sync)) -> Result<DayAheadReport> {
+    let started = Instant::now();
+    if cfg.windows.is_empty() || cfg.recalibrate_every == 0 || cfg.band_days == 0 {
+        return Err(Error::Invalid("windows, --recalibrate-every and the band days must be positive".into()));
+    }
+    let history = read_epftoolbox(&cfg.input)?;
+    let panel = &history.panel;
+    let day_name = |d: usize| hcp_datasets::time::utc_date_string((panel.first_day + d as i64) * DAY_US);
+    let index = |day: i64, what: &str| -> Result<usize> {
+        usize::try_from(day - panel.first_day).ok().filter(|&d| d < panel.days()).ok_or_else(|| {
+            Error::Invalid(format!(
+                "{what} {} is outside the data ({} .. {})",
+                hcp_datasets::time::utc_date_string(day * DAY_US),
+                day_name(0),
+                day_name(panel.days() - 1)
+            ))
+        })
+    };
+    let test_start = index(cfg.test_start_day, "--test-start")?;
+    let test_end = match cfg.test_end_day {
+        Some(d) => index(d, "--test-end")?,
+        None => panel.days() - 1,
+    };
+    if test_end < test_start {
+        return Err(Error::Invalid("--test-end is before --test-start".into()));
+    }
+    // The earliest day any window can be fitted for: a week of lags plus 28 training days.
+    let earliest = lear::MAX_LAG + 28;
+    if test_start < earliest {
+        return Err(Error::Invalid(format!(
+            "--test-start {} leaves {test_start} days of history; at least {earliest} are needed",
+            day_name(test_start)
+        )));
+    }
+    let walk_start = test_start.saturating_sub(cfg.band_days).max(earliest);
+    let blocks: Vec<usize> = (walk_start..=test_end).step_by(cfg.recalibrate_every).collect();
+
+    // LEAR forecasts per window, by day offset from walk_start.
+    let n_days = test_end + 1 - walk_start;
+    let lear_points: Mutex<Vec<Vec<Option<Day>>>> = Mutex::new(vec![vec![None; n_days]; cfg.windows.len()]);
+    let samples: Mutex<Vec<(usize, usize)>> = Mutex::new(vec![(usize::MAX, 0); cfg.windows.len()]);
+    let next = AtomicUsize::new(0);
+    let done = AtomicUsize::new(0);
+    let failure: Mutex<Option<Error>> = Mutex::new(None);
+    std::thread::scope(|s| {
+        for _ in 0..cfg.threads.max(1) {
+            s.spawn(|| {
+                loop {
+                    let b = next.fetch_add(1, Ordering::Relaxed);
+                    if b >= blocks.len() || failure.lock().expect("no panic").is_some() {
+                        break;
+                    }
+                    let first = blocks[b];
+                    let last = (first + cfg.recalibrate_every - 1).min(test_end);
+                    for (w, &window) in cfg.windows.iter().enumerate() {
+                        match Lear::fit(panel, first, window, &cfg.path) {
+                            Ok(model) => {
+                                let days: Vec<Day> = (first..=last).map(|d| model.forecast(panel, d)).collect();
+                                let mut points = lear_points.lock().expect("no panic");
+                                for (k, f) in days.into_iter().enumerate() {
+                                    points[w][first + k - walk_start] = Some(f);
+                                }
+                                let mut s = samples.lock().expect("no panic");
+                                s[w] = (s[w].0.min(model.samples), s[w].1.max(model.samples));
+                            }
+                            Err(e) => {
+                                *failure.lock().expect("no panic") = Some(e.into());
+                                return;
+                            }
+                        }
+                    }
+                    progress(done.fetch_add(1, Ordering::Relaxed) + 1, blocks.len());
+                }
+            });
+        }
+    });
+    if let Some(e) = failure.into_inner().expect("no panic") {
+        return Err(e);
+    }
+    let lear_points = lear_points.into_inner().expect("no panic");
+
+    // Every model's point forecast per day, in a fixed order.
+    let mut model_ids: Vec<String> = Naive::ALL.iter().map(|n| n.id().to_string()).collect();
+    model_ids.extend(cfg.windows.iter().map(|&w| window_id(w)));
+    model_ids.push(ENSEMBLE.to_string());
+    let point = |m: usize, d: usize| -> Day {
+        if m < Naive::ALL.len() {
+            Naive::ALL[m].forecast(panel, d).expect("a week of history before every walked day")
+        } else if m < Naive::ALL.len() + cfg.windows.len() {
+            lear_points[m - Naive::ALL.len()][d - walk_start].expect("every walked day forecast")
+        } else {
+            std::array::from_fn(|h| {
+                lear_points.iter().map(|w| w[d - walk_start].expect("forecast")[h]).sum::<f64>()
+                    / cfg.windows.len() as f64
+            })
+        }
+    };
+
+    let names: Vec<Arc<str>> = model_ids.iter().map(|m| Arc::from(m.as_str())).collect();
+    let (target, node, version, run_id): (Arc<str>, Arc<str>, Arc<str>, Arc<str>) = (
+        "dam_price_per_mwh".into(),
+        history.node.as_str().into(),
+        env!("CARGO_PKG_VERSION").into(),
+        cfg.run_id.as_str().into(),
+    );
+    let mut bands: Vec<ErrorBands> = model_ids.iter().map(|_| ErrorBands::new(HOURS, cfg.band_days)).collect();
+    let mut totals: Vec<Accumulator> = vec![Accumulator::default(); model_ids.len()];
+    let mut by_hour: Vec<Vec<Accumulator>> = vec![vec![Accumulator::default(); HOURS]; model_ids.len()];
+    let mut rows = Vec::new();
+    for d in walk_start..=test_end {
+        let issue = (panel.first_day + d as i64) * DAY_US;
+        for m in 0..model_ids.len() {
+            let p = point(m, d);
+            for h in 0..HOURS {
+                let actual = panel.price[d][h];
+                if d >= test_start {
+                    let q = bands[m].quantiles(h, p[h]);
+                    totals[m].add(actual, p[h], &q);
+                    by_hour[m][h].add(actual, p[h], &q);
+                    let row = |quantile: Option<f64>, value: f64| ForecastRow {
+                        forecast_time_us: issue,
+                        target_time_us: issue + h as i64 * HOUR_US,
+                        target: target.clone(),
+                        node: node.clone(),
+                        model_id: names[m].clone(),
+                        model_version: version.clone(),
+                        run_id: run_id.clone(),
+                        quantile,
+                        value,
+                    };
+                    rows.push(row(None, p[h]));
+                    for (level, v) in QUANTILES.iter().zip(q) {
+                        rows.push(row(Some(*level), v));
+                    }
+                }
+            }
+            // Day d's prices are known once it is over: its errors shape later bands only.
+            for h in 0..HOURS {
+                bands[m].record(h, panel.price[d][h] - p[h]);
+            }
+        }
+    }
+
+    let weekly = model_ids.iter().position(|m| m == Naive::Weekly.id()).expect("weekly naive is always run");
+    let weekly_mae = totals[weekly].mae();
+    let models: BTreeMap<String, ModelScores> = model_ids
+        .iter()
+        .enumerate()
+        .map(|(m, id)| {
+            let scores = totals[m].scores();
+            let rmae = if weekly_mae > 0.0 { scores.mae / weekly_mae } else { f64::NAN };
+            (id.clone(), ModelScores { scores, rmae, mae_by_hour: by_hour[m].iter().map(Accumulator::mae).collect() })
+        })
+        .collect();
+    let best_model = models
+        .iter()
+        .min_by(|a, b| a.1.scores.mae.total_cmp(&b.1.scores.mae))
+        .map(|(id, _)| id.clone())
+        .expect("models");
+    let samples = samples.into_inner().expect("no panic");
+    let report = DayAheadReport {
+        protocol: "epftoolbox day-ahead: day D from prices to D-1 and exogenous forecasts to D",
+        input: cfg.input.display().to_string(),
+        market: history.market.clone(),
+        node: history.node.clone(),
+        currency: history.currency.clone(),
+        train_start: day_name(0),
+        test_start: day_name(test_start),
+        test_end: day_name(test_end),
+        test_days: test_end + 1 - test_start,
+        recalibrate_every_days: cfg.recalibrate_every,
+        recalibrations: blocks.len(),
+        band_days: cfg.band_days,
+        windows: cfg
+            .windows
+            .iter()
+            .zip(samples)
+            .map(|(&w, (lo, hi))| WindowUse { window_days: w, min_samples: lo, max_samples: hi })
+            .collect(),
+        models,
+        best_model,
+        threads: cfg.threads,
+        elapsed_s: started.elapsed().as_secs_f64(),
+    };
+
+    let opts = WriteOptions::new(cfg.run_id.clone(), format!("hcp evaluate price --format epftoolbox {}", cfg.input.display()))
+        .with_time_basis(hcp_datasets::ingest::EPFTOOLBOX_TIME_BASIS);
+    write_parquet_file(&cfg.out.join("forecasts.parquet"), Table::Forecasts, &forecasts_batch(&rows), &opts)?;
+    let json = serde_json::to_vec_pretty(&report).map_err(|e| Error::Invalid(e.to_string()))?;
+    write_bytes_atomically(&cfg.out.join("metrics.json"), &json)?;
+    write_bytes_atomically(&cfg.out.join("report.md"), day_ahead_markdown(&report).as_bytes())?;
+    Ok(report)
+}
+
+fn day_ahead_markdown(r: &DayAheadReport) -> String {
+    let mut s = format!(
+        "# Day-ahead price forecasts: {} ({})\n\nTest {} .. {} ({} days), trained on data from {}; \
+         recalibrated every {} day(s); quantiles from each model's last {} days of errors.\n\n\
+         | model | MAE | rMAE | sMAPE % | RMSE | pinball | 80% coverage |\n|---|---|---|---|---|---|---|\n",
+        r.market, r.currency, r.test_start, r.test_end, r.test_days, r.train_start, r.recalibrate_every_days, r.band_days
+    );
+    let mut models: Vec<_> = r.models.iter().collect();
+    models.sort_by(|a, b| a.1.scores.mae.total_cmp(&b.1.scores.mae));
+    for (id, m) in models {
+        s += &format!(
+            "| {id} | {:.3} | {:.3} | {:.2} | {:.3} | {:.3} | {:.3} |\n",
+            m.scores.mae, m.rmae, m.scores.smape_percent, m.scores.rmse, m.scores.pinball, m.scores.coverage_80
+        );
+    }
+    s += "\nLEAR windows (training days used, min..max):";
+    for w in &r.windows {
+        s += &format!(" {} d: {}..{};", w.window_days, w.min_samples, w.max_samples);
+    }
+    s += &format!("\n\n{} recalibrations on {} threads in {:.1} s.\n", r.recalibrations, r.threads, r.elapsed_s);
+    s
+}

@@ -1,0 +1,604 @@
+//! Real-time price forecasts issued every hour for the next 24 hours, on ERCOT settlement
+//! points, with only what was known at the issue time.
+//!
+//! At an issue time T (the top of an hour):
+//! - the real-time price of an hour is known once the hour is over (hours ending at or before T);
+//! - ERCOT publishes day-ahead results around 13:30 Central on the day before delivery: the
+//!   day-ahead price of a target hour is known only when its day's results are out by T;
+//!   before that, the latest day-ahead price for that hour of day is the previous day's.
+//!
+//! Horizon h (1..24) is the hour that ends h hours after T: its interval starts at
+//! T + (h − 1) h. Models: persistence (the last real-time hour), the same hour yesterday, the
+//! weekly seasonal naive, the latest published day-ahead price, and `lear_rt`: one lasso per
+//! horizon (penalty by AIC, as LEAR) in the benchmark's invariant (asinh) space over the latest
+//! day-ahead price (split by whether it is the target's own), the last 24 real-time hours, the
+//! last three day-ahead hours, the target's hour yesterday and last week, and calendar dummies.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use chrono::{Datelike, NaiveDate, NaiveTime, TimeZone, Timelike};
+use chrono_tz::America::Chicago;
+use hcp_datasets::ingest::{Format, parse};
+use hcp_datasets::rows::{ForecastRow, forecasts_batch, price_rows};
+use hcp_datasets::writer::write_bytes_atomically;
+use hcp_datasets::{Table, WriteOptions, write_parquet_file};
+use hcp_models::forecast::lasso::{self, Design, Linear, PathConfig};
+use hcp_models::forecast::scaler::Invariant;
+use hcp_models::forecast::{Accumulator, ErrorBands, QUANTILES, Scores};
+use serde::Serialize;
+
+use crate::{Error, Result};
+
+const HOUR_US: i64 = 3_600_000_000;
+pub const HORIZONS: usize = 24;
+/// Real-time prices above this are spikes in the report.
+pub const SPIKE_USD_PER_MWH: f64 = 100.0;
+/// The latest issue a real-time sample reaches back to: a week and a day.
+const MAX_LOOKBACK: usize = 168 + 24;
+
+/// One settlement point's hourly prices on a dense UTC grid (missing hours are NaN).
+#[derive(Debug, Clone)]
+pub struct HourlyPrices {
+    pub node: String,
+    pub start_us: i64,
+    pub rt: Vec<f64>,
+    pub da: Vec<f64>,
+    /// When the day-ahead price of each hour became public.
+    pub da_published_us: Vec<i64>,
+    /// Local (Central) hour of day and weekday (Monday = 0) of each hour.
+    pub hour_of_day: Vec<u8>,
+    pub weekday: Vec<u8>,
+}
+
+impl HourlyPrices {
+    pub fn len(&self) -> usize {
+        self.rt.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rt.is_empty()
+    }
+
+    pub fn time(&self, i: usize) -> i64 {
+        self.start_us + i as i64 * HOUR_US
+    }
+
+    /// The grid index of the first hour at or after `us`.
+    pub fn index_at(&self, us: i64) -> usize {
+        usize::try_from((us - self.start_us + HOUR_US - 1).div_euclid(HOUR_US)).unwrap_or(0)
+    }
+
+    /// The latest day-ahead price of target hour `j` known at issue index `k`, and whether it
+    /// is the target's own.
+    pub fn latest_da(&self, k: usize, j: usize) -> Option<(f64, bool)> {
+        let issue = self.time(k);
+        if self.da_published_us[j] <= issue && self.da[j].is_finite() {
+            return Some((self.da[j], true));
+        }
+        let y = j.checked_sub(24)?;
+        (self.da_published_us[y] <= issue && self.da[y].is_finite()).then_some((self.da[y], false))
+    }
+}
+
+/// 13:30 Central on the day before the delivery day of the hour starting at `start_us`.
+fn da_publication_us(start_us: i64) -> i64 {
+    let local = Chicago.timestamp_micros(start_us).single().expect("a UTC instant maps to one local time");
+    let day_before = local.date_naive().pred_opt().expect("not the first day of time");
+    let at = day_before.and_time(NaiveTime::from_hms_opt(13, 30, 0).expect("valid"));
+    Chicago.from_local_datetime(&at).earliest().expect("13:30 exists every day").timestamp_micros()
+}
+
+/// Reads one settlement point from the ERCOT DAM/RTM file. Hours the file lacks (ERCOT's gap
+/// after each March clock change) and its NaN prices stay NaN on the grid: they are counted in
+/// the report, not filled.
+pub fn read_ercot_point(input: &Path, point: &str) -> Result<HourlyPrices> {
+    let parsed = parse(Format::Ercot, &[input.to_path_buf()])?;
+    if let Some(r) = parsed.rejections.first() {
+        return Err(Error::Invalid(format!("{} rows rejected; the first: {r}", parsed.rejections.len())));
+    }
+    let mut rows = Vec::new();
+    let mut nodes = std::collections::BTreeSet::new();
+    for batch in parsed.batches(Table::Prices) {
+        for r in price_rows(batch)? {
+            if &*r.node == point {
+                rows.push(r);
+            } else {
+                nodes.insert(r.node.to_string());
+            }
+        }
+    }
+    if rows.is_empty() {
+        return Err(Error::Invalid(format!(
+            "{}: no prices for --point {point}; the file has {}",
+            input.display(),
+            nodes.into_iter().collect::<Vec<_>>().join(", ")
+        )));
+    }
+    rows.sort_by_key(|r| r.interval_start_us);
+    let start_us = rows[0].interval_start_us;
+    let n = ((rows.last().expect("nonempty").interval_start_us - start_us) / HOUR_US + 1) as usize;
+    let mut prices = HourlyPrices {
+        node: point.to_string(),
+        start_us,
+        rt: vec![f64::NAN; n],
+        da: vec![f64::NAN; n],
+        da_published_us: Vec::with_capacity(n),
+        hour_of_day: Vec::with_capacity(n),
+        weekday: Vec::with_capacity(n),
+    };
+    for r in &rows {
+        let i = ((r.interval_start_us - start_us) / HOUR_US) as usize;
+        prices.rt[i] = r.rtm_price_per_mwh.unwrap_or(f64::NAN);
+        prices.da[i] = r.dam_price_per_mwh.unwrap_or(f64::NAN);
+    }
+    for i in 0..n {
+        let t = prices.time(i);
+        let local = Chicago.timestamp_micros(t).single().expect("one local time");
+        prices.da_published_us.push(da_publication_us(t));
+        prices.hour_of_day.push(local.hour() as u8);
+        prices.weekday.push(local.weekday().num_days_from_monday() as u8);
+    }
+    Ok(prices)
+}
+
+/// The forecasters compared, in report order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Model {
+    Persistence,
+    SameHourYesterday,
+    WeeklyNaive,
+    LatestDayAhead,
+    LearRt,
+}
+
+impl Model {
+    const ALL: [Model; 5] =
+        [Model::Persistence, Model::SameHourYesterday, Model::WeeklyNaive, Model::LatestDayAhead, Model::LearRt];
+
+    fn id(self) -> &'static str {
+        match self {
+            Model::Persistence => "persistence",
+            Model::SameHourYesterday => "same_hour_yesterday",
+            Model::WeeklyNaive => "seasonal_naive_weekly",
+            Model::LatestDayAhead => "dam_latest",
+            Model::LearRt => "lear_rt",
+        }
+    }
+}
+
+/// A baseline's forecast of target `j` at issue `k`, from what is known at `k` only.
+fn baseline(p: &HourlyPrices, model: Model, k: usize, j: usize) -> Option<f64> {
+    let v = match model {
+        Model::Persistence => p.rt[k.checked_sub(1)?],
+        Model::SameHourYesterday => p.rt[j.checked_sub(24)?],
+        Model::WeeklyNaive => p.rt[j.checked_sub(168)?],
+        Model::LatestDayAhead => p.latest_da(k, j)?.0,
+        Model::LearRt => unreachable!("not a baseline"),
+    };
+    v.is_finite().then_some(v)
+}
+
+/// The raw inputs of `lear_rt` for issue `k`, horizon `h` (1-based); `None` when one is
+/// missing. The price inputs come first (they are transformed), then the dummies.
+fn raw_features(p: &HourlyPrices, k: usize, h: usize) -> Option<(Vec<f64>, usize)> {
+    let j = k + h - 1;
+    if k < MAX_LOOKBACK || j >= p.len() {
+        return None;
+    }
+    let (da, own) = p.latest_da(k, j)?;
+    let mut x = Vec::with_capacity(96);
+    let mut push = |v: f64| {
+        x.push(v);
+        v.is_finite()
+    };
+    let mut ok = push(if own { da } else { 0.0 }) & push(if own { 0.0 } else { da });
+    for lag in 1..=24 {
+        ok &= push(p.rt[k - lag]);
+    }
+    for lag in 1..=3 {
+        ok &= push(p.da[k - lag]);
+    }
+    ok &= push(p.rt[j - 24]);
+    ok &= push(p.rt[j - 168]);
+    if !ok {
+        return None;
+    }
+    let n_prices = x.len();
+    x.push(f64::from(u8::from(own)));
+    x.extend((0..24).map(|hod| f64::from(u8::from(p.hour_of_day[j] == hod))));
+    x.extend((0..7).map(|wd| f64::from(u8::from(p.weekday[j] == wd))));
+    Some((x, n_prices))
+}
+
+/// `lear_rt` calibrated at one issue time.
+#[derive(Debug, Clone)]
+struct LearRt {
+    scaler: Invariant,
+    models: Vec<Linear>,
+}
+
+impl LearRt {
+    /// Fits on issues in `[first, k)` whose targets are over by `k`.
+    fn fit(p: &HourlyPrices, first: usize, k: usize, path: &PathConfig) -> Result<LearRt> {
+        let known: Vec<f64> = (first.saturating_sub(MAX_LOOKBACK)..k)
+            .flat_map(|i| [p.rt[i], p.da[i]])
+            .filter(|v| v.is_finite())
+            .collect();
+        let scaler = Invariant::fit(&known);
+        let mut models = Vec::with_capacity(HORIZONS);
+        for h in 1..=HORIZONS {
+            let mut rows = Vec::new();
+            let mut y = Vec::new();
+            for i in first.max(MAX_LOOKBACK)..k {
+                let j = i + h - 1;
+                if j + 1 > k || !p.rt[j].is_finite() {
+                    continue;
+                }
+                if let Some((x, n)) = raw_features(p, i, h) {
+                    rows.push(transform(&scaler, x, n));
+                    y.push(scaler.transform(p.rt[j]));
+                }
+            }
+            if rows.len() < 24 * 28 {
+                return Err(Error::Invalid(format!(
+                    "lear_rt horizon {h}: only {} complete training hours before {}",
+                    rows.len(),
+                    hcp_datasets::time::format_micros(p.time(k))
+                )));
+            }
+            models.push(lasso::fit_aic(&Design::new(&rows), &y, path).model);
+        }
+        Ok(LearRt { scaler, models })
+    }
+
+    fn forecast(&self, p: &HourlyPrices, k: usize, h: usize) -> Option<f64> {
+        let (x, n) = raw_features(p, k, h)?;
+        Some(self.scaler.inverse(self.models[h - 1].predict(&transform(&self.scaler, x, n))))
+    }
+}
+
+fn transform(scaler: &Invariant, mut x: Vec<f64>, n_prices: usize) -> Vec<f64> {
+    for v in &mut x[..n_prices] {
+        *v = scaler.transform(*v);
+    }
+    x
+}
+
+/// What `hcp evaluate price --format ercot` runs.
+#[derive(Debug, Clone)]
+pub struct RealTimeConfig {
+    pub input: PathBuf,
+    pub point: String,
+    /// First and last (inclusive) test days, Central dates.
+    pub test_start: NaiveDate,
+    pub test_end: Option<NaiveDate>,
+    pub recalibrate_every: usize,
+    /// Days of training history for each calibration (everything before it when `None`).
+    pub train_days: Option<usize>,
+    pub band_days: usize,
+    pub threads: usize,
+    pub path: PathConfig,
+    pub out: PathBuf,
+    pub run_id: String,
+}
+
+impl RealTimeConfig {
+    pub fn new(input: PathBuf, point: String, test_start: NaiveDate, out: PathBuf) -> RealTimeConfig {
+        RealTimeConfig {
+            input,
+            point,
+            test_start,
+            test_end: None,
+            recalibrate_every: 7,
+            train_days: None,
+            band_days: 28,
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            path: PathConfig::default(),
+            out,
+            run_id: "evaluate".into(),
+        }
+    }
+}
+
+/// One model's scores over all scored (issue, horizon) pairs and by subset.
+#[derive(Debug, Clone, Serialize)]
+pub struct RealTimeScores {
+    #[serde(flatten)]
+    pub scores: Scores,
+    /// MAE over the weekly seasonal naive's on the same pairs.
+    pub rmae: f64,
+    /// MAE over the latest day-ahead price's: below 0.9 beats it by 10 %.
+    pub mae_vs_dam_latest: f64,
+    pub mae_by_horizon: Vec<f64>,
+    pub mae_vs_dam_latest_by_horizon: Vec<f64>,
+    /// Targets whose real-time price was above the spike threshold.
+    pub spike_hours: Scores,
+    pub negative_hours: Scores,
+}
+
+/// `metrics.json` of a real-time evaluation.
+#[derive(Debug, Clone, Serialize)]
+pub struct RealTimeReport {
+    pub protocol: &'static str,
+    pub input: String,
+    pub point: String,
+    pub test_start: String,
+    pub test_end: String,
+    pub issues: usize,
+    /// (issue, horizon) pairs every model forecast and whose price is known: the scored set.
+    pub scored_pairs: usize,
+    /// Pairs left out of the scores, by reason (missing actual, a model without input).
+    pub unscored_pairs: BTreeMap<String, usize>,
+    pub recalibrate_every_days: usize,
+    pub recalibrations: usize,
+    pub band_days: usize,
+    pub spike_threshold_usd_per_mwh: f64,
+    pub models: BTreeMap<String, RealTimeScores>,
+    pub best_model: String,
+    pub threads: usize,
+    pub elapsed_s: f64,
+}
+
+fn central_midnight_us(date: NaiveDate) -> i64 {
+    Chicago.from_local_datetime(&date.and_time(NaiveTime::MIN)).earliest().expect("midnight exists").timestamp_micros()
+}
+
+/// Runs the hourly walk-forward evaluation and writes `forecasts.parquet`, `metrics.json` and
+/// `report.md` under `cfg.out`.
+pub fn evaluate_real_time(cfg: &RealTimeConfig, progress: &(dyn Fn(usize, usize) + Sync)) -> Result<RealTimeReport> {
+    let started = Instant::now();
+    if cfg.recalibrate_every == 0 || cfg.band_days == 0 {
+        return Err(Error::Invalid("--recalibrate-every and the band days must be positive".into()));
+    }
+    let p = read_ercot_point(&cfg.input, &cfg.point)?;
+    let last_issue = p.len() - 1;
+    let test_first = p.index_at(central_midnight_us(cfg.test_start));
+    let test_last = match cfg.test_end {
+        Some(d) => p.index_at(central_midnight_us(d.succ_opt().expect("a next day"))).saturating_sub(1),
+        None => last_issue,
+    }
+    .min(last_issue);
+    let data_range = || {
+        format!("{} .. {}", hcp_datasets::time::format_micros(p.start_us), hcp_datasets::time::format_micros(p.time(last_issue)))
+    };
+    if test_first >= test_last {
+        return Err(Error::Invalid(format!("the test period is empty or outside the data ({})", data_range())));
+    }
+    let walk_first = test_first.saturating_sub(cfg.band_days * 24);
+    if walk_first < MAX_LOOKBACK + 24 * 28 {
+        return Err(Error::Invalid(format!(
+            "--test-start {} leaves too little history ({}): lear_rt needs 8 days of lags and 28 days of training, plus {} band days",
+            cfg.test_start,
+            data_range(),
+            cfg.band_days
+        )));
+    }
+    let step = cfg.recalibrate_every * 24;
+    let blocks: Vec<usize> = (walk_first..=test_last).step_by(step).collect();
+    let n_issues = test_last + 1 - walk_first;
+
+    // lear_rt forecasts by issue offset and horizon, filled by the workers.
+    let lear: Mutex<Vec<[Option<f64>; HORIZONS]>> = Mutex::new(vec![[None; HORIZONS]; n_issues]);
+    let next = AtomicUsize::new(0);
+    let done = AtomicUsize::new(0);
+    let failure: Mutex<Option<Error>> = Mutex::new(None);
+    std::thread::scope(|s| {
+        for _ in 0..cfg.threads.max(1) {
+            s.spawn(|| {
+                loop {
+                    let b = next.fetch_add(1, Ordering::Relaxed);
+                    if b >= blocks.len() || failure.lock().expect("no panic").is_some() {
+                        break;
+                    }
+                    let k0 = blocks[b];
+                    let first = cfg.train_days.map_or(0, |d| k0.saturating_sub(d * 24));
+                    match LearRt::fit(&p, first, k0, &cfg.path) {
+                        Ok(model) => {
+                            let block: Vec<_> = (k0..(k0 + step).min(test_last + 1))
+                                .map(|k| std::array::from_fn(|h| model.forecast(&p, k, h + 1)))
+                                .collect();
+                            let mut all = lear.lock().expect("no panic");
+                            for (i, f) in block.into_iter().enumerate() {
+                                all[k0 + i - walk_first] = f;
+                            }
+                        }
+                        Err(e) => {
+                            *failure.lock().expect("no panic") = Some(e);
+                            return;
+                        }
+                    }
+                    progress(done.fetch_add(1, Ordering::Relaxed) + 1, blocks.len());
+                }
+            });
+        }
+    });
+    if let Some(e) = failure.into_inner().expect("no panic") {
+        return Err(e);
+    }
+    let lear = lear.into_inner().expect("no panic");
+
+    let forecast = |m: Model, k: usize, h: usize| -> Option<f64> {
+        match m {
+            Model::LearRt => lear[k - walk_first][h - 1],
+            _ => baseline(&p, m, k, k + h - 1),
+        }
+    };
+    let n_models = Model::ALL.len();
+    let names: Vec<Arc<str>> = Model::ALL.iter().map(|m| Arc::from(m.id())).collect();
+    let (target, node, version, run_id): (Arc<str>, Arc<str>, Arc<str>, Arc<str>) =
+        ("rtm_price_per_mwh".into(), p.node.as_str().into(), env!("CARGO_PKG_VERSION").into(), cfg.run_id.as_str().into());
+    let mut bands: Vec<ErrorBands> = (0..n_models).map(|_| ErrorBands::new(HORIZONS, cfg.band_days * 24)).collect();
+    let mut offsets = vec![[[0.0; 3]; HORIZONS]; n_models];
+    // Errors wait here until their target hour is over.
+    let mut pending: std::collections::VecDeque<(usize, usize, usize, f64)> = Default::default();
+    let mut totals = vec![Accumulator::default(); n_models];
+    let mut spikes = vec![Accumulator::default(); n_models];
+    let mut negatives = vec![Accumulator::default(); n_models];
+    let mut by_h = vec![vec![Accumulator::default(); HORIZONS]; n_models];
+    let mut unscored: BTreeMap<String, usize> = BTreeMap::new();
+    let mut rows = Vec::new();
+    for k in walk_first..=test_last {
+        while let Some(&(known_at, m, h, e)) = pending.front() {
+            if known_at > k {
+                break;
+            }
+            bands[m].record(h - 1, e);
+            pending.pop_front();
+        }
+        if (k - walk_first) % 24 == 0 {
+            for m in 0..n_models {
+                for h in 0..HORIZONS {
+                    offsets[m][h] = bands[m].offsets(h);
+                }
+            }
+        }
+        let issue = p.time(k);
+        for h in 1..=HORIZONS {
+            let j = k + h - 1;
+            if j >= p.len() {
+                break;
+            }
+            let actual = p.rt[j];
+            let points: Vec<Option<f64>> = Model::ALL.iter().map(|&m| forecast(m, k, h)).collect();
+            for (m, point) in points.iter().enumerate() {
+                if let Some(v) = *point {
+                    if actual.is_finite() {
+                        pending.push_back((j + 1, m, h, actual - v));
+                    }
+                }
+            }
+            if k < test_first {
+                continue;
+            }
+            let scored = actual.is_finite() && points.iter().all(Option::is_some);
+            if !actual.is_finite() {
+                *unscored.entry("real-time price missing".into()).or_insert(0) += 1;
+            } else if let Some(m) = points.iter().position(Option::is_none) {
+                *unscored.entry(format!("{} had no input", Model::ALL[m].id())).or_insert(0) += 1;
+            }
+            for (m, point) in points.iter().enumerate() {
+                let Some(v) = *point else { continue };
+                let q = offsets[m][h - 1].map(|o| v + o);
+                if scored {
+                    totals[m].add(actual, v, &q);
+                    by_h[m][h - 1].add(actual, v, &q);
+                    if actual > SPIKE_USD_PER_MWH {
+                        spikes[m].add(actual, v, &q);
+                    }
+                    if actual < 0.0 {
+                        negatives[m].add(actual, v, &q);
+                    }
+                }
+                let row = |quantile: Option<f64>, value: f64| ForecastRow {
+                    forecast_time_us: issue,
+                    target_time_us: p.time(j),
+                    target: target.clone(),
+                    node: node.clone(),
+                    model_id: names[m].clone(),
+                    model_version: version.clone(),
+                    run_id: run_id.clone(),
+                    quantile,
+                    value,
+                };
+                rows.push(row(None, v));
+                for (level, value) in QUANTILES.iter().zip(q) {
+                    rows.push(row(Some(*level), value));
+                }
+            }
+        }
+    }
+
+    let idx = |m: Model| Model::ALL.iter().position(|x| *x == m).expect("listed");
+    let weekly_mae = totals[idx(Model::WeeklyNaive)].mae();
+    let dam = idx(Model::LatestDayAhead);
+    let models: BTreeMap<String, RealTimeScores> = Model::ALL
+        .iter()
+        .enumerate()
+        .map(|(m, model)| {
+            let scores = totals[m].scores();
+            let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { f64::NAN };
+            (
+                model.id().to_string(),
+                RealTimeScores {
+                    rmae: ratio(scores.mae, weekly_mae),
+                    mae_vs_dam_latest: ratio(scores.mae, totals[dam].mae()),
+                    mae_by_horizon: by_h[m].iter().map(Accumulator::mae).collect(),
+                    mae_vs_dam_latest_by_horizon: (0..HORIZONS)
+                        .map(|h| ratio(by_h[m][h].mae(), by_h[dam][h].mae()))
+                        .collect(),
+                    spike_hours: spikes[m].scores(),
+                    negative_hours: negatives[m].scores(),
+                    scores,
+                },
+            )
+        })
+        .collect();
+    let best_model = models
+        .iter()
+        .min_by(|a, b| a.1.scores.mae.total_cmp(&b.1.scores.mae))
+        .map(|(id, _)| id.clone())
+        .expect("models");
+    let report = RealTimeReport {
+        protocol: "ERCOT real-time, issued hourly, horizons 1..24 h; day-ahead prices known from 13:30 Central the day before",
+        input: cfg.input.display().to_string(),
+        point: cfg.point.clone(),
+        test_start: hcp_datasets::time::format_micros(p.time(test_first)),
+        test_end: hcp_datasets::time::format_micros(p.time(test_last)),
+        issues: test_last + 1 - test_first,
+        scored_pairs: totals[0].scores().n,
+        unscored_pairs: unscored,
+        recalibrate_every_days: cfg.recalibrate_every,
+        recalibrations: blocks.len(),
+        band_days: cfg.band_days,
+        spike_threshold_usd_per_mwh: SPIKE_USD_PER_MWH,
+        models,
+        best_model,
+        threads: cfg.threads,
+        elapsed_s: started.elapsed().as_secs_f64(),
+    };
+    let opts = WriteOptions::new(cfg.run_id.clone(), format!("hcp evaluate price --format ercot {}", cfg.input.display()));
+    write_parquet_file(&cfg.out.join("forecasts.parquet"), Table::Forecasts, &forecasts_batch(&rows), &opts)?;
+    let json = serde_json::to_vec_pretty(&report).map_err(|e| Error::Invalid(e.to_string()))?;
+    write_bytes_atomically(&cfg.out.join("metrics.json"), &json)?;
+    write_bytes_atomically(&cfg.out.join("report.md"), real_time_markdown(&report).as_bytes())?;
+    Ok(report)
+}
+
+fn real_time_markdown(r: &RealTimeReport) -> String {
+    let mut s = format!(
+        "# Real-time price forecasts: ERCOT {}\n\nIssued hourly {} .. {} ({} issues, {} scored issue-horizon pairs), \
+         horizons 1..24 h; recalibrated every {} days.\n\n\
+         | model | MAE | vs dam_latest | worst horizon vs dam_latest | RMSE | pinball | 80% coverage | MAE > ${} | MAE < $0 |\n\
+         |---|---|---|---|---|---|---|---|---|\n",
+        r.point, r.test_start, r.test_end, r.issues, r.scored_pairs, r.recalibrate_every_days, r.spike_threshold_usd_per_mwh
+    );
+    let mut models: Vec<_> = r.models.iter().collect();
+    models.sort_by(|a, b| a.1.scores.mae.total_cmp(&b.1.scores.mae));
+    for (id, m) in models {
+        let worst = m.mae_vs_dam_latest_by_horizon.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        s += &format!(
+            "| {id} | {:.2} | {:.3} | {:.3} | {:.2} | {:.2} | {:.3} | {:.1} | {:.2} |\n",
+            m.scores.mae,
+            m.mae_vs_dam_latest,
+            worst,
+            m.scores.rmse,
+            m.scores.pinball,
+            m.scores.coverage_80,
+            m.spike_hours.mae,
+            m.negative_hours.mae
+        );
+    }
+    if !r.unscored_pairs.is_empty() {
+        s += "\nLeft out of the scores:";
+        for (why, n) in &r.unscored_pairs {
+            s += &format!(" {why}: {n};");
+        }
+        s += "\n";
+    }
+    s += &format!("\n{} recalibrations on {} threads in {:.1} s.\n", r.recalibrations, r.threads, r.elapsed_s);
+    s
+}

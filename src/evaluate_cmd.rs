@@ -3,8 +3,8 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use clap::{Args, Subcommand, ValueEnum};
 use chrono::NaiveDate;
+use clap::{Args, Subcommand, ValueEnum};
 use hcp_training::classifier::{EvaluateConfig, Grid, TrainConfig, evaluate, train};
 use hcp_training::day_ahead::{DayAheadConfig, evaluate_day_ahead};
 use hcp_training::realtime::{RealTimeConfig, evaluate_real_time};
@@ -263,7 +263,10 @@ fn evaluate_price(a: EvaluatePriceArgs) -> Result<()> {
             );
             let mut models: Vec<_> = report.models.iter().collect();
             models.sort_by(|x, y| x.1.scores.mae.total_cmp(&y.1.scores.mae));
-            println!("{:<22} {:>8} {:>9} {:>10} {:>8} {:>9}", "model", "MAE", "vs DAM", "worst h", "pinball", "cover80");
+            println!(
+                "{:<22} {:>8} {:>9} {:>10} {:>8} {:>9}",
+                "model", "MAE", "vs DAM", "worst h", "pinball", "cover80"
+            );
             for (id, m) in models {
                 let worst = m.mae_vs_dam_latest_by_horizon.iter().copied().fold(f64::NEG_INFINITY, f64::max);
                 println!(

@@ -217,3 +217,63 @@ fn evaluate_and_train_classifier_write_metrics_predictions_and_a_checked_artifac
     let classes = bundle.classify(&spec).unwrap();
     assert_eq!(classes[0].class, "BE", "{classes:?}");
 }
+
+fn shared_data(rel: &str) -> Option<std::path::PathBuf> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data").join(rel);
+    if path.exists() {
+        Some(path)
+    } else {
+        eprintln!("SKIPPED: {} is not here", path.display());
+        None
+    }
+}
+
+#[test]
+fn evaluate_price_walks_real_markets_and_names_a_missing_point() {
+    let out = tempfile::tempdir().unwrap();
+    let no_point = hcp()
+        .args(["evaluate", "price", "--format", "ercot", "--input", "x.csv", "--test-start", "2025-01-01", "--out"])
+        .arg(out.path())
+        .output()
+        .unwrap();
+    assert!(!no_point.status.success());
+    assert!(
+        String::from_utf8_lossy(&no_point.stderr).contains("--point"),
+        "{}",
+        String::from_utf8_lossy(&no_point.stderr)
+    );
+
+    let Some(np) = shared_data("epftoolbox/NP.csv.gz") else { return };
+    let dir = out.path().join("np");
+    let run = hcp()
+        .args(["evaluate", "price", "--format", "epftoolbox", "--input"])
+        .arg(&np)
+        .args(["--test-start", "2016-12-13", "--windows", "56,84", "--band-days", "14", "--quiet", "--out"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let metrics: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("metrics.json")).unwrap()).unwrap();
+    assert_eq!(metrics["test_days"], 14);
+    assert_eq!(metrics["market"], "NP");
+    for model in ["naive_daily", "seasonal_naive_weekly", "naive_benchmark", "lear_56", "lear_84", "lear"] {
+        let mae = metrics["models"][model]["mae"].as_f64().unwrap();
+        assert!(mae > 0.0 && mae < 20.0, "{model}: MAE {mae}");
+    }
+    assert!(dir.join("forecasts.parquet").exists() && dir.join("report.md").exists());
+
+    let Some(ercot) = shared_data("ercot/ercot_dam_rtm_hourly_15sp.csv.gz") else { return };
+    let dir = out.path().join("ercot");
+    let run = hcp()
+        .args(["evaluate", "price", "--format", "ercot", "--point", "HB_NORTH", "--input"])
+        .arg(&ercot)
+        .args(["--test-start", "2025-06-01", "--test-end", "2025-06-07", "--band-days", "7", "--quiet", "--out"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let metrics: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("metrics.json")).unwrap()).unwrap();
+    assert_eq!(metrics["issues"], 7 * 24);
+    let mae = |m: &str| metrics["models"][m]["mae"].as_f64().unwrap();
+    assert!(mae("dam_latest") < mae("same_hour_yesterday"), "the day-ahead price is the better naive forecast");
+}

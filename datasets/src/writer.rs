@@ -358,7 +358,8 @@ pub fn write_parquet_file(path: &Path, table: Table, batch: &RecordBatch, opts: 
     check_batch_schema(path, table, batch)?;
     let props = writer_properties(table, opts)?;
     let mut bytes = Vec::new();
-    let mut writer = ArrowWriter::try_new(&mut bytes, batch.schema(), Some(props)).map_err(|e| Error::parquet(path, e))?;
+    let mut writer =
+        ArrowWriter::try_new(&mut bytes, batch.schema(), Some(props)).map_err(|e| Error::parquet(path, e))?;
     writer.write(batch).map_err(|e| Error::parquet(path, e))?;
     writer.close().map_err(|e| Error::parquet(path, e))?;
     write_bytes_atomically(path, &bytes)

@@ -358,8 +358,11 @@ pub fn evaluate_day_ahead(cfg: &DayAheadConfig, progress: &(dyn Fn(usize, usize)
         elapsed_s: started.elapsed().as_secs_f64(),
     };
 
-    let opts = WriteOptions::new(cfg.run_id.clone(), format!("hcp evaluate price --format epftoolbox {}", cfg.input.display()))
-        .with_time_basis(hcp_datasets::ingest::EPFTOOLBOX_TIME_BASIS);
+    let opts = WriteOptions::new(
+        cfg.run_id.clone(),
+        format!("hcp evaluate price --format epftoolbox {}", cfg.input.display()),
+    )
+    .with_time_basis(hcp_datasets::ingest::EPFTOOLBOX_TIME_BASIS);
     write_parquet_file(&cfg.out.join("forecasts.parquet"), Table::Forecasts, &forecasts_batch(&rows), &opts)?;
     let json = serde_json::to_vec_pretty(&report).map_err(|e| Error::Invalid(e.to_string()))?;
     write_bytes_atomically(&cfg.out.join("metrics.json"), &json)?;
@@ -372,7 +375,14 @@ fn day_ahead_markdown(r: &DayAheadReport) -> String {
         "# Day-ahead price forecasts: {} ({})\n\nTest {} .. {} ({} days), trained on data from {}; \
          recalibrated every {} day(s); quantiles from each model's last {} days of errors.\n\n\
          | model | MAE | rMAE | sMAPE % | RMSE | pinball | 80% coverage |\n|---|---|---|---|---|---|---|\n",
-        r.market, r.currency, r.test_start, r.test_end, r.test_days, r.train_start, r.recalibrate_every_days, r.band_days
+        r.market,
+        r.currency,
+        r.test_start,
+        r.test_end,
+        r.test_days,
+        r.train_start,
+        r.recalibrate_every_days,
+        r.band_days
     );
     let mut models: Vec<_> = r.models.iter().collect();
     models.sort_by(|a, b| a.1.scores.mae.total_cmp(&b.1.scores.mae));

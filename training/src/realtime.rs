@@ -182,9 +182,9 @@ fn baseline(p: &HourlyPrices, model: Model, k: usize, j: usize) -> Option<f64> {
     v.is_finite().then_some(v)
 }
 
-/// The raw inputs of `lear_rt` for issue `k`, horizon `h` (1-based); `None` when one is
-/// missing. The price inputs come first (they are transformed), then the dummies.
-fn raw_features(p: &HourlyPrices, k: usize, h: usize) -> Option<(Vec<f64>, usize)> {
+/// The inputs of `lear_rt` for issue `k`, horizon `h` (1-based), prices through `scaler`;
+/// `None` when one is missing.
+fn features(p: &HourlyPrices, scaler: &Invariant, k: usize, h: usize) -> Option<Vec<f64>> {
     let j = k + h - 1;
     if k < MAX_LOOKBACK || j >= p.len() {
         return None;
@@ -192,26 +192,31 @@ fn raw_features(p: &HourlyPrices, k: usize, h: usize) -> Option<(Vec<f64>, usize
     let (da, own) = p.latest_da(k, j)?;
     let mut x = Vec::with_capacity(96);
     let mut push = |v: f64| {
-        x.push(v);
+        x.push(scaler.transform(v));
         v.is_finite()
     };
-    let mut ok = push(if own { da } else { 0.0 }) & push(if own { 0.0 } else { da });
+    let mut ok = true;
     for lag in 1..=24 {
         ok &= push(p.rt[k - lag]);
     }
     for lag in 1..=3 {
         ok &= push(p.da[k - lag]);
     }
+    // The target's hour yesterday and a week ago.
     ok &= push(p.rt[j - 24]);
     ok &= push(p.rt[j - 168]);
     if !ok {
         return None;
     }
-    let n_prices = x.len();
+    // The latest day-ahead price, split by whether it is the target's own: the weight of
+    // yesterday's price for the same hour is not that of the target's own.
+    let z = scaler.transform(da);
+    x.push(if own { z } else { 0.0 });
+    x.push(if own { 0.0 } else { z });
     x.push(f64::from(u8::from(own)));
     x.extend((0..24).map(|hod| f64::from(u8::from(p.hour_of_day[j] == hod))));
     x.extend((0..7).map(|wd| f64::from(u8::from(p.weekday[j] == wd))));
-    Some((x, n_prices))
+    Some(x)
 }
 
 /// `lear_rt` calibrated at one issue time.
@@ -238,8 +243,8 @@ impl LearRt {
                 if j + 1 > k || !p.rt[j].is_finite() {
                     continue;
                 }
-                if let Some((x, n)) = raw_features(p, i, h) {
-                    rows.push(transform(&scaler, x, n));
+                if let Some(x) = features(p, &scaler, i, h) {
+                    rows.push(x);
                     y.push(scaler.transform(p.rt[j]));
                 }
             }
@@ -256,16 +261,9 @@ impl LearRt {
     }
 
     fn forecast(&self, p: &HourlyPrices, k: usize, h: usize) -> Option<f64> {
-        let (x, n) = raw_features(p, k, h)?;
-        Some(self.scaler.inverse(self.models[h - 1].predict(&transform(&self.scaler, x, n))))
+        let x = features(p, &self.scaler, k, h)?;
+        Some(self.scaler.inverse(self.models[h - 1].predict(&x)))
     }
-}
-
-fn transform(scaler: &Invariant, mut x: Vec<f64>, n_prices: usize) -> Vec<f64> {
-    for v in &mut x[..n_prices] {
-        *v = scaler.transform(*v);
-    }
-    x
 }
 
 /// What `hcp evaluate price --format ercot` runs.
@@ -363,7 +361,11 @@ pub fn evaluate_real_time(cfg: &RealTimeConfig, progress: &(dyn Fn(usize, usize)
     }
     .min(last_issue);
     let data_range = || {
-        format!("{} .. {}", hcp_datasets::time::format_micros(p.start_us), hcp_datasets::time::format_micros(p.time(last_issue)))
+        format!(
+            "{} .. {}",
+            hcp_datasets::time::format_micros(p.start_us),
+            hcp_datasets::time::format_micros(p.time(last_issue))
+        )
     };
     if test_first >= test_last {
         return Err(Error::Invalid(format!("the test period is empty or outside the data ({})", data_range())));
@@ -429,8 +431,12 @@ pub fn evaluate_real_time(cfg: &RealTimeConfig, progress: &(dyn Fn(usize, usize)
     };
     let n_models = Model::ALL.len();
     let names: Vec<Arc<str>> = Model::ALL.iter().map(|m| Arc::from(m.id())).collect();
-    let (target, node, version, run_id): (Arc<str>, Arc<str>, Arc<str>, Arc<str>) =
-        ("rtm_price_per_mwh".into(), p.node.as_str().into(), env!("CARGO_PKG_VERSION").into(), cfg.run_id.as_str().into());
+    let (target, node, version, run_id): (Arc<str>, Arc<str>, Arc<str>, Arc<str>) = (
+        "rtm_price_per_mwh".into(),
+        p.node.as_str().into(),
+        env!("CARGO_PKG_VERSION").into(),
+        cfg.run_id.as_str().into(),
+    );
     let mut bands: Vec<ErrorBands> = (0..n_models).map(|_| ErrorBands::new(HORIZONS, cfg.band_days * 24)).collect();
     let mut offsets = vec![[[0.0; 3]; HORIZONS]; n_models];
     // Errors wait here until their target hour is over.
@@ -560,7 +566,8 @@ pub fn evaluate_real_time(cfg: &RealTimeConfig, progress: &(dyn Fn(usize, usize)
         threads: cfg.threads,
         elapsed_s: started.elapsed().as_secs_f64(),
     };
-    let opts = WriteOptions::new(cfg.run_id.clone(), format!("hcp evaluate price --format ercot {}", cfg.input.display()));
+    let opts =
+        WriteOptions::new(cfg.run_id.clone(), format!("hcp evaluate price --format ercot {}", cfg.input.display()));
     write_parquet_file(&cfg.out.join("forecasts.parquet"), Table::Forecasts, &forecasts_batch(&rows), &opts)?;
     let json = serde_json::to_vec_pretty(&report).map_err(|e| Error::Invalid(e.to_string()))?;
     write_bytes_atomically(&cfg.out.join("metrics.json"), &json)?;
@@ -574,7 +581,13 @@ fn real_time_markdown(r: &RealTimeReport) -> String {
          horizons 1..24 h; recalibrated every {} days.\n\n\
          | model | MAE | vs dam_latest | worst horizon vs dam_latest | RMSE | pinball | 80% coverage | MAE > ${} | MAE < $0 |\n\
          |---|---|---|---|---|---|---|---|---|\n",
-        r.point, r.test_start, r.test_end, r.issues, r.scored_pairs, r.recalibrate_every_days, r.spike_threshold_usd_per_mwh
+        r.point,
+        r.test_start,
+        r.test_end,
+        r.issues,
+        r.scored_pairs,
+        r.recalibrate_every_days,
+        r.spike_threshold_usd_per_mwh
     );
     let mut models: Vec<_> = r.models.iter().collect();
     models.sort_by(|a, b| a.1.scores.mae.total_cmp(&b.1.scores.mae));

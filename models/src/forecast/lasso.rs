@@ -254,11 +254,11 @@ mod tests {
 
     fn problem(n: usize, p: usize, seed: u64) -> (Vec<Vec<f64>>, Vec<f64>) {
         let mut rng = SmallRng::seed_from_u64(seed);
-        let truth: Vec<f64> =
-            (0..p).map(|j| if j % 4 == 0 { (1.0 + j as f64 / 10.0) * if j % 8 == 0 { 1.0 } else { -1.0 } } else { 0.0 }).collect();
-        let rows: Vec<Vec<f64>> = (0..n)
-            .map(|_| (0..p).map(|j| 0.5 + rng.gen_range(-1.0..1.0) * (1.0 + j as f64 * 0.1)).collect())
+        let truth: Vec<f64> = (0..p)
+            .map(|j| if j % 4 == 0 { (1.0 + j as f64 / 10.0) * if j % 8 == 0 { 1.0 } else { -1.0 } } else { 0.0 })
             .collect();
+        let rows: Vec<Vec<f64>> =
+            (0..n).map(|_| (0..p).map(|j| 0.5 + rng.gen_range(-1.0..1.0) * (1.0 + j as f64 * 0.1)).collect()).collect();
         let y = rows
             .iter()
             .map(|r| 3.0 + r.iter().zip(&truth).map(|(x, w)| x * w).sum::<f64>() + rng.gen_range(-0.3..0.3))
@@ -286,7 +286,8 @@ mod tests {
             for (a, b) in ours.coef.iter().zip(theirs.hyperplane()) {
                 assert!((a - b).abs() < 1e-6, "alpha {alpha}: {a} vs {b}");
             }
-            let ours_at_centred = ours.intercept + ours.coef.iter().zip(&design.x_mean).map(|(w, m)| w * m).sum::<f64>();
+            let ours_at_centred =
+                ours.intercept + ours.coef.iter().zip(&design.x_mean).map(|(w, m)| w * m).sum::<f64>();
             assert!((ours_at_centred - theirs.intercept()).abs() < 1e-6, "alpha {alpha}");
         }
     }

@@ -42,8 +42,8 @@ impl Accumulator {
         if denom > 0.0 {
             self.smape += e.abs() / denom;
         }
-        self.pinball += QUANTILES.iter().zip(quantiles).map(|(&q, &v)| pinball(actual, v, q)).sum::<f64>()
-            / QUANTILES.len() as f64;
+        self.pinball +=
+            QUANTILES.iter().zip(quantiles).map(|(&q, &v)| pinball(actual, v, q)).sum::<f64>() / QUANTILES.len() as f64;
         if quantiles[0] <= actual && actual <= quantiles[2] {
             self.covered += 1;
         }

@@ -24,14 +24,13 @@ pub struct DayAheadPanel {
 impl DayAheadPanel {
     /// Builds a panel from hourly values and checks it: same lengths, whole days, finite numbers.
     /// Errors name the series, day and hour.
-    pub fn from_hourly(
-        first_day: i64,
-        price: &[f64],
-        exogenous: Vec<(String, Vec<f64>)>,
-    ) -> Result<DayAheadPanel> {
+    pub fn from_hourly(first_day: i64, price: &[f64], exogenous: Vec<(String, Vec<f64>)>) -> Result<DayAheadPanel> {
         let days = |name: &str, values: &[f64]| -> Result<Vec<Day>> {
             if values.len() % HOURS != 0 {
-                return Err(Error::Invalid(format!("{name}: {} hourly values is not a whole number of days", values.len())));
+                return Err(Error::Invalid(format!(
+                    "{name}: {} hourly values is not a whole number of days",
+                    values.len()
+                )));
             }
             if let Some(i) = values.iter().position(|v| !v.is_finite()) {
                 return Err(Error::Invalid(format!(

@@ -2,3 +2,4 @@
 
 mod classifier;
 mod polars_reads_hcp;
+mod price;

@@ -1,0 +1,211 @@
+//! The price-forecast protocols: no forecast changes when data after its issue time changes,
+//! quantiles never cross, the fitted model beats the naive ones on a market it can learn, and
+//! bad input is refused by name.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use chrono::{Duration, NaiveDate};
+use hcp_training::day_ahead::{DayAheadConfig, evaluate_day_ahead};
+use hcp_training::realtime::{RealTimeConfig, evaluate_real_time};
+use polars::prelude::*;
+
+/// A deterministic pseudo-random stream in [-0.5, 0.5).
+struct Noise(u64);
+
+impl Noise {
+    fn next(&mut self) -> f64 {
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        ((self.0 >> 11) as f64 / (1u64 << 53) as f64) - 0.5
+    }
+}
+
+/// An NP-format benchmark file: a load-driven price with daily and weekly shape.
+fn epftoolbox_csv(dir: &Path, days: usize, bump_from_day: Option<usize>) -> PathBuf {
+    let path = dir.join(format!("np-{bump_from_day:?}.csv"));
+    let mut f = std::fs::File::create(&path).unwrap();
+    writeln!(f, ",Price,Grid load forecast,Wind power forecast").unwrap();
+    let mut noise = Noise(7);
+    let mut level = 0.0;
+    let start = NaiveDate::from_ymd_opt(2015, 1, 5).unwrap().and_hms_opt(0, 0, 0).unwrap();
+    for d in 0..days {
+        level = 0.8 * level + noise.next();
+        for h in 0..24 {
+            let load = 40_000.0 + 8_000.0 * ((h as f64 - 6.0) / 24.0 * std::f64::consts::TAU).sin()
+                - if (d % 7) >= 5 { 3_000.0 } else { 0.0 }
+                + 500.0 * noise.next();
+            let wind = 3_000.0 + 1_000.0 * noise.next();
+            let mut price = 5.0 + 0.0008 * load - 0.001 * wind + level + 0.3 * noise.next();
+            if bump_from_day.is_some_and(|b| d >= b) {
+                price += 500.0;
+            }
+            let t = start + Duration::hours((d * 24 + h) as i64);
+            writeln!(f, "{},{price:.3},{load:.1},{wind:.1}", t.format("%Y-%m-%d %H:%M:%S")).unwrap();
+        }
+    }
+    path
+}
+
+/// An ERCOT-format file for two points over a stretch without clock changes: the real-time
+/// price follows the day-ahead one plus a persistent spread.
+fn ercot_csv(dir: &Path, name: &str, days: usize, change_after: Option<(NaiveDate, u32)>) -> PathBuf {
+    let path = dir.join(name);
+    let mut f = std::fs::File::create(&path).unwrap();
+    writeln!(f, "delivery_date,hour_ending,settlement_point,dam_lmp,rtm_lmp").unwrap();
+    let mut noise = Noise(11);
+    let mut spread = 0.0;
+    let first = NaiveDate::from_ymd_opt(2024, 4, 1).unwrap();
+    for d in 0..days {
+        let date = first + Duration::days(d as i64);
+        for he in 1..=24u32 {
+            let dam = 30.0 + 15.0 * ((he as f64 - 8.0) / 24.0 * std::f64::consts::TAU).sin() + 3.0 * noise.next();
+            spread = 0.9 * spread + 6.0 * noise.next();
+            let mut rtm = dam + spread;
+            let mut dam_out = dam;
+            if let Some((cut_date, cut_he)) = change_after {
+                // Real-time prices after the cut; day-ahead prices from the next delivery day on.
+                if (date, he) > (cut_date, cut_he) {
+                    rtm += 1_000.0;
+                }
+                if date > cut_date {
+                    dam_out += 1_000.0;
+                }
+            }
+            for (point, offset) in [("HB_WEST", 0.0), ("HB_NORTH", 2.0)] {
+                writeln!(f, "{date},{he},{point},{:.3},{:.3}", dam_out + offset, rtm + offset).unwrap();
+            }
+        }
+    }
+    path
+}
+
+fn forecasts(out: &Path) -> DataFrame {
+    let file = std::fs::File::open(out.join("forecasts.parquet")).unwrap();
+    ParquetReader::new(file)
+        .finish()
+        .unwrap()
+        .sort(["forecast_time", "target_time", "model_id", "output_type_id"], SortMultipleOptions::default())
+        .unwrap()
+}
+
+fn issued_until(df: &DataFrame, cut_us: i64) -> DataFrame {
+    df.clone().lazy().filter(col("forecast_time").cast(DataType::Int64).lt_eq(lit(cut_us))).collect().unwrap()
+}
+
+/// Lower quantile ≤ median ≤ upper quantile for every (issue, target, model).
+fn assert_quantiles_never_cross(df: &DataFrame) {
+    let q = df
+        .clone()
+        .lazy()
+        .filter(col("output_type").eq(lit("quantile")))
+        .group_by([col("forecast_time"), col("target_time"), col("model_id")])
+        .agg([
+            col("value").filter(col("output_type_id").eq(lit(0.1))).first().alias("q10"),
+            col("value").filter(col("output_type_id").eq(lit(0.5))).first().alias("q50"),
+            col("value").filter(col("output_type_id").eq(lit(0.9))).first().alias("q90"),
+        ])
+        .filter(col("q10").gt(col("q50")).or(col("q50").gt(col("q90"))))
+        .collect()
+        .unwrap();
+    assert_eq!(q.height(), 0, "crossing quantiles: {q}");
+}
+
+#[test]
+fn day_ahead_forecasts_ignore_prices_after_their_issue_and_lear_beats_the_naive() {
+    let dir = tempfile::tempdir().unwrap();
+    let cut_day = 150;
+    let run = |input: PathBuf, out: &str| {
+        let mut cfg = DayAheadConfig::new(input, 16_440 + 120, dir.path().join(out)); // 2015-01-05 + 120 d
+        cfg.windows = vec![56, 84];
+        cfg.band_days = 14;
+        cfg.recalibrate_every = 3;
+        cfg.threads = 2;
+        let report = evaluate_day_ahead(&cfg, &|_, _| {}).unwrap();
+        (report, forecasts(&cfg.out))
+    };
+    let (report, base) = run(epftoolbox_csv(dir.path(), 170, None), "base");
+    let (_, changed) = run(epftoolbox_csv(dir.path(), 170, Some(cut_day)), "changed");
+    assert_eq!(report.test_days, 50);
+    // Day `cut_day` is forecast at its midnight from prices up to the day before.
+    let cut_us = (16_440 + cut_day as i64) * 86_400_000_000;
+    let (a, b) = (issued_until(&base, cut_us), issued_until(&changed, cut_us));
+    assert_eq!(a.height(), 31 * 24 * 4 * 6, "31 issue days x 24 h x (mean + 3 quantiles) x 6 models");
+    assert!(a.equals_missing(&b), "a forecast issued before the change moved");
+    assert!(!base.equals_missing(&changed), "the change is visible after the cut");
+    assert_quantiles_never_cross(&base);
+    let mae = |m: &str| report.models[m].scores.mae;
+    assert!(mae("lear") < 0.8 * mae("naive_daily"), "LEAR {} vs naive {}", mae("lear"), mae("naive_daily"));
+    assert!((report.models["seasonal_naive_weekly"].rmae - 1.0).abs() < 1e-12);
+}
+
+#[test]
+fn real_time_forecasts_use_only_what_was_published_at_issue() {
+    let dir = tempfile::tempdir().unwrap();
+    let cut = (NaiveDate::from_ymd_opt(2024, 5, 20).unwrap(), 10); // hour ending 10 Central
+    let run = |input: PathBuf, out: &str| {
+        let mut cfg = RealTimeConfig::new(
+            input,
+            "HB_WEST".into(),
+            NaiveDate::from_ymd_opt(2024, 5, 15).unwrap(),
+            dir.path().join(out),
+        );
+        cfg.test_end = Some(NaiveDate::from_ymd_opt(2024, 5, 24).unwrap());
+        cfg.band_days = 3;
+        cfg.threads = 2;
+        let report = evaluate_real_time(&cfg, &|_, _| {}).unwrap();
+        (report, forecasts(&cfg.out))
+    };
+    let (report, base) = run(ercot_csv(dir.path(), "base.csv", 60, None), "base");
+    let (_, changed) = run(ercot_csv(dir.path(), "changed.csv", 60, Some(cut)), "changed");
+    // Hour ending 10 CDT on 2024-05-20 ends at 15:00 UTC: issues up to then know none of the
+    // changed real-time prices; the day-ahead prices of May 21 appear at 13:30 CDT on May 20.
+    let cut_us =
+        NaiveDate::from_ymd_opt(2024, 5, 20).unwrap().and_hms_opt(15, 0, 0).unwrap().and_utc().timestamp_micros();
+    let (a, b) = (issued_until(&base, cut_us), issued_until(&changed, cut_us));
+    assert!(a.height() > 0);
+    assert!(a.equals_missing(&b), "a forecast issued before the change moved");
+    assert!(!base.equals_missing(&changed), "the change is visible after the cut");
+    assert_quantiles_never_cross(&base);
+    assert_eq!(report.issues, 10 * 24);
+    let m = &report.models;
+    // The spread persists for hours: lear_rt reads it off the last real-time hours.
+    for h in 0..3 {
+        let (lear, dam) = (m["lear_rt"].mae_by_horizon[h], m["dam_latest"].mae_by_horizon[h]);
+        assert!(lear < 0.9 * dam, "horizon {}: lear_rt {lear} vs dam_latest {dam}", h + 1);
+    }
+    assert!(m["persistence"].mae_by_horizon[0] < m["persistence"].mae_by_horizon[23]);
+}
+
+#[test]
+fn bad_price_input_is_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let ercot = ercot_csv(dir.path(), "e.csv", 60, None);
+    let cfg = RealTimeConfig::new(
+        ercot.clone(),
+        "HB_NOWHERE".into(),
+        NaiveDate::from_ymd_opt(2024, 5, 15).unwrap(),
+        dir.path().join("o"),
+    );
+    let err = evaluate_real_time(&cfg, &|_, _| {}).unwrap_err().to_string();
+    assert!(err.contains("HB_NOWHERE") && err.contains("HB_NORTH, HB_WEST"), "{err}");
+
+    let early = RealTimeConfig::new(
+        ercot,
+        "HB_WEST".into(),
+        NaiveDate::from_ymd_opt(2024, 4, 10).unwrap(),
+        dir.path().join("o"),
+    );
+    let err = evaluate_real_time(&early, &|_, _| {}).unwrap_err().to_string();
+    assert!(err.contains("too little history"), "{err}");
+
+    // A missing hour in a benchmark file names the hour.
+    let np = epftoolbox_csv(dir.path(), 60, None);
+    let text = std::fs::read_to_string(&np).unwrap();
+    let gap: String = text.lines().enumerate().filter(|(i, _)| *i != 30).map(|(_, l)| format!("{l}\n")).collect();
+    std::fs::write(&np, gap).unwrap();
+    let err = evaluate_day_ahead(&DayAheadConfig::new(np, 16_440 + 50, dir.path().join("d")), &|_, _| {})
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("2015-01-06T05:00:00Z is missing"), "{err}");
+    assert!(!dir.path().join("d").exists(), "nothing written on error");
+}

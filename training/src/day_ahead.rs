@@ -310,8 +310,8 @@ pub fn evaluate_day_ahead(cfg: &DayAheadConfig, progress: &(dyn Fn(usize, usize)
                 }
             }
             // Day d's prices are known once it is over: its errors shape later bands only.
-            for h in 0..HOURS {
-                bands[m].record(h, panel.price[d][h] - p[h]);
+            for (h, (actual, forecast)) in panel.price[d].iter().zip(p).enumerate() {
+                bands[m].record(h, actual - forecast);
             }
         }
     }

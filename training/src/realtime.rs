@@ -456,9 +456,9 @@ pub fn evaluate_real_time(cfg: &RealTimeConfig, progress: &(dyn Fn(usize, usize)
             pending.pop_front();
         }
         if (k - walk_first) % 24 == 0 {
-            for m in 0..n_models {
-                for h in 0..HORIZONS {
-                    offsets[m][h] = bands[m].offsets(h);
+            for (model_offsets, model_bands) in offsets.iter_mut().zip(&bands) {
+                for (h, o) in model_offsets.iter_mut().enumerate() {
+                    *o = model_bands.offsets(h);
                 }
             }
         }
@@ -471,10 +471,10 @@ pub fn evaluate_real_time(cfg: &RealTimeConfig, progress: &(dyn Fn(usize, usize)
             let actual = p.rt[j];
             let points: Vec<Option<f64>> = Model::ALL.iter().map(|&m| forecast(m, k, h)).collect();
             for (m, point) in points.iter().enumerate() {
-                if let Some(v) = *point {
-                    if actual.is_finite() {
-                        pending.push_back((j + 1, m, h, actual - v));
-                    }
+                if let Some(v) = *point
+                    && actual.is_finite()
+                {
+                    pending.push_back((j + 1, m, h, actual - v));
                 }
             }
             if k < test_first {

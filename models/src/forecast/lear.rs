@@ -155,9 +155,9 @@ mod tests {
         let (mut lear_err, mut naive_err) = (0.0, 0.0);
         for d in 150..200 {
             let f = lear.forecast(&p, d);
-            for h in 0..HOURS {
-                lear_err += (f[h] - p.price[d][h]).abs();
-                naive_err += (p.price[d - 1][h] - p.price[d][h]).abs();
+            for ((forecast, yesterday), actual) in f.iter().zip(&p.price[d - 1]).zip(&p.price[d]) {
+                lear_err += (forecast - actual).abs();
+                naive_err += (yesterday - actual).abs();
             }
         }
         assert!(lear_err < 0.8 * naive_err, "LEAR {lear_err} vs naive {naive_err}");

@@ -26,7 +26,7 @@ impl DayAheadPanel {
     /// Errors name the series, day and hour.
     pub fn from_hourly(first_day: i64, price: &[f64], exogenous: Vec<(String, Vec<f64>)>) -> Result<DayAheadPanel> {
         let days = |name: &str, values: &[f64]| -> Result<Vec<Day>> {
-            if values.len() % HOURS != 0 {
+            if !values.len().is_multiple_of(HOURS) {
                 return Err(Error::Invalid(format!(
                     "{name}: {} hourly values is not a whole number of days",
                     values.len()

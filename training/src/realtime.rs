@@ -10,7 +10,8 @@
 //! Horizon h (1..24) is the hour that ends h hours after T: its interval starts at
 //! T + (h − 1) h. Models: persistence (the last real-time hour), the same hour yesterday, the
 //! weekly seasonal naive, the latest published day-ahead price, and `lear_rt`: one lasso per
-//! horizon (penalty by AIC, as LEAR) in the benchmark's invariant (asinh) space over the latest
+//! horizon and hour of day of the issue (penalty by AIC, as LEAR; 576 models) in the
+//! benchmark's invariant (asinh) space over the latest
 //! day-ahead price (split by whether it is the target's own), the last 24 real-time hours, the
 //! last three day-ahead hours, the target's hour yesterday and last week, and calendar dummies.
 
@@ -227,42 +228,47 @@ struct LearRt {
 }
 
 impl LearRt {
-    /// Fits on issues in `[first, k)` whose targets are over by `k`.
+    /// Fits on issues in `[first, k)` whose targets are over by `k`: one model per horizon and
+    /// hour of day of the issue (what is known, and how the day-ahead price relates to the
+    /// target, depends on the time of day of the issue).
     fn fit(p: &HourlyPrices, first: usize, k: usize, path: &PathConfig) -> Result<LearRt> {
         let known: Vec<f64> = (first.saturating_sub(MAX_LOOKBACK)..k)
             .flat_map(|i| [p.rt[i], p.da[i]])
             .filter(|v| v.is_finite())
             .collect();
         let scaler = Invariant::fit(&known);
-        let mut models = Vec::with_capacity(HORIZONS);
-        for h in 1..=HORIZONS {
-            let mut rows = Vec::new();
-            let mut y = Vec::new();
-            for i in first.max(MAX_LOOKBACK)..k {
-                let j = i + h - 1;
-                if j + 1 > k || !p.rt[j].is_finite() {
-                    continue;
+        let mut models = Vec::with_capacity(24 * HORIZONS);
+        for hod in 0..24u8 {
+            for h in 1..=HORIZONS {
+                let mut rows = Vec::new();
+                let mut y = Vec::new();
+                for i in first.max(MAX_LOOKBACK)..k {
+                    let j = i + h - 1;
+                    if p.hour_of_day[i] != hod || j + 1 > k || !p.rt[j].is_finite() {
+                        continue;
+                    }
+                    if let Some(x) = features(p, &scaler, i, h) {
+                        rows.push(x);
+                        y.push(scaler.transform(p.rt[j]));
+                    }
                 }
-                if let Some(x) = features(p, &scaler, i, h) {
-                    rows.push(x);
-                    y.push(scaler.transform(p.rt[j]));
+                if rows.len() < 28 {
+                    return Err(Error::Invalid(format!(
+                        "lear_rt horizon {h}, issue hour {hod}: only {} complete training days before {}",
+                        rows.len(),
+                        hcp_datasets::time::format_micros(p.time(k))
+                    )));
                 }
+                models.push(lasso::fit_aic(&Design::new(&rows), &y, path).model);
             }
-            if rows.len() < 24 * 28 {
-                return Err(Error::Invalid(format!(
-                    "lear_rt horizon {h}: only {} complete training hours before {}",
-                    rows.len(),
-                    hcp_datasets::time::format_micros(p.time(k))
-                )));
-            }
-            models.push(lasso::fit_aic(&Design::new(&rows), &y, path).model);
         }
         Ok(LearRt { scaler, models })
     }
 
     fn forecast(&self, p: &HourlyPrices, k: usize, h: usize) -> Option<f64> {
         let x = features(p, &self.scaler, k, h)?;
-        Some(self.scaler.inverse(self.models[h - 1].predict(&x)))
+        let model = &self.models[usize::from(p.hour_of_day[k]) * HORIZONS + h - 1];
+        Some(self.scaler.inverse(model.predict(&x)))
     }
 }
 

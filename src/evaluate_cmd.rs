@@ -7,6 +7,7 @@ use chrono::NaiveDate;
 use clap::{Args, Subcommand, ValueEnum};
 use hcp_training::classifier::{EvaluateConfig, Grid, TrainConfig, evaluate, train};
 use hcp_training::day_ahead::{DayAheadConfig, evaluate_day_ahead};
+use hcp_training::demand::{DemandConfig, evaluate_demand};
 use hcp_training::realtime::{RealTimeConfig, evaluate_real_time};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -24,6 +25,36 @@ enum EvaluateWhat {
     /// Price forecasters, walk-forward over a test period: writes forecasts.parquet (every
     /// model, mean and 0.1/0.5/0.9 quantiles), metrics.json and report.md.
     Price(EvaluatePriceArgs),
+    /// GPU demand a week ahead, issued daily: the v2023 pod list (GPUs held by live pods, GPUs
+    /// arriving) or the spot trace's spot_hourly.csv; writes forecasts.parquet, metrics.json and
+    /// report.md.
+    Demand(EvaluateDemandArgs),
+}
+
+#[derive(Debug, Args)]
+struct EvaluateDemandArgs {
+    /// openb_pod_list_default.csv (v2023) or spot_hourly.csv (v2026 spot trace).
+    #[arg(long)]
+    input: PathBuf,
+    /// Seconds from the trace start where the test begins (spot_hourly: hour × 3600).
+    #[arg(long)]
+    test_start: i64,
+    #[arg(long)]
+    test_end: Option<i64>,
+    /// Which series of the file: gpus_held or gpus_arriving (pods), gpus_requested_active or
+    /// gpus_submitted (spot_hourly); the first by default.
+    #[arg(long)]
+    series: Option<String>,
+    #[arg(long)]
+    out: PathBuf,
+    #[arg(long, default_value_t = 7)]
+    recalibrate_every: usize,
+    #[arg(long, default_value_t = 28)]
+    band_days: usize,
+    #[arg(long)]
+    threads: Option<usize>,
+    #[arg(long)]
+    quiet: bool,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -140,6 +171,7 @@ struct TrainClassifierArgs {
 pub fn evaluate_cmd(args: EvaluateArgs) -> Result<()> {
     match args.what {
         EvaluateWhat::Price(a) => evaluate_price(a),
+        EvaluateWhat::Demand(a) => evaluate_demand_cmd(a),
         EvaluateWhat::Classifier(a) => {
             let cfg = EvaluateConfig {
                 inputs: a.inputs,
@@ -278,4 +310,45 @@ fn evaluate_price(a: EvaluatePriceArgs) -> Result<()> {
             Ok(())
         }
     }
+}
+
+fn evaluate_demand_cmd(a: EvaluateDemandArgs) -> Result<()> {
+    let mut cfg = DemandConfig::new(a.input, a.test_start, a.out);
+    cfg.test_end_s = a.test_end;
+    cfg.series = a.series;
+    cfg.recalibrate_every = a.recalibrate_every;
+    cfg.band_days = a.band_days;
+    if let Some(t) = a.threads {
+        cfg.threads = t;
+    }
+    let bar = progress_bar(a.quiet, "recalibrations");
+    let report = evaluate_demand(&cfg, &|done, total| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+    })
+    .with_context(|| format!("evaluating demand forecasts on {}", cfg.input.display()))?;
+    bar.finish_and_clear();
+    println!(
+        "{}: {} hours (mean {:.1}); {} issues from hour {} to {}, 168 h ahead; {} recalibrations in {:.1} s",
+        report.series,
+        report.series_hours,
+        report.series_mean,
+        report.issues,
+        report.test_start_hour,
+        report.test_end_hour,
+        report.recalibrations,
+        report.elapsed_s
+    );
+    println!(
+        "{:<22} {:>9} {:>7} {:>8} {:>9} {:>9} {:>9}",
+        "model", "MAE", "rMAE", "sMAPE%", "pinball", "cover80", "day-7 MAE"
+    );
+    for (id, m) in &report.models {
+        println!(
+            "{:<22} {:>9.2} {:>7.3} {:>8.2} {:>9.2} {:>9.3} {:>9.2}",
+            id, m.scores.mae, m.rmae, m.scores.smape_percent, m.scores.pinball, m.scores.coverage_80, m.mae_by_day[6]
+        );
+    }
+    println!("-> {}", cfg.out.display());
+    Ok(())
 }

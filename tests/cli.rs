@@ -277,3 +277,23 @@ fn evaluate_price_walks_real_markets_and_names_a_missing_point() {
     let mae = |m: &str| metrics["models"][m]["mae"].as_f64().unwrap();
     assert!(mae("dam_latest") < mae("same_hour_yesterday"), "the day-ahead price is the better naive forecast");
 }
+
+#[test]
+fn evaluate_demand_walks_the_spot_trace() {
+    let Some(spot) = shared_data("alibaba/v2026-spot-gpu/spot_hourly.csv") else { return };
+    let out = tempfile::tempdir().unwrap();
+    let run = hcp()
+        .args(["evaluate", "demand", "--input"])
+        .arg(&spot)
+        .args(["--test-start", &(3_360 * 3_600).to_string(), "--band-days", "7", "--quiet", "--out"])
+        .arg(out.path())
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let metrics: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.path().join("metrics.json")).unwrap()).unwrap();
+    assert_eq!(metrics["series"], "gpus_requested_active");
+    assert_eq!(metrics["issues"], 10, "days 140..=149: the last issue whose week is in the trace");
+    let rmae = metrics["models"]["lear_demand"]["rmae"].as_f64().unwrap();
+    assert!(rmae.is_finite() && rmae > 0.0);
+}

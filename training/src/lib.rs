@@ -5,6 +5,7 @@
 
 pub mod classifier;
 pub mod day_ahead;
+pub mod demand;
 pub mod history;
 pub mod realtime;
 

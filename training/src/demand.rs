@@ -1,0 +1,459 @@
+//! GPU demand forecasts a week ahead: hourly series from the Alibaba traces, a walk-forward
+//! evaluation against the weekly seasonal naive.
+//!
+//! Series (hour index from the trace start; no date, weekday or time zone is known):
+//! - from the v2023 pod list: `gpus_held`, the average number of GPUs held by live pods in each
+//!   hour (a pod holds `num_gpu × gpu_milli / 1000` from creation to deletion; a pod with no
+//!   deletion is still running at the trace's end and holds them to the end), and
+//!   `gpus_arriving`, the GPUs of pods created in the hour (pods that predate the trace, created
+//!   at 0, are not arrivals). The series ends at the last creation: the list holds the pods
+//!   created in the first 70 % of the trace, so later hours would only show departures.
+//! - from the spot-GPU trace's `spot_hourly.csv`: `gpus_requested_active` and `gpus_submitted`.
+//!
+//! Forecasts are issued every day at hour 0 of the index for the next 168 hours. Models:
+//! `persistence` (the last hour), `seasonal_naive_weekly` (the same hour a week before), and
+//! `lear_demand`: one lasso per horizon (AIC) in invariant (asinh) space over the last 24 hours,
+//! the target's hour one and two weeks before, the last week's mean, and hour-of-day and
+//! day-of-week (of the index) dummies, fitted on issues at every hour whose targets were known.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use hcp_datasets::rows::{ForecastRow, forecasts_batch};
+use hcp_datasets::writer::write_bytes_atomically;
+use hcp_datasets::{Table, WriteOptions, write_parquet_file};
+use hcp_models::forecast::lasso::{self, Design, Linear, PathConfig};
+use hcp_models::forecast::scaler::Invariant;
+use hcp_models::forecast::{Accumulator, ErrorBands, QUANTILES, Scores};
+use serde::Serialize;
+
+use crate::{Error, Result};
+
+const HOUR_US: i64 = 3_600_000_000;
+/// A week of hourly horizons.
+pub const HORIZONS: usize = 168;
+/// How far back `lear_demand` reads: two weeks.
+const LOOKBACK: usize = 336;
+
+/// One hourly demand series.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DemandSeries {
+    pub name: String,
+    pub values: Vec<f64>,
+}
+
+/// Reads the demand series a file holds: the v2023 pod list (`name,cpu_milli,...`) or the
+/// spot-GPU trace's `spot_hourly.csv` (`hour,gpus_requested_active,...`). `series` picks one by
+/// name; the first of the file's is the default.
+pub fn read_demand(input: &Path, series: Option<&str>) -> Result<DemandSeries> {
+    let header = first_line(input)?;
+    let all = if header.starts_with("hour,") {
+        read_spot_hourly(input)?
+    } else if header.starts_with("name,") {
+        pods_series(&crate::classifier::read_pods(&[input.to_path_buf()])?)
+    } else {
+        return Err(Error::Invalid(format!(
+            "{}: not a demand file: expected the v2023 pod list (`name,cpu_milli,...`) or spot_hourly.csv (`hour,gpus_requested_active,...`); the header is `{header}`",
+            input.display()
+        )));
+    };
+    match series {
+        None => Ok(all.into_iter().next().expect("every reader returns a series")),
+        Some(name) => {
+            let names: Vec<String> = all.iter().map(|s| s.name.clone()).collect();
+            all.into_iter().find(|s| s.name == name).ok_or_else(|| {
+                Error::Invalid(format!("--series {name}: {} holds {}", input.display(), names.join(", ")))
+            })
+        }
+    }
+}
+
+fn first_line(path: &Path) -> Result<String> {
+    use std::io::BufRead;
+    let file = std::fs::File::open(path).map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))?;
+    let mut line = String::new();
+    std::io::BufReader::new(file)
+        .read_line(&mut line)
+        .map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))?;
+    Ok(line.trim_end().to_string())
+}
+
+/// `spot_hourly.csv`: hours must run 0, 1, 2, … without a gap; every value must be a finite
+/// number. Errors name the line and column.
+fn read_spot_hourly(path: &Path) -> Result<Vec<DemandSeries>> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))?;
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap_or_default().split(',').collect();
+    let wanted = ["gpus_requested_active", "gpus_submitted"];
+    let cols: Vec<usize> = wanted
+        .iter()
+        .map(|w| {
+            header
+                .iter()
+                .position(|h| h == w)
+                .ok_or_else(|| Error::Invalid(format!("{}: no `{w}` column in `{}`", path.display(), header.join(","))))
+        })
+        .collect::<Result<_>>()?;
+    let mut values = vec![Vec::new(); wanted.len()];
+    for (i, line) in lines.enumerate() {
+        let fields: Vec<&str> = line.split(',').collect();
+        let at = |what: &str| format!("{}:{}: {what}", path.display(), i + 2);
+        let hour: usize =
+            fields[0].parse().map_err(|_| Error::Invalid(at(&format!("hour `{}` is not an hour index", fields[0]))))?;
+        if hour != i {
+            return Err(Error::Invalid(at(&format!("hour {hour} where {i} was expected (hours must be consecutive)"))));
+        }
+        for (k, &c) in cols.iter().enumerate() {
+            let raw = fields.get(c).copied().unwrap_or("");
+            let v: f64 = raw
+                .parse()
+                .ok()
+                .filter(|v: &f64| v.is_finite())
+                .ok_or_else(|| Error::Invalid(at(&format!("{} `{raw}` is not a finite number", wanted[k]))))?;
+            values[k].push(v);
+        }
+    }
+    Ok(wanted.iter().zip(values).map(|(n, v)| DemandSeries { name: (*n).to_string(), values: v }).collect())
+}
+
+/// The hourly series of a pod list; see the module documentation.
+pub fn pods_series(pods: &[hcp_datasets::rows::JobRow]) -> Vec<DemandSeries> {
+    let last_creation = pods.iter().filter_map(|p| p.creation_time_us).max().unwrap_or(0);
+    let hours = (last_creation / HOUR_US + 1) as usize;
+    let end_us = hours as i64 * HOUR_US;
+    let mut held = vec![0.0; hours];
+    let mut arriving = vec![0.0; hours];
+    for p in pods {
+        let gpus = f64::from(p.num_gpu) * f64::from(p.gpu_milli) / 1000.0;
+        let Some(created) = p.creation_time_us else { continue };
+        if gpus <= 0.0 {
+            continue;
+        }
+        if created > 0 {
+            arriving[(created / HOUR_US) as usize] += gpus;
+        }
+        let until = p.deletion_time_us.unwrap_or(end_us).min(end_us);
+        let mut t = created;
+        while t < until {
+            let hour = (t / HOUR_US) as usize;
+            let next = ((hour as i64 + 1) * HOUR_US).min(until);
+            held[hour] += gpus * (next - t) as f64 / HOUR_US as f64;
+            t = next;
+        }
+    }
+    vec![
+        DemandSeries { name: "gpus_held".into(), values: held },
+        DemandSeries { name: "gpus_arriving".into(), values: arriving },
+    ]
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Model {
+    Persistence,
+    WeeklyNaive,
+    Lear,
+}
+
+impl Model {
+    const ALL: [Model; 3] = [Model::Persistence, Model::WeeklyNaive, Model::Lear];
+
+    fn id(self) -> &'static str {
+        match self {
+            Model::Persistence => "persistence",
+            Model::WeeklyNaive => "seasonal_naive_weekly",
+            Model::Lear => "lear_demand",
+        }
+    }
+}
+
+/// Inputs of `lear_demand` at issue `k` (the first unknown hour) for horizon `h` (1-based).
+fn features(y: &[f64], s: &Invariant, k: usize, h: usize) -> Vec<f64> {
+    let j = k + h - 1;
+    let mut x: Vec<f64> = (1..=24).map(|lag| s.transform(y[k - lag])).collect();
+    x.push(s.transform(y[j - 168]));
+    x.push(s.transform(y[j - 336]));
+    x.push(s.transform(y[k - 168..k].iter().sum::<f64>() / 168.0));
+    x.extend((0..24).map(|hod| f64::from(u8::from(j % 24 == hod))));
+    x.extend((0..7).map(|dow| f64::from(u8::from((j / 24) % 7 == dow))));
+    x
+}
+
+/// `lear_demand` calibrated at one issue: per horizon, the model and the range of its training
+/// targets in transformed space.
+#[derive(Debug, Clone)]
+struct LearDemand {
+    scaler: Invariant,
+    models: Vec<(Linear, f64, f64)>,
+}
+
+impl LearDemand {
+    /// A prediction is held within the training targets' range (in asinh space) widened by
+    /// half its width on each side: room for a trend, but `sinh` of a linear extrapolation on a
+    /// sparse series (arrivals are mostly zero) gave numbers beyond any demand ever seen.
+    fn forecast(&self, y: &[f64], k: usize, h: usize) -> f64 {
+        let (model, lo, hi) = &self.models[h - 1];
+        self.scaler.inverse(model.predict(&features(y, &self.scaler, k, h)).clamp(*lo, *hi))
+    }
+}
+
+/// `lear_demand` calibrated at issue `k` on every earlier issue whose target is known.
+fn fit_lear(y: &[f64], k: usize, path: &PathConfig) -> Result<LearDemand> {
+    let scaler = Invariant::fit(&y[..k]);
+    let models = (1..=HORIZONS)
+        .map(|h| {
+            let issues: Vec<usize> = (LOOKBACK..k).filter(|i| i + h <= k).collect();
+            if issues.len() < 24 * 7 {
+                return Err(Error::Invalid(format!(
+                    "lear_demand horizon {h}: {} training hours before hour {k}; at least a week is needed",
+                    issues.len()
+                )));
+            }
+            let rows: Vec<Vec<f64>> = issues.iter().map(|&i| features(y, &scaler, i, h)).collect();
+            let z: Vec<f64> = issues.iter().map(|&i| scaler.transform(y[i + h - 1])).collect();
+            let (lo, hi) = z.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(*v), b.max(*v)));
+            let margin = 0.5 * (hi - lo);
+            Ok((lasso::fit_aic(&Design::new(&rows), &z, path).model, lo - margin, hi + margin))
+        })
+        .collect::<Result<_>>()?;
+    Ok(LearDemand { scaler, models })
+}
+
+/// What `hcp evaluate demand` runs.
+#[derive(Debug, Clone)]
+pub struct DemandConfig {
+    pub input: PathBuf,
+    pub series: Option<String>,
+    /// Seconds from the trace start where the test begins (rounded up to an issue day).
+    pub test_start_s: i64,
+    pub test_end_s: Option<i64>,
+    pub recalibrate_every: usize,
+    pub band_days: usize,
+    pub threads: usize,
+    pub path: PathConfig,
+    pub out: PathBuf,
+    pub run_id: String,
+}
+
+impl DemandConfig {
+    pub fn new(input: PathBuf, test_start_s: i64, out: PathBuf) -> DemandConfig {
+        DemandConfig {
+            input,
+            series: None,
+            test_start_s,
+            test_end_s: None,
+            recalibrate_every: 7,
+            band_days: 28,
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            path: PathConfig::default(),
+            out,
+            run_id: "evaluate".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DemandScores {
+    #[serde(flatten)]
+    pub scores: Scores,
+    pub rmae: f64,
+    /// MAE by day ahead (horizons 1-24, 25-48, …).
+    pub mae_by_day: Vec<f64>,
+}
+
+/// `metrics.json` of a demand evaluation.
+#[derive(Debug, Clone, Serialize)]
+pub struct DemandReport {
+    pub protocol: &'static str,
+    pub input: String,
+    pub series: String,
+    pub series_hours: usize,
+    pub series_mean: f64,
+    pub test_start_hour: usize,
+    pub test_end_hour: usize,
+    pub issues: usize,
+    pub recalibrate_every_days: usize,
+    pub recalibrations: usize,
+    pub band_days: usize,
+    pub models: BTreeMap<String, DemandScores>,
+    pub best_model: String,
+    pub elapsed_s: f64,
+}
+
+/// Runs the walk-forward evaluation and writes `forecasts.parquet`, `metrics.json` and
+/// `report.md` under `cfg.out`.
+pub fn evaluate_demand(cfg: &DemandConfig, progress: &(dyn Fn(usize, usize) + Sync)) -> Result<DemandReport> {
+    let started = Instant::now();
+    if cfg.recalibrate_every == 0 || cfg.band_days == 0 {
+        return Err(Error::Invalid("--recalibrate-every and the band days must be positive".into()));
+    }
+    let series = read_demand(&cfg.input, cfg.series.as_deref())?;
+    let y = &series.values;
+    let n = y.len();
+    let day_at_or_after = |s: i64| (s.max(0) as usize).div_ceil(3600).div_ceil(24) * 24;
+    let test_first = day_at_or_after(cfg.test_start_s);
+    // The last issue whose whole week is in the series.
+    let last_possible = (n.saturating_sub(HORIZONS) / 24) * 24;
+    let test_last = match cfg.test_end_s {
+        Some(s) => (day_at_or_after(s)).min(last_possible),
+        None => last_possible,
+    };
+    let walk_first = test_first.saturating_sub(cfg.band_days * 24);
+    let needed = LOOKBACK + HORIZONS + 24 * 7;
+    if walk_first < needed || test_first > test_last {
+        return Err(Error::Invalid(format!(
+            "--test-start {} s (hour {test_first}) with {} band days: the series `{}` has {n} hours; issues need {needed} hours of history before the walk and a whole week after",
+            cfg.test_start_s, cfg.band_days, series.name
+        )));
+    }
+    let issues: Vec<usize> = (walk_first..=test_last).step_by(24).collect();
+    let recalibrations: Vec<usize> = issues.iter().copied().step_by(cfg.recalibrate_every).collect();
+
+    // lear_demand per issue, fitted in parallel by recalibration block.
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    let results: std::sync::Mutex<BTreeMap<usize, Vec<f64>>> = Default::default();
+    let failure: std::sync::Mutex<Option<Error>> = Default::default();
+    std::thread::scope(|s| {
+        for _ in 0..cfg.threads.max(1) {
+            s.spawn(|| {
+                use std::sync::atomic::Ordering::Relaxed;
+                loop {
+                    let b = next.fetch_add(1, Relaxed);
+                    if b >= recalibrations.len() || failure.lock().expect("no panic").is_some() {
+                        break;
+                    }
+                    let k0 = recalibrations[b];
+                    match fit_lear(y, k0, &cfg.path) {
+                        Ok(model) => {
+                            let mut out = results.lock().expect("no panic");
+                            for &k in issues.iter().filter(|&&k| k >= k0 && k < k0 + 24 * cfg.recalibrate_every) {
+                                let f = (1..=HORIZONS).map(|h| model.forecast(y, k, h)).collect();
+                                out.insert(k, f);
+                            }
+                        }
+                        Err(e) => {
+                            *failure.lock().expect("no panic") = Some(e);
+                            return;
+                        }
+                    }
+                    progress(done.fetch_add(1, Relaxed) + 1, recalibrations.len());
+                }
+            });
+        }
+    });
+    if let Some(e) = failure.into_inner().expect("no panic") {
+        return Err(e);
+    }
+    let lear = results.into_inner().expect("no panic");
+
+    let names: Vec<Arc<str>> = Model::ALL.iter().map(|m| Arc::from(m.id())).collect();
+    let (target, node, version, run_id): (Arc<str>, Arc<str>, Arc<str>, Arc<str>) =
+        (series.name.as_str().into(), "cluster".into(), env!("CARGO_PKG_VERSION").into(), cfg.run_id.as_str().into());
+    let mut bands: Vec<ErrorBands> = Model::ALL.iter().map(|_| ErrorBands::new(HORIZONS, cfg.band_days)).collect();
+    let mut pending: std::collections::VecDeque<(usize, usize, usize, f64)> = Default::default();
+    let mut totals = vec![Accumulator::default(); Model::ALL.len()];
+    let mut by_day = vec![vec![Accumulator::default(); 7]; Model::ALL.len()];
+    let mut rows = Vec::new();
+    for &k in &issues {
+        // Errors whose target hour is over by this issue.
+        let (ready, waiting): (Vec<_>, Vec<_>) = pending.drain(..).partition(|(known_at, ..)| *known_at <= k);
+        pending.extend(waiting);
+        for (_, m, h, e) in ready {
+            bands[m].record(h - 1, e);
+        }
+        let offsets: Vec<Vec<[f64; 3]>> = bands.iter().map(|b| (0..HORIZONS).map(|h| b.offsets(h)).collect()).collect();
+        for h in 1..=HORIZONS {
+            let j = k + h - 1;
+            let actual = y[j];
+            for (m, model) in Model::ALL.iter().enumerate() {
+                let point = match model {
+                    Model::Persistence => y[k - 1],
+                    Model::WeeklyNaive => y[j - 168],
+                    Model::Lear => lear[&k][h - 1],
+                };
+                pending.push_back((j + 1, m, h, actual - point));
+                if k < test_first {
+                    continue;
+                }
+                let q = offsets[m][h - 1].map(|o| point + o);
+                totals[m].add(actual, point, &q);
+                by_day[m][(h - 1) / 24].add(actual, point, &q);
+                let row = |quantile: Option<f64>, value: f64| ForecastRow {
+                    forecast_time_us: k as i64 * HOUR_US,
+                    target_time_us: j as i64 * HOUR_US,
+                    target: target.clone(),
+                    node: node.clone(),
+                    model_id: names[m].clone(),
+                    model_version: version.clone(),
+                    run_id: run_id.clone(),
+                    quantile,
+                    value,
+                };
+                rows.push(row(None, point));
+                for (level, v) in QUANTILES.iter().zip(q) {
+                    rows.push(row(Some(*level), v));
+                }
+            }
+        }
+    }
+    let weekly_mae = totals[1].mae();
+    let models: BTreeMap<String, DemandScores> = Model::ALL
+        .iter()
+        .enumerate()
+        .map(|(m, model)| {
+            let scores = totals[m].scores();
+            let rmae = if weekly_mae > 0.0 { scores.mae / weekly_mae } else { f64::NAN };
+            (
+                model.id().to_string(),
+                DemandScores { scores, rmae, mae_by_day: by_day[m].iter().map(Accumulator::mae).collect() },
+            )
+        })
+        .collect();
+    let best_model = models
+        .iter()
+        .min_by(|a, b| a.1.scores.mae.total_cmp(&b.1.scores.mae))
+        .map(|(id, _)| id.clone())
+        .expect("models");
+    let report = DemandReport {
+        protocol: "issued daily at hour 0 of the index, horizons 1..168 h; trains on hours before the issue",
+        input: cfg.input.display().to_string(),
+        series: series.name.clone(),
+        series_hours: n,
+        series_mean: y.iter().sum::<f64>() / n as f64,
+        test_start_hour: test_first,
+        test_end_hour: test_last,
+        issues: issues.iter().filter(|&&k| k >= test_first).count(),
+        recalibrate_every_days: cfg.recalibrate_every,
+        recalibrations: recalibrations.len(),
+        band_days: cfg.band_days,
+        models,
+        best_model,
+        elapsed_s: started.elapsed().as_secs_f64(),
+    };
+    let opts = WriteOptions::new(cfg.run_id.clone(), format!("hcp evaluate demand {}", cfg.input.display()))
+        .with_time_basis("trace_hour_index");
+    write_parquet_file(&cfg.out.join("forecasts.parquet"), Table::Forecasts, &forecasts_batch(&rows), &opts)?;
+    let json = serde_json::to_vec_pretty(&report).map_err(|e| Error::Invalid(e.to_string()))?;
+    write_bytes_atomically(&cfg.out.join("metrics.json"), &json)?;
+    let mut md = format!(
+        "# GPU demand forecasts: {} ({})\n\n{} hours in the series (mean {:.1}); test issues {} from hour {} to {}, 168 h ahead each.\n\n\
+         | model | MAE | rMAE | sMAPE % | pinball | 80% coverage | MAE day 1 | MAE day 7 |\n|---|---|---|---|---|---|---|---|\n",
+        report.series, report.input, n, report.series_mean, report.issues, test_first, test_last
+    );
+    for (id, m) in &report.models {
+        md += &format!(
+            "| {id} | {:.2} | {:.3} | {:.2} | {:.2} | {:.3} | {:.2} | {:.2} |\n",
+            m.scores.mae,
+            m.rmae,
+            m.scores.smape_percent,
+            m.scores.pinball,
+            m.scores.coverage_80,
+            m.mae_by_day[0],
+            m.mae_by_day[6]
+        );
+    }
+    write_bytes_atomically(&cfg.out.join("report.md"), md.as_bytes())?;
+    Ok(report)
+}

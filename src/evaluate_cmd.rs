@@ -8,6 +8,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use hcp_training::classifier::{EvaluateConfig, Grid, TrainConfig, evaluate, train};
 use hcp_training::day_ahead::{DayAheadConfig, evaluate_day_ahead};
 use hcp_training::demand::{DemandConfig, evaluate_demand};
+use hcp_training::price_model::{TrainPriceConfig, train_price};
 use hcp_training::realtime::{RealTimeConfig, evaluate_real_time};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -154,6 +155,24 @@ pub struct TrainArgs {
 enum TrainWhat {
     /// The workload classifier on every pod given; writes model.json and manifest.json.
     Classifier(TrainClassifierArgs),
+    /// The real-time price forecaster (lear_rt) of one node, from a dataset's prices table
+    /// (hcp ingest ercot or hcp sim); writes model.json and manifest.json.
+    Price(TrainPriceArgs),
+}
+
+#[derive(Debug, Args)]
+struct TrainPriceArgs {
+    /// Dataset directory with a `prices` table.
+    #[arg(long)]
+    data: PathBuf,
+    /// Settlement point, e.g. HB_WEST.
+    #[arg(long)]
+    point: String,
+    #[arg(long)]
+    out: PathBuf,
+    /// Last days held out to measure the model and size its quantile band.
+    #[arg(long, default_value_t = 28)]
+    holdout_days: usize,
 }
 
 #[derive(Debug, Args)]
@@ -204,6 +223,14 @@ pub fn evaluate_cmd(args: EvaluateArgs) -> Result<()> {
 
 pub fn train_cmd(args: TrainArgs) -> Result<()> {
     match args.what {
+        TrainWhat::Price(a) => {
+            let mut cfg = TrainPriceConfig::new(a.data, a.point, a.out);
+            cfg.holdout_days = a.holdout_days;
+            let manifest = train_price(&cfg).context("training the price forecaster")?;
+            println!("{}", serde_json::to_string_pretty(&manifest.validation)?);
+            println!("model sha256 {} -> {}", manifest.model_sha256, cfg.out.display());
+            Ok(())
+        }
         TrainWhat::Classifier(a) => {
             let cfg = TrainConfig { inputs: a.inputs, out: a.out, grid: a.search.grid.into(), seed: a.search.seed };
             let manifest = train(&cfg).context("training the workload classifier")?;

@@ -1,6 +1,7 @@
 //! `hcp`: the one command-line entry point. Thin clap dispatch into the library crates.
 
 mod evaluate_cmd;
+mod forecast_cmd;
 mod ingest_cmd;
 mod run;
 mod sim_cmd;
@@ -31,6 +32,9 @@ enum Command {
     Evaluate(evaluate_cmd::EvaluateArgs),
     /// Train a model and write its artifact (weights, manifest with checksum).
     Train(evaluate_cmd::TrainArgs),
+    /// Forecast with a trained model from a history dataset; writes the hive-partitioned
+    /// forecast layout.
+    Forecast(forecast_cmd::ForecastArgs),
     /// Print the canonical table schemas with their column descriptions.
     Schema {
         /// One table (prices, exogenous, btc_network, jobs, gpu_nodes, telemetry, forecasts,
@@ -67,6 +71,7 @@ fn main() -> ExitCode {
         Command::Sim(args) => sim_cmd::sim(args),
         Command::Evaluate(args) => evaluate_cmd::evaluate_cmd(args),
         Command::Train(args) => evaluate_cmd::train_cmd(args),
+        Command::Forecast(args) => forecast_cmd::forecast_cmd(args),
         Command::Schema { table } => {
             match table {
                 Some(t) => print_schema(t),

@@ -297,3 +297,77 @@ fn evaluate_demand_walks_the_spot_trace() {
     let rmae = metrics["models"]["lear_demand"]["rmae"].as_f64().unwrap();
     assert!(rmae.is_finite() && rmae > 0.0);
 }
+
+#[test]
+fn train_and_forecast_price_on_a_simulated_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, model, out) = (dir.path().join("data"), dir.path().join("model"), dir.path().join("fc"));
+    let fleet = Path::new(env!("CARGO_MANIFEST_DIR")).join("fleets/small.toml");
+    let sim = hcp()
+        .args(["sim", "--fleet"])
+        .arg(&fleet)
+        .args(["--days", "50", "--seed", "3", "--quiet", "--out"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(sim.status.success(), "{}", String::from_utf8_lossy(&sim.stderr));
+    let train = hcp()
+        .args(["train", "price", "--point", "HB_WEST", "--holdout-days", "7", "--data"])
+        .arg(&data)
+        .arg("--out")
+        .arg(&model)
+        .output()
+        .unwrap();
+    assert!(train.status.success(), "{}", String::from_utf8_lossy(&train.stderr));
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(model.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["kind"], "price_lear_rt");
+    assert!(manifest["validation"]["mae_vs_dam_latest"].as_f64().unwrap() > 0.0);
+
+    let forecast = |run_id: &str| {
+        hcp()
+            .args(["forecast", "price", "--run-id", run_id, "--model"])
+            .arg(&model)
+            .arg("--history")
+            .arg(&data)
+            .arg("--out")
+            .arg(&out)
+            .output()
+            .unwrap()
+    };
+    let first = forecast("r1");
+    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    assert!(String::from_utf8_lossy(&first.stdout).contains("24 horizons"));
+    let files: Vec<_> = walk(&out.join("forecasts"));
+    assert_eq!(files.len(), 1, "{files:?}");
+    let name = files[0].to_string_lossy().into_owned();
+    assert!(name.contains("target=rtm_price_per_mwh/forecast_date=") && name.ends_with("part-r1.parquet"), "{name}");
+    // The same run id again writes the same file, not a second one.
+    assert!(forecast("r1").status.success());
+    assert_eq!(walk(&out.join("forecasts")).len(), 1);
+
+    // A tampered model is refused by its checksum.
+    let path = model.join("model.json");
+    let text = std::fs::read_to_string(&path).unwrap().replacen("\"node\":\"HB_WEST\"", "\"node\":\"LZ_WEST\"", 1);
+    std::fs::write(&path, text).unwrap();
+    let bad = forecast("r2");
+    assert!(!bad.status.success());
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("checksum mismatch"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}

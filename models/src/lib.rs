@@ -5,6 +5,7 @@
 //! checksum, and the placement policy derived from a job's class. No training-only dependency
 //! (burn, polars) may enter this crate: `serving` and `scheduler` build on it.
 
+pub mod artifact;
 pub mod classifier;
 pub mod error;
 pub mod forecast;

@@ -7,6 +7,7 @@ pub mod classifier;
 pub mod day_ahead;
 pub mod demand;
 pub mod history;
+pub mod price_model;
 pub mod realtime;
 
 pub use history::{PriceSummary, price_summary, row_count, scan_table};

@@ -27,62 +27,22 @@ use hcp_datasets::ingest::{Format, parse};
 use hcp_datasets::rows::{ForecastRow, forecasts_batch, price_rows};
 use hcp_datasets::writer::write_bytes_atomically;
 use hcp_datasets::{Table, WriteOptions, write_parquet_file};
-use hcp_models::forecast::lasso::{self, Design, Linear, PathConfig};
-use hcp_models::forecast::scaler::Invariant;
+use hcp_models::forecast::lasso::PathConfig;
+pub use hcp_models::forecast::realtime::{HORIZONS, HourlyPrices, LearRt, MAX_LOOKBACK};
 use hcp_models::forecast::{Accumulator, ErrorBands, QUANTILES, Scores};
 use serde::Serialize;
 
 use crate::{Error, Result};
 
 const HOUR_US: i64 = 3_600_000_000;
-pub const HORIZONS: usize = 24;
 /// Real-time prices above this are spikes in the report.
 pub const SPIKE_USD_PER_MWH: f64 = 100.0;
-/// The latest issue a real-time sample reaches back to: a week and a day.
-const MAX_LOOKBACK: usize = 168 + 24;
 
-/// One settlement point's hourly prices on a dense UTC grid (missing hours are NaN).
-#[derive(Debug, Clone)]
-pub struct HourlyPrices {
-    pub node: String,
-    pub start_us: i64,
-    pub rt: Vec<f64>,
-    pub da: Vec<f64>,
-    /// When the day-ahead price of each hour became public.
-    pub da_published_us: Vec<i64>,
-    /// Local (Central) hour of day and weekday (Monday = 0) of each hour.
-    pub hour_of_day: Vec<u8>,
-    pub weekday: Vec<u8>,
-}
-
-impl HourlyPrices {
-    pub fn len(&self) -> usize {
-        self.rt.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.rt.is_empty()
-    }
-
-    pub fn time(&self, i: usize) -> i64 {
-        self.start_us + i as i64 * HOUR_US
-    }
-
-    /// The grid index of the first hour at or after `us`.
-    pub fn index_at(&self, us: i64) -> usize {
-        usize::try_from((us - self.start_us + HOUR_US - 1).div_euclid(HOUR_US)).unwrap_or(0)
-    }
-
-    /// The latest day-ahead price of target hour `j` known at issue index `k`, and whether it
-    /// is the target's own.
-    pub fn latest_da(&self, k: usize, j: usize) -> Option<(f64, bool)> {
-        let issue = self.time(k);
-        if self.da_published_us[j] <= issue && self.da[j].is_finite() {
-            return Some((self.da[j], true));
-        }
-        let y = j.checked_sub(24)?;
-        (self.da_published_us[y] <= issue && self.da[y].is_finite()).then_some((self.da[y], false))
-    }
+/// Local (Central) hour of day, weekday (Monday = 0) and day-ahead publication time of the
+/// hour starting at `start_us`.
+pub fn calendar(start_us: i64) -> (u8, u8, i64) {
+    let local = Chicago.timestamp_micros(start_us).single().expect("a UTC instant maps to one local time");
+    (local.hour() as u8, local.weekday().num_days_from_monday() as u8, da_publication_us(start_us))
 }
 
 /// 13:30 Central on the day before the delivery day of the hour starting at `start_us`.
@@ -102,21 +62,35 @@ pub fn read_ercot_point(input: &Path, point: &str) -> Result<HourlyPrices> {
         return Err(Error::Invalid(format!("{} rows rejected; the first: {r}", parsed.rejections.len())));
     }
     let mut rows = Vec::new();
-    let mut nodes = std::collections::BTreeSet::new();
     for batch in parsed.batches(Table::Prices) {
-        for r in price_rows(batch)? {
-            if &*r.node == point {
-                rows.push(r);
-            } else {
-                nodes.insert(r.node.to_string());
-            }
+        rows.extend(price_rows(batch)?);
+    }
+    hourly_grid(rows, point, &input.display().to_string())
+}
+
+/// One node's prices (ERCOT rules: day-ahead published 13:30 Central the day before) on a
+/// dense hourly UTC grid; `source` names where the rows came from in errors.
+pub fn hourly_grid(all: Vec<hcp_datasets::rows::PriceRow>, point: &str, source: &str) -> Result<HourlyPrices> {
+    let mut nodes = std::collections::BTreeSet::new();
+    let mut rows = Vec::new();
+    for r in all {
+        if &*r.node == point {
+            rows.push(r);
+        } else {
+            nodes.insert(r.node.to_string());
         }
     }
     if rows.is_empty() {
         return Err(Error::Invalid(format!(
-            "{}: no prices for --point {point}; the file has {}",
-            input.display(),
+            "{source}: no prices for --point {point}; there are {}",
             nodes.into_iter().collect::<Vec<_>>().join(", ")
+        )));
+    }
+    if let Some(r) = rows.iter().find(|r| r.interval_minutes != 60) {
+        return Err(Error::Invalid(format!(
+            "{source}: {point} has {}-minute intervals (at {}); hourly prices are needed",
+            r.interval_minutes,
+            hcp_datasets::time::format_micros(r.interval_start_us)
         )));
     }
     rows.sort_by_key(|r| r.interval_start_us);
@@ -137,11 +111,10 @@ pub fn read_ercot_point(input: &Path, point: &str) -> Result<HourlyPrices> {
         prices.da[i] = r.dam_price_per_mwh.unwrap_or(f64::NAN);
     }
     for i in 0..n {
-        let t = prices.time(i);
-        let local = Chicago.timestamp_micros(t).single().expect("one local time");
-        prices.da_published_us.push(da_publication_us(t));
-        prices.hour_of_day.push(local.hour() as u8);
-        prices.weekday.push(local.weekday().num_days_from_monday() as u8);
+        let (hour, weekday, published) = calendar(prices.time(i));
+        prices.hour_of_day.push(hour);
+        prices.weekday.push(weekday);
+        prices.da_published_us.push(published);
     }
     Ok(prices)
 }
@@ -181,95 +154,6 @@ fn baseline(p: &HourlyPrices, model: Model, k: usize, j: usize) -> Option<f64> {
         Model::LearRt => unreachable!("not a baseline"),
     };
     v.is_finite().then_some(v)
-}
-
-/// The inputs of `lear_rt` for issue `k`, horizon `h` (1-based), prices through `scaler`;
-/// `None` when one is missing.
-fn features(p: &HourlyPrices, scaler: &Invariant, k: usize, h: usize) -> Option<Vec<f64>> {
-    let j = k + h - 1;
-    if k < MAX_LOOKBACK || j >= p.len() {
-        return None;
-    }
-    let (da, own) = p.latest_da(k, j)?;
-    let mut x = Vec::with_capacity(96);
-    let mut push = |v: f64| {
-        x.push(scaler.transform(v));
-        v.is_finite()
-    };
-    let mut ok = true;
-    for lag in 1..=24 {
-        ok &= push(p.rt[k - lag]);
-    }
-    for lag in 1..=3 {
-        ok &= push(p.da[k - lag]);
-    }
-    // The target's hour yesterday and a week ago.
-    ok &= push(p.rt[j - 24]);
-    ok &= push(p.rt[j - 168]);
-    if !ok {
-        return None;
-    }
-    // The latest day-ahead price, split by whether it is the target's own: the weight of
-    // yesterday's price for the same hour is not that of the target's own.
-    let z = scaler.transform(da);
-    x.push(if own { z } else { 0.0 });
-    x.push(if own { 0.0 } else { z });
-    x.push(f64::from(u8::from(own)));
-    x.extend((0..24).map(|hod| f64::from(u8::from(p.hour_of_day[j] == hod))));
-    x.extend((0..7).map(|wd| f64::from(u8::from(p.weekday[j] == wd))));
-    Some(x)
-}
-
-/// `lear_rt` calibrated at one issue time.
-#[derive(Debug, Clone)]
-struct LearRt {
-    scaler: Invariant,
-    models: Vec<Linear>,
-}
-
-impl LearRt {
-    /// Fits on issues in `[first, k)` whose targets are over by `k`: one model per horizon and
-    /// hour of day of the issue (what is known, and how the day-ahead price relates to the
-    /// target, depends on the time of day of the issue).
-    fn fit(p: &HourlyPrices, first: usize, k: usize, path: &PathConfig) -> Result<LearRt> {
-        let known: Vec<f64> = (first.saturating_sub(MAX_LOOKBACK)..k)
-            .flat_map(|i| [p.rt[i], p.da[i]])
-            .filter(|v| v.is_finite())
-            .collect();
-        let scaler = Invariant::fit(&known);
-        let mut models = Vec::with_capacity(24 * HORIZONS);
-        for hod in 0..24u8 {
-            for h in 1..=HORIZONS {
-                let mut rows = Vec::new();
-                let mut y = Vec::new();
-                for i in first.max(MAX_LOOKBACK)..k {
-                    let j = i + h - 1;
-                    if p.hour_of_day[i] != hod || j + 1 > k || !p.rt[j].is_finite() {
-                        continue;
-                    }
-                    if let Some(x) = features(p, &scaler, i, h) {
-                        rows.push(x);
-                        y.push(scaler.transform(p.rt[j]));
-                    }
-                }
-                if rows.len() < 28 {
-                    return Err(Error::Invalid(format!(
-                        "lear_rt horizon {h}, issue hour {hod}: only {} complete training days before {}",
-                        rows.len(),
-                        hcp_datasets::time::format_micros(p.time(k))
-                    )));
-                }
-                models.push(lasso::fit_aic(&Design::new(&rows), &y, path).model);
-            }
-        }
-        Ok(LearRt { scaler, models })
-    }
-
-    fn forecast(&self, p: &HourlyPrices, k: usize, h: usize) -> Option<f64> {
-        let x = features(p, &self.scaler, k, h)?;
-        let model = &self.models[usize::from(p.hour_of_day[k]) * HORIZONS + h - 1];
-        Some(self.scaler.inverse(model.predict(&x)))
-    }
 }
 
 /// What `hcp evaluate price --format ercot` runs.
@@ -415,7 +299,7 @@ pub fn evaluate_real_time(cfg: &RealTimeConfig, progress: &(dyn Fn(usize, usize)
                             }
                         }
                         Err(e) => {
-                            *failure.lock().expect("no panic") = Some(e);
+                            *failure.lock().expect("no panic") = Some(e.into());
                             return;
                         }
                     }

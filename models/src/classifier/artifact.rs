@@ -1,19 +1,15 @@
-//! The saved workload classifier: `model.json` (one fitted model per task) and
-//! `manifest.json` (feature names, model choices, training data and validation metrics, and the
-//! sha256 of `model.json`). Loading recomputes the hash and refuses a mismatch.
+//! The saved workload classifier (see [`crate::artifact`]): `model.json` holds one fitted model
+//! per task.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use super::features::{FEATURE_NAMES, JobSpec};
 use super::model::Model;
-use crate::error::{Error, Result};
-
-pub const MODEL_FILE: &str = "model.json";
-pub const MANIFEST_FILE: &str = "manifest.json";
-pub const FORMAT_VERSION: u32 = 1;
+use crate::artifact;
+pub use crate::artifact::{MANIFEST_FILE, MODEL_FILE, Manifest};
+use crate::error::Result;
 
 /// One task's fitted model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -65,89 +61,28 @@ impl ClassifierBundle {
     }
 }
 
-/// `manifest.json`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Manifest {
-    pub format_version: u32,
-    pub kind: String,
-    pub model_sha256: String,
-    pub feature_names: Vec<String>,
-    /// What it was trained on: source, rows, time cut, class counts per task.
-    pub training: serde_json::Value,
-    /// Validation (time-ordered) metrics and the candidates each task's choice beat.
-    pub validation: serde_json::Value,
-    pub created_by: String,
-}
+pub const KIND: &str = "workload_classifier";
 
-fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Writes `model.json` and `manifest.json` under `dir` (each via a temporary file and rename).
+/// Writes the classifier's `model.json` and `manifest.json` under `dir`.
 pub fn save(
     dir: &Path,
     bundle: &ClassifierBundle,
     training: serde_json::Value,
     validation: serde_json::Value,
 ) -> Result<Manifest> {
-    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    let model = serde_json::to_vec(bundle).map_err(|e| Error::Invalid(e.to_string()))?;
-    let manifest = Manifest {
-        format_version: FORMAT_VERSION,
-        kind: "workload_classifier".into(),
-        model_sha256: sha256_hex(&model),
-        feature_names: bundle.feature_names.clone(),
-        training,
-        validation,
-        created_by: format!("hcp {}", env!("CARGO_PKG_VERSION")),
-    };
-    write_atomic(&dir.join(MODEL_FILE), &model)?;
-    let text = serde_json::to_vec_pretty(&manifest).map_err(|e| Error::Invalid(e.to_string()))?;
-    write_atomic(&dir.join(MANIFEST_FILE), &text)?;
-    Ok(manifest)
-}
-
-fn write_atomic(path: &PathBuf, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes).map_err(|e| Error::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+    artifact::save(dir, KIND, &bundle.feature_names, bundle, training, validation)
 }
 
 /// Loads a classifier, verifying the checksum and that its features are this build's.
 pub fn load(dir: &Path) -> Result<(ClassifierBundle, Manifest)> {
-    let manifest_path = dir.join(MANIFEST_FILE);
-    let model_path = dir.join(MODEL_FILE);
-    let text = std::fs::read(&manifest_path).map_err(|e| Error::io(&manifest_path, e))?;
-    let manifest: Manifest = serde_json::from_slice(&text)
-        .map_err(|e| Error::Artifact { path: manifest_path.clone(), message: e.to_string() })?;
-    if manifest.format_version != FORMAT_VERSION || manifest.kind != "workload_classifier" {
-        return Err(Error::Artifact {
-            path: manifest_path,
-            message: format!(
-                "a `{}` artifact of format {}, this build reads workload_classifier format {FORMAT_VERSION}",
-                manifest.kind, manifest.format_version
-            ),
-        });
-    }
-    let bytes = std::fs::read(&model_path).map_err(|e| Error::io(&model_path, e))?;
-    let actual = sha256_hex(&bytes);
-    if actual != manifest.model_sha256 {
-        return Err(Error::Checksum { path: model_path, expected: manifest.model_sha256, actual });
-    }
-    let bundle: ClassifierBundle = serde_json::from_slice(&bytes)
-        .map_err(|e| Error::Artifact { path: model_path.clone(), message: e.to_string() })?;
-    if bundle.feature_names != FEATURE_NAMES {
-        return Err(Error::Artifact {
-            path: model_path,
-            message: format!("trained on features {:?}, this build computes {:?}", bundle.feature_names, FEATURE_NAMES),
-        });
-    }
-    Ok((bundle, manifest))
+    let names: Vec<String> = FEATURE_NAMES.iter().map(|s| s.to_string()).collect();
+    artifact::load(dir, KIND, &names)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::Error;
 
     fn bundle() -> ClassifierBundle {
         ClassifierBundle {

@@ -66,7 +66,7 @@ impl Design {
 }
 
 /// A fitted linear model.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Linear {
     pub intercept: f64,
     pub coef: Vec<f64>,

@@ -7,6 +7,7 @@ pub mod lear;
 pub mod metrics;
 pub mod naive;
 pub mod panel;
+pub mod realtime;
 pub mod scaler;
 
 pub use bands::ErrorBands;

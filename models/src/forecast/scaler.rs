@@ -4,7 +4,7 @@
 //! prices without a log's domain problems.
 
 /// Median and scale of one column.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Invariant {
     pub median: f64,
     pub scale: f64,

@@ -1,0 +1,102 @@
+//! Saved models: `model.json` (the fitted model as plain data) and `manifest.json` (its kind,
+//! feature names, training data and validation metrics, and the sha256 of `model.json`).
+//! Loading recomputes the hash and refuses a mismatch, another kind, or other features.
+
+use std::path::Path;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+
+pub const MODEL_FILE: &str = "model.json";
+pub const MANIFEST_FILE: &str = "manifest.json";
+pub const FORMAT_VERSION: u32 = 1;
+
+/// `manifest.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub format_version: u32,
+    /// `workload_classifier`, `price_lear_rt`, ...
+    pub kind: String,
+    pub model_sha256: String,
+    pub feature_names: Vec<String>,
+    /// What it was trained on: source, rows, time range.
+    pub training: serde_json::Value,
+    /// Validation (time-ordered) metrics.
+    pub validation: serde_json::Value,
+    pub created_by: String,
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Writes `model.json` and `manifest.json` under `dir` (each via a temporary file and rename).
+pub fn save(
+    dir: &Path,
+    kind: &str,
+    feature_names: &[String],
+    model: &impl Serialize,
+    training: serde_json::Value,
+    validation: serde_json::Value,
+) -> Result<Manifest> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let model = serde_json::to_vec(model).map_err(|e| Error::Invalid(e.to_string()))?;
+    let manifest = Manifest {
+        format_version: FORMAT_VERSION,
+        kind: kind.into(),
+        model_sha256: sha256_hex(&model),
+        feature_names: feature_names.to_vec(),
+        training,
+        validation,
+        created_by: format!("hcp {}", env!("CARGO_PKG_VERSION")),
+    };
+    write_atomic(&dir.join(MODEL_FILE), &model)?;
+    let text = serde_json::to_vec_pretty(&manifest).map_err(|e| Error::Invalid(e.to_string()))?;
+    write_atomic(&dir.join(MANIFEST_FILE), &text)?;
+    Ok(manifest)
+}
+
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, bytes).map_err(|e| Error::io(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+}
+
+/// Loads a model of `kind`, verifying the checksum and that its features are `feature_names`
+/// (this build's).
+pub fn load<T: DeserializeOwned>(dir: &Path, kind: &str, feature_names: &[String]) -> Result<(T, Manifest)> {
+    let manifest_path = dir.join(MANIFEST_FILE);
+    let model_path = dir.join(MODEL_FILE);
+    let text = std::fs::read(&manifest_path).map_err(|e| Error::io(&manifest_path, e))?;
+    let manifest: Manifest = serde_json::from_slice(&text)
+        .map_err(|e| Error::Artifact { path: manifest_path.clone(), message: e.to_string() })?;
+    if manifest.format_version != FORMAT_VERSION || manifest.kind != kind {
+        return Err(Error::Artifact {
+            path: manifest_path,
+            message: format!(
+                "a `{}` artifact of format {}, this build reads {kind} format {FORMAT_VERSION}",
+                manifest.kind, manifest.format_version
+            ),
+        });
+    }
+    let bytes = std::fs::read(&model_path).map_err(|e| Error::io(&model_path, e))?;
+    let actual = sha256_hex(&bytes);
+    if actual != manifest.model_sha256 {
+        return Err(Error::Checksum { path: model_path, expected: manifest.model_sha256, actual });
+    }
+    if manifest.feature_names != feature_names {
+        return Err(Error::Artifact {
+            path: manifest_path,
+            message: format!(
+                "trained on features {:?}, this build computes {:?}",
+                manifest.feature_names, feature_names
+            ),
+        });
+    }
+    let model: T = serde_json::from_slice(&bytes)
+        .map_err(|e| Error::Artifact { path: model_path.clone(), message: e.to_string() })?;
+    Ok((model, manifest))
+}

@@ -1,0 +1,269 @@
+//! Real-time price forecasting from hourly prices: the data grid, what is known at an issue
+//! time, and `lear_rt`, the per-horizon lasso that `hcp evaluate price --format ercot` measures
+//! and `hcp train price` saves. Building the grid (time zones, publication times) is the
+//! caller's; this module only reads it.
+
+use serde::{Deserialize, Serialize};
+
+use super::lasso::{self, Design, Linear, PathConfig};
+use super::scaler::Invariant;
+use crate::error::{Error, Result};
+
+const HOUR_US: i64 = 3_600_000_000;
+pub const HORIZONS: usize = 24;
+/// The latest issue a real-time sample reaches back to: a week and a day.
+pub const MAX_LOOKBACK: usize = 168 + 24;
+
+/// One settlement point's hourly prices on a dense UTC grid (missing hours are NaN).
+#[derive(Debug, Clone, PartialEq)]
+pub struct HourlyPrices {
+    pub node: String,
+    pub start_us: i64,
+    pub rt: Vec<f64>,
+    pub da: Vec<f64>,
+    /// When the day-ahead price of each hour became public.
+    pub da_published_us: Vec<i64>,
+    /// Local (Central) hour of day and weekday (Monday = 0) of each hour.
+    pub hour_of_day: Vec<u8>,
+    pub weekday: Vec<u8>,
+}
+
+impl HourlyPrices {
+    pub fn len(&self) -> usize {
+        self.rt.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rt.is_empty()
+    }
+
+    pub fn time(&self, i: usize) -> i64 {
+        self.start_us + i as i64 * HOUR_US
+    }
+
+    /// The grid index of the first hour at or after `us`.
+    pub fn index_at(&self, us: i64) -> usize {
+        usize::try_from((us - self.start_us + HOUR_US - 1).div_euclid(HOUR_US)).unwrap_or(0)
+    }
+
+    /// The latest day-ahead price of target hour `j` known at issue index `k`, and whether it
+    /// is the target's own.
+    pub fn latest_da(&self, k: usize, j: usize) -> Option<(f64, bool)> {
+        let issue = self.time(k);
+        if self.da_published_us[j] <= issue && self.da[j].is_finite() {
+            return Some((self.da[j], true));
+        }
+        let y = j.checked_sub(24)?;
+        (self.da_published_us[y] <= issue && self.da[y].is_finite()).then_some((self.da[y], false))
+    }
+}
+
+/// The inputs of `lear_rt` for issue `k`, horizon `h` (1-based), prices through `scaler`;
+/// `None` when one is missing.
+pub fn features(p: &HourlyPrices, scaler: &Invariant, k: usize, h: usize) -> Option<Vec<f64>> {
+    let j = k + h - 1;
+    if k < MAX_LOOKBACK || j >= p.len() {
+        return None;
+    }
+    let (da, own) = p.latest_da(k, j)?;
+    let mut x = Vec::with_capacity(96);
+    let mut push = |v: f64| {
+        x.push(scaler.transform(v));
+        v.is_finite()
+    };
+    let mut ok = true;
+    for lag in 1..=24 {
+        ok &= push(p.rt[k - lag]);
+    }
+    for lag in 1..=3 {
+        ok &= push(p.da[k - lag]);
+    }
+    // The target's hour yesterday and a week ago.
+    ok &= push(p.rt[j - 24]);
+    ok &= push(p.rt[j - 168]);
+    if !ok {
+        return None;
+    }
+    // The latest day-ahead price, split by whether it is the target's own: the weight of
+    // yesterday's price for the same hour is not that of the target's own.
+    let z = scaler.transform(da);
+    x.push(if own { z } else { 0.0 });
+    x.push(if own { 0.0 } else { z });
+    x.push(f64::from(u8::from(own)));
+    x.extend((0..24).map(|hod| f64::from(u8::from(p.hour_of_day[j] == hod))));
+    x.extend((0..7).map(|wd| f64::from(u8::from(p.weekday[j] == wd))));
+    Some(x)
+}
+
+/// `lear_rt` calibrated at one issue time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LearRt {
+    scaler: Invariant,
+    /// `models[hour_of_day_of_issue * HORIZONS + h - 1]`.
+    models: Vec<Linear>,
+}
+
+impl LearRt {
+    /// Fits on issues in `[first, k)` whose targets are over by `k`: one model per horizon and
+    /// hour of day of the issue (what is known, and how the day-ahead price relates to the
+    /// target, depends on the time of day of the issue).
+    pub fn fit(p: &HourlyPrices, first: usize, k: usize, path: &PathConfig) -> Result<LearRt> {
+        let known: Vec<f64> = (first.saturating_sub(MAX_LOOKBACK)..k)
+            .flat_map(|i| [p.rt[i], p.da[i]])
+            .filter(|v| v.is_finite())
+            .collect();
+        let scaler = Invariant::fit(&known);
+        let mut models = Vec::with_capacity(24 * HORIZONS);
+        for hod in 0..24u8 {
+            for h in 1..=HORIZONS {
+                let mut rows = Vec::new();
+                let mut y = Vec::new();
+                for i in first.max(MAX_LOOKBACK)..k {
+                    let j = i + h - 1;
+                    if p.hour_of_day[i] != hod || j + 1 > k || !p.rt[j].is_finite() {
+                        continue;
+                    }
+                    if let Some(x) = features(p, &scaler, i, h) {
+                        rows.push(x);
+                        y.push(scaler.transform(p.rt[j]));
+                    }
+                }
+                if rows.len() < 28 {
+                    return Err(Error::Fit {
+                        model: "lear_rt".into(),
+                        message: format!(
+                            "horizon {h}, issue hour {hod}: only {} complete training days before hour {k} of the grid",
+                            rows.len()
+                        ),
+                    });
+                }
+                models.push(lasso::fit_aic(&Design::new(&rows), &y, path).model);
+            }
+        }
+        Ok(LearRt { scaler, models })
+    }
+
+    pub fn forecast(&self, p: &HourlyPrices, k: usize, h: usize) -> Option<f64> {
+        let x = features(p, &self.scaler, k, h)?;
+        let model = &self.models[usize::from(p.hour_of_day[k]) * HORIZONS + h - 1];
+        Some(self.scaler.inverse(model.predict(&x)))
+    }
+}
+
+/// Names of [`features`]' columns, in order: what an artifact's manifest records.
+pub fn feature_names() -> Vec<String> {
+    let mut names: Vec<String> = (1..=24).map(|l| format!("rt_lag_{l}h")).collect();
+    names.extend((1..=3).map(|l| format!("da_lag_{l}h")));
+    names.push("rt_target_minus_24h".into());
+    names.push("rt_target_minus_168h".into());
+    names.push("da_latest_own".into());
+    names.push("da_latest_previous_day".into());
+    names.push("da_own_published".into());
+    names.extend((0..24).map(|h| format!("target_hour_{h}")));
+    names.extend((0..7).map(|d| format!("target_weekday_{d}")));
+    names
+}
+
+pub const ARTIFACT_KIND: &str = "price_lear_rt";
+
+/// The saved real-time price forecaster: `lear_rt` for one node and the error quantiles of its
+/// time-ordered holdout per horizon (its 0.1/0.5/0.9 band).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PriceForecaster {
+    pub node: String,
+    /// The last hour (start, UTC µs) whose price the model was fitted on.
+    pub trained_until_us: i64,
+    pub model: LearRt,
+    /// Per horizon, offsets to add to the mean for the 0.1, 0.5 and 0.9 quantiles.
+    pub band_offsets: Vec<[f64; 3]>,
+}
+
+/// One horizon of a forecast.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct HorizonForecast {
+    pub horizon: usize,
+    pub target_start_us: i64,
+    pub mean: f64,
+    pub quantiles: [f64; 3],
+}
+
+impl PriceForecaster {
+    /// Forecasts issued at grid index `k` (the first hour whose price is unknown) for every
+    /// horizon whose inputs exist.
+    pub fn forecast(&self, p: &HourlyPrices, k: usize) -> Vec<HorizonForecast> {
+        (1..=HORIZONS)
+            .filter_map(|h| {
+                let mean = self.model.forecast(p, k, h)?;
+                let o = self.band_offsets.get(h - 1).copied().unwrap_or([0.0; 3]);
+                Some(HorizonForecast {
+                    horizon: h,
+                    target_start_us: p.time(k + h - 1),
+                    mean,
+                    quantiles: o.map(|v| mean + v),
+                })
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn grid(hours: usize) -> HourlyPrices {
+        let mut rt = Vec::new();
+        let mut da = Vec::new();
+        let mut spread = 0.0;
+        let mut state = 5u64;
+        for t in 0..hours {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            let noise = ((state >> 11) as f64 / (1u64 << 53) as f64) - 0.5;
+            let d = 30.0 + 10.0 * ((t % 24) as f64 / 24.0 * std::f64::consts::TAU).sin();
+            spread = 0.8 * spread + 5.0 * noise;
+            da.push(d);
+            rt.push(d + spread);
+        }
+        HourlyPrices {
+            node: "N".into(),
+            start_us: 0,
+            // Day-ahead prices of a day are public 10 hours before it starts.
+            da_published_us: (0..hours).map(|t| ((t / 24 * 24) as i64 - 10) * HOUR_US).collect(),
+            hour_of_day: (0..hours).map(|t| (t % 24) as u8).collect(),
+            weekday: (0..hours).map(|t| (t / 24 % 7) as u8).collect(),
+            rt,
+            da,
+        }
+    }
+
+    #[test]
+    fn feature_names_match_the_features() {
+        let p = grid(400);
+        let s = Invariant::fit(&p.rt);
+        assert_eq!(features(&p, &s, 300, 5).unwrap().len(), feature_names().len());
+    }
+
+    #[test]
+    fn forecasts_ignore_prices_from_the_issue_hour_on() {
+        let p = grid(24 * 60);
+        let model = LearRt::fit(&p, 0, 24 * 50, &PathConfig::default()).unwrap();
+        let f = PriceForecaster {
+            node: "N".into(),
+            trained_until_us: 0,
+            model,
+            band_offsets: vec![[-1.0, 0.0, 1.0]; HORIZONS],
+        };
+        let k = 24 * 52 + 7;
+        let before = f.forecast(&p, k);
+        assert_eq!(before.len(), HORIZONS);
+        let mut later = p.clone();
+        for i in k..later.len() {
+            later.rt[i] = 5_000.0;
+            // Day-ahead prices not yet public at the issue.
+            if later.da_published_us[i] > later.time(k) {
+                later.da[i] = -5_000.0;
+            }
+        }
+        assert_eq!(f.forecast(&later, k), before);
+        assert!(before.iter().all(|h| h.quantiles[0] < h.quantiles[1] && h.quantiles[1] < h.quantiles[2]));
+    }
+}

@@ -1,0 +1,61 @@
+//! `hcp forecast`: forecasts from a trained model and a history dataset.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::{Args, Subcommand};
+use hcp_training::price_model::{ForecastPriceConfig, forecast_price};
+
+#[derive(Debug, Args)]
+pub struct ForecastArgs {
+    #[command(subcommand)]
+    what: ForecastWhat,
+}
+
+#[derive(Debug, Subcommand)]
+enum ForecastWhat {
+    /// The next 24 hours of the real-time price at the model's node, issued after the last
+    /// known hour (or at --issue-time); mean and 0.1/0.5/0.9 quantiles.
+    Price(ForecastPriceArgs),
+}
+
+#[derive(Debug, Args)]
+struct ForecastPriceArgs {
+    /// Directory written by `hcp train price`.
+    #[arg(long)]
+    model: PathBuf,
+    /// Dataset directory with a `prices` table holding the node's history.
+    #[arg(long)]
+    history: PathBuf,
+    /// Forecast directory: forecasts/target=.../forecast_date=.../part-<run_id>.parquet.
+    #[arg(long)]
+    out: PathBuf,
+    /// Names the file a run writes: the same run id rewrites the same file (idempotent).
+    #[arg(long, default_value = "forecast")]
+    run_id: String,
+    /// Issue time, RFC 3339 or YYYY-MM-DD (UTC), on the hour.
+    #[arg(long)]
+    issue_time: Option<String>,
+}
+
+pub fn forecast_cmd(args: ForecastArgs) -> Result<()> {
+    match args.what {
+        ForecastWhat::Price(a) => {
+            let issue_us = match &a.issue_time {
+                Some(s) => Some(
+                    hcp_datasets::time::parse_instant(s)
+                        .with_context(|| format!("--issue-time `{s}` is not RFC 3339 or YYYY-MM-DD"))?,
+                ),
+                None => None,
+            };
+            let cfg =
+                ForecastPriceConfig { model: a.model, history: a.history, out: a.out, run_id: a.run_id, issue_us };
+            let (written, horizons) = forecast_price(&cfg).context("forecasting the price")?;
+            println!("{horizons} horizons");
+            for f in written {
+                println!("-> {}", f.path.display());
+            }
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,208 @@
+//! `hcp train price` and `hcp forecast price`: the real-time price forecaster (`lear_rt`) of one
+//! node fitted on a dataset's `prices` table, saved with a checked manifest, and its forecasts
+//! written in the hive-partitioned forecast layout.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use hcp_datasets::ingest::Fnv1a;
+use hcp_datasets::rows::{ForecastRow, forecasts_batch, price_rows};
+use hcp_datasets::{ReadOptions, Table, WriteOptions, WrittenFile, read_table, write_table};
+use hcp_models::artifact::{self, Manifest};
+use hcp_models::forecast::lasso::PathConfig;
+use hcp_models::forecast::realtime::{
+    ARTIFACT_KIND, HORIZONS, HourlyPrices, LearRt, MAX_LOOKBACK, PriceForecaster, feature_names,
+};
+use hcp_models::forecast::{Accumulator, ErrorBands, QUANTILES};
+
+use crate::realtime::hourly_grid;
+use crate::{Error, Result};
+
+/// Reads one node's hourly prices from a dataset directory (`hcp ingest ercot` or `hcp sim`).
+pub fn read_node(data: &Path, node: &str) -> Result<HourlyPrices> {
+    let (batch, _) = read_table(data, Table::Prices, &ReadOptions::default())?;
+    hourly_grid(price_rows(&batch)?, node, &data.display().to_string())
+}
+
+/// What `hcp train price` runs.
+#[derive(Debug, Clone)]
+pub struct TrainPriceConfig {
+    pub data: PathBuf,
+    pub node: String,
+    pub out: PathBuf,
+    /// The last days of the history, held out (time-ordered) to measure the model and size its
+    /// quantile band before the final fit on everything.
+    pub holdout_days: usize,
+    pub path: PathConfig,
+}
+
+impl TrainPriceConfig {
+    pub fn new(data: PathBuf, node: String, out: PathBuf) -> TrainPriceConfig {
+        TrainPriceConfig { data, node, out, holdout_days: 28, path: PathConfig::default() }
+    }
+}
+
+/// Fits `lear_rt` on all of a node's history after measuring it on the held-out last days;
+/// writes `model.json` and `manifest.json`.
+pub fn train_price(cfg: &TrainPriceConfig) -> Result<Manifest> {
+    let p = read_node(&cfg.data, &cfg.node)?;
+    let n = p.len();
+    let holdout = cfg.holdout_days * 24;
+    let needed = MAX_LOOKBACK + 28 * 24 + holdout + HORIZONS;
+    if n < needed {
+        return Err(Error::Invalid(format!(
+            "{}: {} has {n} hours; training with {} holdout days needs at least {needed}",
+            cfg.data.display(),
+            cfg.node,
+            cfg.holdout_days
+        )));
+    }
+    let cut = n - holdout;
+    let validation_model = LearRt::fit(&p, 0, cut, &cfg.path)?;
+    let mut bands = ErrorBands::new(HORIZONS, usize::MAX);
+    let (mut model_acc, mut dam_acc) = (Accumulator::default(), Accumulator::default());
+    for k in cut..n - HORIZONS + 1 {
+        for h in 1..=HORIZONS {
+            let j = k + h - 1;
+            let (Some(f), Some((dam, _))) = (validation_model.forecast(&p, k, h), p.latest_da(k, j)) else { continue };
+            if !p.rt[j].is_finite() {
+                continue;
+            }
+            bands.record(h - 1, p.rt[j] - f);
+            model_acc.add(p.rt[j], f, &[f; 3]);
+            dam_acc.add(p.rt[j], dam, &[dam; 3]);
+        }
+    }
+    if model_acc.scores().n == 0 {
+        return Err(Error::Invalid(format!("{}: no complete hour in the {} holdout days", cfg.node, cfg.holdout_days)));
+    }
+    let forecaster = PriceForecaster {
+        node: cfg.node.clone(),
+        trained_until_us: p.time(n - 1),
+        model: LearRt::fit(&p, 0, n, &cfg.path)?,
+        band_offsets: (0..HORIZONS).map(|h| bands.offsets(h)).collect(),
+    };
+    let mut hash = Fnv1a::default();
+    for (rt, da) in p.rt.iter().zip(&p.da) {
+        hash.write(&rt.to_le_bytes());
+        hash.write(&da.to_le_bytes());
+    }
+    let training = serde_json::json!({
+        "data": cfg.data.display().to_string(),
+        "node": cfg.node,
+        "first_hour": hcp_datasets::time::format_micros(p.start_us),
+        "last_hour": hcp_datasets::time::format_micros(p.time(n - 1)),
+        "hours": n,
+        "hours_with_real_time_price": p.rt.iter().filter(|v| v.is_finite()).count(),
+        "prices_fnv1a64": format!("{:016x}", hash.0),
+        "config": {"horizons": HORIZONS, "models": "one lasso per horizon and issue hour of day, AIC", "path": format!("{:?}", cfg.path)},
+    });
+    let (model_scores, dam_scores) = (model_acc.scores(), dam_acc.scores());
+    // Point scores only: the band is sized on these same holdout errors.
+    let point = |s: &hcp_models::forecast::Scores| serde_json::json!({"mae": s.mae, "rmse": s.rmse, "n": s.n});
+    let validation = serde_json::json!({
+        "holdout": {"from": hcp_datasets::time::format_micros(p.time(cut)), "days": cfg.holdout_days},
+        "lear_rt": point(&model_scores),
+        "dam_latest": point(&dam_scores),
+        "mae_vs_dam_latest": model_scores.mae / dam_scores.mae,
+        "band_quantiles": QUANTILES,
+    });
+    Ok(artifact::save(&cfg.out, ARTIFACT_KIND, &feature_names(), &forecaster, training, validation)?)
+}
+
+/// Loads a saved price forecaster (checksum and features verified).
+pub fn load_price_model(dir: &Path) -> Result<(PriceForecaster, Manifest)> {
+    Ok(artifact::load(dir, ARTIFACT_KIND, &feature_names())?)
+}
+
+/// What `hcp forecast price` runs.
+#[derive(Debug, Clone)]
+pub struct ForecastPriceConfig {
+    pub model: PathBuf,
+    pub history: PathBuf,
+    pub out: PathBuf,
+    pub run_id: String,
+    /// Issue time (UTC µs, on the hour); by default the hour after the last known real-time price.
+    pub issue_us: Option<i64>,
+}
+
+/// Forecasts the next 24 hours from the history and writes them under
+/// `out/forecasts/target=rtm_price_per_mwh/forecast_date=YYYY-MM-DD/part-<run_id>.parquet`.
+pub fn forecast_price(cfg: &ForecastPriceConfig) -> Result<(Vec<WrittenFile>, usize)> {
+    let (forecaster, manifest) = load_price_model(&cfg.model)?;
+    let p = read_node(&cfg.history, &forecaster.node)?;
+    let k = match cfg.issue_us {
+        Some(t) => {
+            if (t - p.start_us) % 3_600_000_000 != 0 || t < p.time(MAX_LOOKBACK) || t > p.time(p.len()) {
+                return Err(Error::Invalid(format!(
+                    "--issue-time {}: must be on the hour within {} .. {}",
+                    hcp_datasets::time::format_micros(t),
+                    hcp_datasets::time::format_micros(p.time(MAX_LOOKBACK)),
+                    hcp_datasets::time::format_micros(p.time(p.len()))
+                )));
+            }
+            ((t - p.start_us) / 3_600_000_000) as usize
+        }
+        None => p.rt.iter().rposition(|v| v.is_finite()).map_or(0, |i| i + 1),
+    };
+    // Prices of hours from the issue on are not known at the issue: hide them from the model.
+    let mut known = p.clone();
+    let issue_us = known.time(k);
+    for i in k..known.len() {
+        known.rt[i] = f64::NAN;
+        if known.da_published_us[i] > issue_us {
+            known.da[i] = f64::NAN;
+        }
+    }
+    // The grid must reach the last horizon for its calendar inputs.
+    extend_grid(&mut known, k + HORIZONS);
+    let forecasts = forecaster.forecast(&known, k);
+    if forecasts.is_empty() {
+        return Err(Error::Invalid(format!(
+            "{}: no forecast possible at {}: the 8 days of prices before it are incomplete",
+            forecaster.node,
+            hcp_datasets::time::format_micros(issue_us)
+        )));
+    }
+    let (target, node, model_id, version, run_id): (Arc<str>, Arc<str>, Arc<str>, Arc<str>, Arc<str>) = (
+        "rtm_price_per_mwh".into(),
+        forecaster.node.as_str().into(),
+        "lear_rt".into(),
+        manifest.model_sha256[..12].into(),
+        cfg.run_id.as_str().into(),
+    );
+    let mut rows = Vec::new();
+    for f in &forecasts {
+        let row = |quantile: Option<f64>, value: f64| ForecastRow {
+            forecast_time_us: issue_us,
+            target_time_us: f.target_start_us,
+            target: target.clone(),
+            node: node.clone(),
+            model_id: model_id.clone(),
+            model_version: version.clone(),
+            run_id: run_id.clone(),
+            quantile,
+            value,
+        };
+        rows.push(row(None, f.mean));
+        for (level, v) in QUANTILES.iter().zip(f.quantiles) {
+            rows.push(row(Some(*level), v));
+        }
+    }
+    let opts = WriteOptions::new(cfg.run_id.clone(), format!("hcp forecast price --model {}", cfg.model.display()));
+    let written = write_table(&cfg.out, Table::Forecasts, &forecasts_batch(&rows), &opts)?;
+    Ok((written, forecasts.len()))
+}
+
+/// Extends the grid with unknown hours up to `len`, with their calendar and publication times.
+fn extend_grid(p: &mut HourlyPrices, len: usize) {
+    while p.len() < len {
+        let t = p.time(p.len());
+        let (hour, weekday, published) = crate::realtime::calendar(t);
+        p.rt.push(f64::NAN);
+        p.da.push(f64::NAN);
+        p.hour_of_day.push(hour);
+        p.weekday.push(weekday);
+        p.da_published_us.push(published);
+    }
+}

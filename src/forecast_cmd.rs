@@ -21,16 +21,18 @@ enum ForecastWhat {
 
 #[derive(Debug, Args)]
 struct ForecastPriceArgs {
-    /// Directory written by `hcp train price`.
-    #[arg(long)]
-    model: PathBuf,
+    /// Directory written by `hcp train price`; repeat for several nodes (one file per
+    /// partition holds them all).
+    #[arg(long = "model", required = true)]
+    models: Vec<PathBuf>,
     /// Dataset directory with a `prices` table holding the node's history.
     #[arg(long)]
     history: PathBuf,
     /// Forecast directory: forecasts/target=.../forecast_date=.../part-<run_id>.parquet.
     #[arg(long)]
     out: PathBuf,
-    /// Names the file a run writes: the same run id rewrites the same file (idempotent).
+    /// Names the files a run writes: the same run id rewrites the same files (idempotent);
+    /// give each run its own, or its files replace another's.
     #[arg(long, default_value = "forecast")]
     run_id: String,
     /// Issue time, RFC 3339 or YYYY-MM-DD (UTC), on the hour.
@@ -49,9 +51,11 @@ pub fn forecast_cmd(args: ForecastArgs) -> Result<()> {
                 None => None,
             };
             let cfg =
-                ForecastPriceConfig { model: a.model, history: a.history, out: a.out, run_id: a.run_id, issue_us };
+                ForecastPriceConfig { models: a.models, history: a.history, out: a.out, run_id: a.run_id, issue_us };
             let (written, horizons) = forecast_price(&cfg).context("forecasting the price")?;
-            println!("{horizons} horizons");
+            for (model, h) in cfg.models.iter().zip(&horizons) {
+                println!("{}: {h} horizons", model.display());
+            }
             for f in written {
                 println!("-> {}", f.path.display());
             }

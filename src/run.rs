@@ -2,7 +2,9 @@
 //!
 //! Stages today: history (every real format found under `--data`, else the simulator run on the
 //! built-in West Texas fleet: calibrated prices, Bitcoin network, jobs and telemetry) →
-//! canonical Parquet → report. Training, forecasting and the backtest join here as they land.
+//! canonical Parquet → the real-time price forecaster trained per ERCOT node (measured on the
+//! last days first) → its next-24-hour forecast in the hive layout → report. The backtest joins
+//! here when it lands.
 
 use std::path::{Path, PathBuf};
 
@@ -12,6 +14,7 @@ use hcp_datasets::Table;
 use hcp_datasets::ingest::{Format, IngestOptions, ingest};
 use hcp_sim::fleet::FleetConfig;
 use hcp_sim::history::{HistoryConfig, WEST_TEXAS_FLEET, write_history};
+use hcp_training::price_model::{ForecastPriceConfig, TrainPriceConfig, forecast_price, train_price};
 use hcp_training::{PriceSummary, price_summary, row_count};
 
 #[derive(Debug, Args)]
@@ -26,9 +29,13 @@ pub struct RunArgs {
     /// Seed of the synthetic history.
     #[arg(long, default_value_t = 42)]
     seed: u64,
-    /// Days of synthetic history.
-    #[arg(long, default_value_t = 14)]
+    /// Days of synthetic history (the price forecaster needs 51: 8 of lags, 28 of training,
+    /// 14 held out, 1 to forecast).
+    #[arg(long, default_value_t = 60)]
     days: u32,
+    /// ERCOT nodes whose real-time price forecaster the run trains (those in the history).
+    #[arg(long = "node", default_values_t = ["HB_WEST".to_string(), "LZ_WEST".to_string()])]
+    nodes: Vec<String>,
 }
 
 /// What one run of the main job does.
@@ -38,12 +45,27 @@ pub struct RunConfig {
     pub out: PathBuf,
     pub seed: u64,
     pub days: u32,
+    pub nodes: Vec<String>,
 }
 
 impl From<RunArgs> for RunConfig {
     fn from(a: RunArgs) -> Self {
-        RunConfig { data: a.data, out: a.out, seed: a.seed, days: a.days }
+        RunConfig { data: a.data, out: a.out, seed: a.seed, days: a.days, nodes: a.nodes }
     }
+}
+
+/// Holdout of the forecaster trained by the run, days.
+const HOLDOUT_DAYS: usize = 14;
+
+/// One node's trained forecaster and its forecast.
+#[derive(Debug)]
+struct NodeForecast {
+    node: String,
+    model_dir: PathBuf,
+    holdout_mae: f64,
+    dam_latest_mae: f64,
+    horizons: usize,
+    file: PathBuf,
 }
 
 /// The real files `hcp run --data DIR` ingests, by format, relative to DIR (the layout of
@@ -76,7 +98,7 @@ const REAL_INPUTS: [(Format, &[&str]); 4] = [
 
 pub fn run(cfg: &RunConfig) -> Result<()> {
     let history = history(cfg)?;
-    println!("[1/2] history: {}", history.display());
+    println!("[1/3] history: {}", history.display());
     let summary = price_summary(&history).context("summarising price history with polars")?;
     let mut tables = Vec::new();
     for table in Table::ALL {
@@ -84,10 +106,59 @@ pub fn run(cfg: &RunConfig) -> Result<()> {
             tables.push((table, rows));
         }
     }
-    let report = write_report(&cfg.out, &history, &tables, &summary)?;
-    println!("[2/2] report:  {}", report.display());
+    let forecasts = train_and_forecast(cfg, &history, &summary)?;
+    let report = write_report(&cfg.out, &history, &tables, &summary, &forecasts)?;
+    println!("[3/3] report:  {}", report.display());
     print_summary(&tables, &summary);
     Ok(())
+}
+
+/// Trains the real-time price forecaster of each requested ERCOT node in the history and
+/// forecasts its next 24 hours.
+fn train_and_forecast(cfg: &RunConfig, history: &Path, summary: &[PriceSummary]) -> Result<Vec<NodeForecast>> {
+    let mut trained = Vec::new();
+    for node in &cfg.nodes {
+        if !summary.iter().any(|s| s.market == "ERCOT" && &s.node == node) {
+            println!("[2/3] {node}: not in the history, no forecaster");
+            continue;
+        }
+        let model_dir = cfg.out.join("models").join(format!("price-{node}"));
+        let mut train = TrainPriceConfig::new(history.to_path_buf(), node.clone(), model_dir.clone());
+        train.holdout_days = HOLDOUT_DAYS;
+        let manifest = train_price(&train).with_context(|| format!("training the {node} price forecaster"))?;
+        let mae = |m: &str| manifest.validation[m]["mae"].as_f64().unwrap_or(f64::NAN);
+        println!(
+            "[2/3] {node}: lear_rt MAE {:.2} vs day-ahead {:.2} on the last {HOLDOUT_DAYS} days",
+            mae("lear_rt"),
+            mae("dam_latest")
+        );
+        trained.push((node.clone(), model_dir, mae("lear_rt"), mae("dam_latest")));
+    }
+    if trained.is_empty() {
+        return Ok(Vec::new());
+    }
+    let fc = ForecastPriceConfig {
+        models: trained.iter().map(|t| t.1.clone()).collect(),
+        history: history.to_path_buf(),
+        out: cfg.out.join("forecasts"),
+        run_id: format!("run-{}", cfg.seed),
+        issue_us: None,
+    };
+    let (written, horizons) = forecast_price(&fc).context("forecasting prices")?;
+    let file = written.first().map(|w| w.path.clone()).unwrap_or_default();
+    println!("[2/3] forecasts -> {}", file.display());
+    Ok(trained
+        .into_iter()
+        .zip(horizons)
+        .map(|((node, model_dir, holdout_mae, dam_latest_mae), horizons)| NodeForecast {
+            node,
+            model_dir,
+            holdout_mae,
+            dam_latest_mae,
+            horizons,
+            file: file.clone(),
+        })
+        .collect())
 }
 
 /// Produces the canonical dataset the rest of the run reads, and returns its directory.
@@ -128,7 +199,13 @@ fn history(cfg: &RunConfig) -> Result<PathBuf> {
     }
 }
 
-fn write_report(out: &Path, history: &Path, tables: &[(Table, u64)], summary: &[PriceSummary]) -> Result<PathBuf> {
+fn write_report(
+    out: &Path,
+    history: &Path,
+    tables: &[(Table, u64)],
+    summary: &[PriceSummary],
+    forecasts: &[NodeForecast],
+) -> Result<PathBuf> {
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let mut md = String::from("# hcp run\n\n");
     md.push_str(&format!("History: `{}`\n\n| table | rows |\n|---|---:|\n", history.display()));
@@ -155,6 +232,24 @@ fn write_report(out: &Path, history: &Path, tables: &[(Table, u64)], summary: &[
             s.negative_hours,
             s.spike_hours
         ));
+    }
+    if !forecasts.is_empty() {
+        md.push_str(&format!(
+            "\nReal-time price forecaster (`lear_rt`), trained on all but the last {HOLDOUT_DAYS} days, measured on them \
+             (MAE over horizons 1-24 h, USD/MWh), then refitted on everything; its next-24-hour forecast:\n\n\
+             | node | lear_rt MAE | latest day-ahead price MAE | horizons forecast | model | forecast file |\n|---|---:|---:|---:|---|---|\n"
+        ));
+        for f in forecasts {
+            md.push_str(&format!(
+                "| {} | {:.2} | {:.2} | {} | `{}` | `{}` |\n",
+                f.node,
+                f.holdout_mae,
+                f.dam_latest_mae,
+                f.horizons,
+                f.model_dir.display(),
+                f.file.display()
+            ));
+        }
     }
     let path = out.join("report.md");
     hcp_datasets::writer::write_bytes_atomically(&path, md.as_bytes())?;

@@ -14,7 +14,8 @@ fn run_on_the_synthetic_default_writes_history_and_report() {
     assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
     let report = std::fs::read_to_string(out.path().join("report.md")).unwrap();
     for node in ["HB_WEST", "LZ_WEST"] {
-        assert!(report.contains(&format!("| ERCOT | {node} | USD | 336 |")), "{report}");
+        assert!(report.contains(&format!("| ERCOT | {node} | USD | 1440 |")), "{report}");
+        assert!(report.contains(&format!("| {node} | ")) && report.contains("| 24 | `"), "{report}");
     }
     for table in ["prices", "btc_network", "jobs", "telemetry"] {
         assert!(report.contains(&format!("| {table} |")), "{report}");

@@ -118,7 +118,8 @@ pub fn load_price_model(dir: &Path) -> Result<(PriceForecaster, Manifest)> {
 /// What `hcp forecast price` runs.
 #[derive(Debug, Clone)]
 pub struct ForecastPriceConfig {
-    pub model: PathBuf,
+    /// One model directory per node to forecast.
+    pub models: Vec<PathBuf>,
     pub history: PathBuf,
     pub out: PathBuf,
     pub run_id: String,
@@ -126,10 +127,30 @@ pub struct ForecastPriceConfig {
     pub issue_us: Option<i64>,
 }
 
-/// Forecasts the next 24 hours from the history and writes them under
-/// `out/forecasts/target=rtm_price_per_mwh/forecast_date=YYYY-MM-DD/part-<run_id>.parquet`.
-pub fn forecast_price(cfg: &ForecastPriceConfig) -> Result<(Vec<WrittenFile>, usize)> {
-    let (forecaster, manifest) = load_price_model(&cfg.model)?;
+/// Forecasts the next 24 hours of every model's node from the history and writes them, in one
+/// file per partition, under
+/// `out/forecasts/target=rtm_price_per_mwh/forecast_date=YYYY-MM-DD/part-<run_id>.parquet`
+/// (a run id names the files it writes: the same run id again rewrites them). Returns the files
+/// and the horizons forecast per model.
+pub fn forecast_price(cfg: &ForecastPriceConfig) -> Result<(Vec<WrittenFile>, Vec<usize>)> {
+    let mut rows = Vec::new();
+    let mut horizons = Vec::new();
+    for model in &cfg.models {
+        let before = rows.len();
+        price_forecast_rows(model, cfg, &mut rows)?;
+        horizons.push((rows.len() - before) / (1 + QUANTILES.len()));
+    }
+    let source = format!(
+        "hcp forecast price {}",
+        cfg.models.iter().map(|m| m.display().to_string()).collect::<Vec<_>>().join(" ")
+    );
+    let opts = WriteOptions::new(cfg.run_id.clone(), source);
+    let written = write_table(&cfg.out, Table::Forecasts, &forecasts_batch(&rows), &opts)?;
+    Ok((written, horizons))
+}
+
+fn price_forecast_rows(model_dir: &Path, cfg: &ForecastPriceConfig, rows: &mut Vec<ForecastRow>) -> Result<()> {
+    let (forecaster, manifest) = load_price_model(model_dir)?;
     let p = read_node(&cfg.history, &forecaster.node)?;
     let k = match cfg.issue_us {
         Some(t) => {
@@ -171,7 +192,6 @@ pub fn forecast_price(cfg: &ForecastPriceConfig) -> Result<(Vec<WrittenFile>, us
         manifest.model_sha256[..12].into(),
         cfg.run_id.as_str().into(),
     );
-    let mut rows = Vec::new();
     for f in &forecasts {
         let row = |quantile: Option<f64>, value: f64| ForecastRow {
             forecast_time_us: issue_us,
@@ -189,9 +209,7 @@ pub fn forecast_price(cfg: &ForecastPriceConfig) -> Result<(Vec<WrittenFile>, us
             rows.push(row(Some(*level), v));
         }
     }
-    let opts = WriteOptions::new(cfg.run_id.clone(), format!("hcp forecast price --model {}", cfg.model.display()));
-    let written = write_table(&cfg.out, Table::Forecasts, &forecasts_batch(&rows), &opts)?;
-    Ok((written, forecasts.len()))
+    Ok(())
 }
 
 /// Extends the grid with unknown hours up to `len`, with their calendar and publication times.

@@ -15,14 +15,15 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use hcp_datasets::ingest::{Format, parse};
-use hcp_datasets::rows::{ForecastRow, exogenous_rows, forecasts_batch, price_rows};
+use hcp_datasets::rows::{exogenous_rows, forecasts_batch, price_rows};
 use hcp_datasets::writer::write_bytes_atomically;
 use hcp_datasets::{Table, WriteOptions, write_parquet_file};
 use hcp_models::forecast::lasso::PathConfig;
 use hcp_models::forecast::lear::{self, Lear};
-use hcp_models::forecast::{Accumulator, Day, DayAheadPanel, ErrorBands, HOURS, Naive, QUANTILES, Scores};
+use hcp_models::forecast::{Accumulator, Day, DayAheadPanel, ErrorBands, HOURS, Naive, Scores};
 use serde::Serialize;
 
+use crate::forecast_rows::{Forecast, RowLabels};
 use crate::{Error, Result};
 
 const DAY_US: i64 = 86_400_000_000;
@@ -272,12 +273,7 @@ pub fn evaluate_day_ahead(cfg: &DayAheadConfig, progress: &(dyn Fn(usize, usize)
     };
 
     let names: Vec<Arc<str>> = model_ids.iter().map(|m| Arc::from(m.as_str())).collect();
-    let (target, node, version, run_id): (Arc<str>, Arc<str>, Arc<str>, Arc<str>) = (
-        "dam_price_per_mwh".into(),
-        history.node.as_str().into(),
-        env!("CARGO_PKG_VERSION").into(),
-        cfg.run_id.as_str().into(),
-    );
+    let labels = RowLabels::new("dam_price_per_mwh", &history.node, env!("CARGO_PKG_VERSION"), &cfg.run_id);
     let mut bands: Vec<ErrorBands> = model_ids.iter().map(|_| ErrorBands::new(HOURS, cfg.band_days)).collect();
     let mut totals: Vec<Accumulator> = vec![Accumulator::default(); model_ids.len()];
     let mut by_hour: Vec<Vec<Accumulator>> = vec![vec![Accumulator::default(); HOURS]; model_ids.len()];
@@ -292,21 +288,12 @@ pub fn evaluate_day_ahead(cfg: &DayAheadConfig, progress: &(dyn Fn(usize, usize)
                     let q = bands[m].quantiles(h, p[h]);
                     totals[m].add(actual, p[h], &q);
                     by_hour[m][h].add(actual, p[h], &q);
-                    let row = |quantile: Option<f64>, value: f64| ForecastRow {
-                        forecast_time_us: issue,
-                        target_time_us: issue + h as i64 * HOUR_US,
-                        target: target.clone(),
-                        node: node.clone(),
-                        model_id: names[m].clone(),
-                        model_version: version.clone(),
-                        run_id: run_id.clone(),
-                        quantile,
-                        value,
-                    };
-                    rows.push(row(None, p[h]));
-                    for (level, v) in QUANTILES.iter().zip(q) {
-                        rows.push(row(Some(*level), v));
-                    }
+                    let target_us = issue + h as i64 * HOUR_US;
+                    labels.push(
+                        &mut rows,
+                        &names[m],
+                        Forecast { issue_us: issue, target_us, mean: p[h], quantiles: q },
+                    );
                 }
             }
             // Day d's prices are known once it is over: its errors shape later bands only.

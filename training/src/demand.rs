@@ -21,14 +21,15 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use hcp_datasets::rows::{ForecastRow, forecasts_batch};
+use hcp_datasets::rows::forecasts_batch;
 use hcp_datasets::writer::write_bytes_atomically;
 use hcp_datasets::{Table, WriteOptions, write_parquet_file};
 use hcp_models::forecast::lasso::{self, Design, Linear, PathConfig};
 use hcp_models::forecast::scaler::Invariant;
-use hcp_models::forecast::{Accumulator, ErrorBands, QUANTILES, Scores};
+use hcp_models::forecast::{Accumulator, ErrorBands, Scores};
 use serde::Serialize;
 
+use crate::forecast_rows::{Forecast, RowLabels};
 use crate::{Error, Result};
 
 const HOUR_US: i64 = 3_600_000_000;
@@ -349,8 +350,7 @@ pub fn evaluate_demand(cfg: &DemandConfig, progress: &(dyn Fn(usize, usize) + Sy
     let lear = results.into_inner().expect("no panic");
 
     let names: Vec<Arc<str>> = Model::ALL.iter().map(|m| Arc::from(m.id())).collect();
-    let (target, node, version, run_id): (Arc<str>, Arc<str>, Arc<str>, Arc<str>) =
-        (series.name.as_str().into(), "cluster".into(), env!("CARGO_PKG_VERSION").into(), cfg.run_id.as_str().into());
+    let labels = RowLabels::new(&series.name, "cluster", env!("CARGO_PKG_VERSION"), &cfg.run_id);
     let mut bands: Vec<ErrorBands> = Model::ALL.iter().map(|_| ErrorBands::new(HORIZONS, cfg.band_days)).collect();
     let mut pending: std::collections::VecDeque<(usize, usize, usize, f64)> = Default::default();
     let mut totals = vec![Accumulator::default(); Model::ALL.len()];
@@ -380,21 +380,8 @@ pub fn evaluate_demand(cfg: &DemandConfig, progress: &(dyn Fn(usize, usize) + Sy
                 let q = offsets[m][h - 1].map(|o| point + o);
                 totals[m].add(actual, point, &q);
                 by_day[m][(h - 1) / 24].add(actual, point, &q);
-                let row = |quantile: Option<f64>, value: f64| ForecastRow {
-                    forecast_time_us: k as i64 * HOUR_US,
-                    target_time_us: j as i64 * HOUR_US,
-                    target: target.clone(),
-                    node: node.clone(),
-                    model_id: names[m].clone(),
-                    model_version: version.clone(),
-                    run_id: run_id.clone(),
-                    quantile,
-                    value,
-                };
-                rows.push(row(None, point));
-                for (level, v) in QUANTILES.iter().zip(q) {
-                    rows.push(row(Some(*level), v));
-                }
+                let (issue_us, target_us) = (k as i64 * HOUR_US, j as i64 * HOUR_US);
+                labels.push(&mut rows, &names[m], Forecast { issue_us, target_us, mean: point, quantiles: q });
             }
         }
     }

@@ -15,6 +15,7 @@ use hcp_models::forecast::realtime::{
 };
 use hcp_models::forecast::{Accumulator, ErrorBands, QUANTILES};
 
+use crate::forecast_rows::{Forecast, RowLabels};
 use crate::realtime::hourly_grid;
 use crate::{Error, Result};
 
@@ -185,29 +186,12 @@ fn price_forecast_rows(model_dir: &Path, cfg: &ForecastPriceConfig, rows: &mut V
             hcp_datasets::time::format_micros(issue_us)
         )));
     }
-    let (target, node, model_id, version, run_id): (Arc<str>, Arc<str>, Arc<str>, Arc<str>, Arc<str>) = (
-        "rtm_price_per_mwh".into(),
-        forecaster.node.as_str().into(),
-        "lear_rt".into(),
-        manifest.model_sha256[..12].into(),
-        cfg.run_id.as_str().into(),
-    );
+    // The model version is the first 12 hex digits of its weights' sha256.
+    let labels = RowLabels::new("rtm_price_per_mwh", &forecaster.node, &manifest.model_sha256[..12], &cfg.run_id);
+    let model_id: Arc<str> = "lear_rt".into();
     for f in &forecasts {
-        let row = |quantile: Option<f64>, value: f64| ForecastRow {
-            forecast_time_us: issue_us,
-            target_time_us: f.target_start_us,
-            target: target.clone(),
-            node: node.clone(),
-            model_id: model_id.clone(),
-            model_version: version.clone(),
-            run_id: run_id.clone(),
-            quantile,
-            value,
-        };
-        rows.push(row(None, f.mean));
-        for (level, v) in QUANTILES.iter().zip(f.quantiles) {
-            rows.push(row(Some(*level), v));
-        }
+        let forecast = Forecast { issue_us, target_us: f.target_start_us, mean: f.mean, quantiles: f.quantiles };
+        labels.push(rows, &model_id, forecast);
     }
     Ok(())
 }

@@ -24,14 +24,15 @@ use std::time::Instant;
 use chrono::{Datelike, NaiveDate, NaiveTime, TimeZone, Timelike};
 use chrono_tz::America::Chicago;
 use hcp_datasets::ingest::{Format, parse};
-use hcp_datasets::rows::{ForecastRow, forecasts_batch, price_rows};
+use hcp_datasets::rows::{forecasts_batch, price_rows};
 use hcp_datasets::writer::write_bytes_atomically;
 use hcp_datasets::{Table, WriteOptions, write_parquet_file};
 use hcp_models::forecast::lasso::PathConfig;
 pub use hcp_models::forecast::realtime::{HORIZONS, HourlyPrices, LearRt, MAX_LOOKBACK};
-use hcp_models::forecast::{Accumulator, ErrorBands, QUANTILES, Scores};
+use hcp_models::forecast::{Accumulator, ErrorBands, Scores};
 use serde::Serialize;
 
+use crate::forecast_rows::{Forecast, RowLabels};
 use crate::{Error, Result};
 
 const HOUR_US: i64 = 3_600_000_000;
@@ -321,12 +322,7 @@ pub fn evaluate_real_time(cfg: &RealTimeConfig, progress: &(dyn Fn(usize, usize)
     };
     let n_models = Model::ALL.len();
     let names: Vec<Arc<str>> = Model::ALL.iter().map(|m| Arc::from(m.id())).collect();
-    let (target, node, version, run_id): (Arc<str>, Arc<str>, Arc<str>, Arc<str>) = (
-        "rtm_price_per_mwh".into(),
-        p.node.as_str().into(),
-        env!("CARGO_PKG_VERSION").into(),
-        cfg.run_id.as_str().into(),
-    );
+    let labels = RowLabels::new("rtm_price_per_mwh", &p.node, env!("CARGO_PKG_VERSION"), &cfg.run_id);
     let mut bands: Vec<ErrorBands> = (0..n_models).map(|_| ErrorBands::new(HORIZONS, cfg.band_days * 24)).collect();
     let mut offsets = vec![[[0.0; 3]; HORIZONS]; n_models];
     // Errors wait here until their target hour is over.
@@ -389,21 +385,11 @@ pub fn evaluate_real_time(cfg: &RealTimeConfig, progress: &(dyn Fn(usize, usize)
                         negatives[m].add(actual, v, &q);
                     }
                 }
-                let row = |quantile: Option<f64>, value: f64| ForecastRow {
-                    forecast_time_us: issue,
-                    target_time_us: p.time(j),
-                    target: target.clone(),
-                    node: node.clone(),
-                    model_id: names[m].clone(),
-                    model_version: version.clone(),
-                    run_id: run_id.clone(),
-                    quantile,
-                    value,
-                };
-                rows.push(row(None, v));
-                for (level, value) in QUANTILES.iter().zip(q) {
-                    rows.push(row(Some(*level), value));
-                }
+                labels.push(
+                    &mut rows,
+                    &names[m],
+                    Forecast { issue_us: issue, target_us: p.time(j), mean: v, quantiles: q },
+                );
             }
         }
     }

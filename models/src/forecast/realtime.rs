@@ -242,28 +242,27 @@ mod tests {
         assert_eq!(features(&p, &s, 300, 5).unwrap().len(), feature_names().len());
     }
 
-    #[test]
-    fn forecasts_ignore_prices_from_the_issue_hour_on() {
-        let p = grid(24 * 60);
-        let model = LearRt::fit(&p, 0, 24 * 50, &PathConfig::default()).unwrap();
-        let f = PriceForecaster {
-            node: "N".into(),
-            trained_until_us: 0,
-            model,
-            band_offsets: vec![[-1.0, 0.0, 1.0]; HORIZONS],
-        };
-        let k = 24 * 52 + 7;
-        let before = f.forecast(&p, k);
-        assert_eq!(before.len(), HORIZONS);
-        let mut later = p.clone();
-        for i in k..later.len() {
-            later.rt[i] = 5_000.0;
-            // Day-ahead prices not yet public at the issue.
-            if later.da_published_us[i] > later.time(k) {
-                later.da[i] = -5_000.0;
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+        /// Whatever happens from the issue hour on (real-time prices, day-ahead prices not yet
+        /// published) leaves the forecast unchanged; the quantiles never cross.
+        #[test]
+        fn forecasts_ignore_what_is_unknown_at_the_issue(offset in 0usize..24 * 8, value in -5_000f64..5_000.0) {
+            let p = grid(24 * 60);
+            let model = LearRt::fit(&p, 0, 24 * 50, &PathConfig::default()).unwrap();
+            let f = PriceForecaster { node: "N".into(), trained_until_us: 0, model, band_offsets: vec![[-1.0, 0.0, 1.0]; HORIZONS] };
+            let k = 24 * 50 + offset;
+            let before = f.forecast(&p, k);
+            proptest::prop_assert_eq!(before.len(), HORIZONS);
+            let mut later = p.clone();
+            for i in k..later.len() {
+                later.rt[i] = value;
+                if later.da_published_us[i] > later.time(k) {
+                    later.da[i] = -value;
+                }
             }
+            proptest::prop_assert_eq!(f.forecast(&later, k), before.clone());
+            proptest::prop_assert!(before.iter().all(|h| h.quantiles[0] < h.quantiles[1] && h.quantiles[1] < h.quantiles[2]));
         }
-        assert_eq!(f.forecast(&later, k), before);
-        assert!(before.iter().all(|h| h.quantiles[0] < h.quantiles[1] && h.quantiles[1] < h.quantiles[2]));
     }
 }

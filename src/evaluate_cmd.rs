@@ -8,6 +8,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use hcp_training::classifier::{EvaluateConfig, Grid, TrainConfig, evaluate, train};
 use hcp_training::day_ahead::{DayAheadConfig, evaluate_day_ahead};
 use hcp_training::demand::{DemandConfig, evaluate_demand};
+use hcp_training::demand_model::{DemandSource, TrainDemandConfig, train_demand};
 use hcp_training::price_model::{TrainPriceConfig, train_price};
 use hcp_training::realtime::{RealTimeConfig, evaluate_real_time};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -158,6 +159,50 @@ enum TrainWhat {
     /// The real-time price forecaster (lear_rt) of one node, from a dataset's prices table
     /// (hcp ingest ercot or hcp sim); writes model.json and manifest.json.
     Price(TrainPriceArgs),
+    /// The week-ahead GPU-demand forecaster (lear_demand) from a dataset's jobs or a trace
+    /// file; writes model.json and manifest.json.
+    Demand(TrainDemandArgs),
+}
+
+/// Where a demand series comes from: exactly one of a dataset or a trace file.
+#[derive(Debug, Args)]
+pub struct DemandSourceArgs {
+    /// Dataset directory with a `jobs` table (hcp ingest alibaba, hcp sim).
+    #[arg(long, conflicts_with = "input", required_unless_present = "input")]
+    data: Option<PathBuf>,
+    /// openb_pod_list_default.csv (v2023) or spot_hourly.csv (v2026 spot trace).
+    #[arg(long)]
+    input: Option<PathBuf>,
+    /// With --data: only the jobs of this source (e.g. alibaba_v2023_default); all by default.
+    #[arg(long)]
+    job_source: Option<String>,
+}
+
+impl DemandSourceArgs {
+    pub fn source(self) -> Result<DemandSource> {
+        match (self.data, self.input) {
+            (Some(dir), _) => Ok(DemandSource::Dataset { dir, job_source: self.job_source }),
+            (None, Some(_)) if self.job_source.is_some() => {
+                anyhow::bail!("--job-source selects jobs of a --data dataset; a trace file has one source")
+            }
+            (None, Some(f)) => Ok(DemandSource::File(f)),
+            (None, None) => unreachable!("clap requires --data unless --input is given"),
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+struct TrainDemandArgs {
+    #[command(flatten)]
+    source: DemandSourceArgs,
+    /// gpus_held or gpus_arriving (jobs, pods), gpus_requested_active or gpus_submitted (spot).
+    #[arg(long)]
+    series: Option<String>,
+    #[arg(long)]
+    out: PathBuf,
+    /// Last days held out to measure the model and size its band (at least 8).
+    #[arg(long, default_value_t = 21)]
+    holdout_days: usize,
 }
 
 #[derive(Debug, Args)]
@@ -223,6 +268,15 @@ pub fn evaluate_cmd(args: EvaluateArgs) -> Result<()> {
 
 pub fn train_cmd(args: TrainArgs) -> Result<()> {
     match args.what {
+        TrainWhat::Demand(a) => {
+            let mut cfg = TrainDemandConfig::new(a.source.source()?, a.out);
+            cfg.series = a.series;
+            cfg.holdout_days = a.holdout_days;
+            let manifest = train_demand(&cfg).context("training the demand forecaster")?;
+            println!("{}", serde_json::to_string_pretty(&manifest.validation)?);
+            println!("model sha256 {} -> {}", manifest.model_sha256, cfg.out.display());
+            Ok(())
+        }
         TrainWhat::Price(a) => {
             let mut cfg = TrainPriceConfig::new(a.data, a.point, a.out);
             cfg.holdout_days = a.holdout_days;

@@ -4,7 +4,10 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
+use hcp_training::demand_model::{ForecastDemandConfig, forecast_demand};
 use hcp_training::price_model::{ForecastPriceConfig, forecast_price};
+
+use crate::evaluate_cmd::DemandSourceArgs;
 
 #[derive(Debug, Args)]
 pub struct ForecastArgs {
@@ -17,6 +20,21 @@ enum ForecastWhat {
     /// The next 24 hours of the real-time price at the model's node, issued after the last
     /// known hour (or at --issue-time); mean and 0.1/0.5/0.9 quantiles.
     Price(ForecastPriceArgs),
+    /// The next 168 hours of GPU demand after the history's last hour.
+    Demand(ForecastDemandArgs),
+}
+
+#[derive(Debug, Args)]
+struct ForecastDemandArgs {
+    /// Directory written by `hcp train demand`.
+    #[arg(long)]
+    model: PathBuf,
+    #[command(flatten)]
+    history: DemandSourceArgs,
+    #[arg(long)]
+    out: PathBuf,
+    #[arg(long, default_value = "forecast")]
+    run_id: String,
 }
 
 #[derive(Debug, Args)]
@@ -42,6 +60,14 @@ struct ForecastPriceArgs {
 
 pub fn forecast_cmd(args: ForecastArgs) -> Result<()> {
     match args.what {
+        ForecastWhat::Demand(a) => {
+            let cfg =
+                ForecastDemandConfig { model: a.model, history: a.history.source()?, out: a.out, run_id: a.run_id };
+            for f in forecast_demand(&cfg).context("forecasting demand")? {
+                println!("-> {} ({} rows)", f.path.display(), f.rows);
+            }
+            Ok(())
+        }
         ForecastWhat::Price(a) => {
             let issue_us = match &a.issue_time {
                 Some(s) => Some(

@@ -3,7 +3,8 @@
 //! Stages today: history (every real format found under `--data`, else the simulator run on the
 //! built-in West Texas fleet: calibrated prices, Bitcoin network, jobs and telemetry) →
 //! canonical Parquet → the real-time price forecaster trained per ERCOT node (measured on the
-//! last days first) → its next-24-hour forecast in the hive layout → report. The backtest joins
+//! last days first) → its next-24-hour forecast in the hive layout → the week-ahead GPU-demand
+//! forecaster on the jobs, likewise → report. The backtest joins
 //! here when it lands.
 
 use std::path::{Path, PathBuf};
@@ -14,6 +15,9 @@ use hcp_datasets::Table;
 use hcp_datasets::ingest::{Format, IngestOptions, ingest};
 use hcp_sim::fleet::FleetConfig;
 use hcp_sim::history::{HistoryConfig, WEST_TEXAS_FLEET, write_history};
+use hcp_training::demand_model::{
+    DemandSource, ForecastDemandConfig, TrainDemandConfig, forecast_demand, train_demand,
+};
 use hcp_training::price_model::{ForecastPriceConfig, TrainPriceConfig, forecast_price, train_price};
 use hcp_training::{PriceSummary, price_summary, row_count};
 
@@ -54,8 +58,64 @@ impl From<RunArgs> for RunConfig {
     }
 }
 
-/// Holdout of the forecaster trained by the run, days.
+/// Holdout of the forecasters trained by the run, days.
 const HOLDOUT_DAYS: usize = 14;
+
+/// The jobs whose demand the run forecasts on real data.
+const REAL_DEMAND_SOURCE: &str = "alibaba_v2023_default";
+
+/// The run's GPU-demand forecaster and its forecast.
+#[derive(Debug)]
+struct DemandRun {
+    model_dir: PathBuf,
+    mae: f64,
+    weekly_naive_mae: f64,
+    file: PathBuf,
+}
+
+/// Trains the week-ahead GPU-demand forecaster on the history's jobs (GPUs held) and forecasts
+/// the week after it; skipped with a note when the history has too few hours of jobs.
+fn demand_forecast(cfg: &RunConfig, history: &Path, tables: &[(Table, u64)]) -> Result<Option<DemandRun>> {
+    if !tables.iter().any(|(t, rows)| *t == Table::Jobs && *rows > 0) {
+        println!("[2/3] demand: no jobs in the history, no forecaster");
+        return Ok(None);
+    }
+    let model_dir = cfg.out.join("models").join("demand-gpus_held");
+    // Ingested traces are separate clusters: the run forecasts the v2023 pods' demand. A
+    // simulated history is one fleet's: all its jobs.
+    let job_source = cfg.data.as_ref().map(|_| REAL_DEMAND_SOURCE.to_string());
+    let source = DemandSource::Dataset { dir: history.to_path_buf(), job_source };
+    let mut train = TrainDemandConfig::new(source.clone(), model_dir.clone());
+    train.holdout_days = HOLDOUT_DAYS;
+    let manifest = match train_demand(&train) {
+        Ok(m) => m,
+        Err(e) => {
+            println!("[2/3] demand: no forecaster ({e})");
+            return Ok(None);
+        }
+    };
+    let mae = |m: &str| manifest.validation[m]["mae"].as_f64().unwrap_or(f64::NAN);
+    let fc = ForecastDemandConfig {
+        model: model_dir.clone(),
+        history: source,
+        out: cfg.out.join("forecasts"),
+        run_id: format!("run-{}", cfg.seed),
+    };
+    let written = forecast_demand(&fc).context("forecasting GPU demand")?;
+    let run = DemandRun {
+        model_dir,
+        mae: mae("lear_demand"),
+        weekly_naive_mae: mae("seasonal_naive_weekly"),
+        file: written.first().map(|w| w.path.clone()).unwrap_or_default(),
+    };
+    println!(
+        "[2/3] demand (GPUs held): lear_demand MAE {:.1} vs weekly naive {:.1} on the last {HOLDOUT_DAYS} days; next week -> {}",
+        run.mae,
+        run.weekly_naive_mae,
+        run.file.display()
+    );
+    Ok(Some(run))
+}
 
 /// One node's trained forecaster and its forecast.
 #[derive(Debug)]
@@ -107,7 +167,8 @@ pub fn run(cfg: &RunConfig) -> Result<()> {
         }
     }
     let forecasts = train_and_forecast(cfg, &history, &summary)?;
-    let report = write_report(&cfg.out, &history, &tables, &summary, &forecasts)?;
+    let demand = demand_forecast(cfg, &history, &tables)?;
+    let report = write_report(&cfg.out, &history, &tables, &summary, &forecasts, demand.as_ref())?;
     println!("[3/3] report:  {}", report.display());
     print_summary(&tables, &summary);
     Ok(())
@@ -205,6 +266,7 @@ fn write_report(
     tables: &[(Table, u64)],
     summary: &[PriceSummary],
     forecasts: &[NodeForecast],
+    demand: Option<&DemandRun>,
 ) -> Result<PathBuf> {
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let mut md = String::from("# hcp run\n\n");
@@ -250,6 +312,16 @@ fn write_report(
                 f.file.display()
             ));
         }
+    }
+    if let Some(d) = demand {
+        md.push_str(&format!(
+            "\nGPU demand (GPUs held by jobs) a week ahead (`lear_demand`), measured on daily issues in the last \
+             {HOLDOUT_DAYS} days: MAE {:.1} against {:.1} for the weekly seasonal naive; model `{}`, forecast `{}`.\n",
+            d.mae,
+            d.weekly_naive_mae,
+            d.model_dir.display(),
+            d.file.display()
+        ));
     }
     let path = out.join("report.md");
     hcp_datasets::writer::write_bytes_atomically(&path, md.as_bytes())?;

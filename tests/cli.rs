@@ -16,6 +16,7 @@ fn run_on_the_synthetic_default_writes_history_and_report() {
     for node in ["HB_WEST", "LZ_WEST"] {
         assert!(report.contains(&format!("| ERCOT | {node} | USD | 1440 |")), "{report}");
         assert!(report.contains(&format!("| {node} | ")) && report.contains("| 24 | `"), "{report}");
+        assert!(report.contains("GPU demand (GPUs held by jobs) a week ahead"), "{report}");
     }
     for table in ["prices", "btc_network", "jobs", "telemetry"] {
         assert!(report.contains(&format!("| {table} |")), "{report}");
@@ -297,6 +298,26 @@ fn evaluate_demand_walks_the_spot_trace() {
     assert_eq!(metrics["issues"], 10, "days 140..=149: the last issue whose week is in the trace");
     let rmae = metrics["models"]["lear_demand"]["rmae"].as_f64().unwrap();
     assert!(rmae.is_finite() && rmae > 0.0);
+
+    let model = out.path().join("model");
+    let train = hcp().args(["train", "demand", "--input"]).arg(&spot).arg("--out").arg(&model).output().unwrap();
+    assert!(train.status.success(), "{}", String::from_utf8_lossy(&train.stderr));
+    let fc_dir = out.path().join("fc");
+    let fc = hcp()
+        .args(["forecast", "demand", "--run-id", "w1", "--model"])
+        .arg(&model)
+        .arg("--input")
+        .arg(&spot)
+        .arg("--out")
+        .arg(&fc_dir)
+        .output()
+        .unwrap();
+    assert!(fc.status.success(), "{}", String::from_utf8_lossy(&fc.stderr));
+    let stdout = String::from_utf8_lossy(&fc.stdout);
+    assert!(
+        stdout.contains("target=gpus_requested_active/forecast_date=") && stdout.contains("(672 rows)"),
+        "{stdout}"
+    );
 }
 
 #[test]

@@ -24,8 +24,8 @@ use std::time::Instant;
 use hcp_datasets::rows::forecasts_batch;
 use hcp_datasets::writer::write_bytes_atomically;
 use hcp_datasets::{Table, WriteOptions, write_parquet_file};
-use hcp_models::forecast::lasso::{self, Design, Linear, PathConfig};
-use hcp_models::forecast::scaler::Invariant;
+pub use hcp_models::forecast::demand::{HORIZONS, LOOKBACK, LearDemand};
+use hcp_models::forecast::lasso::PathConfig;
 use hcp_models::forecast::{Accumulator, ErrorBands, Scores};
 use serde::Serialize;
 
@@ -33,15 +33,13 @@ use crate::forecast_rows::{Forecast, RowLabels};
 use crate::{Error, Result};
 
 const HOUR_US: i64 = 3_600_000_000;
-/// A week of hourly horizons.
-pub const HORIZONS: usize = 168;
-/// How far back `lear_demand` reads: two weeks.
-const LOOKBACK: usize = 336;
 
 /// One hourly demand series.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DemandSeries {
     pub name: String,
+    /// Start of hour 0 (UTC µs; 0 for the traces, whose times count from their start).
+    pub start_us: i64,
     pub values: Vec<f64>,
 }
 
@@ -116,14 +114,22 @@ fn read_spot_hourly(path: &Path) -> Result<Vec<DemandSeries>> {
             values[k].push(v);
         }
     }
-    Ok(wanted.iter().zip(values).map(|(n, v)| DemandSeries { name: (*n).to_string(), values: v }).collect())
+    Ok(wanted
+        .iter()
+        .zip(values)
+        .map(|(n, v)| DemandSeries { name: (*n).to_string(), start_us: 0, values: v })
+        .collect())
 }
 
-/// The hourly series of a pod list; see the module documentation.
+/// The hourly series of a pod list; see the module documentation. Hour 0 is the hour of the
+/// first creation (the trace start for the Alibaba lists).
 pub fn pods_series(pods: &[hcp_datasets::rows::JobRow]) -> Vec<DemandSeries> {
-    let last_creation = pods.iter().filter_map(|p| p.creation_time_us).max().unwrap_or(0);
-    let hours = (last_creation / HOUR_US + 1) as usize;
-    let end_us = hours as i64 * HOUR_US;
+    let created: Vec<i64> = pods.iter().filter_map(|p| p.creation_time_us).collect();
+    let start_us = created.iter().min().map_or(0, |t| t.div_euclid(HOUR_US) * HOUR_US);
+    let last = created.iter().max().copied().unwrap_or(start_us);
+    let hours = ((last - start_us) / HOUR_US + 1) as usize;
+    let end_us = start_us + hours as i64 * HOUR_US;
+    let hour_of = |t: i64| ((t - start_us) / HOUR_US) as usize;
     let mut held = vec![0.0; hours];
     let mut arriving = vec![0.0; hours];
     for p in pods {
@@ -132,21 +138,22 @@ pub fn pods_series(pods: &[hcp_datasets::rows::JobRow]) -> Vec<DemandSeries> {
         if gpus <= 0.0 {
             continue;
         }
+        // Alibaba marks pods that predate the trace with creation time 0: not arrivals.
         if created > 0 {
-            arriving[(created / HOUR_US) as usize] += gpus;
+            arriving[hour_of(created)] += gpus;
         }
         let until = p.deletion_time_us.unwrap_or(end_us).min(end_us);
         let mut t = created;
         while t < until {
-            let hour = (t / HOUR_US) as usize;
-            let next = ((hour as i64 + 1) * HOUR_US).min(until);
+            let hour = hour_of(t);
+            let next = (start_us + (hour as i64 + 1) * HOUR_US).min(until);
             held[hour] += gpus * (next - t) as f64 / HOUR_US as f64;
             t = next;
         }
     }
     vec![
-        DemandSeries { name: "gpus_held".into(), values: held },
-        DemandSeries { name: "gpus_arriving".into(), values: arriving },
+        DemandSeries { name: "gpus_held".into(), start_us, values: held },
+        DemandSeries { name: "gpus_arriving".into(), start_us, values: arriving },
     ]
 }
 
@@ -167,58 +174,6 @@ impl Model {
             Model::Lear => "lear_demand",
         }
     }
-}
-
-/// Inputs of `lear_demand` at issue `k` (the first unknown hour) for horizon `h` (1-based).
-fn features(y: &[f64], s: &Invariant, k: usize, h: usize) -> Vec<f64> {
-    let j = k + h - 1;
-    let mut x: Vec<f64> = (1..=24).map(|lag| s.transform(y[k - lag])).collect();
-    x.push(s.transform(y[j - 168]));
-    x.push(s.transform(y[j - 336]));
-    x.push(s.transform(y[k - 168..k].iter().sum::<f64>() / 168.0));
-    x.extend((0..24).map(|hod| f64::from(u8::from(j % 24 == hod))));
-    x.extend((0..7).map(|dow| f64::from(u8::from((j / 24) % 7 == dow))));
-    x
-}
-
-/// `lear_demand` calibrated at one issue: per horizon, the model and the range of its training
-/// targets in transformed space.
-#[derive(Debug, Clone)]
-struct LearDemand {
-    scaler: Invariant,
-    models: Vec<(Linear, f64, f64)>,
-}
-
-impl LearDemand {
-    /// A prediction is held within the training targets' range (in asinh space) widened by
-    /// half its width on each side: room for a trend, but `sinh` of a linear extrapolation on a
-    /// sparse series (arrivals are mostly zero) gave numbers beyond any demand ever seen.
-    fn forecast(&self, y: &[f64], k: usize, h: usize) -> f64 {
-        let (model, lo, hi) = &self.models[h - 1];
-        self.scaler.inverse(model.predict(&features(y, &self.scaler, k, h)).clamp(*lo, *hi))
-    }
-}
-
-/// `lear_demand` calibrated at issue `k` on every earlier issue whose target is known.
-fn fit_lear(y: &[f64], k: usize, path: &PathConfig) -> Result<LearDemand> {
-    let scaler = Invariant::fit(&y[..k]);
-    let models = (1..=HORIZONS)
-        .map(|h| {
-            let issues: Vec<usize> = (LOOKBACK..k).filter(|i| i + h <= k).collect();
-            if issues.len() < 24 * 7 {
-                return Err(Error::Invalid(format!(
-                    "lear_demand horizon {h}: {} training hours before hour {k}; at least a week is needed",
-                    issues.len()
-                )));
-            }
-            let rows: Vec<Vec<f64>> = issues.iter().map(|&i| features(y, &scaler, i, h)).collect();
-            let z: Vec<f64> = issues.iter().map(|&i| scaler.transform(y[i + h - 1])).collect();
-            let (lo, hi) = z.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(*v), b.max(*v)));
-            let margin = 0.5 * (hi - lo);
-            Ok((lasso::fit_aic(&Design::new(&rows), &z, path).model, lo - margin, hi + margin))
-        })
-        .collect::<Result<_>>()?;
-    Ok(LearDemand { scaler, models })
 }
 
 /// What `hcp evaluate demand` runs.
@@ -326,7 +281,7 @@ pub fn evaluate_demand(cfg: &DemandConfig, progress: &(dyn Fn(usize, usize) + Sy
                         break;
                     }
                     let k0 = recalibrations[b];
-                    match fit_lear(y, k0, &cfg.path) {
+                    match LearDemand::fit(y, k0, &cfg.path) {
                         Ok(model) => {
                             let mut out = results.lock().expect("no panic");
                             for &k in issues.iter().filter(|&&k| k >= k0 && k < k0 + 24 * cfg.recalibrate_every) {
@@ -335,7 +290,7 @@ pub fn evaluate_demand(cfg: &DemandConfig, progress: &(dyn Fn(usize, usize) + Sy
                             }
                         }
                         Err(e) => {
-                            *failure.lock().expect("no panic") = Some(e);
+                            *failure.lock().expect("no panic") = Some(e.into());
                             return;
                         }
                     }
@@ -380,7 +335,8 @@ pub fn evaluate_demand(cfg: &DemandConfig, progress: &(dyn Fn(usize, usize) + Sy
                 let q = offsets[m][h - 1].map(|o| point + o);
                 totals[m].add(actual, point, &q);
                 by_day[m][(h - 1) / 24].add(actual, point, &q);
-                let (issue_us, target_us) = (k as i64 * HOUR_US, j as i64 * HOUR_US);
+                let (issue_us, target_us) =
+                    (series.start_us + k as i64 * HOUR_US, series.start_us + j as i64 * HOUR_US);
                 labels.push(&mut rows, &names[m], Forecast { issue_us, target_us, mean: point, quantiles: q });
             }
         }

@@ -6,6 +6,7 @@
 pub mod classifier;
 pub mod day_ahead;
 pub mod demand;
+pub mod demand_model;
 pub mod forecast_rows;
 pub mod history;
 pub mod price_model;

@@ -2,6 +2,7 @@
 //! quantile bands and accuracy measures.
 
 pub mod bands;
+pub mod demand;
 pub mod lasso;
 pub mod lear;
 pub mod metrics;

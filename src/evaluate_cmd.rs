@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use chrono::NaiveDate;
 use clap::{Args, Subcommand, ValueEnum};
-use hcp_training::classifier::{EvaluateConfig, Grid, TrainConfig, evaluate, train};
+use hcp_training::classifier::{EvaluateConfig, Grid, PodSource, TrainConfig, evaluate, train};
 use hcp_training::day_ahead::{DayAheadConfig, evaluate_day_ahead};
 use hcp_training::demand::{DemandConfig, evaluate_demand};
 use hcp_training::demand_model::{DemandSource, TrainDemandConfig, train_demand};
@@ -223,8 +223,14 @@ struct TrainPriceArgs {
 #[derive(Debug, Args)]
 struct TrainClassifierArgs {
     /// Pod list(s) with times (openb_pod_list_default.csv).
-    #[arg(long = "input", required = true)]
+    #[arg(long = "input", conflicts_with = "data", required_unless_present = "data")]
     inputs: Vec<PathBuf>,
+    /// A dataset directory whose `jobs` table holds the pods (hcp ingest alibaba).
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// With --data: only the jobs of this source (e.g. alibaba_v2023_default).
+    #[arg(long)]
+    job_source: Option<String>,
     /// Artifact directory.
     #[arg(long)]
     out: PathBuf,
@@ -286,7 +292,12 @@ pub fn train_cmd(args: TrainArgs) -> Result<()> {
             Ok(())
         }
         TrainWhat::Classifier(a) => {
-            let cfg = TrainConfig { inputs: a.inputs, out: a.out, grid: a.search.grid.into(), seed: a.search.seed };
+            let source = match (a.data, a.job_source) {
+                (Some(dir), job_source) => PodSource::Dataset { dir, job_source },
+                (None, Some(_)) => anyhow::bail!("--job-source selects jobs of a --data dataset"),
+                (None, None) => PodSource::Files(a.inputs),
+            };
+            let cfg = TrainConfig { source, out: a.out, grid: a.search.grid.into(), seed: a.search.seed };
             let manifest = train(&cfg).context("training the workload classifier")?;
             println!("{}", serde_json::to_string_pretty(&manifest.validation)?);
             println!("model sha256 {} -> {}", manifest.model_sha256, cfg.out.display());

@@ -218,6 +218,21 @@ fn evaluate_and_train_classifier_write_metrics_predictions_and_a_checked_artifac
     };
     let classes = bundle.classify(&spec).unwrap();
     assert_eq!(classes[0].class, "BE", "{classes:?}");
+
+    // The same pods from a dataset (hcp ingest alibaba) give the same model.
+    let data = dir.path().join("data");
+    assert!(hcp().args(["ingest", "alibaba"]).arg(&pods).arg("--out").arg(&data).output().unwrap().status.success());
+    let from_data = dir.path().join("model-data");
+    let o = hcp()
+        .args(["train", "classifier", "--grid", "small", "--data"])
+        .arg(&data)
+        .arg("--out")
+        .arg(&from_data)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (again, _) = hcp_models::classifier::artifact::load(&from_data).unwrap();
+    assert_eq!(again.tasks, bundle.tasks);
 }
 
 fn shared_data(rel: &str) -> Option<std::path::PathBuf> {

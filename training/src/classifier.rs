@@ -167,12 +167,63 @@ pub fn read_pods(inputs: &[PathBuf]) -> Result<Vec<JobRow>> {
     if let Some(r) = parsed.rejections.first() {
         eprintln!("warning: {} pod rows rejected at parse (first: {r:?})", parsed.rejections.len());
     }
+    checked_pods(jobs, "the input (expected an Alibaba v2023 pod list)")
+}
+
+/// Where the classifier's pods come from.
+#[derive(Debug, Clone)]
+pub enum PodSource {
+    /// v2023 pod list files.
+    Files(Vec<PathBuf>),
+    /// A dataset's `jobs` table, all of it or one `source` (e.g. `alibaba_v2023_default`).
+    Dataset { dir: PathBuf, job_source: Option<String> },
+}
+
+impl PodSource {
+    pub fn read(&self) -> Result<Vec<JobRow>> {
+        match self {
+            PodSource::Files(inputs) => read_pods(inputs),
+            PodSource::Dataset { dir, job_source } => {
+                let (batch, _) = hcp_datasets::read_table(dir, Table::Jobs, &hcp_datasets::ReadOptions::default())?;
+                let mut jobs = hcp_datasets::rows::job_rows(&batch)?;
+                if let Some(wanted) = job_source {
+                    let sources: std::collections::BTreeSet<String> = jobs.iter().map(|j| j.source.clone()).collect();
+                    if !sources.contains(wanted) {
+                        return Err(Error::Invalid(format!(
+                            "{}: no jobs of source `{wanted}`; the sources are {}",
+                            dir.display(),
+                            sources.into_iter().collect::<Vec<_>>().join(", ")
+                        )));
+                    }
+                    jobs.retain(|j| &j.source == wanted);
+                }
+                checked_pods(jobs, &format!("{}", dir.display()))
+            }
+        }
+    }
+
+    fn describe(&self) -> Vec<String> {
+        match self {
+            PodSource::Files(inputs) => inputs.iter().map(|p| p.display().to_string()).collect(),
+            PodSource::Dataset { dir, job_source } => {
+                vec![format!(
+                    "{}{}",
+                    dir.display(),
+                    job_source.as_ref().map(|s| format!(" (jobs of {s})")).unwrap_or_default()
+                )]
+            }
+        }
+    }
+}
+
+/// Every pod needs a qos and a creation time; sorted by creation time then name.
+fn checked_pods(mut jobs: Vec<JobRow>, what: &str) -> Result<Vec<JobRow>> {
     if jobs.is_empty() {
-        return Err(Error::Invalid("no pods in the input (expected an Alibaba v2023 pod list)".into()));
+        return Err(Error::Invalid(format!("no pods in {what}")));
     }
     if let Some(j) = jobs.iter().find(|j| j.qos.is_none() || j.creation_time_us.is_none()) {
         return Err(Error::Invalid(format!(
-            "pod `{}` ({}) has no qos or creation time: the classifier needs a pod list with times (e.g. openb_pod_list_default.csv)",
+            "pod `{}` ({}) has no qos or creation time: the classifier needs pods with both (e.g. openb_pod_list_default.csv, or --job-source alibaba_v2023_default)",
             j.job_id, j.source
         )));
     }
@@ -492,7 +543,7 @@ fn write_predictions(path: &Path, rows: &[PredictionRow]) -> Result<()> {
 /// One training run: every pod, model choice by the time-ordered validation split.
 #[derive(Debug, Clone)]
 pub struct TrainConfig {
-    pub inputs: Vec<PathBuf>,
+    pub source: PodSource,
     pub out: PathBuf,
     pub grid: Grid,
     pub seed: u64,
@@ -500,7 +551,7 @@ pub struct TrainConfig {
 
 /// Trains the classifier on every pod and writes the artifact.
 pub fn train(cfg: &TrainConfig) -> Result<artifact::Manifest> {
-    let jobs = read_pods(&cfg.inputs)?;
+    let jobs = cfg.source.read()?;
     let all: Vec<&JobRow> = jobs.iter().collect();
     let mut tasks = Vec::new();
     let mut training = serde_json::Map::new();
@@ -525,10 +576,7 @@ pub fn train(cfg: &TrainConfig) -> Result<artifact::Manifest> {
         );
         tasks.push(TaskModel { task: task.name().into(), classes, model_name: selection.chosen.name(), model });
     }
-    training.insert(
-        "input".into(),
-        serde_json::json!(cfg.inputs.iter().map(|p| p.display().to_string()).collect::<Vec<_>>()),
-    );
+    training.insert("input".into(), serde_json::json!(cfg.source.describe()));
     training.insert("pods".into(), serde_json::json!(jobs.len()));
     let bundle = ClassifierBundle { feature_names: FEATURE_NAMES.iter().map(|s| s.to_string()).collect(), tasks };
     artifact::save(&cfg.out, &bundle, serde_json::Value::Object(training), serde_json::Value::Object(validation))

@@ -1,6 +1,7 @@
 //! `hcp`: the one command-line entry point. Thin clap dispatch into the library crates.
 
 mod evaluate_cmd;
+mod exporter_cmd;
 mod forecast_cmd;
 mod ingest_cmd;
 mod run;
@@ -35,6 +36,8 @@ enum Command {
     /// Forecast with a trained model from a history dataset; writes the hive-partitioned
     /// forecast layout.
     Forecast(forecast_cmd::ForecastArgs),
+    /// Serve Prometheus metrics of the fleet's devices.
+    Exporter(exporter_cmd::ExporterArgs),
     /// Print the canonical table schemas with their column descriptions.
     Schema {
         /// One table (prices, exogenous, btc_network, jobs, gpu_nodes, telemetry, forecasts,
@@ -72,6 +75,7 @@ fn main() -> ExitCode {
         Command::Evaluate(args) => evaluate_cmd::evaluate_cmd(args),
         Command::Train(args) => evaluate_cmd::train_cmd(args),
         Command::Forecast(args) => forecast_cmd::forecast_cmd(args),
+        Command::Exporter(args) => exporter_cmd::exporter_cmd(args),
         Command::Schema { table } => {
             match table {
                 Some(t) => print_schema(t),

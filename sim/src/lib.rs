@@ -5,6 +5,7 @@ pub mod asic;
 pub mod btc;
 pub mod calibrate;
 pub mod error;
+pub mod exporter;
 pub mod faults;
 pub mod fleet;
 pub mod gpu;

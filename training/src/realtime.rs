@@ -11,9 +11,9 @@
 //! T + (h − 1) h. Models: persistence (the last real-time hour), the same hour yesterday, the
 //! weekly seasonal naive, the latest published day-ahead price, and `lear_rt`: one lasso per
 //! horizon and hour of day of the issue (penalty by AIC, as LEAR; 576 models) in the
-//! benchmark's invariant (asinh) space over the latest
-//! day-ahead price (split by whether it is the target's own), the last 24 real-time hours, the
-//! last three day-ahead hours, the target's hour yesterday and last week, and calendar dummies.
+//! benchmark's invariant (asinh) space over the latest day-ahead price (split by whether it is
+//! the target's own), the last 24 real-time hours, the last three day-ahead hours, the target's
+//! hour yesterday and last week, and calendar dummies (see `hcp_models::forecast::realtime`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -1,7 +1,7 @@
 //! Real-time price forecasting from hourly prices: the data grid, what is known at an issue
-//! time, and `lear_rt`, the lasso per horizon and issue hour of day that `hcp evaluate price --format ercot` measures
-//! and `hcp train price` saves. Building the grid (time zones, publication times) is the
-//! caller's; this module only reads it.
+//! time, and `lear_rt`, the lasso per horizon and issue hour of day that `hcp evaluate price
+//! --format ercot` measures and `hcp train price` saves. Building the grid (time zones,
+//! publication times) is the caller's; this module only reads it.
 
 use serde::{Deserialize, Serialize};
 

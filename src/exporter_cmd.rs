@@ -5,7 +5,10 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
-use hcp_sim::exporter::{AsicExporterConfig, ExporterServer};
+use std::sync::Arc;
+
+use hcp_sim::exporter::{AsicExporterConfig, ExporterServer, GpuExporterConfig, GpuFleetSim, render_dcgm};
+use hcp_sim::fleet::FleetConfig;
 
 #[derive(Debug, Args)]
 pub struct ExporterArgs {
@@ -18,6 +21,32 @@ enum ExporterWhat {
     /// ASIC miners over the miner TCP API (LuxOS/CGMiner dialect; `hcp sim miners` speaks it):
     /// hashrate, power, temperatures, fans, shares, state, on /metrics.
     Asic(AsicArgs),
+    /// Every GPU of a simulated fleet under NVIDIA dcgm-exporter's metric names and labels
+    /// (stock Grafana dashboards work); the fleet steps in accelerated wall-clock time.
+    Gpu(GpuArgs),
+}
+
+#[derive(Debug, Args)]
+struct GpuArgs {
+    /// Fleet file (fleets/west-texas.toml, fleets/small.toml).
+    #[arg(long)]
+    fleet: std::path::PathBuf,
+    /// Only this site's GPUs.
+    #[arg(long)]
+    site: Option<String>,
+    /// Days the simulation runs before it stops stepping.
+    #[arg(long, default_value_t = 365)]
+    days: u32,
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Simulated seconds per wall-clock second.
+    #[arg(long, default_value_t = 60.0)]
+    speed: f64,
+    #[arg(long, default_value = "127.0.0.1:9400")]
+    listen: SocketAddr,
+    /// Print one scrape, after the first simulated step, and exit.
+    #[arg(long)]
+    once: bool,
 }
 
 #[derive(Debug, Args)]
@@ -37,6 +66,30 @@ struct AsicArgs {
 
 pub fn exporter_cmd(args: ExporterArgs) -> Result<()> {
     match args.what {
+        ExporterWhat::Gpu(a) => {
+            if a.speed.is_nan() || a.speed <= 0.0 {
+                anyhow::bail!("--speed must be positive");
+            }
+            let fleet = FleetConfig::load(&a.fleet)?;
+            let speed = if a.once { 1e9 } else { a.speed };
+            let sim = GpuFleetSim::start(GpuExporterConfig { fleet, site: a.site, days: a.days, seed: a.seed, speed })?;
+            if a.once {
+                let start = sim.snapshot.lock().expect("no panic").time_us;
+                while sim.snapshot.lock().expect("no panic").time_us == start {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                print!("{}", render_dcgm(&sim.snapshot.lock().expect("no panic")));
+                return Ok(());
+            }
+            let snapshot = sim.snapshot.clone();
+            let server =
+                ExporterServer::serve(a.listen, Arc::new(move || render_dcgm(&snapshot.lock().expect("no panic"))))
+                    .with_context(|| format!("binding {}", a.listen))?;
+            println!("serving http://{}/metrics ({} simulated seconds per second)", server.local_addr(), a.speed);
+            loop {
+                std::thread::park();
+            }
+        }
         ExporterWhat::Asic(a) => {
             let cfg = AsicExporterConfig { miners: a.miners, timeout: Duration::from_millis(a.timeout_ms) };
             if a.once {

@@ -1,7 +1,11 @@
-//! The ASIC Prometheus exporter: on every scrape of `/metrics` it asks each miner, over the
-//! miner TCP API (LuxOS/CGMiner dialect, the simulator's or a real one), for its summary, power,
-//! temperatures, fans, configuration and model, and renders the Prometheus text format with
-//! base units (hashes per second, watts, degrees Celsius) and `_total` counters.
+//! Prometheus exporters of the fleet's devices.
+//!
+//! - ASIC: on every scrape of `/metrics` it asks each miner, over the miner TCP API
+//!   (LuxOS/CGMiner dialect, the simulator's or a real one), for its summary, power,
+//!   temperatures, fans, configuration and model, and renders the Prometheus text format with
+//!   base units (hashes per second, watts, degrees Celsius) and `_total` counters.
+//! - GPU: a simulated fleet steps in (accelerated) wall-clock time and every GPU of it is
+//!   served under NVIDIA dcgm-exporter's names, units and labels, so stock dashboards work.
 //!
 //! The HTTP side is a small HTTP/1.1 server on std: `GET /metrics` (and `/` with a link),
 //! 404 for other paths, 405 for other methods; one short thread per connection.
@@ -9,14 +13,17 @@
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use crate::fleet::FleetConfig;
+use crate::gpu::GpuReading;
 use crate::miner_api::send;
+use crate::world::World;
 
 /// What the exporter scrapes.
 #[derive(Debug, Clone)]
@@ -150,22 +157,29 @@ pub struct ExporterServer {
     thread: Option<JoinHandle<()>>,
 }
 
+/// What renders the exposition text of one scrape.
+type Render = Arc<dyn Fn() -> String + Send + Sync>;
+
 impl ExporterServer {
     /// Binds `addr` (port 0 for any) and serves scrapes of `cfg` until dropped.
     pub fn spawn(addr: SocketAddr, cfg: AsicExporterConfig) -> std::io::Result<ExporterServer> {
+        Self::serve(addr, Arc::new(move || scrape(&cfg)))
+    }
+
+    /// Binds `addr` and serves whatever `render` returns on every scrape.
+    pub fn serve(addr: SocketAddr, render: Render) -> std::io::Result<ExporterServer> {
         let listener = TcpListener::bind(addr)?;
         let addr = listener.local_addr()?;
         let stop = Arc::new(AtomicBool::new(false));
         let stop2 = stop.clone();
-        let cfg = Arc::new(cfg);
         let thread = std::thread::Builder::new().name(format!("exporter-{addr}")).spawn(move || {
             for conn in listener.incoming() {
                 if stop2.load(Ordering::Relaxed) {
                     break;
                 }
                 if let Ok(stream) = conn {
-                    let cfg = cfg.clone();
-                    let _ = std::thread::Builder::new().spawn(move || handle(stream, &cfg));
+                    let render = render.clone();
+                    let _ = std::thread::Builder::new().spawn(move || handle(stream, &*render));
                 }
             }
         })?;
@@ -187,7 +201,7 @@ impl Drop for ExporterServer {
     }
 }
 
-fn handle(stream: TcpStream, cfg: &AsicExporterConfig) {
+fn handle(stream: TcpStream, render: &(dyn Fn() -> String + Send + Sync)) {
     let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
     let mut reader = BufReader::new(match stream.try_clone() {
         Ok(s) => s,
@@ -205,7 +219,7 @@ fn handle(stream: TcpStream, cfg: &AsicExporterConfig) {
     let mut parts = request_line.split_whitespace();
     let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
     let (status, content_type, body) = match (method, path.split('?').next().unwrap_or("")) {
-        ("GET", "/metrics") => ("200 OK", "text/plain; version=0.0.4; charset=utf-8", scrape(cfg)),
+        ("GET", "/metrics") => ("200 OK", "text/plain; version=0.0.4; charset=utf-8", render()),
         ("GET", "/") => ("200 OK", "text/html", "<a href=\"/metrics\">metrics</a>\n".to_string()),
         ("GET", _) => ("404 Not Found", "text/plain", "not found: the exporter serves /metrics\n".to_string()),
         _ => ("405 Method Not Allowed", "text/plain", "only GET\n".to_string()),
@@ -218,10 +232,175 @@ fn handle(stream: TcpStream, cfg: &AsicExporterConfig) {
     );
 }
 
+/// One GPU of the simulated fleet with dcgm-exporter's labels.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LabelledGpu {
+    /// Index of the GPU on its host.
+    pub gpu: u32,
+    pub uuid: String,
+    pub model_name: String,
+    pub hostname: String,
+    pub reading: GpuReading,
+}
+
+/// The fleet's GPUs after the latest simulated step.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct GpuSnapshot {
+    /// Simulated time of the step, UTC µs (0 before the first).
+    pub time_us: i64,
+    pub gpus: Vec<LabelledGpu>,
+}
+
+/// A deterministic NVIDIA-style UUID for GPU `index` of pool `pool` (SplitMix64 of both).
+fn gpu_uuid(pool: &str, index: usize) -> String {
+    let mut x = pool.bytes().fold(0x9e37_79b9_7f4a_7c15u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+    let mut next = || {
+        x = x.wrapping_add(0x9e37_79b9_7f4a_7c15 ^ index as u64);
+        let mut z = x;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    };
+    let (a, b) = (next(), next());
+    format!(
+        "GPU-{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+        a >> 32,
+        (a >> 16) & 0xffff,
+        a & 0xffff,
+        b >> 48,
+        b & 0xffff_ffff_ffff
+    )
+}
+
+/// Every GPU of the world's sites (or of one site), labelled.
+pub fn gpu_snapshot(world: &World, site: Option<&str>) -> GpuSnapshot {
+    let mut gpus = Vec::new();
+    for s in world.sites.iter().filter(|s| site.is_none_or(|id| id == s.id)) {
+        let ambient = s.ambient_c(world.now_us);
+        for pool in &s.pools {
+            for (i, reading) in pool.readings(ambient).into_iter().enumerate() {
+                let per = pool.gpus_per_node.max(1) as usize;
+                gpus.push(LabelledGpu {
+                    gpu: (i % per) as u32,
+                    uuid: gpu_uuid(&format!("{}/{}", s.id, pool.id), i),
+                    model_name: format!("NVIDIA {}", pool.model.name),
+                    hostname: format!("{}-{:03}", pool.id, i / per),
+                    reading,
+                });
+            }
+        }
+    }
+    GpuSnapshot { time_us: world.now_us, gpus }
+}
+
+/// The snapshot in dcgm-exporter's format: its metric names, units (MHz, °C, W, mJ, %, MiB)
+/// and labels (`gpu`, `UUID`, `device`, `modelName`, `Hostname`).
+pub fn render_dcgm(snapshot: &GpuSnapshot) -> String {
+    type Field = fn(&GpuReading) -> f64;
+    let fields: [(&str, &str, &str, Field); 8] = [
+        ("DCGM_FI_DEV_SM_CLOCK", "gauge", "SM clock frequency (in MHz).", |r| r.sm_clock_mhz),
+        ("DCGM_FI_DEV_GPU_TEMP", "gauge", "GPU temperature (in C).", |r| r.temperature_c),
+        ("DCGM_FI_DEV_POWER_USAGE", "gauge", "Power draw (in W).", |r| r.power_w),
+        ("DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION", "counter", "Total energy consumption since boot (in mJ).", |r| {
+            (r.energy_j * 1000.0).round()
+        }),
+        ("DCGM_FI_DEV_GPU_UTIL", "gauge", "GPU utilization (in %).", |r| (r.utilization * 100.0).round()),
+        ("DCGM_FI_DEV_FB_FREE", "gauge", "Framebuffer memory free (in MiB).", |r| r.fb_free_mib),
+        ("DCGM_FI_DEV_FB_USED", "gauge", "Framebuffer memory used (in MiB).", |r| r.fb_used_mib),
+        ("DCGM_FI_DEV_XID_ERRORS", "gauge", "Value of the last XID error encountered.", |r| f64::from(r.last_xid)),
+    ];
+    let mut out = String::new();
+    for (name, kind, help, value) in fields {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} {kind}");
+        for g in &snapshot.gpus {
+            let _ = writeln!(
+                out,
+                "{name}{{gpu=\"{}\",UUID=\"{}\",device=\"nvidia{}\",modelName=\"{}\",Hostname=\"{}\"}} {}",
+                g.gpu,
+                g.uuid,
+                g.gpu,
+                escape(&g.model_name),
+                escape(&g.hostname),
+                value(&g.reading)
+            );
+        }
+    }
+    out
+}
+
+/// What the GPU exporter simulates.
+#[derive(Debug, Clone)]
+pub struct GpuExporterConfig {
+    pub fleet: FleetConfig,
+    /// Only this site's GPUs (all sites' when `None`).
+    pub site: Option<String>,
+    pub days: u32,
+    pub seed: u64,
+    /// Simulated seconds per wall-clock second.
+    pub speed: f64,
+}
+
+/// A simulated fleet stepping in the background (one step per `step_s / speed` wall seconds)
+/// and the latest snapshot of its GPUs; stops when dropped or at the end of its days.
+#[derive(Debug)]
+pub struct GpuFleetSim {
+    pub snapshot: Arc<Mutex<GpuSnapshot>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl GpuFleetSim {
+    pub fn start(cfg: GpuExporterConfig) -> crate::error::Result<GpuFleetSim> {
+        if let Some(site) = &cfg.site
+            && !cfg.fleet.sites.iter().any(|s| &s.id == site)
+        {
+            let ids: Vec<_> = cfg.fleet.sites.iter().map(|s| s.id.as_str()).collect();
+            return Err(crate::error::Error::Config(format!(
+                "--site {site}: the fleet's sites are {}",
+                ids.join(", ")
+            )));
+        }
+        let mut world = World::new(cfg.fleet.clone(), cfg.days, cfg.seed)?;
+        world.record_telemetry = false;
+        let snapshot = Arc::new(Mutex::new(gpu_snapshot(&world, cfg.site.as_deref())));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (snap2, stop2) = (snapshot.clone(), stop.clone());
+        let pause = Duration::from_secs_f64((world.step_s / cfg.speed.max(1e-9)).min(3600.0));
+        let thread = std::thread::Builder::new()
+            .name("gpu-fleet-sim".into())
+            .spawn(move || {
+                while !stop2.load(Ordering::Relaxed) && !world.is_done() {
+                    if world.step().is_err() {
+                        break;
+                    }
+                    let snap = gpu_snapshot(&world, cfg.site.as_deref());
+                    *snap2.lock().expect("no panic while holding") = snap;
+                    let until = Instant::now() + pause;
+                    while Instant::now() < until && !stop2.load(Ordering::Relaxed) {
+                        std::thread::sleep((until - Instant::now()).min(Duration::from_millis(50)));
+                    }
+                }
+            })
+            .map_err(|e| crate::error::Error::Config(format!("starting the simulation thread: {e}")))?;
+        Ok(GpuFleetSim { snapshot, stop, thread: Some(thread) })
+    }
+}
+
+impl Drop for GpuFleetSim {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::asic::{AsicCatalog, AsicPhysics};
+    use crate::fleet::FleetConfig;
     use crate::miner_api::{MinerServer, SimMiner};
     use std::io::Read;
 
@@ -302,5 +481,96 @@ mod tests {
         let out = child.wait_with_output().unwrap();
         let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
         assert!(out.status.success() && said.trim().is_empty(), "promtool: {said}\n{text}");
+    }
+
+    fn small_fleet_sim() -> GpuFleetSim {
+        let fleet =
+            FleetConfig::load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fleets/small.toml")).unwrap();
+        let sim = GpuFleetSim::start(GpuExporterConfig { fleet, site: None, days: 1, seed: 3, speed: 1e7 }).unwrap();
+        // Let it run some steps (each simulated 5 minutes takes ~no wall time at this speed).
+        let start = sim.snapshot.lock().unwrap().time_us;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while sim.snapshot.lock().unwrap().time_us < start + 6 * 3_600_000_000 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        sim
+    }
+
+    #[test]
+    fn gpu_exporter_serves_every_simulated_gpu_under_dcgm_names() {
+        let sim = small_fleet_sim();
+        let snap = sim.snapshot.clone();
+        let server =
+            ExporterServer::serve("127.0.0.1:0".parse().unwrap(), Arc::new(move || render_dcgm(&snap.lock().unwrap())))
+                .unwrap();
+        let reply = get(server.local_addr(), "GET /metrics HTTP/1.1\r\n\r\n");
+        assert!(reply.starts_with("HTTP/1.1 200 OK"), "{reply}");
+        let snapshot = sim.snapshot.lock().unwrap().clone();
+        assert_eq!(snapshot.gpus.len(), 32, "fleets/small.toml: 4 nodes x 8 GPUs");
+        for name in [
+            "DCGM_FI_DEV_GPU_TEMP",
+            "DCGM_FI_DEV_POWER_USAGE",
+            "DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION",
+            "DCGM_FI_DEV_GPU_UTIL",
+            "DCGM_FI_DEV_FB_USED",
+            "DCGM_FI_DEV_FB_FREE",
+            "DCGM_FI_DEV_SM_CLOCK",
+            "DCGM_FI_DEV_XID_ERRORS",
+        ] {
+            assert_eq!(reply.lines().filter(|l| l.starts_with(&format!("{name}{{"))).count(), 32, "{name}");
+        }
+        let first = &snapshot.gpus[0];
+        assert!(reply.contains(&format!(
+            "gpu=\"0\",UUID=\"{}\",device=\"nvidia0\",modelName=\"{}\",Hostname=\"{}\"",
+            first.uuid, first.model_name, first.hostname
+        )));
+        assert!(first.uuid.len() == 40 && first.uuid.starts_with("GPU-"), "{}", first.uuid);
+        // Six simulated hours at least: every healthy GPU has used energy, within its power range.
+        for g in &snapshot.gpus {
+            let r = g.reading;
+            assert!(r.failed || (r.energy_j > 0.0 && r.power_w > 0.0), "{g:?}");
+            assert!(
+                (r.fb_used_mib + r.fb_free_mib - 81_559.0).abs() < 1.0 || r.failed || !g.model_name.contains("H100")
+            );
+        }
+        let uuids: std::collections::BTreeSet<_> = snapshot.gpus.iter().map(|g| &g.uuid).collect();
+        assert_eq!(uuids.len(), 32, "UUIDs are unique");
+    }
+
+    /// promtool parses the GPU exporter's output; its only complaints are the naming
+    /// dcgm-exporter itself uses, kept so stock dashboards work: the energy counter without
+    /// `_total` and the camelCase labels `UUID`, `modelName`, `Hostname`.
+    #[test]
+    fn promtool_parses_the_dcgm_exposition() {
+        let promtool = std::env::var("HCP_PROMTOOL").unwrap_or_else(|_| "promtool".into());
+        let Ok(mut child) = std::process::Command::new(&promtool)
+            .args(["check", "metrics"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+        else {
+            assert!(
+                std::env::var_os("HCP_REQUIRE_PROMTOOL").is_none(),
+                "HCP_REQUIRE_PROMTOOL is set but `{promtool}` does not run"
+            );
+            eprintln!("SKIPPED promtool_parses_the_dcgm_exposition: `{promtool}` not found");
+            return;
+        };
+        let sim = small_fleet_sim();
+        let text = render_dcgm(&sim.snapshot.lock().unwrap());
+        child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        let complaints: Vec<&str> = said.lines().filter(|l| !l.trim().is_empty()).collect();
+        assert!(
+            !complaints.is_empty()
+                && complaints.iter().all(|l| {
+                    l.starts_with("DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION counter metrics should have \"_total\" suffix")
+                        || (l.starts_with("DCGM_FI_DEV_")
+                            && l.ends_with("label names should be written in 'snake_case' not 'camelCase'"))
+                }),
+            "promtool: {said}"
+        );
     }
 }

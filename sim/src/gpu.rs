@@ -19,24 +19,53 @@ pub struct GpuModel {
     /// Idle power, W.
     pub idle_w: f64,
     pub memory_mib: u64,
+    /// Maximum (boost) SM clock, MHz, from the data sheet.
+    pub max_sm_clock_mhz: f64,
 }
+
+/// SM clock of an idle GPU, MHz (what `nvidia-smi` shows at rest on these boards).
+pub const IDLE_SM_CLOCK_MHZ: f64 = 210.0;
+/// XID that a GPU reports when it drops out ("GPU has fallen off the bus").
+pub const FAILURE_XID: u32 = 79;
 
 /// Vendor board powers (NVIDIA data sheets: H100 SXM 700 W, H800 SXM 700 W, A100 SXM 400 W,
 /// L40S 350 W, A10 150 W, V100 SXM2 300 W, T4 70 W); idle powers are typical `nvidia-smi`
-/// readings of an idle board, about a tenth of TDP.
+/// readings of an idle board, about a tenth of TDP. Boost clocks from the same data sheets.
 pub fn builtin_gpu_models() -> Vec<GpuModel> {
     [
-        ("H100", 700.0, 70.0, 81_559),
-        ("H800", 700.0, 70.0, 81_559),
-        ("A100", 400.0, 50.0, 81_920),
-        ("L40S", 350.0, 35.0, 46_068),
-        ("A10", 150.0, 20.0, 23_028),
-        ("V100", 300.0, 40.0, 32_768),
-        ("T4", 70.0, 10.0, 15_360),
+        ("H100", 700.0, 70.0, 81_559, 1980.0),
+        ("H800", 700.0, 70.0, 81_559, 1980.0),
+        ("A100", 400.0, 50.0, 81_920, 1410.0),
+        ("L40S", 350.0, 35.0, 46_068, 2520.0),
+        ("A10", 150.0, 20.0, 23_028, 1695.0),
+        ("V100", 300.0, 40.0, 32_768, 1530.0),
+        ("T4", 70.0, 10.0, 15_360, 1590.0),
     ]
     .into_iter()
-    .map(|(name, tdp_w, idle_w, memory_mib)| GpuModel { name: name.into(), tdp_w, idle_w, memory_mib })
+    .map(|(name, tdp_w, idle_w, memory_mib, max_sm_clock_mhz)| GpuModel {
+        name: name.into(),
+        tdp_w,
+        idle_w,
+        memory_mib,
+        max_sm_clock_mhz,
+    })
     .collect()
+}
+
+/// What one GPU reports, as a monitoring agent (DCGM) reads it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GpuReading {
+    pub utilization: f64,
+    pub power_w: f64,
+    /// Energy since the pool was built, J.
+    pub energy_j: f64,
+    pub temperature_c: f64,
+    pub sm_clock_mhz: f64,
+    pub fb_used_mib: f64,
+    pub fb_free_mib: f64,
+    /// The last XID error (0: none).
+    pub last_xid: u32,
+    pub failed: bool,
 }
 
 pub fn gpu_model(name: &str) -> Result<GpuModel> {
@@ -149,6 +178,8 @@ pub struct GpuPool {
     used_milli: Vec<u32>,
     util: Vec<f32>,
     repair_s: Vec<f64>,
+    energy_j: Vec<f64>,
+    last_xid: Vec<u32>,
     jobs: BTreeMap<String, Placed>,
     rng: Rng,
     /// Extra failures per GPU-year injected by fault configuration.
@@ -167,6 +198,8 @@ impl GpuPool {
             used_milli: vec![0; n],
             util: vec![0.0; n],
             repair_s: vec![0.0; n],
+            energy_j: vec![0.0; n],
+            last_xid: vec![0; n],
             jobs: BTreeMap::new(),
             rng,
             extra_failures_per_year: 0.0,
@@ -194,6 +227,43 @@ impl GpuPool {
     /// must keep under the cap).
     pub fn max_power_w(&self) -> f64 {
         self.len() as f64 * self.model.tdp_w
+    }
+
+    /// Every GPU's reading after the last step at ambient `ambient_c`: temperature rises
+    /// 10 °C at idle and 55 °C at full power above ambient; the SM clock runs from idle to
+    /// boost with utilisation; framebuffer in use follows the GPU share placed on it.
+    pub fn readings(&self, ambient_c: f64) -> Vec<GpuReading> {
+        (0..self.len())
+            .map(|i| {
+                let failed = self.state[i] == GpuState::Failed;
+                let utilization = if failed { 0.0 } else { f64::from(self.util[i]).min(1.0) };
+                let power_w = self.gpu_power(utilization, self.state[i]);
+                let fb_used_mib = if failed {
+                    0.0
+                } else {
+                    (self.model.memory_mib as f64 * f64::from(self.used_milli[i]) / 1000.0).round()
+                };
+                GpuReading {
+                    utilization,
+                    power_w,
+                    energy_j: self.energy_j[i],
+                    temperature_c: if failed {
+                        ambient_c
+                    } else {
+                        ambient_c + 10.0 + 45.0 * power_w / self.model.tdp_w
+                    },
+                    sm_clock_mhz: if failed {
+                        0.0
+                    } else {
+                        IDLE_SM_CLOCK_MHZ + (self.model.max_sm_clock_mhz - IDLE_SM_CLOCK_MHZ) * utilization
+                    },
+                    fb_used_mib,
+                    fb_free_mib: if failed { 0.0 } else { self.model.memory_mib as f64 - fb_used_mib },
+                    last_xid: self.last_xid[i],
+                    failed,
+                }
+            })
+            .collect()
     }
 
     /// Places `job` (first fit, or on `gpus` when given). `warm`: its model is in host
@@ -281,6 +351,7 @@ impl GpuPool {
     /// Fails GPU `gpu` now (fault injection); jobs on it are evicted at the next step.
     pub fn fail(&mut self, gpu: usize) {
         self.state[gpu] = GpuState::Failed;
+        self.last_xid[gpu] = FAILURE_XID;
         self.repair_s[gpu] = self.physics.repair_hours * 3600.0;
     }
 
@@ -372,7 +443,9 @@ impl GpuPool {
         }
         let mut util_sum = 0.0;
         for i in 0..self.len() {
-            out.power_w += self.gpu_power(self.util[i] as f64, self.state[i]);
+            let w = self.gpu_power(self.util[i] as f64, self.state[i]);
+            self.energy_j[i] += w * dt_s;
+            out.power_w += w;
             util_sum += self.util[i].min(1.0) as f64;
             if self.used_milli[i] > 0 {
                 out.busy_gpus += 1;

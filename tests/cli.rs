@@ -429,3 +429,73 @@ fn alert_rules_pass_their_promtool_tests() {
     let check = Command::new(&promtool).args(["check", "rules", "rules.yml"]).current_dir(&dir).output().unwrap();
     assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stdout));
 }
+
+/// Every query of the Grafana dashboard names only metrics hcp's exporters serve (the names
+/// come from a scrape of each exporter, not from a list), and promtool parses every query.
+#[test]
+fn dashboard_queries_use_exported_metrics() {
+    use hcp_sim::asic::{AsicCatalog, AsicPhysics};
+    use hcp_sim::exporter::{AsicExporterConfig, GpuExporterConfig, GpuFleetSim, render_dcgm, scrape};
+    use hcp_sim::miner_api::{MinerServer, SimMiner};
+
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dashboard: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(root.join("ops/grafana/hcp-fleet.json")).unwrap()).unwrap();
+    let exprs: Vec<String> = dashboard["panels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| p["targets"].as_array().unwrap().iter().map(|t| t["expr"].as_str().unwrap().to_string()))
+        .collect();
+    assert!(exprs.len() >= 10, "{} queries", exprs.len());
+
+    let model = AsicCatalog::builtin().get("Antminer S19j Pro").unwrap().clone();
+    let miner =
+        MinerServer::spawn("127.0.0.1:0".parse().unwrap(), SimMiner::new(model, AsicPhysics::default(), 0, 1)).unwrap();
+    let asic =
+        scrape(&AsicExporterConfig { miners: vec![miner.local_addr()], timeout: std::time::Duration::from_secs(2) });
+    let fleet = hcp_sim::fleet::FleetConfig::load(&root.join("fleets/small.toml")).unwrap();
+    let sim = GpuFleetSim::start(GpuExporterConfig { fleet, site: None, days: 1, seed: 1, speed: 1e9 }).unwrap();
+    let gpu = render_dcgm(&sim.snapshot.lock().unwrap());
+    let exported: std::collections::BTreeSet<&str> = asic
+        .lines()
+        .chain(gpu.lines())
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    for expr in &exprs {
+        let names: Vec<&str> = expr
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'))
+            .filter(|w| w.starts_with("hcp_") || w.starts_with("DCGM_"))
+            .collect();
+        assert!(!names.is_empty(), "`{expr}` names no hcp metric");
+        for n in names {
+            assert!(exported.contains(n), "`{expr}` uses `{n}`, which no exporter serves ({exported:?})");
+        }
+    }
+
+    // promtool parses each query (as a recording rule) where it is installed.
+    let promtool = std::env::var("HCP_PROMTOOL").unwrap_or_else(|_| "promtool".into());
+    let dir = tempfile::tempdir().unwrap();
+    let mut rules = String::from("groups:\n  - name: dashboard\n    rules:\n");
+    for (i, e) in exprs.iter().enumerate() {
+        rules +=
+            &format!("      - record: hcp_dashboard_query_{i}\n        expr: {}\n", serde_json::to_string(e).unwrap());
+    }
+    std::fs::write(dir.path().join("q.yml"), rules).unwrap();
+    match Command::new(&promtool).args(["check", "rules", "q.yml"]).current_dir(dir.path()).output() {
+        Ok(out) => assert!(
+            out.status.success(),
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+        Err(_) => {
+            assert!(
+                std::env::var_os("HCP_REQUIRE_PROMTOOL").is_none(),
+                "HCP_REQUIRE_PROMTOOL is set but `{promtool}` does not run"
+            );
+            eprintln!("SKIPPED the promtool parse of the dashboard's queries: `{promtool}` not found");
+        }
+    }
+}

@@ -184,19 +184,7 @@ impl PodSource {
         match self {
             PodSource::Files(inputs) => read_pods(inputs),
             PodSource::Dataset { dir, job_source } => {
-                let (batch, _) = hcp_datasets::read_table(dir, Table::Jobs, &hcp_datasets::ReadOptions::default())?;
-                let mut jobs = hcp_datasets::rows::job_rows(&batch)?;
-                if let Some(wanted) = job_source {
-                    let sources: std::collections::BTreeSet<String> = jobs.iter().map(|j| j.source.clone()).collect();
-                    if !sources.contains(wanted) {
-                        return Err(Error::Invalid(format!(
-                            "{}: no jobs of source `{wanted}`; the sources are {}",
-                            dir.display(),
-                            sources.into_iter().collect::<Vec<_>>().join(", ")
-                        )));
-                    }
-                    jobs.retain(|j| &j.source == wanted);
-                }
+                let jobs = crate::history::dataset_jobs(dir, job_source.as_deref())?;
                 checked_pods(jobs, &format!("{}", dir.display()))
             }
         }

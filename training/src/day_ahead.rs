@@ -10,20 +10,19 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
 
 use hcp_datasets::ingest::{Format, parse};
-use hcp_datasets::rows::{exogenous_rows, forecasts_batch, price_rows};
-use hcp_datasets::writer::write_bytes_atomically;
-use hcp_datasets::{Table, WriteOptions, write_parquet_file};
+use hcp_datasets::rows::{exogenous_rows, price_rows};
+use hcp_datasets::{Table, WriteOptions};
 use hcp_models::forecast::lasso::PathConfig;
 use hcp_models::forecast::lear::{self, Lear};
 use hcp_models::forecast::{Accumulator, Day, DayAheadPanel, ErrorBands, HOURS, Naive, Scores};
 use serde::Serialize;
 
 use crate::forecast_rows::{Forecast, RowLabels};
+use crate::walk::{best_by_mae, fit_blocks, write_outputs};
 use crate::{Error, Result};
 
 const DAY_US: i64 = 86_400_000_000;
@@ -211,49 +210,27 @@ pub fn evaluate_day_ahead(cfg: &DayAheadConfig, progress: &(dyn Fn(usize, usize)
     let walk_start = test_start.saturating_sub(cfg.band_days).max(earliest);
     let blocks: Vec<usize> = (walk_start..=test_end).step_by(cfg.recalibrate_every).collect();
 
-    // LEAR forecasts per window, by day offset from walk_start.
-    let n_days = test_end + 1 - walk_start;
-    let lear_points: Mutex<Vec<Vec<Option<Day>>>> = Mutex::new(vec![vec![None; n_days]; cfg.windows.len()]);
-    let samples: Mutex<Vec<(usize, usize)>> = Mutex::new(vec![(usize::MAX, 0); cfg.windows.len()]);
-    let next = AtomicUsize::new(0);
-    let done = AtomicUsize::new(0);
-    let failure: Mutex<Option<Error>> = Mutex::new(None);
-    std::thread::scope(|s| {
-        for _ in 0..cfg.threads.max(1) {
-            s.spawn(|| {
-                loop {
-                    let b = next.fetch_add(1, Ordering::Relaxed);
-                    if b >= blocks.len() || failure.lock().expect("no panic").is_some() {
-                        break;
-                    }
-                    let first = blocks[b];
-                    let last = (first + cfg.recalibrate_every - 1).min(test_end);
-                    for (w, &window) in cfg.windows.iter().enumerate() {
-                        match Lear::fit(panel, first, window, &cfg.path) {
-                            Ok(model) => {
-                                let days: Vec<Day> = (first..=last).map(|d| model.forecast(panel, d)).collect();
-                                let mut points = lear_points.lock().expect("no panic");
-                                for (k, f) in days.into_iter().enumerate() {
-                                    points[w][first + k - walk_start] = Some(f);
-                                }
-                                let mut s = samples.lock().expect("no panic");
-                                s[w] = (s[w].0.min(model.samples), s[w].1.max(model.samples));
-                            }
-                            Err(e) => {
-                                *failure.lock().expect("no panic") = Some(e.into());
-                                return;
-                            }
-                        }
-                    }
-                    progress(done.fetch_add(1, Ordering::Relaxed) + 1, blocks.len());
-                }
-            });
+    // Per block, per window: the LEAR forecasts of the block's days and the training days used.
+    let fitted = fit_blocks(&blocks, cfg.threads, progress, |first| {
+        let last = (first + cfg.recalibrate_every - 1).min(test_end);
+        cfg.windows
+            .iter()
+            .map(|&window| {
+                let model = Lear::fit(panel, first, window, &cfg.path)?;
+                let days: Vec<Day> = (first..=last).map(|d| model.forecast(panel, d)).collect();
+                Ok((days, model.samples))
+            })
+            .collect::<Result<Vec<_>>>()
+    })?;
+    // LEAR forecasts per window, by day offset from walk_start; training days per window.
+    let mut lear_points: Vec<Vec<Day>> = vec![Vec::with_capacity(test_end + 1 - walk_start); cfg.windows.len()];
+    let mut samples = vec![(usize::MAX, 0); cfg.windows.len()];
+    for block in fitted {
+        for (w, (days, n)) in block.into_iter().enumerate() {
+            lear_points[w].extend(days);
+            samples[w] = (samples[w].0.min(n), samples[w].1.max(n));
         }
-    });
-    if let Some(e) = failure.into_inner().expect("no panic") {
-        return Err(e);
     }
-    let lear_points = lear_points.into_inner().expect("no panic");
 
     // Every model's point forecast per day, in a fixed order.
     let mut model_ids: Vec<String> = Naive::ALL.iter().map(|n| n.id().to_string()).collect();
@@ -263,11 +240,10 @@ pub fn evaluate_day_ahead(cfg: &DayAheadConfig, progress: &(dyn Fn(usize, usize)
         if m < Naive::ALL.len() {
             Naive::ALL[m].forecast(panel, d).expect("a week of history before every walked day")
         } else if m < Naive::ALL.len() + cfg.windows.len() {
-            lear_points[m - Naive::ALL.len()][d - walk_start].expect("every walked day forecast")
+            lear_points[m - Naive::ALL.len()][d - walk_start]
         } else {
             std::array::from_fn(|h| {
-                lear_points.iter().map(|w| w[d - walk_start].expect("forecast")[h]).sum::<f64>()
-                    / cfg.windows.len() as f64
+                lear_points.iter().map(|w| w[d - walk_start][h]).sum::<f64>() / cfg.windows.len() as f64
             })
         }
     };
@@ -314,12 +290,7 @@ pub fn evaluate_day_ahead(cfg: &DayAheadConfig, progress: &(dyn Fn(usize, usize)
             (id.clone(), ModelScores { scores, rmae, mae_by_hour: by_hour[m].iter().map(Accumulator::mae).collect() })
         })
         .collect();
-    let best_model = models
-        .iter()
-        .min_by(|a, b| a.1.scores.mae.total_cmp(&b.1.scores.mae))
-        .map(|(id, _)| id.clone())
-        .expect("models");
-    let samples = samples.into_inner().expect("no panic");
+    let best_model = best_by_mae(&models, |m| &m.scores);
     let report = DayAheadReport {
         protocol: "epftoolbox day-ahead: day D from prices to D-1 and exogenous forecasts to D",
         input: cfg.input.display().to_string(),
@@ -350,10 +321,7 @@ pub fn evaluate_day_ahead(cfg: &DayAheadConfig, progress: &(dyn Fn(usize, usize)
         format!("hcp evaluate price --format epftoolbox {}", cfg.input.display()),
     )
     .with_time_basis(hcp_datasets::ingest::EPFTOOLBOX_TIME_BASIS);
-    write_parquet_file(&cfg.out.join("forecasts.parquet"), Table::Forecasts, &forecasts_batch(&rows), &opts)?;
-    let json = serde_json::to_vec_pretty(&report).map_err(|e| Error::Invalid(e.to_string()))?;
-    write_bytes_atomically(&cfg.out.join("metrics.json"), &json)?;
-    write_bytes_atomically(&cfg.out.join("report.md"), day_ahead_markdown(&report).as_bytes())?;
+    write_outputs(&cfg.out, &opts, &rows, &report, &day_ahead_markdown(&report))?;
     Ok(report)
 }
 

@@ -21,18 +21,19 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use hcp_datasets::rows::forecasts_batch;
-use hcp_datasets::writer::write_bytes_atomically;
-use hcp_datasets::{Table, WriteOptions, write_parquet_file};
+use hcp_datasets::WriteOptions;
 pub use hcp_models::forecast::demand::{HORIZONS, LOOKBACK, LearDemand};
 use hcp_models::forecast::lasso::PathConfig;
 use hcp_models::forecast::{Accumulator, ErrorBands, Scores};
 use serde::Serialize;
 
 use crate::forecast_rows::{Forecast, RowLabels};
+use crate::walk::{best_by_mae, fit_blocks, write_outputs};
 use crate::{Error, Result};
 
 const HOUR_US: i64 = 3_600_000_000;
+/// `hcp.time_basis` of forecasts on a trace whose times count from its own start (the epoch).
+pub const TRACE_TIME_BASIS: &str = "trace_time_from_start";
 
 /// One hourly demand series.
 #[derive(Debug, Clone, PartialEq)]
@@ -267,42 +268,17 @@ pub fn evaluate_demand(cfg: &DemandConfig, progress: &(dyn Fn(usize, usize) + Sy
     let recalibrations: Vec<usize> = issues.iter().copied().step_by(cfg.recalibrate_every).collect();
 
     // lear_demand per issue, fitted in parallel by recalibration block.
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let done = std::sync::atomic::AtomicUsize::new(0);
-    let results: std::sync::Mutex<BTreeMap<usize, Vec<f64>>> = Default::default();
-    let failure: std::sync::Mutex<Option<Error>> = Default::default();
-    std::thread::scope(|s| {
-        for _ in 0..cfg.threads.max(1) {
-            s.spawn(|| {
-                use std::sync::atomic::Ordering::Relaxed;
-                loop {
-                    let b = next.fetch_add(1, Relaxed);
-                    if b >= recalibrations.len() || failure.lock().expect("no panic").is_some() {
-                        break;
-                    }
-                    let k0 = recalibrations[b];
-                    match LearDemand::fit(y, k0, &cfg.path) {
-                        Ok(model) => {
-                            let mut out = results.lock().expect("no panic");
-                            for &k in issues.iter().filter(|&&k| k >= k0 && k < k0 + 24 * cfg.recalibrate_every) {
-                                let f = (1..=HORIZONS).map(|h| model.forecast(y, k, h)).collect();
-                                out.insert(k, f);
-                            }
-                        }
-                        Err(e) => {
-                            *failure.lock().expect("no panic") = Some(e.into());
-                            return;
-                        }
-                    }
-                    progress(done.fetch_add(1, Relaxed) + 1, recalibrations.len());
-                }
-            });
-        }
-    });
-    if let Some(e) = failure.into_inner().expect("no panic") {
-        return Err(e);
-    }
-    let lear = results.into_inner().expect("no panic");
+    let lear: BTreeMap<usize, Vec<f64>> = fit_blocks(&recalibrations, cfg.threads, progress, |k0| {
+        let model = LearDemand::fit(y, k0, &cfg.path)?;
+        Ok(issues
+            .iter()
+            .filter(|&&k| k >= k0 && k < k0 + 24 * cfg.recalibrate_every)
+            .map(|&k| (k, (1..=HORIZONS).map(|h| model.forecast(y, k, h)).collect()))
+            .collect::<Vec<_>>())
+    })?
+    .into_iter()
+    .flatten()
+    .collect();
 
     let names: Vec<Arc<str>> = Model::ALL.iter().map(|m| Arc::from(m.id())).collect();
     let labels = RowLabels::new(&series.name, "cluster", env!("CARGO_PKG_VERSION"), &cfg.run_id);
@@ -354,11 +330,7 @@ pub fn evaluate_demand(cfg: &DemandConfig, progress: &(dyn Fn(usize, usize) + Sy
             )
         })
         .collect();
-    let best_model = models
-        .iter()
-        .min_by(|a, b| a.1.scores.mae.total_cmp(&b.1.scores.mae))
-        .map(|(id, _)| id.clone())
-        .expect("models");
+    let best_model = best_by_mae(&models, |m| &m.scores);
     let report = DemandReport {
         protocol: "issued daily at hour 0 of the index, horizons 1..168 h; trains on hours before the issue",
         input: cfg.input.display().to_string(),
@@ -375,11 +347,10 @@ pub fn evaluate_demand(cfg: &DemandConfig, progress: &(dyn Fn(usize, usize) + Sy
         best_model,
         elapsed_s: started.elapsed().as_secs_f64(),
     };
-    let opts = WriteOptions::new(cfg.run_id.clone(), format!("hcp evaluate demand {}", cfg.input.display()))
-        .with_time_basis("trace_hour_index");
-    write_parquet_file(&cfg.out.join("forecasts.parquet"), Table::Forecasts, &forecasts_batch(&rows), &opts)?;
-    let json = serde_json::to_vec_pretty(&report).map_err(|e| Error::Invalid(e.to_string()))?;
-    write_bytes_atomically(&cfg.out.join("metrics.json"), &json)?;
+    let mut opts = WriteOptions::new(cfg.run_id.clone(), format!("hcp evaluate demand {}", cfg.input.display()));
+    if series.start_us == 0 {
+        opts = opts.with_time_basis(TRACE_TIME_BASIS);
+    }
     let mut md = format!(
         "# GPU demand forecasts: {} ({})\n\n{} hours in the series (mean {:.1}); test issues {} from hour {} to {}, 168 h ahead each.\n\n\
          | model | MAE | rMAE | sMAPE % | pinball | 80% coverage | MAE day 1 | MAE day 7 |\n|---|---|---|---|---|---|---|---|\n",
@@ -397,6 +368,6 @@ pub fn evaluate_demand(cfg: &DemandConfig, progress: &(dyn Fn(usize, usize) + Sy
             m.mae_by_day[6]
         );
     }
-    write_bytes_atomically(&cfg.out.join("report.md"), md.as_bytes())?;
+    write_outputs(&cfg.out, &opts, &rows, &report, &md)?;
     Ok(report)
 }

@@ -5,14 +5,14 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use hcp_datasets::rows::{forecasts_batch, job_rows};
-use hcp_datasets::{ReadOptions, Table, WriteOptions, WrittenFile, read_table, write_table};
+use hcp_datasets::rows::forecasts_batch;
+use hcp_datasets::{Table, WriteOptions, WrittenFile, write_table};
 use hcp_models::artifact::{self, Manifest};
 use hcp_models::forecast::demand::{ARTIFACT_KIND, DemandForecaster, HORIZONS, LOOKBACK, LearDemand, feature_names};
 use hcp_models::forecast::lasso::PathConfig;
 use hcp_models::forecast::{Accumulator, ErrorBands, QUANTILES};
 
-use crate::demand::{DemandSeries, pods_series, read_demand};
+use crate::demand::{DemandSeries, TRACE_TIME_BASIS, pods_series, read_demand};
 use crate::forecast_rows::{Forecast, RowLabels};
 use crate::{Error, Result};
 
@@ -34,19 +34,7 @@ impl DemandSource {
         match self {
             DemandSource::File(path) => read_demand(path, series),
             DemandSource::Dataset { dir, job_source } => {
-                let (batch, _) = read_table(dir, Table::Jobs, &ReadOptions::default())?;
-                let mut jobs = job_rows(&batch)?;
-                if let Some(wanted) = job_source {
-                    let sources: std::collections::BTreeSet<String> = jobs.iter().map(|j| j.source.clone()).collect();
-                    if !sources.contains(wanted) {
-                        return Err(Error::Invalid(format!(
-                            "{}: no jobs of source `{wanted}`; the sources are {}",
-                            dir.display(),
-                            sources.into_iter().collect::<Vec<_>>().join(", ")
-                        )));
-                    }
-                    jobs.retain(|j| &j.source == wanted);
-                }
+                let jobs = crate::history::dataset_jobs(dir, job_source.as_deref())?;
                 if jobs.iter().all(|j| j.creation_time_us.is_none()) {
                     return Err(Error::Invalid(format!("{}: no job has a creation time", dir.display())));
                 }
@@ -172,7 +160,7 @@ pub fn forecast_demand(cfg: &ForecastDemandConfig) -> Result<Vec<WrittenFile>> {
         WriteOptions::new(cfg.run_id.clone(), format!("hcp forecast demand --model {}", cfg.model.display()));
     // The Alibaba traces count time from their own start, which lands on the epoch.
     if series.start_us == 0 {
-        opts = opts.with_time_basis("trace_time_from_start");
+        opts = opts.with_time_basis(TRACE_TIME_BASIS);
     }
     Ok(write_table(&cfg.out, Table::Forecasts, &forecasts_batch(&rows), &opts)?)
 }

@@ -1,4 +1,4 @@
-//! Reading the canonical Parquet datasets with polars, as an analyst would.
+//! Reading the canonical Parquet datasets: with polars, as an analyst would, and jobs as rows.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -104,4 +104,23 @@ pub fn row_count(dataset: &Path, table: Table) -> Result<Option<u64>> {
     let df = scan_table(dataset, table)?.select([len().alias("rows")]).collect()?;
     let rows = df.column("rows")?.cast(&DataType::UInt64)?;
     Ok(rows.u64()?.get(0))
+}
+
+/// The jobs of a dataset's `jobs` table, all of them or only those of `job_source`: ingested
+/// traces are separate clusters, so callers that add jobs up name one.
+pub fn dataset_jobs(dir: &Path, job_source: Option<&str>) -> Result<Vec<hcp_datasets::rows::JobRow>> {
+    let (batch, _) = hcp_datasets::read_table(dir, Table::Jobs, &hcp_datasets::ReadOptions::default())?;
+    let mut jobs = hcp_datasets::rows::job_rows(&batch)?;
+    if let Some(wanted) = job_source {
+        let sources: std::collections::BTreeSet<String> = jobs.iter().map(|j| j.source.clone()).collect();
+        if !sources.contains(wanted) {
+            return Err(Error::Invalid(format!(
+                "{}: no jobs of source `{wanted}`; the sources are {}",
+                dir.display(),
+                sources.into_iter().collect::<Vec<_>>().join(", ")
+            )));
+        }
+        jobs.retain(|j| j.source == wanted);
+    }
+    Ok(jobs)
 }

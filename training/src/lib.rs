@@ -11,6 +11,7 @@ pub mod forecast_rows;
 pub mod history;
 pub mod price_model;
 pub mod realtime;
+pub mod walk;
 
 pub use history::{PriceSummary, price_summary, row_count, scan_table};
 

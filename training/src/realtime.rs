@@ -17,22 +17,21 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::{Datelike, NaiveDate, NaiveTime, TimeZone, Timelike};
 use chrono_tz::America::Chicago;
 use hcp_datasets::ingest::{Format, parse};
-use hcp_datasets::rows::{forecasts_batch, price_rows};
-use hcp_datasets::writer::write_bytes_atomically;
-use hcp_datasets::{Table, WriteOptions, write_parquet_file};
+use hcp_datasets::rows::price_rows;
+use hcp_datasets::{Table, WriteOptions};
 use hcp_models::forecast::lasso::PathConfig;
 pub use hcp_models::forecast::realtime::{HORIZONS, HourlyPrices, LearRt, MAX_LOOKBACK};
 use hcp_models::forecast::{Accumulator, ErrorBands, Scores};
 use serde::Serialize;
 
 use crate::forecast_rows::{Forecast, RowLabels};
+use crate::walk::{best_by_mae, fit_blocks, write_outputs};
 use crate::{Error, Result};
 
 const HOUR_US: i64 = 3_600_000_000;
@@ -272,47 +271,18 @@ pub fn evaluate_real_time(cfg: &RealTimeConfig, progress: &(dyn Fn(usize, usize)
     }
     let step = cfg.recalibrate_every * 24;
     let blocks: Vec<usize> = (walk_first..=test_last).step_by(step).collect();
-    let n_issues = test_last + 1 - walk_first;
 
-    // lear_rt forecasts by issue offset and horizon, filled by the workers.
-    let lear: Mutex<Vec<[Option<f64>; HORIZONS]>> = Mutex::new(vec![[None; HORIZONS]; n_issues]);
-    let next = AtomicUsize::new(0);
-    let done = AtomicUsize::new(0);
-    let failure: Mutex<Option<Error>> = Mutex::new(None);
-    std::thread::scope(|s| {
-        for _ in 0..cfg.threads.max(1) {
-            s.spawn(|| {
-                loop {
-                    let b = next.fetch_add(1, Ordering::Relaxed);
-                    if b >= blocks.len() || failure.lock().expect("no panic").is_some() {
-                        break;
-                    }
-                    let k0 = blocks[b];
-                    let first = cfg.train_days.map_or(0, |d| k0.saturating_sub(d * 24));
-                    match LearRt::fit(&p, first, k0, &cfg.path) {
-                        Ok(model) => {
-                            let block: Vec<_> = (k0..(k0 + step).min(test_last + 1))
-                                .map(|k| std::array::from_fn(|h| model.forecast(&p, k, h + 1)))
-                                .collect();
-                            let mut all = lear.lock().expect("no panic");
-                            for (i, f) in block.into_iter().enumerate() {
-                                all[k0 + i - walk_first] = f;
-                            }
-                        }
-                        Err(e) => {
-                            *failure.lock().expect("no panic") = Some(e.into());
-                            return;
-                        }
-                    }
-                    progress(done.fetch_add(1, Ordering::Relaxed) + 1, blocks.len());
-                }
-            });
-        }
-    });
-    if let Some(e) = failure.into_inner().expect("no panic") {
-        return Err(e);
-    }
-    let lear = lear.into_inner().expect("no panic");
+    // lear_rt forecasts by issue offset and horizon: each block fitted on the hours before it.
+    let lear: Vec<[Option<f64>; HORIZONS]> = fit_blocks(&blocks, cfg.threads, progress, |k0| {
+        let first = cfg.train_days.map_or(0, |d| k0.saturating_sub(d * 24));
+        let model = LearRt::fit(&p, first, k0, &cfg.path)?;
+        Ok((k0..(k0 + step).min(test_last + 1))
+            .map(|k| std::array::from_fn(|h| model.forecast(&p, k, h + 1)))
+            .collect::<Vec<_>>())
+    })?
+    .into_iter()
+    .flatten()
+    .collect();
 
     let forecast = |m: Model, k: usize, h: usize| -> Option<f64> {
         match m {
@@ -419,11 +389,7 @@ pub fn evaluate_real_time(cfg: &RealTimeConfig, progress: &(dyn Fn(usize, usize)
             )
         })
         .collect();
-    let best_model = models
-        .iter()
-        .min_by(|a, b| a.1.scores.mae.total_cmp(&b.1.scores.mae))
-        .map(|(id, _)| id.clone())
-        .expect("models");
+    let best_model = best_by_mae(&models, |m| &m.scores);
     let report = RealTimeReport {
         protocol: "ERCOT real-time, issued hourly, horizons 1..24 h; day-ahead prices known from 13:30 Central the day before",
         input: cfg.input.display().to_string(),
@@ -444,10 +410,7 @@ pub fn evaluate_real_time(cfg: &RealTimeConfig, progress: &(dyn Fn(usize, usize)
     };
     let opts =
         WriteOptions::new(cfg.run_id.clone(), format!("hcp evaluate price --format ercot {}", cfg.input.display()));
-    write_parquet_file(&cfg.out.join("forecasts.parquet"), Table::Forecasts, &forecasts_batch(&rows), &opts)?;
-    let json = serde_json::to_vec_pretty(&report).map_err(|e| Error::Invalid(e.to_string()))?;
-    write_bytes_atomically(&cfg.out.join("metrics.json"), &json)?;
-    write_bytes_atomically(&cfg.out.join("report.md"), real_time_markdown(&report).as_bytes())?;
+    write_outputs(&cfg.out, &opts, &rows, &report, &real_time_markdown(&report))?;
     Ok(report)
 }
 

@@ -1,0 +1,100 @@
+//! What every walk-forward evaluation shares: fitting recalibration blocks on worker threads,
+//! picking the best model, and writing `forecasts.parquet`, `metrics.json` and `report.md`.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use hcp_datasets::rows::{ForecastRow, forecasts_batch};
+use hcp_datasets::writer::write_bytes_atomically;
+use hcp_datasets::{Table, WriteOptions, write_parquet_file};
+use hcp_models::forecast::Scores;
+use serde::Serialize;
+
+use crate::{Error, Result};
+
+/// Runs `fit` for every block (recalibration point) on `threads` workers and returns the
+/// results in block order; the first error stops the others and is returned.
+/// `progress(done, total)` is called as blocks finish.
+pub fn fit_blocks<T: Send>(
+    blocks: &[usize],
+    threads: usize,
+    progress: &(dyn Fn(usize, usize) + Sync),
+    fit: impl Fn(usize) -> Result<T> + Sync,
+) -> Result<Vec<T>> {
+    let results: Mutex<Vec<Option<T>>> = Mutex::new((0..blocks.len()).map(|_| None).collect());
+    let next = AtomicUsize::new(0);
+    let done = AtomicUsize::new(0);
+    let failure: Mutex<Option<Error>> = Mutex::new(None);
+    std::thread::scope(|s| {
+        for _ in 0..threads.max(1) {
+            s.spawn(|| {
+                loop {
+                    let b = next.fetch_add(1, Ordering::Relaxed);
+                    if b >= blocks.len() || failure.lock().expect("no panic").is_some() {
+                        break;
+                    }
+                    match fit(blocks[b]) {
+                        Ok(r) => results.lock().expect("no panic")[b] = Some(r),
+                        Err(e) => {
+                            *failure.lock().expect("no panic") = Some(e);
+                            return;
+                        }
+                    }
+                    progress(done.fetch_add(1, Ordering::Relaxed) + 1, blocks.len());
+                }
+            });
+        }
+    });
+    if let Some(e) = failure.into_inner().expect("no panic") {
+        return Err(e);
+    }
+    Ok(results.into_inner().expect("no panic").into_iter().map(|r| r.expect("every block fitted")).collect())
+}
+
+/// The model with the lowest MAE.
+pub fn best_by_mae<T>(models: &BTreeMap<String, T>, scores: impl Fn(&T) -> &Scores) -> String {
+    models
+        .iter()
+        .min_by(|a, b| scores(a.1).mae.total_cmp(&scores(b.1).mae))
+        .map(|(id, _)| id.clone())
+        .expect("at least one model")
+}
+
+/// Writes an evaluation's outputs under `out`, each atomically: the forecasts in the canonical
+/// schema, the report as JSON and its human version.
+pub fn write_outputs(
+    out: &Path,
+    opts: &WriteOptions,
+    rows: &[ForecastRow],
+    report: &impl Serialize,
+    markdown: &str,
+) -> Result<()> {
+    write_parquet_file(&out.join("forecasts.parquet"), Table::Forecasts, &forecasts_batch(rows), opts)?;
+    let json = serde_json::to_vec_pretty(report).map_err(|e| Error::Invalid(e.to_string()))?;
+    write_bytes_atomically(&out.join("metrics.json"), &json)?;
+    write_bytes_atomically(&out.join("report.md"), markdown.as_bytes())?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn results_come_back_in_block_order_and_the_error_wins() {
+        let blocks: Vec<usize> = (0..50).collect();
+        let out = fit_blocks(&blocks, 4, &|_, _| {}, |b| Ok(b * 2)).unwrap();
+        assert_eq!(out, blocks.iter().map(|b| b * 2).collect::<Vec<_>>());
+        let err =
+            fit_blocks(
+                &blocks,
+                4,
+                &|_, _| {},
+                |b| if b == 17 { Err(Error::Invalid("block 17".into())) } else { Ok(b) },
+            )
+            .unwrap_err();
+        assert_eq!(err.to_string(), "block 17");
+    }
+}

@@ -319,6 +319,17 @@ fn progress_bar(quiet: bool, what: &str) -> ProgressBar {
     bar
 }
 
+/// Runs `evaluate` with a progress bar of its recalibrations (hidden with `--quiet`).
+fn with_progress<T>(quiet: bool, evaluate: impl FnOnce(&(dyn Fn(usize, usize) + Sync)) -> T) -> T {
+    let bar = progress_bar(quiet, "recalibrations");
+    let out = evaluate(&|done, total| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+    });
+    bar.finish_and_clear();
+    out
+}
+
 fn evaluate_price(a: EvaluatePriceArgs) -> Result<()> {
     match a.format {
         PriceFormat::Epftoolbox => {
@@ -330,32 +341,9 @@ fn evaluate_price(a: EvaluatePriceArgs) -> Result<()> {
             if let Some(t) = a.threads {
                 cfg.threads = t;
             }
-            let bar = progress_bar(a.quiet, "recalibrations");
-            let report = evaluate_day_ahead(&cfg, &|done, total| {
-                bar.set_length(total as u64);
-                bar.set_position(done as u64);
-            })
-            .with_context(|| format!("evaluating day-ahead price forecasts on {}", cfg.input.display()))?;
-            bar.finish_and_clear();
-            println!(
-                "{} {}: test {} .. {} ({} days), {} recalibrations in {:.1} s",
-                report.market,
-                report.currency,
-                report.test_start,
-                report.test_end,
-                report.test_days,
-                report.recalibrations,
-                report.elapsed_s
-            );
-            let mut models: Vec<_> = report.models.iter().collect();
-            models.sort_by(|x, y| x.1.scores.mae.total_cmp(&y.1.scores.mae));
-            println!("{:<24} {:>8} {:>7} {:>8} {:>8} {:>9}", "model", "MAE", "rMAE", "sMAPE%", "pinball", "cover80");
-            for (id, m) in models {
-                println!(
-                    "{:<24} {:>8.3} {:>7.3} {:>8.2} {:>8.3} {:>9.3}",
-                    id, m.scores.mae, m.rmae, m.scores.smape_percent, m.scores.pinball, m.scores.coverage_80
-                );
-            }
+            let report = with_progress(a.quiet, |progress| evaluate_day_ahead(&cfg, progress))
+                .with_context(|| format!("evaluating day-ahead price forecasts on {}", cfg.input.display()))?;
+            print!("{}", report.markdown());
             println!("-> {}", cfg.out.display());
             Ok(())
         }
@@ -368,36 +356,9 @@ fn evaluate_price(a: EvaluatePriceArgs) -> Result<()> {
             if let Some(t) = a.threads {
                 cfg.threads = t;
             }
-            let bar = progress_bar(a.quiet, "recalibrations");
-            let report = evaluate_real_time(&cfg, &|done, total| {
-                bar.set_length(total as u64);
-                bar.set_position(done as u64);
-            })
-            .with_context(|| format!("evaluating real-time price forecasts on {}", cfg.input.display()))?;
-            bar.finish_and_clear();
-            println!(
-                "ERCOT {}: issued hourly {} .. {} ({} issues, {} scored pairs), {} recalibrations in {:.1} s",
-                report.point,
-                report.test_start,
-                report.test_end,
-                report.issues,
-                report.scored_pairs,
-                report.recalibrations,
-                report.elapsed_s
-            );
-            let mut models: Vec<_> = report.models.iter().collect();
-            models.sort_by(|x, y| x.1.scores.mae.total_cmp(&y.1.scores.mae));
-            println!(
-                "{:<22} {:>8} {:>9} {:>10} {:>8} {:>9}",
-                "model", "MAE", "vs DAM", "worst h", "pinball", "cover80"
-            );
-            for (id, m) in models {
-                let worst = m.mae_vs_dam_latest_by_horizon.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-                println!(
-                    "{:<22} {:>8.3} {:>9.3} {:>10.3} {:>8.3} {:>9.3}",
-                    id, m.scores.mae, m.mae_vs_dam_latest, worst, m.scores.pinball, m.scores.coverage_80
-                );
-            }
+            let report = with_progress(a.quiet, |progress| evaluate_real_time(&cfg, progress))
+                .with_context(|| format!("evaluating real-time price forecasts on {}", cfg.input.display()))?;
+            print!("{}", report.markdown());
             println!("-> {}", cfg.out.display());
             Ok(())
         }
@@ -413,34 +374,9 @@ fn evaluate_demand_cmd(a: EvaluateDemandArgs) -> Result<()> {
     if let Some(t) = a.threads {
         cfg.threads = t;
     }
-    let bar = progress_bar(a.quiet, "recalibrations");
-    let report = evaluate_demand(&cfg, &|done, total| {
-        bar.set_length(total as u64);
-        bar.set_position(done as u64);
-    })
-    .with_context(|| format!("evaluating demand forecasts on {}", cfg.input.display()))?;
-    bar.finish_and_clear();
-    println!(
-        "{}: {} hours (mean {:.1}); {} issues from hour {} to {}, 168 h ahead; {} recalibrations in {:.1} s",
-        report.series,
-        report.series_hours,
-        report.series_mean,
-        report.issues,
-        report.test_start_hour,
-        report.test_end_hour,
-        report.recalibrations,
-        report.elapsed_s
-    );
-    println!(
-        "{:<22} {:>9} {:>7} {:>8} {:>9} {:>9} {:>9}",
-        "model", "MAE", "rMAE", "sMAPE%", "pinball", "cover80", "day-7 MAE"
-    );
-    for (id, m) in &report.models {
-        println!(
-            "{:<22} {:>9.2} {:>7.3} {:>8.2} {:>9.2} {:>9.3} {:>9.2}",
-            id, m.scores.mae, m.rmae, m.scores.smape_percent, m.scores.pinball, m.scores.coverage_80, m.mae_by_day[6]
-        );
-    }
+    let report = with_progress(a.quiet, |progress| evaluate_demand(&cfg, progress))
+        .with_context(|| format!("evaluating demand forecasts on {}", cfg.input.display()))?;
+    print!("{}", report.markdown());
     println!("-> {}", cfg.out.display());
     Ok(())
 }

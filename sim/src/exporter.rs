@@ -452,11 +452,9 @@ mod tests {
         assert!(get(server.local_addr(), "POST /metrics HTTP/1.1\r\n\r\n").starts_with("HTTP/1.1 405"));
     }
 
-    /// `promtool check metrics` (Prometheus's own linter: names, units, `_total` counters, help
-    /// text) accepts the exporter's output. CI installs Debian's prometheus package and sets
-    /// HCP_REQUIRE_PROMTOOL so this cannot skip there.
-    #[test]
-    fn promtool_accepts_the_exposition() {
+    /// `promtool check metrics` on `text`: whether it passed and what it said; `None` (the test
+    /// skips, visibly) where promtool is not installed, unless HCP_REQUIRE_PROMTOOL is set.
+    fn promtool_check_metrics(text: &str) -> Option<(bool, String)> {
         let promtool = std::env::var("HCP_PROMTOOL").unwrap_or_else(|_| "promtool".into());
         let Ok(mut child) = std::process::Command::new(&promtool)
             .args(["check", "metrics"])
@@ -469,18 +467,27 @@ mod tests {
                 std::env::var_os("HCP_REQUIRE_PROMTOOL").is_none(),
                 "HCP_REQUIRE_PROMTOOL is set but `{promtool}` does not run"
             );
-            eprintln!("SKIPPED promtool_accepts_the_exposition: `{promtool}` not found");
-            return;
+            eprintln!("SKIPPED: `{promtool}` not found");
+            return None;
         };
+        child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        Some((out.status.success(), said))
+    }
+
+    /// `promtool check metrics` (Prometheus's own linter: names, units, `_total` counters, help
+    /// text) accepts the exporter's output. CI installs Debian's prometheus package and sets
+    /// HCP_REQUIRE_PROMTOOL so this cannot skip there.
+    #[test]
+    fn promtool_accepts_the_exposition() {
         let model = AsicCatalog::builtin().get("Antminer S19j Pro").unwrap().clone();
         let miner =
             MinerServer::spawn("127.0.0.1:0".parse().unwrap(), SimMiner::new(model, AsicPhysics::default(), 0, 1))
                 .unwrap();
         let text = scrape(&AsicExporterConfig { miners: vec![miner.local_addr()], timeout: Duration::from_secs(2) });
-        child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
-        let out = child.wait_with_output().unwrap();
-        let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-        assert!(out.status.success() && said.trim().is_empty(), "promtool: {said}\n{text}");
+        let Some((ok, said)) = promtool_check_metrics(&text) else { return };
+        assert!(ok && said.trim().is_empty(), "promtool: {said}\n{text}");
     }
 
     fn small_fleet_sim() -> GpuFleetSim {
@@ -542,26 +549,9 @@ mod tests {
     /// `_total` and the camelCase labels `UUID`, `modelName`, `Hostname`.
     #[test]
     fn promtool_parses_the_dcgm_exposition() {
-        let promtool = std::env::var("HCP_PROMTOOL").unwrap_or_else(|_| "promtool".into());
-        let Ok(mut child) = std::process::Command::new(&promtool)
-            .args(["check", "metrics"])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-        else {
-            assert!(
-                std::env::var_os("HCP_REQUIRE_PROMTOOL").is_none(),
-                "HCP_REQUIRE_PROMTOOL is set but `{promtool}` does not run"
-            );
-            eprintln!("SKIPPED promtool_parses_the_dcgm_exposition: `{promtool}` not found");
-            return;
-        };
         let sim = small_fleet_sim();
         let text = render_dcgm(&sim.snapshot.lock().unwrap());
-        child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
-        let out = child.wait_with_output().unwrap();
-        let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        let Some((_, said)) = promtool_check_metrics(&text) else { return };
         let complaints: Vec<&str> = said.lines().filter(|l| !l.trim().is_empty()).collect();
         assert!(
             !complaints.is_empty()

@@ -22,7 +22,7 @@ use hcp_models::forecast::{Accumulator, Day, DayAheadPanel, ErrorBands, HOURS, N
 use serde::Serialize;
 
 use crate::forecast_rows::{Forecast, RowLabels};
-use crate::walk::{best_by_mae, fit_blocks, write_outputs};
+use crate::walk::{best_by_mae, by_mae, fit_blocks, write_outputs};
 use crate::{Error, Result};
 
 const DAY_US: i64 = 86_400_000_000;
@@ -321,36 +321,38 @@ pub fn evaluate_day_ahead(cfg: &DayAheadConfig, progress: &(dyn Fn(usize, usize)
         format!("hcp evaluate price --format epftoolbox {}", cfg.input.display()),
     )
     .with_time_basis(hcp_datasets::ingest::EPFTOOLBOX_TIME_BASIS);
-    write_outputs(&cfg.out, &opts, &rows, &report, &day_ahead_markdown(&report))?;
+    write_outputs(&cfg.out, &opts, &rows, &report, &report.markdown())?;
     Ok(report)
 }
 
-fn day_ahead_markdown(r: &DayAheadReport) -> String {
-    let mut s = format!(
-        "# Day-ahead price forecasts: {} ({})\n\nTest {} .. {} ({} days), trained on data from {}; \
+impl DayAheadReport {
+    /// `report.md`: what the run did and every model's scores, best first.
+    pub fn markdown(&self) -> String {
+        let r = self;
+        let mut s = format!(
+            "# Day-ahead price forecasts: {} ({})\n\nTest {} .. {} ({} days), trained on data from {}; \
          recalibrated every {} day(s); quantiles from each model's last {} days of errors.\n\n\
          | model | MAE | rMAE | sMAPE % | RMSE | pinball | 80% coverage |\n|---|---|---|---|---|---|---|\n",
-        r.market,
-        r.currency,
-        r.test_start,
-        r.test_end,
-        r.test_days,
-        r.train_start,
-        r.recalibrate_every_days,
-        r.band_days
-    );
-    let mut models: Vec<_> = r.models.iter().collect();
-    models.sort_by(|a, b| a.1.scores.mae.total_cmp(&b.1.scores.mae));
-    for (id, m) in models {
-        s += &format!(
-            "| {id} | {:.3} | {:.3} | {:.2} | {:.3} | {:.3} | {:.3} |\n",
-            m.scores.mae, m.rmae, m.scores.smape_percent, m.scores.rmse, m.scores.pinball, m.scores.coverage_80
+            r.market,
+            r.currency,
+            r.test_start,
+            r.test_end,
+            r.test_days,
+            r.train_start,
+            r.recalibrate_every_days,
+            r.band_days
         );
+        for (id, m) in by_mae(&r.models, |m| &m.scores) {
+            s += &format!(
+                "| {id} | {:.3} | {:.3} | {:.2} | {:.3} | {:.3} | {:.3} |\n",
+                m.scores.mae, m.rmae, m.scores.smape_percent, m.scores.rmse, m.scores.pinball, m.scores.coverage_80
+            );
+        }
+        s += "\nLEAR windows (training days used, min..max):";
+        for w in &r.windows {
+            s += &format!(" {} d: {}..{};", w.window_days, w.min_samples, w.max_samples);
+        }
+        s += &format!("\n\n{} recalibrations on {} threads in {:.1} s.\n", r.recalibrations, r.threads, r.elapsed_s);
+        s
     }
-    s += "\nLEAR windows (training days used, min..max):";
-    for w in &r.windows {
-        s += &format!(" {} d: {}..{};", w.window_days, w.min_samples, w.max_samples);
-    }
-    s += &format!("\n\n{} recalibrations on {} threads in {:.1} s.\n", r.recalibrations, r.threads, r.elapsed_s);
-    s
 }

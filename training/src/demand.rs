@@ -28,7 +28,7 @@ use hcp_models::forecast::{Accumulator, ErrorBands, Scores};
 use serde::Serialize;
 
 use crate::forecast_rows::{Forecast, RowLabels};
-use crate::walk::{best_by_mae, fit_blocks, write_outputs};
+use crate::walk::{best_by_mae, by_mae, fit_blocks, write_outputs};
 use crate::{Error, Result};
 
 const HOUR_US: i64 = 3_600_000_000;
@@ -351,23 +351,37 @@ pub fn evaluate_demand(cfg: &DemandConfig, progress: &(dyn Fn(usize, usize) + Sy
     if series.start_us == 0 {
         opts = opts.with_time_basis(TRACE_TIME_BASIS);
     }
-    let mut md = format!(
-        "# GPU demand forecasts: {} ({})\n\n{} hours in the series (mean {:.1}); test issues {} from hour {} to {}, 168 h ahead each.\n\n\
-         | model | MAE | rMAE | sMAPE % | pinball | 80% coverage | MAE day 1 | MAE day 7 |\n|---|---|---|---|---|---|---|---|\n",
-        report.series, report.input, n, report.series_mean, report.issues, test_first, test_last
-    );
-    for (id, m) in &report.models {
-        md += &format!(
-            "| {id} | {:.2} | {:.3} | {:.2} | {:.2} | {:.3} | {:.2} | {:.2} |\n",
-            m.scores.mae,
-            m.rmae,
-            m.scores.smape_percent,
-            m.scores.pinball,
-            m.scores.coverage_80,
-            m.mae_by_day[0],
-            m.mae_by_day[6]
-        );
-    }
-    write_outputs(&cfg.out, &opts, &rows, &report, &md)?;
+    write_outputs(&cfg.out, &opts, &rows, &report, &report.markdown())?;
     Ok(report)
+}
+
+impl DemandReport {
+    /// `report.md`: what the run did and every model's scores, best first.
+    pub fn markdown(&self) -> String {
+        let mut md = format!(
+            "# GPU demand forecasts: {} ({})\n\n{} hours in the series (mean {:.1}); test issues {} from hour {} to {}, 168 h ahead each.\n\n\
+         | model | MAE | rMAE | sMAPE % | pinball | 80% coverage | MAE day 1 | MAE day 7 |\n|---|---|---|---|---|---|---|---|\n",
+            self.series,
+            self.input,
+            self.series_hours,
+            self.series_mean,
+            self.issues,
+            self.test_start_hour,
+            self.test_end_hour
+        );
+        for (id, m) in by_mae(&self.models, |m| &m.scores) {
+            md += &format!(
+                "| {id} | {:.2} | {:.3} | {:.2} | {:.2} | {:.3} | {:.2} | {:.2} |\n",
+                m.scores.mae,
+                m.rmae,
+                m.scores.smape_percent,
+                m.scores.pinball,
+                m.scores.coverage_80,
+                m.mae_by_day[0],
+                m.mae_by_day[6]
+            );
+        }
+        md += &format!("\n{} recalibrations in {:.1} s.\n", self.recalibrations, self.elapsed_s);
+        md
+    }
 }

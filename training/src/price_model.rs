@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use hcp_datasets::ingest::Fnv1a;
-use hcp_datasets::rows::{ForecastRow, forecasts_batch, price_rows};
+use hcp_datasets::rows::{ForecastRow, PriceRow, forecasts_batch, price_rows};
 use hcp_datasets::{ReadOptions, Table, WriteOptions, WrittenFile, read_table, write_table};
 use hcp_models::artifact::{self, Manifest};
 use hcp_models::forecast::lasso::PathConfig;
@@ -21,8 +21,12 @@ use crate::{Error, Result};
 
 /// Reads one node's hourly prices from a dataset directory (`hcp ingest ercot` or `hcp sim`).
 pub fn read_node(data: &Path, node: &str) -> Result<HourlyPrices> {
+    hourly_grid(&read_prices(data)?, node, &data.display().to_string())
+}
+
+fn read_prices(data: &Path) -> Result<Vec<PriceRow>> {
     let (batch, _) = read_table(data, Table::Prices, &ReadOptions::default())?;
-    hourly_grid(price_rows(&batch)?, node, &data.display().to_string())
+    Ok(price_rows(&batch)?)
 }
 
 /// What `hcp train price` runs.
@@ -134,11 +138,13 @@ pub struct ForecastPriceConfig {
 /// (a run id names the files it writes: the same run id again rewrites them). Returns the files
 /// and the horizons forecast per model.
 pub fn forecast_price(cfg: &ForecastPriceConfig) -> Result<(Vec<WrittenFile>, Vec<usize>)> {
+    // The history is read once for every model's node.
+    let prices = read_prices(&cfg.history)?;
     let mut rows = Vec::new();
     let mut horizons = Vec::new();
     for model in &cfg.models {
         let before = rows.len();
-        price_forecast_rows(model, cfg, &mut rows)?;
+        price_forecast_rows(model, &prices, cfg, &mut rows)?;
         horizons.push((rows.len() - before) / (1 + QUANTILES.len()));
     }
     let source = format!(
@@ -150,9 +156,14 @@ pub fn forecast_price(cfg: &ForecastPriceConfig) -> Result<(Vec<WrittenFile>, Ve
     Ok((written, horizons))
 }
 
-fn price_forecast_rows(model_dir: &Path, cfg: &ForecastPriceConfig, rows: &mut Vec<ForecastRow>) -> Result<()> {
+fn price_forecast_rows(
+    model_dir: &Path,
+    prices: &[PriceRow],
+    cfg: &ForecastPriceConfig,
+    rows: &mut Vec<ForecastRow>,
+) -> Result<()> {
     let (forecaster, manifest) = load_price_model(model_dir)?;
-    let p = read_node(&cfg.history, &forecaster.node)?;
+    let p = hourly_grid(prices, &forecaster.node, &cfg.history.display().to_string())?;
     let k = match cfg.issue_us {
         Some(t) => {
             if (t - p.start_us) % 3_600_000_000 != 0 || t < p.time(MAX_LOOKBACK) || t > p.time(p.len()) {

@@ -31,7 +31,7 @@ use hcp_models::forecast::{Accumulator, ErrorBands, Scores};
 use serde::Serialize;
 
 use crate::forecast_rows::{Forecast, RowLabels};
-use crate::walk::{best_by_mae, fit_blocks, write_outputs};
+use crate::walk::{best_by_mae, by_mae, fit_blocks, write_outputs};
 use crate::{Error, Result};
 
 const HOUR_US: i64 = 3_600_000_000;
@@ -65,17 +65,17 @@ pub fn read_ercot_point(input: &Path, point: &str) -> Result<HourlyPrices> {
     for batch in parsed.batches(Table::Prices) {
         rows.extend(price_rows(batch)?);
     }
-    hourly_grid(rows, point, &input.display().to_string())
+    hourly_grid(&rows, point, &input.display().to_string())
 }
 
 /// One node's prices (ERCOT rules: day-ahead published 13:30 Central the day before) on a
 /// dense hourly UTC grid; `source` names where the rows came from in errors.
-pub fn hourly_grid(all: Vec<hcp_datasets::rows::PriceRow>, point: &str, source: &str) -> Result<HourlyPrices> {
+pub fn hourly_grid(all: &[hcp_datasets::rows::PriceRow], point: &str, source: &str) -> Result<HourlyPrices> {
     let mut nodes = std::collections::BTreeSet::new();
     let mut rows = Vec::new();
     for r in all {
         if &*r.node == point {
-            rows.push(r);
+            rows.push(r.clone());
         } else {
             nodes.insert(r.node.to_string());
         }
@@ -410,47 +410,49 @@ pub fn evaluate_real_time(cfg: &RealTimeConfig, progress: &(dyn Fn(usize, usize)
     };
     let opts =
         WriteOptions::new(cfg.run_id.clone(), format!("hcp evaluate price --format ercot {}", cfg.input.display()));
-    write_outputs(&cfg.out, &opts, &rows, &report, &real_time_markdown(&report))?;
+    write_outputs(&cfg.out, &opts, &rows, &report, &report.markdown())?;
     Ok(report)
 }
 
-fn real_time_markdown(r: &RealTimeReport) -> String {
-    let mut s = format!(
-        "# Real-time price forecasts: ERCOT {}\n\nIssued hourly {} .. {} ({} issues, {} scored issue-horizon pairs), \
+impl RealTimeReport {
+    /// `report.md`: what the run did and every model's scores, best first.
+    pub fn markdown(&self) -> String {
+        let r = self;
+        let mut s = format!(
+            "# Real-time price forecasts: ERCOT {}\n\nIssued hourly {} .. {} ({} issues, {} scored issue-horizon pairs), \
          horizons 1..24 h; recalibrated every {} days.\n\n\
          | model | MAE | vs dam_latest | worst horizon vs dam_latest | RMSE | pinball | 80% coverage | MAE > ${} | MAE < $0 |\n\
          |---|---|---|---|---|---|---|---|---|\n",
-        r.point,
-        r.test_start,
-        r.test_end,
-        r.issues,
-        r.scored_pairs,
-        r.recalibrate_every_days,
-        r.spike_threshold_usd_per_mwh
-    );
-    let mut models: Vec<_> = r.models.iter().collect();
-    models.sort_by(|a, b| a.1.scores.mae.total_cmp(&b.1.scores.mae));
-    for (id, m) in models {
-        let worst = m.mae_vs_dam_latest_by_horizon.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        s += &format!(
-            "| {id} | {:.2} | {:.3} | {:.3} | {:.2} | {:.2} | {:.3} | {:.1} | {:.2} |\n",
-            m.scores.mae,
-            m.mae_vs_dam_latest,
-            worst,
-            m.scores.rmse,
-            m.scores.pinball,
-            m.scores.coverage_80,
-            m.spike_hours.mae,
-            m.negative_hours.mae
+            r.point,
+            r.test_start,
+            r.test_end,
+            r.issues,
+            r.scored_pairs,
+            r.recalibrate_every_days,
+            r.spike_threshold_usd_per_mwh
         );
-    }
-    if !r.unscored_pairs.is_empty() {
-        s += "\nLeft out of the scores:";
-        for (why, n) in &r.unscored_pairs {
-            s += &format!(" {why}: {n};");
+        for (id, m) in by_mae(&r.models, |m| &m.scores) {
+            let worst = m.mae_vs_dam_latest_by_horizon.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            s += &format!(
+                "| {id} | {:.2} | {:.3} | {:.3} | {:.2} | {:.2} | {:.3} | {:.1} | {:.2} |\n",
+                m.scores.mae,
+                m.mae_vs_dam_latest,
+                worst,
+                m.scores.rmse,
+                m.scores.pinball,
+                m.scores.coverage_80,
+                m.spike_hours.mae,
+                m.negative_hours.mae
+            );
         }
-        s += "\n";
+        if !r.unscored_pairs.is_empty() {
+            s += "\nLeft out of the scores:";
+            for (why, n) in &r.unscored_pairs {
+                s += &format!(" {why}: {n};");
+            }
+            s += "\n";
+        }
+        s += &format!("\n{} recalibrations on {} threads in {:.1} s.\n", r.recalibrations, r.threads, r.elapsed_s);
+        s
     }
-    s += &format!("\n{} recalibrations on {} threads in {:.1} s.\n", r.recalibrations, r.threads, r.elapsed_s);
-    s
 }

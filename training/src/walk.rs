@@ -53,13 +53,16 @@ pub fn fit_blocks<T: Send>(
     Ok(results.into_inner().expect("no panic").into_iter().map(|r| r.expect("every block fitted")).collect())
 }
 
+/// The models, lowest MAE first.
+pub fn by_mae<T>(models: &BTreeMap<String, T>, scores: impl Fn(&T) -> &Scores) -> Vec<(&String, &T)> {
+    let mut sorted: Vec<_> = models.iter().collect();
+    sorted.sort_by(|a, b| scores(a.1).mae.total_cmp(&scores(b.1).mae));
+    sorted
+}
+
 /// The model with the lowest MAE.
 pub fn best_by_mae<T>(models: &BTreeMap<String, T>, scores: impl Fn(&T) -> &Scores) -> String {
-    models
-        .iter()
-        .min_by(|a, b| scores(a.1).mae.total_cmp(&scores(b.1).mae))
-        .map(|(id, _)| id.clone())
-        .expect("at least one model")
+    by_mae(models, scores).first().map(|(id, _)| (*id).clone()).expect("at least one model")
 }
 
 /// Writes an evaluation's outputs under `out`, each atomically: the forecasts in the canonical

@@ -151,6 +151,8 @@ pub struct DayAheadReport {
     pub market: String,
     pub node: String,
     pub currency: String,
+    /// The exogenous forecasts LEAR read, as the file names them.
+    pub exogenous: Vec<String>,
     pub train_start: String,
     pub test_start: String,
     pub test_end: String,
@@ -297,6 +299,7 @@ pub fn evaluate_day_ahead(cfg: &DayAheadConfig, progress: &(dyn Fn(usize, usize)
         market: history.market.clone(),
         node: history.node.clone(),
         currency: history.currency.clone(),
+        exogenous: panel.exogenous_names.clone(),
         train_start: day_name(0),
         test_start: day_name(test_start),
         test_end: day_name(test_end),

@@ -55,14 +55,6 @@ impl Design {
         }
         Design { n, p, x_mean, gram, columns }
     }
-
-    pub fn samples(&self) -> usize {
-        self.n
-    }
-
-    pub fn features(&self) -> usize {
-        self.p
-    }
 }
 
 /// A fitted linear model.

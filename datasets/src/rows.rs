@@ -116,6 +116,41 @@ pub struct ForecastRow {
     pub value: f64,
 }
 
+/// One scheduler action (the `decisions` table).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DecisionRow {
+    pub decision_time_us: i64,
+    pub effective_time_us: i64,
+    pub site_id: String,
+    pub plan_id: String,
+    pub step: i32,
+    pub device_id: String,
+    pub action: &'static str,
+    pub power_target_w: Option<f64>,
+    pub job_id: Option<String>,
+    pub policy: String,
+    pub idempotency_key: String,
+}
+
+pub fn decisions_batch(rows: &[DecisionRow]) -> RecordBatch {
+    batch(
+        Table::Decisions,
+        vec![
+            times(rows.iter().map(|r| Some(r.decision_time_us))),
+            times(rows.iter().map(|r| Some(r.effective_time_us))),
+            strings(rows.iter().map(|r| r.site_id.as_str())),
+            strings(rows.iter().map(|r| r.plan_id.as_str())),
+            i32s(rows.iter().map(|r| Some(r.step))),
+            strings(rows.iter().map(|r| r.device_id.as_str())),
+            strings(rows.iter().map(|r| r.action)),
+            f64s(rows.iter().map(|r| r.power_target_w)),
+            opt_strings(rows.iter().map(|r| r.job_id.as_deref())),
+            strings(rows.iter().map(|r| r.policy.as_str())),
+            strings(rows.iter().map(|r| r.idempotency_key.as_str())),
+        ],
+    )
+}
+
 fn strings<'a>(values: impl Iterator<Item = &'a str>) -> ArrayRef {
     Arc::new(StringArray::from_iter_values(values))
 }

@@ -161,6 +161,8 @@ pub struct PoolStep {
     pub mean_utilization: f64,
     /// GPU-hours of useful work done in the step, by class.
     pub gpu_hours: BTreeMap<JobClass, f64>,
+    /// What the work done in the step earned: job value × GPU-hours, USD.
+    pub value_usd: f64,
     /// Jobs that finished, with their finish time offset in the step (s).
     pub finished: Vec<(SimJob, f64)>,
     /// Jobs evicted by GPU failures, with their remaining work; they need placing again.
@@ -214,6 +216,22 @@ impl GpuPool {
     }
     pub fn is_placed(&self, job_id: &str) -> bool {
         self.jobs.contains_key(job_id)
+    }
+
+    /// Healthy GPUs with at least `milli` of their share free.
+    pub fn free_gpus(&self, milli: u32) -> usize {
+        let milli = milli.clamp(1, 1000);
+        (0..self.len()).filter(|&i| self.state[i] == GpuState::Healthy && self.used_milli[i] + milli <= 1000).count()
+    }
+
+    /// The jobs on the pool.
+    pub fn placed(&self) -> impl Iterator<Item = &SimJob> {
+        self.jobs.values().map(|p| &p.job)
+    }
+
+    /// Power of one GPU at utilisation `util` (0-1), W.
+    pub fn gpu_power_at(&self, util: f64) -> f64 {
+        self.gpu_power(util, GpuState::Healthy)
     }
 
     fn gpu_power(&self, util: f64, s: GpuState) -> f64 {
@@ -417,7 +435,9 @@ impl GpuPool {
             if p.phase == Phase::Running && t > 0.0 {
                 let work = t.min(p.remaining_work_s);
                 p.remaining_work_s -= work;
-                *out.gpu_hours.entry(p.job.class).or_default() += work / 3600.0 * p.job.gpu_equivalents();
+                let gpu_hours = work / 3600.0 * p.job.gpu_equivalents();
+                *out.gpu_hours.entry(p.job.class).or_default() += gpu_hours;
+                out.value_usd += gpu_hours * p.job.value_usd_per_gpu_hour;
                 if p.remaining_work_s <= 1e-9 {
                     done.push((id.clone(), dt_s - t + work, true));
                 }

@@ -68,6 +68,8 @@ pub struct SiteStep {
     pub gpu_power_w: f64,
     pub hashrate_ths: f64,
     pub gpu_hours: f64,
+    /// What the GPU work done earned (job value × GPU-hours), USD.
+    pub gpu_value_usd: f64,
 }
 
 /// What one step did.
@@ -132,6 +134,8 @@ pub struct World {
     link: CommandLink,
     rng: Rng,
     policy_breakeven: bool,
+    /// Set by [`World::hand_over`]: a scheduler places jobs and runs the ASIC groups.
+    external: bool,
     /// Every job that arrived, with its finish time once done.
     pub jobs: BTreeMap<String, (SimJob, Option<i64>)>,
     pub telemetry: Vec<TelemetryRow>,
@@ -306,6 +310,7 @@ impl World {
             link,
             rng: root.fork(6),
             policy_breakeven,
+            external: false,
             jobs: BTreeMap::new(),
             telemetry: Vec::new(),
             record_telemetry: true,
@@ -398,7 +403,7 @@ impl World {
     }
 
     fn run_policy(&mut self) {
-        if !self.policy_breakeven {
+        if !self.policy_breakeven || self.external {
             return;
         }
         let mut commands = Vec::new();
@@ -422,6 +427,9 @@ impl World {
     }
 
     fn place_queued(&mut self) {
+        if self.external {
+            return;
+        }
         let mut still = VecDeque::new();
         while let Some(q) = self.queue.pop_front() {
             let mut placed = false;
@@ -493,6 +501,7 @@ impl World {
                 report.device_steps += pool.len() as u64;
                 s.gpu_power_w += ps.power_w;
                 s.gpu_hours += ps.gpu_hours.values().sum::<f64>();
+                s.gpu_value_usd += ps.value_usd;
                 for (job, at) in ps.finished {
                     self.counters.jobs_finished += 1;
                     if let Some(entry) = self.jobs.get_mut(&job.id) {
@@ -573,6 +582,60 @@ impl World {
             }
         }
         Err(Error::Config(format!("`faults.failures.target`: no group or pool `{target}`")))
+    }
+
+    /// Hands control to a scheduler: from now on the world neither runs its mining policy nor
+    /// places queued jobs; the scheduler does both through [`World::submit`],
+    /// [`World::place`] and [`World::preempt`].
+    pub fn hand_over(&mut self) {
+        self.external = true;
+    }
+
+    /// Jobs waiting for GPUs, oldest first, with the work they have left (s) when they were
+    /// evicted or preempted before.
+    pub fn queued(&self) -> impl Iterator<Item = (&SimJob, Option<f64>)> {
+        self.queue.iter().map(|q| (&q.job, q.remaining_s))
+    }
+
+    /// Places queued job `job_id` on pool `pool_id` (first fit inside the pool).
+    pub fn place(&mut self, job_id: &str, pool_id: &str) -> Result<()> {
+        let at = self
+            .queue
+            .iter()
+            .position(|q| q.job.id == job_id)
+            .ok_or_else(|| Error::Config(format!("place: job `{job_id}` is not queued")))?;
+        let pool = self
+            .sites
+            .iter_mut()
+            .flat_map(|s| s.pools.iter_mut())
+            .find(|p| p.id == pool_id)
+            .ok_or_else(|| Error::Config(format!("place: no pool `{pool_id}`")))?;
+        let q = self.queue.remove(at).expect("found");
+        match pool.place(q.job.clone(), None, q.warm, q.remaining_s) {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                self.queue.insert(at, q);
+                Err(Error::Config(format!("place: {e}")))
+            }
+        }
+    }
+
+    /// Preempts a placed job: stopped work goes back to the queue's front with what it has
+    /// left; a best-effort job first writes a checkpoint and comes back when it is written.
+    /// `false`: no pool holds the job.
+    pub fn preempt(&mut self, job_id: &str) -> bool {
+        for pool in self.sites.iter_mut().flat_map(|s| s.pools.iter_mut()) {
+            match pool.preempt(job_id) {
+                Some(crate::gpu::Preempted::Checkpointing) => return true,
+                Some(crate::gpu::Preempted::Stopped { job, remaining_work_s }) => {
+                    let warm = job.class == JobClass::LatencySensitive;
+                    self.queue.push_front(Queued { job, remaining_s: Some(remaining_work_s), warm });
+                    return true;
+                }
+                None => {}
+            }
+        }
+        false
     }
 
     /// Every group, for scheduler access.

@@ -47,29 +47,35 @@ impl TrainPriceConfig {
     }
 }
 
-/// Fits `lear_rt` on all of a node's history after measuring it on the held-out last days;
-/// writes `model.json` and `manifest.json`.
-pub fn train_price(cfg: &TrainPriceConfig) -> Result<Manifest> {
-    let p = read_node(&cfg.data, &cfg.node)?;
-    let n = p.len();
-    let holdout = cfg.holdout_days * 24;
+/// A forecaster fitted on the first `n` hours of a grid, with its holdout scores.
+#[derive(Debug, Clone)]
+pub struct Fitted {
+    pub forecaster: PriceForecaster,
+    /// First hour of the holdout.
+    pub cut: usize,
+    pub model: hcp_models::forecast::Scores,
+    pub dam_latest: hcp_models::forecast::Scores,
+}
+
+/// Fits `lear_rt` on hours `..n` of `p` after measuring it on the last `holdout_days` of them
+/// (the measurement also sizes its quantile band). `what` names the data in errors.
+pub fn fit_forecaster(p: &HourlyPrices, n: usize, holdout_days: usize, path: &PathConfig, what: &str) -> Result<Fitted> {
+    let holdout = holdout_days * 24;
     let needed = MAX_LOOKBACK + 28 * 24 + holdout + HORIZONS;
     if n < needed {
         return Err(Error::Invalid(format!(
-            "{}: {} has {n} hours; training with {} holdout days needs at least {needed}",
-            cfg.data.display(),
-            cfg.node,
-            cfg.holdout_days
+            "{what}: {} has {n} hours; training with {holdout_days} holdout days needs at least {needed}",
+            p.node
         )));
     }
     let cut = n - holdout;
-    let validation_model = LearRt::fit(&p, 0, cut, &cfg.path)?;
+    let validation_model = LearRt::fit(p, 0, cut, path)?;
     let mut bands = ErrorBands::new(HORIZONS, usize::MAX);
     let (mut model_acc, mut dam_acc) = (Accumulator::default(), Accumulator::default());
     for k in cut..n - HORIZONS + 1 {
         for h in 1..=HORIZONS {
             let j = k + h - 1;
-            let (Some(f), Some((dam, _))) = (validation_model.forecast(&p, k, h), p.latest_da(k, j)) else { continue };
+            let (Some(f), Some((dam, _))) = (validation_model.forecast(p, k, h), p.latest_da(k, j)) else { continue };
             if !p.rt[j].is_finite() {
                 continue;
             }
@@ -79,14 +85,24 @@ pub fn train_price(cfg: &TrainPriceConfig) -> Result<Manifest> {
         }
     }
     if model_acc.scores().n == 0 {
-        return Err(Error::Invalid(format!("{}: no complete hour in the {} holdout days", cfg.node, cfg.holdout_days)));
+        return Err(Error::Invalid(format!("{what}: {}: no complete hour in the {holdout_days} holdout days", p.node)));
     }
     let forecaster = PriceForecaster {
-        node: cfg.node.clone(),
+        node: p.node.clone(),
         trained_until_us: p.time(n - 1),
-        model: LearRt::fit(&p, 0, n, &cfg.path)?,
+        model: LearRt::fit(p, 0, n, path)?,
         band_offsets: (0..HORIZONS).map(|h| bands.offsets(h)).collect(),
     };
+    Ok(Fitted { forecaster, cut, model: model_acc.scores(), dam_latest: dam_acc.scores() })
+}
+
+/// Fits `lear_rt` on all of a node's history after measuring it on the held-out last days;
+/// writes `model.json` and `manifest.json`.
+pub fn train_price(cfg: &TrainPriceConfig) -> Result<Manifest> {
+    let p = read_node(&cfg.data, &cfg.node)?;
+    let n = p.len();
+    let Fitted { forecaster, cut, model: model_scores, dam_latest: dam_scores } =
+        fit_forecaster(&p, n, cfg.holdout_days, &cfg.path, &cfg.data.display().to_string())?;
     let mut hash = Fnv1a::default();
     for (rt, da) in p.rt.iter().zip(&p.da) {
         hash.write(&rt.to_le_bytes());
@@ -102,7 +118,6 @@ pub fn train_price(cfg: &TrainPriceConfig) -> Result<Manifest> {
         "prices_fnv1a64": format!("{:016x}", hash.0),
         "config": {"horizons": HORIZONS, "models": "one lasso per horizon and issue hour of day, AIC", "path": format!("{:?}", cfg.path)},
     });
-    let (model_scores, dam_scores) = (model_acc.scores(), dam_acc.scores());
     // Point scores only: the band is sized on these same holdout errors.
     let point = |s: &hcp_models::forecast::Scores| serde_json::json!({"mae": s.mae, "rmse": s.rmse, "n": s.n});
     let validation = serde_json::json!({

@@ -1,0 +1,262 @@
+//! The switching engine: turns a decision into device commands and job placements, sheds
+//! before it adds so a site's cap holds during every transition, verifies from telemetry,
+//! retries and gives up loudly.
+//!
+//! Cap safety: while a group moves from one draw to another its power can be anywhere between
+//! the two, so an increase is only sent when the site's worst case (every group at the larger
+//! of what telemetry last showed and what it was told, every busy GPU at its TDP) stays under
+//! the cap. Decreases go first; the increases they make room for follow once telemetry shows
+//! the decrease. A group whose telemetry row is missing counts at its maximum draw.
+
+use std::collections::BTreeMap;
+
+use hcp_datasets::rows::DecisionRow;
+use hcp_sim::world::{Command, World};
+
+use crate::economics::Setting;
+use crate::observe::Observation;
+use crate::policy::Decision;
+
+/// Engine settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EngineConfig {
+    /// Steps to wait before checking a command took effect.
+    pub verify_after_steps: u64,
+    /// Resends before giving up on a group (until the plan changes it again).
+    pub max_retries: u32,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig { verify_after_steps: 2, max_retries: 3 }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Commanded {
+    setting: Setting,
+    sent_step: u64,
+    retries: u32,
+    given_up: bool,
+}
+
+/// What the engine did over a run.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct EngineCounters {
+    pub commands: u64,
+    pub retries: u64,
+    pub given_up: u64,
+    /// Increases held back a step because the worst case would have passed the cap.
+    pub deferred_increases: u64,
+    pub placements: u64,
+    pub placements_deferred: u64,
+    pub preemptions: u64,
+    /// Wake and sleep transitions commanded, in devices (wear).
+    pub device_switches: u64,
+}
+
+/// The engine of one run.
+#[derive(Debug)]
+pub struct Engine {
+    cfg: EngineConfig,
+    commanded: BTreeMap<String, Commanded>,
+    pub counters: EngineCounters,
+}
+
+fn draw_w(setting: Setting, devices: usize) -> f64 {
+    devices as f64 * setting.power_w()
+}
+
+impl Engine {
+    /// `initial`: each group's setting when the run starts.
+    pub fn new(cfg: EngineConfig, initial: impl IntoIterator<Item = (String, Setting)>) -> Engine {
+        let commanded = initial
+            .into_iter()
+            .map(|(g, setting)| (g, Commanded { setting, sent_step: 0, retries: 0, given_up: false }))
+            .collect();
+        Engine { cfg, commanded, counters: EngineCounters::default() }
+    }
+
+    /// Applies `decision` (made on `obs`) to `world` at plan step `step`; returns the actions
+    /// sent, one row each.
+    pub fn apply(
+        &mut self,
+        world: &mut World,
+        obs: &Observation,
+        decision: &Decision,
+        policy: &str,
+        step: u64,
+    ) -> Vec<DecisionRow> {
+        let plan_id = format!("{policy}-{step}");
+        let mut rows = Vec::new();
+        let row = |site: &str, device: &str, action: &'static str, target: Option<f64>, job: Option<&str>| DecisionRow {
+            decision_time_us: obs.now_us,
+            effective_time_us: obs.now_us,
+            site_id: site.to_string(),
+            plan_id: plan_id.clone(),
+            step: step as i32,
+            device_id: device.to_string(),
+            action,
+            power_target_w: target,
+            job_id: job.map(str::to_string),
+            policy: policy.to_string(),
+            idempotency_key: format!("{site}/{}/{plan_id}/{step}", job.unwrap_or(device)),
+        };
+        for job in &decision.preempt {
+            if world.preempt(job) {
+                self.counters.preemptions += 1;
+                let site = obs.sites.iter().find(|s| s.running.iter().any(|j| &j.id == job)).map_or("", |s| &s.id);
+                rows.push(row(site, "", "preempt_job", None, Some(job)));
+            }
+        }
+        for (s, site) in obs.sites.iter().enumerate() {
+            let wanted = &decision.settings[s];
+            // Worst case now: each group at what telemetry showed (its maximum when the row is
+            // missing) or what it was last told, whichever is larger.
+            let mut worst: Vec<f64> = site
+                .groups
+                .iter()
+                .map(|g| {
+                    let told = self.commanded.get(&g.id).map_or(g.max_draw_w(), |c| draw_w(c.setting, g.devices));
+                    g.observed_power_w.map_or(g.max_draw_w(), |o| o.max(told))
+                })
+                .collect();
+            let mut gpu_worst = site.gpu_worst_w();
+            let total = |worst: &[f64], gpu: f64| worst.iter().sum::<f64>() + gpu;
+            // Decreases first.
+            let mut increases = Vec::new();
+            for (i, g) in site.groups.iter().enumerate() {
+                let Some(prev) = self.commanded.get(&g.id).copied() else { continue };
+                let next = wanted[i];
+                if next == prev.setting {
+                    self.verify(world, &mut rows, &row, site, g, prev, step);
+                    continue;
+                }
+                if draw_w(next, g.devices) < draw_w(prev.setting, g.devices) {
+                    self.send(world, &mut rows, &row, &site.id, &g.id, g.devices, prev.setting, next, step);
+                } else {
+                    increases.push(i);
+                }
+            }
+            // Placements, then increases, while the worst case stays under the cap.
+            for (job, pool_id) in decision.place.iter().filter(|(_, p)| site.pools.iter().any(|q| &q.id == p)) {
+                let (Some(j), Some(pool)) =
+                    (obs.queue.iter().find(|j| &j.id == job), site.pools.iter().find(|p| &p.id == pool_id))
+                else {
+                    continue;
+                };
+                let add = j.num_gpu as f64 * (pool.tdp_w - pool.idle_w);
+                if total(&worst, gpu_worst) + add > site.cap_w {
+                    self.counters.placements_deferred += 1;
+                    continue;
+                }
+                if world.place(job, pool_id).is_ok() {
+                    gpu_worst += add;
+                    self.counters.placements += 1;
+                    rows.push(row(&site.id, pool_id, "place_job", None, Some(job)));
+                } else {
+                    self.counters.placements_deferred += 1;
+                }
+            }
+            for i in increases {
+                let g = &site.groups[i];
+                let prev = self.commanded[&g.id].setting;
+                let next_draw = draw_w(wanted[i], g.devices);
+                let after = total(&worst, gpu_worst) - worst[i] + next_draw.max(worst[i]);
+                if after > site.cap_w {
+                    self.counters.deferred_increases += 1;
+                    continue;
+                }
+                worst[i] = next_draw.max(worst[i]);
+                self.send(world, &mut rows, &row, &site.id, &g.id, g.devices, prev, wanted[i], step);
+            }
+        }
+        rows
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn send(
+        &mut self,
+        world: &mut World,
+        rows: &mut Vec<DecisionRow>,
+        row: &impl Fn(&str, &str, &'static str, Option<f64>, Option<&str>) -> DecisionRow,
+        site: &str,
+        group: &str,
+        devices: usize,
+        prev: Setting,
+        next: Setting,
+        step: u64,
+    ) {
+        for (action, command) in commands(group, prev, next) {
+            self.counters.commands += 1;
+            let target = match &command {
+                Command::SetPowerTarget { power_w, .. } => Some(*power_w),
+                _ => None,
+            };
+            world.submit(command);
+            rows.push(row(site, group, action, target, None));
+        }
+        if matches!(prev, Setting::Asleep) != matches!(next, Setting::Asleep) {
+            self.counters.device_switches += devices as u64;
+        }
+        self.commanded
+            .insert(group.to_string(), Commanded { setting: next, sent_step: step, retries: 0, given_up: false });
+    }
+
+    /// Resends a command telemetry shows did not take (lost on the way), up to the retry limit.
+    #[allow(clippy::too_many_arguments)]
+    fn verify(
+        &mut self,
+        world: &mut World,
+        rows: &mut Vec<DecisionRow>,
+        row: &impl Fn(&str, &str, &'static str, Option<f64>, Option<&str>) -> DecisionRow,
+        site: &crate::observe::SiteView,
+        g: &crate::observe::GroupView,
+        c: Commanded,
+        step: u64,
+    ) {
+        if c.given_up || step < c.sent_step + self.cfg.verify_after_steps {
+            return;
+        }
+        let (Some(running), Some(sleeping)) = (g.running, g.sleeping) else { return };
+        let holds = match c.setting {
+            Setting::Asleep => running == 0,
+            Setting::Target(_) => sleeping == 0,
+        };
+        if holds {
+            return;
+        }
+        if c.retries >= self.cfg.max_retries {
+            self.counters.given_up += 1;
+            rows.push(row(&site.id, &g.id, "give_up", None, None));
+            self.commanded.insert(g.id.clone(), Commanded { given_up: true, ..c });
+            return;
+        }
+        self.counters.retries += 1;
+        let from = match c.setting {
+            Setting::Asleep => Setting::Target(g.model.stock.power_w),
+            Setting::Target(_) => Setting::Asleep,
+        };
+        for (action, command) in commands(&g.id, from, c.setting) {
+            self.counters.commands += 1;
+            world.submit(command);
+            rows.push(row(&site.id, &g.id, action, None, None));
+        }
+        self.commanded.insert(g.id.clone(), Commanded { sent_step: step, retries: c.retries + 1, ..c });
+    }
+}
+
+/// The device commands that move a group from `prev` to `next`.
+fn commands(group: &str, prev: Setting, next: Setting) -> Vec<(&'static str, Command)> {
+    let g = group.to_string();
+    match (prev, next) {
+        (_, Setting::Asleep) => vec![("sleep", Command::Sleep { group: g })],
+        (Setting::Asleep, Setting::Target(w)) => vec![
+            ("set_power_target", Command::SetPowerTarget { group: g.clone(), power_w: w }),
+            ("wake", Command::Wake { group: g }),
+        ],
+        (Setting::Target(_), Setting::Target(w)) => {
+            vec![("set_power_target", Command::SetPowerTarget { group: g, power_w: w })]
+        }
+    }
+}

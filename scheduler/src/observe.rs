@@ -1,0 +1,183 @@
+//! What the scheduler sees of the world at a decision time: telemetry as published (rows can be
+//! missing), the queue, the placed jobs, and the prices it may know.
+
+use std::collections::BTreeMap;
+
+use hcp_datasets::rows::TelemetryRow;
+use hcp_sim::asic::AsicModel;
+use hcp_sim::workload::{JobClass, SimJob};
+use hcp_sim::world::World;
+
+/// One ASIC group as observed.
+#[derive(Debug, Clone)]
+pub struct GroupView {
+    pub id: String,
+    pub model: AsicModel,
+    pub devices: usize,
+    /// Devices not failed in the last telemetry (all of them when it is missing).
+    pub usable: usize,
+    /// Power in the last telemetry row, W; `None` when the row was dropped (stale telemetry:
+    /// the engine then assumes the group's worst-case draw).
+    pub observed_power_w: Option<f64>,
+    pub running: Option<usize>,
+    pub sleeping: Option<usize>,
+}
+
+impl GroupView {
+    /// Most the group can draw, W.
+    pub fn max_draw_w(&self) -> f64 {
+        self.devices as f64 * self.model.max_power_w()
+    }
+}
+
+/// One GPU pool as observed.
+#[derive(Debug, Clone)]
+pub struct PoolView {
+    pub id: String,
+    pub gpus: usize,
+    pub free_whole_gpus: usize,
+    pub idle_w: f64,
+    pub tdp_w: f64,
+    /// Power of a GPU running batch work, W.
+    pub batch_w: f64,
+}
+
+/// A job as the scheduler sees it.
+#[derive(Debug, Clone)]
+pub struct JobView {
+    pub id: String,
+    pub class: JobClass,
+    pub num_gpu: u32,
+    pub gpu_milli: u32,
+    pub created_us: i64,
+    /// Work left, s.
+    pub remaining_s: f64,
+    pub value_usd_per_gpu_hour: f64,
+    pub deadline_us: Option<i64>,
+    /// The pool it runs on (placed jobs).
+    pub pool: Option<String>,
+}
+
+impl JobView {
+    pub fn gpu_equivalents(&self) -> f64 {
+        self.num_gpu as f64 * self.gpu_milli.clamp(1, 1000) as f64 / 1000.0
+    }
+
+    fn from_sim(job: &SimJob, remaining_s: Option<f64>, pool: Option<&str>) -> JobView {
+        JobView {
+            id: job.id.clone(),
+            class: job.class,
+            num_gpu: job.num_gpu,
+            gpu_milli: job.gpu_milli,
+            created_us: job.created_us,
+            remaining_s: remaining_s.unwrap_or(job.duration_s),
+            value_usd_per_gpu_hour: job.value_usd_per_gpu_hour,
+            deadline_us: job.deadline_us,
+            pool: pool.map(str::to_string),
+        }
+    }
+}
+
+/// One site as observed.
+#[derive(Debug, Clone)]
+pub struct SiteView {
+    pub id: String,
+    pub node: String,
+    pub cap_w: f64,
+    pub groups: Vec<GroupView>,
+    pub pools: Vec<PoolView>,
+    pub running: Vec<JobView>,
+}
+
+impl SiteView {
+    /// Worst-case GPU draw: every busy GPU at its TDP, the rest idle, W.
+    pub fn gpu_worst_w(&self) -> f64 {
+        self.pools
+            .iter()
+            .map(|p| p.free_whole_gpus as f64 * p.idle_w + (p.gpus - p.free_whole_gpus) as f64 * p.tdp_w)
+            .sum()
+    }
+}
+
+/// Everything a policy may use at one decision.
+#[derive(Debug, Clone)]
+pub struct Observation {
+    pub now_us: i64,
+    pub step_s: f64,
+    /// Hashprice of the day, USD per TH/s per day.
+    pub hashprice: f64,
+    pub sites: Vec<SiteView>,
+    pub queue: Vec<JobView>,
+    /// The latest published real-time price per node (the current hour's is not out yet).
+    pub last_known_price: BTreeMap<String, f64>,
+}
+
+fn state_count(state: &str, key: &str) -> Option<usize> {
+    state.split(';').find_map(|kv| kv.strip_prefix(key)?.strip_prefix('=')?.parse().ok())
+}
+
+/// Reads the world as a scheduler would: `telemetry` is the last step's published rows (some
+/// may be missing).
+pub fn observe(world: &World, telemetry: &[TelemetryRow]) -> Observation {
+    let rows: BTreeMap<&str, &TelemetryRow> = telemetry.iter().map(|r| (r.device_id.as_str(), r)).collect();
+    let mut sites = Vec::with_capacity(world.sites.len());
+    for site in &world.sites {
+        let groups = site
+            .groups
+            .iter()
+            .map(|g| {
+                let row = rows.get(g.id.as_str());
+                let state = row.and_then(|r| r.state.as_deref());
+                let failed = state.and_then(|s| state_count(s, "failed"));
+                GroupView {
+                    id: g.id.clone(),
+                    model: g.model.clone(),
+                    devices: g.len(),
+                    usable: g.len() - failed.unwrap_or(0),
+                    observed_power_w: row.and_then(|r| r.power_w),
+                    running: state.and_then(|s| state_count(s, "running")),
+                    sleeping: state.and_then(|s| state_count(s, "sleeping")),
+                }
+            })
+            .collect();
+        let pools = site
+            .pools
+            .iter()
+            .map(|p| PoolView {
+                id: p.id.clone(),
+                gpus: p.len(),
+                free_whole_gpus: p.free_gpus(1000),
+                idle_w: p.model.idle_w,
+                tdp_w: p.model.tdp_w,
+                batch_w: p.gpu_power_at(p.physics.batch_util),
+            })
+            .collect();
+        let running = site
+            .pools
+            .iter()
+            .flat_map(|p| p.placed().map(move |j| JobView::from_sim(j, None, Some(&p.id))))
+            .collect();
+        sites.push(SiteView {
+            id: site.id.clone(),
+            node: site.node.clone(),
+            cap_w: site.power_cap_w,
+            groups,
+            pools,
+            running,
+        });
+    }
+    let queue = world.queued().map(|(j, rem)| JobView::from_sim(j, rem, None)).collect();
+    let last_known_price = world
+        .sites
+        .iter()
+        .filter_map(|s| Some((s.node.clone(), world.last_known_price(&s.node, world.now_us)?)))
+        .collect();
+    Observation {
+        now_us: world.now_us,
+        step_s: world.step_s,
+        hashprice: world.hashprice(world.now_us),
+        sites,
+        queue,
+        last_known_price,
+    }
+}

@@ -1,0 +1,68 @@
+//! Price expectations the optimiser plans over: the realised prices (perfect forecasts) or
+//! hcp's own forecaster, which reads only what is published at the issue time.
+
+use std::collections::BTreeMap;
+
+use hcp_models::forecast::realtime::{HourlyPrices, PriceForecaster};
+
+/// Hourly price expectations from the hour starting at `hour_start_us` (the current hour,
+/// whose price is not yet published), USD/MWh.
+pub trait PriceOutlook {
+    fn hourly(&mut self, node: &str, hour_start_us: i64, hours: usize) -> Vec<f64>;
+}
+
+const HOUR_US: i64 = 3_600_000_000;
+
+/// Realised hourly prices, per node, from `start_us`; a missing hour repeats the one before.
+#[derive(Debug, Clone)]
+pub struct Perfect {
+    pub start_us: i64,
+    pub prices: BTreeMap<String, Vec<Option<f64>>>,
+}
+
+impl PriceOutlook for Perfect {
+    fn hourly(&mut self, node: &str, hour_start_us: i64, hours: usize) -> Vec<f64> {
+        let series = self.prices.get(node).map(Vec::as_slice).unwrap_or(&[]);
+        let first = ((hour_start_us - self.start_us) / HOUR_US).max(0) as usize;
+        let mut last = series[..first.min(series.len())].iter().rev().find_map(|p| *p).unwrap_or(0.0);
+        (first..first + hours)
+            .map(|h| {
+                if let Some(Some(p)) = series.get(h) {
+                    last = *p;
+                }
+                last
+            })
+            .collect()
+    }
+}
+
+/// hcp's real-time price forecaster (`lear_rt`) per node over the node's published prices.
+#[derive(Debug, Clone)]
+pub struct Forecast {
+    pub nodes: BTreeMap<String, (PriceForecaster, HourlyPrices)>,
+}
+
+impl PriceOutlook for Forecast {
+    fn hourly(&mut self, node: &str, hour_start_us: i64, hours: usize) -> Vec<f64> {
+        let Some((model, grid)) = self.nodes.get(node) else { return vec![0.0; hours] };
+        let k = grid.index_at(hour_start_us).min(grid.len());
+        let forecasts = model.forecast(grid, k);
+        // Hours the model cannot forecast (inputs missing, or past its 24 horizons) take the
+        // latest published day-ahead price of that hour, else the last forecast or the last
+        // published real-time price.
+        let mut last = grid.rt[..k].iter().rev().find(|p| p.is_finite()).copied().unwrap_or(0.0);
+        (0..hours)
+            .map(|i| {
+                let value = forecasts
+                    .iter()
+                    .find(|f| f.horizon == i + 1)
+                    .map(|f| f.quantiles[1])
+                    .or_else(|| (k + i < grid.len()).then(|| grid.latest_da(k, k + i)).flatten().map(|(p, _)| p));
+                if let Some(v) = value {
+                    last = v;
+                }
+                last
+            })
+            .collect()
+    }
+}

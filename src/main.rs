@@ -1,5 +1,6 @@
 //! `hcp`: the one command-line entry point. Thin clap dispatch into the library crates.
 
+mod backtest_cmd;
 mod evaluate_cmd;
 mod exporter_cmd;
 mod forecast_cmd;
@@ -36,6 +37,9 @@ enum Command {
     /// Forecast with a trained model from a history dataset; writes the hive-partitioned
     /// forecast layout.
     Forecast(forecast_cmd::ForecastArgs),
+    /// Run every scheduling policy through the simulators over real prices, against the
+    /// perfect-foresight optimum; writes summary.json, decisions.parquet and report.md.
+    Backtest(backtest_cmd::BacktestArgs),
     /// Serve Prometheus metrics of the fleet's devices.
     Exporter(exporter_cmd::ExporterArgs),
     /// Print the canonical table schemas with their column descriptions.
@@ -76,6 +80,7 @@ fn main() -> ExitCode {
         Command::Train(args) => evaluate_cmd::train_cmd(args),
         Command::Forecast(args) => forecast_cmd::forecast_cmd(args),
         Command::Exporter(args) => exporter_cmd::exporter_cmd(args),
+        Command::Backtest(args) => backtest_cmd::backtest_cmd(args),
         Command::Schema { table } => {
             match table {
                 Some(t) => print_schema(t),

@@ -130,7 +130,7 @@ fn economics(world: &World) -> BTreeMap<String, AsicEconomics> {
 }
 
 fn initial(world: &World) -> Vec<Vec<Setting>> {
-    world.sites.iter().map(|s| s.groups.iter().map(|g| Setting::Target(g.target_w(0))).collect()).collect()
+    world.sites.iter().map(|s| s.groups.iter().map(|g| Setting::all(g.target_w(0), g.len())).collect()).collect()
 }
 
 fn new_world(cfg: &BacktestConfig) -> Result<World> {
@@ -165,7 +165,8 @@ fn cfg_hours(world: &World) -> usize {
 /// Runs one policy; returns its result (percent of optimum filled in later) and its actions.
 fn run_policy(cfg: &BacktestConfig, policy: &mut dyn Policy, prices: &Perfect) -> Result<(PolicyResult, Vec<DecisionRow>, World)> {
     let mut world = new_world(cfg)?;
-    let mut engine = Engine::new(cfg.engine.clone(), targets(&world).into_iter().map(|(g, w)| (g, Setting::Target(w))));
+    let start = world.sites.iter().flat_map(|s| s.groups.iter()).map(|g| (g.id.clone(), Setting::all(g.target_w(0), g.len())));
+    let mut engine = Engine::new(cfg.engine.clone(), start.collect::<Vec<_>>());
     let mut telemetry: Vec<TelemetryRow> = Vec::new();
     let mut rows = Vec::new();
     let mut latencies = Vec::new();
@@ -396,4 +397,83 @@ pub fn run(cfg: &BacktestConfig, progress: &dyn Fn(&str)) -> Result<(Summary, Ve
         policies: results,
     };
     Ok((summary, all_rows))
+}
+
+impl Summary {
+    /// The short human report (`report.md`).
+    pub fn markdown(&self) -> String {
+        let mut s = format!(
+            "# Backtest: {} from {} for {} days ({} steps of {} min, seed {})\n\n",
+            self.fleet,
+            hcp_datasets::time::format_micros(self.start_us),
+            self.days,
+            self.steps,
+            self.step_minutes,
+            self.seed
+        );
+        let b = &self.perfect_foresight;
+        s += &format!(
+            "Perfect-foresight bound (HiGHS LP, {} columns, {} rows, {:.1} s): profit ${:.0} (mining ${:.0}, GPU ${:.0}, energy ${:.0}). {} jobs arrived; {} hours had no price (the previous hour's was used).\n\n",
+            b.columns, b.rows, b.solve_s, b.profit_usd, b.mining_revenue_usd, b.gpu_revenue_usd, b.energy_cost_usd, self.jobs_arrived, self.hours_without_price
+        );
+        s += "| policy | profit $ | % of optimum | mining $ | GPU $ | energy $ | SLA $ | late $ | wear $ | cap violations | max power/cap | SLA job-steps | late jobs | switches | decision p50 / p99 ms |\n";
+        s += "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
+        for p in &self.policies {
+            s += &format!(
+                "| {} | {:.0} | {:.2} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {} | {:.4} | {} | {} | {} | {:.2} / {:.2} |\n",
+                p.policy,
+                p.profit_usd,
+                p.percent_of_optimum,
+                p.mining_revenue_usd,
+                p.gpu_revenue_usd,
+                p.energy_cost_usd,
+                p.sla_penalty_usd,
+                p.late_penalty_usd,
+                p.wear_cost_usd,
+                p.cap_violations,
+                p.max_cap_ratio,
+                p.sla_violations,
+                p.late_jobs,
+                p.switch_count,
+                p.decision_latency_ms_p50,
+                p.decision_latency_ms_p99
+            );
+        }
+        let months: std::collections::BTreeSet<&String> =
+            self.policies.iter().flat_map(|p| p.monthly_profit_usd.keys()).collect();
+        if months.len() > 1 {
+            s += "\nProfit by month (USD):\n\n| month |";
+            for p in &self.policies {
+                s += &format!(" {} |", p.policy);
+            }
+            s += "\n|---|";
+            s += &"---:|".repeat(self.policies.len());
+            s += "\n";
+            for m in months {
+                s += &format!("| {m} |");
+                for p in &self.policies {
+                    s += &format!(" {:.0} |", p.monthly_profit_usd.get(m).copied().unwrap_or(0.0));
+                }
+                s += "\n";
+            }
+        }
+        s
+    }
+}
+
+/// Writes `summary.json`, `decisions.parquet` and `report.md` into `out`.
+pub fn write_outputs(out: &std::path::Path, summary: &Summary, rows: &[DecisionRow], run_id: &str) -> Result<()> {
+    use hcp_datasets::writer::write_bytes_atomically;
+    std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+    let opts = hcp_datasets::WriteOptions::new(run_id, "hcp backtest");
+    hcp_datasets::write_parquet_file(
+        &out.join("decisions.parquet"),
+        hcp_datasets::Table::Decisions,
+        &hcp_datasets::rows::decisions_batch(rows),
+        &opts,
+    )?;
+    let json = serde_json::to_vec_pretty(summary).map_err(|e| Error::Config(e.to_string()))?;
+    write_bytes_atomically(&out.join("summary.json"), &json)?;
+    write_bytes_atomically(&out.join("report.md"), summary.markdown().as_bytes())?;
+    Ok(())
 }

@@ -64,7 +64,7 @@ pub struct Engine {
 }
 
 fn draw_w(setting: Setting, devices: usize) -> f64 {
-    devices as f64 * setting.power_w()
+    setting.draw_w(devices)
 }
 
 impl Engine {
@@ -191,14 +191,13 @@ impl Engine {
             self.counters.commands += 1;
             let target = match &command {
                 Command::SetPowerTarget { power_w, .. } => Some(*power_w),
+                Command::SetAwake { count, .. } => Some(*count as f64),
                 _ => None,
             };
             world.submit(command);
             rows.push(row(site, group, action, target, None));
         }
-        if matches!(prev, Setting::Asleep) != matches!(next, Setting::Asleep) {
-            self.counters.device_switches += devices as u64;
-        }
+        self.counters.device_switches += next.awake.min(devices).abs_diff(prev.awake.min(devices)) as u64;
         self.commanded
             .insert(group.to_string(), Commanded { setting: next, sent_step: step, retries: 0, given_up: false });
     }
@@ -219,10 +218,8 @@ impl Engine {
             return;
         }
         let (Some(running), Some(sleeping)) = (g.running, g.sleeping) else { return };
-        let holds = match c.setting {
-            Setting::Asleep => running == 0,
-            Setting::Target(_) => sleeping == 0,
-        };
+        // Failed devices neither run nor sleep: only too many of either is a miss.
+        let holds = running <= c.setting.awake && sleeping <= g.devices.saturating_sub(c.setting.awake);
         if holds {
             return;
         }
@@ -233,10 +230,7 @@ impl Engine {
             return;
         }
         self.counters.retries += 1;
-        let from = match c.setting {
-            Setting::Asleep => Setting::Target(g.model.stock.power_w),
-            Setting::Target(_) => Setting::Asleep,
-        };
+        let from = Setting { awake: usize::MAX, ..c.setting };
         for (action, command) in commands(&g.id, from, c.setting) {
             self.counters.commands += 1;
             world.submit(command);
@@ -246,17 +240,12 @@ impl Engine {
     }
 }
 
-/// The device commands that move a group from `prev` to `next`.
+/// The device commands that move a group from `prev` to `next`, the one that lowers the draw
+/// first (fewer awake before a higher target; a lower target before more awake).
 fn commands(group: &str, prev: Setting, next: Setting) -> Vec<(&'static str, Command)> {
     let g = group.to_string();
-    match (prev, next) {
-        (_, Setting::Asleep) => vec![("sleep", Command::Sleep { group: g })],
-        (Setting::Asleep, Setting::Target(w)) => vec![
-            ("set_power_target", Command::SetPowerTarget { group: g.clone(), power_w: w }),
-            ("wake", Command::Wake { group: g }),
-        ],
-        (Setting::Target(_), Setting::Target(w)) => {
-            vec![("set_power_target", Command::SetPowerTarget { group: g, power_w: w })]
-        }
-    }
+    let target = (next.target_w != prev.target_w)
+        .then(|| ("set_power_target", Command::SetPowerTarget { group: g.clone(), power_w: next.target_w }));
+    let awake = (next.awake != prev.awake).then(|| ("set_awake", Command::SetAwake { group: g, count: next.awake }));
+    if next.awake < prev.awake { awake.into_iter().chain(target).collect() } else { target.into_iter().chain(awake).collect() }
 }

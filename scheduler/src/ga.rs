@@ -203,7 +203,7 @@ mod tests {
             asic_budget_w: vec![budget; prices.len()],
             asic_floor_w: 150.0,
             price: prices.to_vec(),
-            mining: prices.iter().map(|&p| BudgetTable::build(&groups, p, 0.05, 8).unwrap()).collect(),
+            mining: prices.iter().map(|&p| BudgetTable::build(&groups, p, 0.05)).collect(),
         }
     }
 

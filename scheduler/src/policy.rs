@@ -86,25 +86,21 @@ fn asleep_w(site: &SiteView) -> f64 {
     site.groups.iter().map(|g| g.devices as f64 * hcp_sim::asic::SLEEP_POWER_W).sum()
 }
 
-/// Fills `budget_w` with the groups in `order`: each at `want` when it fits, else at the
-/// highest target on its curve that fits, else asleep.
+/// Fills `budget_w` with the groups, most efficient first: each keeps as many of the devices
+/// `want` has awake as fit (the operator's rule: curtail just enough devices).
 fn fill(site: &SiteView, want: &[Setting], budget_w: f64) -> Vec<Setting> {
     let mut left = budget_w - asleep_w(site);
-    let mut out = vec![Setting::Asleep; site.groups.len()];
+    let mut out: Vec<Setting> = want.iter().map(|w| Setting::asleep(w.target_w)).collect();
     let mut order: Vec<usize> = (0..site.groups.len()).collect();
     order.sort_by(|&a, &b| {
         let e = |i: usize| site.groups[i].model.stock.hashrate_ths / site.groups[i].model.stock.power_w;
         e(b).total_cmp(&e(a))
     });
     for i in order {
-        let g = &site.groups[i];
-        let Setting::Target(w) = want[i] else { continue };
-        let extra_per_device = left / g.devices.max(1) as f64;
-        let fits = (w.min(hcp_sim::asic::SLEEP_POWER_W + extra_per_device)).max(0.0);
-        if fits >= g.model.min_power_w() {
-            out[i] = Setting::Target(fits.min(w));
-            left -= g.devices as f64 * (out[i].power_w() - hcp_sim::asic::SLEEP_POWER_W);
-        }
+        let extra = want[i].target_w - hcp_sim::asic::SLEEP_POWER_W;
+        let k = ((left.max(0.0) / extra).floor() as usize).min(want[i].awake);
+        out[i].awake = k;
+        left -= k as f64 * extra;
     }
     out
 }
@@ -124,14 +120,14 @@ impl Policy for AlwaysOn {
         let settings: Vec<Vec<Setting>> = obs
             .sites
             .iter()
-            .map(|s| s.groups.iter().map(|g| Setting::Target(self.targets[&g.id])).collect())
+            .map(|s| s.groups.iter().map(|g| Setting::all(self.targets[&g.id], g.devices)).collect())
             .collect();
         let left: Vec<f64> = obs
             .sites
             .iter()
             .zip(&settings)
             .map(|(s, set)| {
-                s.cap_w - s.gpu_worst_w() - s.groups.iter().zip(set).map(|(g, x)| g.devices as f64 * x.power_w()).sum::<f64>()
+                s.cap_w - s.gpu_worst_w() - s.groups.iter().zip(set).map(|(g, x)| x.draw_w(g.devices)).sum::<f64>()
             })
             .collect();
         let place = Room::new(obs, left).first_come(obs, obs.queue.iter());
@@ -173,8 +169,8 @@ impl Policy for Threshold {
                         let w = self.targets[&g.id];
                         let breakeven = self.economics[&g.model.name].breakeven_usd_per_mwh(w, obs.hashprice);
                         match price {
-                            Some(p) if p > breakeven => Setting::Asleep,
-                            _ => Setting::Target(w),
+                            Some(p) if p > breakeven => Setting::asleep(w),
+                            _ => Setting::all(w, g.devices),
                         }
                     })
                     .collect();
@@ -190,13 +186,14 @@ impl Policy for Threshold {
 pub struct OptimiserConfig {
     pub horizon_hours: usize,
     pub ga: GaConfig,
-    /// Points of each hour's mining-profit-vs-budget table.
-    pub budget_points: usize,
     /// Best-effort work done after its deadline forfeits this share of its value.
     pub late_penalty_share: f64,
     /// Wear cost of one device's wake or sleep, USD: a group only switches when the hour's
     /// gain pays for it.
     pub switch_cost_usd_per_device: f64,
+    /// Power kept free for this many GPUs of latency-sensitive work arriving before the next
+    /// step (it is placed at once instead of waiting for the miners to shed).
+    pub serving_reserve_gpus: usize,
 }
 
 impl Default for OptimiserConfig {
@@ -204,9 +201,9 @@ impl Default for OptimiserConfig {
         OptimiserConfig {
             horizon_hours: 24,
             ga: GaConfig::default(),
-            budget_points: 16,
             late_penalty_share: 0.25,
             switch_cost_usd_per_device: 0.02,
+            serving_reserve_gpus: 16,
         }
     }
 }
@@ -276,10 +273,7 @@ impl Policy for Optimiser {
             }
             let prices = self.outlook.hourly(&site.node, hour, horizon);
             let slots = self.slots(site);
-            let tables = prices
-                .iter()
-                .map(|&p| BudgetTable::build(&slots, p, obs.hashprice, self.cfg.budget_points))
-                .collect::<Result<Vec<_>>>()?;
+            let tables = prices.iter().map(|&p| BudgetTable::build(&slots, p, obs.hashprice)).collect();
             self.tables.insert((s, hour), (prices, tables));
         }
         let into_hour = (obs.now_us - hour) as f64 / HOUR_US as f64;
@@ -347,19 +341,25 @@ impl Policy for Optimiser {
         let mut settings = Vec::with_capacity(obs.sites.len());
         for (s, site) in obs.sites.iter().enumerate() {
             let price = self.tables[&(s, hour)].0[0];
-            let budget = site.cap_w - site.gpu_worst_w() - room.added_w[s];
+            let reserve: f64 = site
+                .pools
+                .iter()
+                .enumerate()
+                .map(|(p, pool)| room.free[s][p].min(self.cfg.serving_reserve_gpus) as f64 * (pool.tdp_w - pool.idle_w))
+                .fold(0.0, f64::max);
+            let budget = (site.cap_w - site.gpu_worst_w() - room.added_w[s] - reserve).max(asleep_w(site));
             let slots = self.slots(site);
             let mut chosen = allocate(&slots, price, obs.hashprice, budget)?;
-            // Waking or sleeping a group wears it: only switch when the hour's gain pays.
+            // Waking a device wears it: only wake when what is left of the hour pays for it
+            // (keeping devices asleep never raises the draw).
             for (i, g) in slots.iter().enumerate() {
-                let prev = self.last.get(s).and_then(|l| l.get(i)).copied().unwrap_or(chosen[i]);
-                let switching = matches!(prev, Setting::Asleep) != matches!(chosen[i], Setting::Asleep);
-                if switching && prev == Setting::Asleep {
-                    let gain = (g.economics.profit_per_hour(chosen[i], price, obs.hashprice)
-                        - g.economics.profit_per_hour(Setting::Asleep, price, obs.hashprice))
+                let Some(prev) = self.last.get(s).and_then(|l| l.get(i)).copied() else { continue };
+                if chosen[i].awake > prev.awake {
+                    let gain = (g.economics.device_profit(Some(chosen[i].target_w), price, obs.hashprice)
+                        - g.economics.device_profit(None, price, obs.hashprice))
                         * (1.0 - into_hour);
                     if gain < self.cfg.switch_cost_usd_per_device {
-                        chosen[i] = Setting::Asleep;
+                        chosen[i].awake = prev.awake;
                     }
                 }
             }

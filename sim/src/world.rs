@@ -27,12 +27,17 @@ pub enum Command {
     SetPowerTarget { group: String, power_w: f64 },
     Sleep { group: String },
     Wake { group: String },
+    /// Keeps the group's first `count` devices awake and puts the rest to sleep.
+    SetAwake { group: String, count: usize },
 }
 
 impl Command {
     pub fn group(&self) -> &str {
         match self {
-            Command::SetPowerTarget { group, .. } | Command::Sleep { group } | Command::Wake { group } => group,
+            Command::SetPowerTarget { group, .. }
+            | Command::Sleep { group }
+            | Command::Wake { group }
+            | Command::SetAwake { group, .. } => group,
         }
     }
 }
@@ -389,6 +394,11 @@ impl World {
             }
             Command::Wake { .. } => {
                 group.wake(0..n);
+            }
+            Command::SetAwake { count, .. } => {
+                let k = (*count).min(n);
+                group.sleep(k..n);
+                group.wake(0..k);
             }
         }
         Ok(())

@@ -2,13 +2,15 @@
 //! against the perfect-foresight optimum.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use chrono::NaiveDate;
 use clap::Args;
-use hcp_scheduler::backtest::{BacktestConfig, run, write_outputs};
+use hcp_models::forecast::realtime::{HourlyPrices, PriceForecaster};
+use hcp_scheduler::backtest::{BacktestConfig, Summary, run, write_outputs};
 use hcp_scheduler::outlook::Forecast;
+use hcp_scheduler::policy::OptimiserConfig;
 use hcp_sim::fleet::FleetConfig;
 
 #[derive(Debug, Args)]
@@ -46,22 +48,57 @@ pub fn backtest_cmd(args: BacktestArgs) -> Result<()> {
     if args.to <= args.from {
         bail!("--to {} must be after --from {}", args.to, args.from);
     }
-    let mut fleet = FleetConfig::load(&args.fleet).with_context(|| format!("fleet {}", args.fleet.display()))?;
-    fleet.start = args.from.to_string();
-    fleet.market.source = "replay".into();
-    fleet.market.replay_file = Some(std::fs::canonicalize(&args.prices).with_context(|| format!("--prices {}", args.prices.display()))?);
-    for site in &mut fleet.sites {
-        site.node = args.point.clone();
-    }
-    let days = (args.to - args.from).num_days() as u32;
-    let from_us = fleet.start_us()?;
+    let fleet = FleetConfig::load(&args.fleet).with_context(|| format!("fleet {}", args.fleet.display()))?;
+    let summary = on_price_file(&FileBacktest {
+        prices: args.prices,
+        point: args.point,
+        fleet,
+        from: args.from,
+        to: args.to,
+        out: args.out.clone(),
+        seed: args.seed,
+        model: args.model,
+        horizon_hours: args.horizon_hours,
+    })?;
+    print!("{}", summary.markdown());
+    println!("\nwrote {}", args.out.display());
+    Ok(())
+}
 
-    let grid = hcp_training::realtime::read_ercot_point(&args.prices, &args.point)?;
-    let forecaster = match &args.model {
+/// A backtest over a real ERCOT price file.
+#[derive(Debug)]
+pub struct FileBacktest {
+    pub prices: PathBuf,
+    pub point: String,
+    pub fleet: FleetConfig,
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    pub out: PathBuf,
+    pub seed: u64,
+    pub model: Option<PathBuf>,
+    pub horizon_hours: usize,
+}
+
+/// Replays the file's prices at `point` for every site from `from` to `to`, with hcp's
+/// forecaster fitted on the file's hours before `from` (or loaded, and refused if it was
+/// trained on hours inside the backtest); writes the outputs.
+pub fn on_price_file(b: &FileBacktest) -> Result<Summary> {
+    let mut fleet = b.fleet.clone();
+    fleet.start = b.from.to_string();
+    fleet.market.source = "replay".into();
+    fleet.market.replay_file =
+        Some(std::fs::canonicalize(&b.prices).with_context(|| format!("--prices {}", b.prices.display()))?);
+    for site in &mut fleet.sites {
+        site.node = b.point.clone();
+    }
+    let days = (b.to - b.from).num_days() as u32;
+    let from_us = fleet.start_us()?;
+    let grid = hcp_training::realtime::read_ercot_point(&b.prices, &b.point)?;
+    let forecaster = match &b.model {
         Some(dir) => {
             let (f, _) = hcp_training::price_model::load_price_model(dir)?;
-            if f.node != args.point {
-                bail!("--model {} forecasts {}, not --point {}", dir.display(), f.node, args.point);
+            if f.node != b.point {
+                bail!("--model {} forecasts {}, not --point {}", dir.display(), f.node, b.point);
             }
             if f.trained_until_us >= from_us {
                 bail!(
@@ -72,37 +109,57 @@ pub fn backtest_cmd(args: BacktestArgs) -> Result<()> {
             }
             f
         }
-        None => {
-            let n = grid.index_at(from_us).min(grid.len());
-            eprintln!("fitting lear_rt for {} on the {} hours before {}", args.point, n, args.from);
-            let fitted = hcp_training::price_model::fit_forecaster(
-                &grid,
-                n,
-                28,
-                &Default::default(),
-                &args.prices.display().to_string(),
-            )?;
-            eprintln!(
-                "  holdout MAE {:.2} vs day-ahead {:.2} $/MWh",
-                fitted.model.mae, fitted.dam_latest.mae
-            );
-            fitted.forecaster
-        }
+        None => fit(&grid, grid.index_at(from_us).min(grid.len()), 28, &b.prices.display().to_string())?,
     };
-    let forecast = Forecast { nodes: BTreeMap::from([(args.point.clone(), (forecaster, grid))]) };
     let cfg = BacktestConfig {
         fleet,
         days,
-        seed: args.seed,
-        optimiser: hcp_scheduler::policy::OptimiserConfig { horizon_hours: args.horizon_hours, ..Default::default() },
+        seed: b.seed,
+        optimiser: OptimiserConfig { horizon_hours: b.horizon_hours, ..Default::default() },
         engine: Default::default(),
         penalties: Default::default(),
-        forecast: Some(forecast),
+        forecast: Some(Forecast { nodes: BTreeMap::from([(b.point.clone(), (forecaster, grid))]) }),
+        from_us: None,
     };
-    let (summary, rows) = run(&cfg, &|p| eprintln!("running {p}"))?;
-    let run_id = format!("backtest-{}-{}", args.from, args.seed);
-    write_outputs(&args.out, &summary, &rows, &run_id)?;
-    print!("{}", summary.markdown());
-    println!("\nwrote {}", args.out.display());
-    Ok(())
+    finish(&cfg, &b.out, &format!("backtest-{}-{}", b.from, b.seed))
+}
+
+/// A backtest on the synthetic market: the world's first `history_days` are history (hcp's
+/// forecaster is fitted on their prices), the policies run the `days` after them.
+pub fn on_synthetic(fleet: FleetConfig, history_days: u32, days: u32, seed: u64, out: &Path) -> Result<Summary> {
+    let world = hcp_sim::world::World::new(fleet.clone(), history_days + days, seed)?;
+    let from_us = world.start_us + i64::from(history_days) * 86_400_000_000;
+    let mut nodes = BTreeMap::new();
+    for site in &fleet.sites {
+        if nodes.contains_key(&site.node) {
+            continue;
+        }
+        let grid = hcp_training::realtime::hourly_grid(&world.feed, &site.node, "simulated market")?;
+        let n = grid.index_at(from_us).min(grid.len());
+        nodes.insert(site.node.clone(), (fit(&grid, n, 7, "simulated history")?, grid));
+    }
+    let cfg = BacktestConfig {
+        fleet,
+        days: history_days + days,
+        seed,
+        optimiser: Default::default(),
+        engine: Default::default(),
+        penalties: Default::default(),
+        forecast: Some(Forecast { nodes }),
+        from_us: Some(from_us),
+    };
+    finish(&cfg, out, &format!("backtest-synthetic-{seed}"))
+}
+
+fn fit(grid: &HourlyPrices, n: usize, holdout_days: usize, what: &str) -> Result<PriceForecaster> {
+    eprintln!("fitting lear_rt for {} on the {n} hours before the backtest", grid.node);
+    let fitted = hcp_training::price_model::fit_forecaster(grid, n, holdout_days, &Default::default(), what)?;
+    eprintln!("  holdout MAE {:.2} vs day-ahead {:.2} $/MWh", fitted.model.mae, fitted.dam_latest.mae);
+    Ok(fitted.forecaster)
+}
+
+fn finish(cfg: &BacktestConfig, out: &Path, run_id: &str) -> Result<Summary> {
+    let (summary, rows) = run(cfg, &|p| eprintln!("running {p}"))?;
+    write_outputs(out, &summary, &rows, run_id)?;
+    Ok(summary)
 }

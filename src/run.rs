@@ -4,8 +4,9 @@
 //! built-in West Texas fleet: calibrated prices, Bitcoin network, jobs and telemetry) →
 //! canonical Parquet → the real-time price forecaster trained per ERCOT node (measured on the
 //! last days first) → its next-24-hour forecast in the hive layout → the week-ahead GPU-demand
-//! forecaster on the jobs, likewise → report. The backtest joins
-//! here when it lands.
+//! forecaster on the jobs, likewise → a week's backtest of every scheduling policy on the
+//! joint-problem fleet (`fleets/hb-west-joint.toml`): on the synthetic market after the
+//! simulated history, or on the last week of the real ERCOT file → report.
 
 use std::path::{Path, PathBuf};
 
@@ -77,7 +78,7 @@ struct DemandRun {
 /// the week after it; skipped with a note when the history has too few hours of jobs.
 fn demand_forecast(cfg: &RunConfig, history: &Path, tables: &[(Table, u64)]) -> Result<Option<DemandRun>> {
     if !tables.iter().any(|(t, rows)| *t == Table::Jobs && *rows > 0) {
-        println!("[2/3] demand: no jobs in the history, no forecaster");
+        println!("[2/4] demand: no jobs in the history, no forecaster");
         return Ok(None);
     }
     let model_dir = cfg.out.join("models").join("demand-gpus_held");
@@ -90,7 +91,7 @@ fn demand_forecast(cfg: &RunConfig, history: &Path, tables: &[(Table, u64)]) -> 
     let manifest = match train_demand(&train) {
         Ok(m) => m,
         Err(e) => {
-            println!("[2/3] demand: no forecaster ({e})");
+            println!("[2/4] demand: no forecaster ({e})");
             return Ok(None);
         }
     };
@@ -109,7 +110,7 @@ fn demand_forecast(cfg: &RunConfig, history: &Path, tables: &[(Table, u64)]) -> 
         file: written.first().map(|w| w.path.clone()).unwrap_or_default(),
     };
     println!(
-        "[2/3] demand (GPUs held): lear_demand MAE {:.1} vs weekly naive {:.1} on the last {HOLDOUT_DAYS} days; next week -> {}",
+        "[2/4] demand (GPUs held): lear_demand MAE {:.1} vs weekly naive {:.1} on the last {HOLDOUT_DAYS} days; next week -> {}",
         run.mae,
         run.weekly_naive_mae,
         run.file.display()
@@ -158,7 +159,7 @@ const REAL_INPUTS: [(Format, &[&str]); 4] = [
 
 pub fn run(cfg: &RunConfig) -> Result<()> {
     let history = history(cfg)?;
-    println!("[1/3] history: {}", history.display());
+    println!("[1/4] history: {}", history.display());
     let summary = price_summary(&history).context("summarising price history with polars")?;
     let mut tables = Vec::new();
     for table in Table::ALL {
@@ -168,8 +169,12 @@ pub fn run(cfg: &RunConfig) -> Result<()> {
     }
     let forecasts = train_and_forecast(cfg, &history, &summary)?;
     let demand = demand_forecast(cfg, &history, &tables)?;
-    let report = write_report(&cfg.out, &history, &tables, &summary, &forecasts, demand.as_ref())?;
-    println!("[3/3] report:  {}", report.display());
+    let backtest = backtest(cfg)?;
+    let mut report = write_report(&cfg.out, &history, &tables, &summary, &forecasts, demand.as_ref())?;
+    if let Some(b) = &backtest {
+        report = append_backtest(&report, b)?;
+    }
+    println!("[4/4] report:  {}", report.display());
     print_summary(&tables, &summary);
     Ok(())
 }
@@ -180,7 +185,7 @@ fn train_and_forecast(cfg: &RunConfig, history: &Path, summary: &[PriceSummary])
     let mut trained = Vec::new();
     for node in &cfg.nodes {
         if !summary.iter().any(|s| s.market == "ERCOT" && &s.node == node) {
-            println!("[2/3] {node}: not in the history, no forecaster");
+            println!("[2/4] {node}: not in the history, no forecaster");
             continue;
         }
         let model_dir = cfg.out.join("models").join(format!("price-{node}"));
@@ -189,7 +194,7 @@ fn train_and_forecast(cfg: &RunConfig, history: &Path, summary: &[PriceSummary])
         let manifest = train_price(&train).with_context(|| format!("training the {node} price forecaster"))?;
         let mae = |m: &str| manifest.validation[m]["mae"].as_f64().unwrap_or(f64::NAN);
         println!(
-            "[2/3] {node}: lear_rt MAE {:.2} vs day-ahead {:.2} on the last {HOLDOUT_DAYS} days",
+            "[2/4] {node}: lear_rt MAE {:.2} vs day-ahead {:.2} on the last {HOLDOUT_DAYS} days",
             mae("lear_rt"),
             mae("dam_latest")
         );
@@ -207,7 +212,7 @@ fn train_and_forecast(cfg: &RunConfig, history: &Path, summary: &[PriceSummary])
     };
     let (written, horizons) = forecast_price(&fc).context("forecasting prices")?;
     let file = written.first().map(|w| w.path.clone()).unwrap_or_default();
-    println!("[2/3] forecasts -> {}", file.display());
+    println!("[2/4] forecasts -> {}", file.display());
     Ok(trained
         .into_iter()
         .zip(horizons)
@@ -258,6 +263,59 @@ fn history(cfg: &RunConfig) -> Result<PathBuf> {
             Ok(dataset)
         }
     }
+}
+
+/// Days of the run's backtest.
+const BACKTEST_DAYS: u32 = 7;
+
+/// A week of every scheduling policy on the joint-problem fleet: after the simulated history
+/// on the synthetic market, or over the last week of the real ERCOT file.
+fn backtest(cfg: &RunConfig) -> Result<Option<hcp_scheduler::backtest::Summary>> {
+    let fleet = FleetConfig::parse(hcp_scheduler::JOINT_FLEET).context("the built-in joint fleet")?;
+    let out = cfg.out.join("backtest");
+    let summary = match &cfg.data {
+        None => crate::backtest_cmd::on_synthetic(fleet, cfg.days, BACKTEST_DAYS, cfg.seed, &out)?,
+        Some(dir) => {
+            let prices = dir.join(REAL_INPUTS[0].1[0]);
+            if !prices.is_file() {
+                println!("[3/4] backtest: no ERCOT price file under {}, none run", dir.display());
+                return Ok(None);
+            }
+            let grid = hcp_training::realtime::read_ercot_point(&prices, "HB_WEST")?;
+            let last = chrono::DateTime::from_timestamp_micros(grid.time(grid.len() - 1))
+                .context("last hour of the price file")?
+                .date_naive();
+            let to = last + chrono::Days::new(1);
+            crate::backtest_cmd::on_price_file(&crate::backtest_cmd::FileBacktest {
+                prices,
+                point: "HB_WEST".into(),
+                fleet,
+                from: to - chrono::Days::new(u64::from(BACKTEST_DAYS)),
+                to,
+                out: out.clone(),
+                seed: cfg.seed,
+                model: None,
+                horizon_hours: 24,
+            })?
+        }
+    };
+    let best = summary.policies.iter().max_by(|a, b| a.profit_usd.total_cmp(&b.profit_usd)).expect("policies");
+    println!(
+        "[3/4] backtest: {} days of fleets/hb-west-joint.toml; best {} at {:.2}% of the perfect-foresight optimum -> {}",
+        summary.days,
+        best.policy,
+        best.percent_of_optimum,
+        out.display()
+    );
+    Ok(Some(summary))
+}
+
+fn append_backtest(report: &Path, b: &hcp_scheduler::backtest::Summary) -> Result<PathBuf> {
+    let mut md = std::fs::read_to_string(report).with_context(|| format!("reading {}", report.display()))?;
+    md.push('\n');
+    md.push_str(&b.markdown().replacen("# Backtest", "## Backtest", 1));
+    hcp_datasets::writer::write_bytes_atomically(report, md.as_bytes())?;
+    Ok(report.to_path_buf())
 }
 
 fn write_report(

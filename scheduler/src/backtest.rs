@@ -48,6 +48,8 @@ pub struct BacktestConfig {
     pub penalties: Penalties,
     /// hcp's forecaster per node; without it the `optimiser_hcp` policy is not run.
     pub forecast: Option<Forecast>,
+    /// Where the policies start (UTC µs); the world's days before it are history only.
+    pub from_us: Option<i64>,
 }
 
 /// What one policy earned and how it behaved.
@@ -117,7 +119,11 @@ fn month_of(us: i64) -> String {
 
 /// Each group's configured target: the fleet file's, else its model's stock power.
 pub fn targets(world: &World) -> Targets {
-    world.sites.iter().flat_map(|s| s.groups.iter()).map(|g| (g.id.clone(), g.target_w(0))).collect()
+    world.sites.iter().flat_map(|s| s.groups.iter()).map(|g| (g.id.clone(), target(g))).collect()
+}
+
+fn target(g: &hcp_sim::asic::AsicGroup) -> f64 {
+    if g.is_empty() { g.model.stock.power_w } else { g.target_w(0) }
 }
 
 fn economics(world: &World) -> BTreeMap<String, AsicEconomics> {
@@ -130,42 +136,53 @@ fn economics(world: &World) -> BTreeMap<String, AsicEconomics> {
 }
 
 fn initial(world: &World) -> Vec<Vec<Setting>> {
-    world.sites.iter().map(|s| s.groups.iter().map(|g| Setting::all(g.target_w(0), g.len())).collect()).collect()
+    world.sites.iter().map(|s| s.groups.iter().map(|g| Setting::all(target(g), g.len())).collect()).collect()
 }
 
 fn new_world(cfg: &BacktestConfig) -> Result<World> {
     let mut world = World::new(cfg.fleet.clone(), cfg.days, cfg.seed)?;
+    if let Some(from) = cfg.from_us {
+        world.skip_to(from)?;
+    }
     world.hand_over();
     world.record_telemetry = true;
     Ok(world)
 }
 
-/// The realised hourly prices per node (a missing hour repeats the previous one, counted).
-fn realised(world: &World) -> (Perfect, u64) {
+/// The realised hourly prices per node over the whole world (`None` where the market has none).
+fn realised(world: &World) -> Perfect {
     let hours = cfg_hours(world);
-    let mut missing = 0;
     let mut prices = BTreeMap::new();
     for site in &world.sites {
         if prices.contains_key(&site.node) {
             continue;
         }
-        let series: Vec<Option<f64>> = (0..hours)
-            .map(|h| world.true_price(&site.node, world.start_us + h as i64 * MICROS_PER_HOUR))
-            .inspect(|p| missing += u64::from(p.is_none()))
-            .collect();
+        let series: Vec<Option<f64>> =
+            (0..hours).map(|h| world.true_price(&site.node, world.start_us + h as i64 * MICROS_PER_HOUR)).collect();
         prices.insert(site.node.clone(), series);
     }
-    (Perfect { start_us: world.start_us, prices }, missing)
+    Perfect { start_us: world.start_us, prices }
 }
 
+/// Hours from the world's start to its end (the realised series cover them all).
 fn cfg_hours(world: &World) -> usize {
     ((world.end_us() - world.start_us) / MICROS_PER_HOUR) as usize
 }
 
+/// The first backtest hour's index from the world's start.
+fn first_hour(world: &World) -> usize {
+    ((world.now_us - world.start_us) / MICROS_PER_HOUR) as usize
+}
+
 /// Runs one policy; returns its result (percent of optimum filled in later) and its actions.
-fn run_policy(cfg: &BacktestConfig, policy: &mut dyn Policy, prices: &Perfect) -> Result<(PolicyResult, Vec<DecisionRow>, World)> {
+fn run_policy(
+    cfg: &BacktestConfig,
+    policy: &mut dyn Policy,
+    prices: &Perfect,
+) -> Result<(PolicyResult, Vec<DecisionRow>, World)> {
     let mut world = new_world(cfg)?;
-    let start = world.sites.iter().flat_map(|s| s.groups.iter()).map(|g| (g.id.clone(), Setting::all(g.target_w(0), g.len())));
+    let start =
+        world.sites.iter().flat_map(|s| s.groups.iter()).map(|g| (g.id.clone(), Setting::all(target(g), g.len())));
     let mut engine = Engine::new(cfg.engine.clone(), start.collect::<Vec<_>>());
     let mut telemetry: Vec<TelemetryRow> = Vec::new();
     let mut rows = Vec::new();
@@ -257,7 +274,8 @@ fn run_policy(cfg: &BacktestConfig, policy: &mut dyn Policy, prices: &Perfect) -
         };
         if late {
             r.late_jobs += 1;
-            let p = cfg.penalties.late_share * job.value_usd_per_gpu_hour * job.gpu_equivalents() * job.duration_s / 3600.0;
+            let p =
+                cfg.penalties.late_share * job.value_usd_per_gpu_hour * job.gpu_equivalents() * job.duration_s / 3600.0;
             r.late_penalty_usd += p;
             *r.monthly_profit_usd.entry(month_of(deadline.min(end - 1))).or_default() -= p;
         }
@@ -268,8 +286,11 @@ fn run_policy(cfg: &BacktestConfig, policy: &mut dyn Policy, prices: &Perfect) -
     if let Some(last) = r.monthly_profit_usd.values_mut().last() {
         *last -= r.wear_cost_usd;
     }
-    r.profit_usd =
-        r.mining_revenue_usd + r.gpu_revenue_usd - r.energy_cost_usd - r.sla_penalty_usd - r.late_penalty_usd - r.wear_cost_usd;
+    r.profit_usd = r.mining_revenue_usd + r.gpu_revenue_usd
+        - r.energy_cost_usd
+        - r.sla_penalty_usd
+        - r.late_penalty_usd
+        - r.wear_cost_usd;
     latencies.sort_by(f64::total_cmp);
     r.decision_latency_ms_p50 = percentile(&latencies, 0.5);
     r.decision_latency_ms_p99 = percentile(&latencies, 0.99);
@@ -277,16 +298,18 @@ fn run_policy(cfg: &BacktestConfig, policy: &mut dyn Policy, prices: &Perfect) -
     Ok((r, rows, world))
 }
 
-/// The bound's view of the world after a run (the jobs that arrived).
-fn bound_input(world: &World, prices: &Perfect) -> BoundInput {
-    let hours = cfg_hours(world);
-    let hashprice = (0..hours).map(|h| world.hashprice(world.start_us + h as i64 * MICROS_PER_HOUR)).collect();
+/// The bound's view of the world over the backtest hours `first..` (the jobs that arrived).
+fn bound_input(world: &World, prices: &Perfect, first: usize) -> BoundInput {
+    let hours = cfg_hours(world) - first;
+    let begin_us = world.start_us + first as i64 * MICROS_PER_HOUR;
+    let hashprice = (0..hours).map(|h| world.hashprice(begin_us + h as i64 * MICROS_PER_HOUR)).collect();
     let sites = world
         .sites
         .iter()
         .map(|site| {
-            let mut last = 0.0;
-            let price = prices.prices[&site.node]
+            let series = &prices.prices[&site.node];
+            let mut last = series[..first].iter().rev().find_map(|p| *p).unwrap_or(0.0);
+            let price = series[first..]
                 .iter()
                 .map(|p| {
                     if let Some(p) = p {
@@ -301,8 +324,9 @@ fn bound_input(world: &World, prices: &Perfect) -> BoundInput {
                     let idle = p.model.idle_w;
                     let serving: Vec<f64> = (0..hours)
                         .map(|h| {
-                            let t = world.start_us + h as i64 * MICROS_PER_HOUR;
-                            let local = ((t.rem_euclid(86_400_000_000) / MICROS_PER_HOUR) as f64 - 6.0).rem_euclid(24.0);
+                            let t = begin_us + h as i64 * MICROS_PER_HOUR;
+                            let local =
+                                ((t.rem_euclid(86_400_000_000) / MICROS_PER_HOUR) as f64 - 6.0).rem_euclid(24.0);
                             let load = 1.0 + 0.3 * (std::f64::consts::TAU * (local - 14.0) / 24.0).cos();
                             p.gpu_power_at((p.physics.serving_util * load).clamp(0.0, 1.0)) - idle
                         })
@@ -334,7 +358,7 @@ fn bound_input(world: &World, prices: &Perfect) -> BoundInput {
             deadline_us: j.deadline_us,
         })
         .collect();
-    BoundInput { start_us: world.start_us, hours, hashprice, sites, jobs }
+    BoundInput { start_us: begin_us, hours, hashprice, sites, jobs }
 }
 
 /// Runs every policy and the bound.
@@ -343,7 +367,10 @@ pub fn run(cfg: &BacktestConfig, progress: &dyn Fn(&str)) -> Result<(Summary, Ve
         return Err(Error::Config("backtest: the period is empty (--to must be after --from)".into()));
     }
     let probe = new_world(cfg)?;
-    let (prices, hours_without_price) = realised(&probe);
+    let first = first_hour(&probe);
+    let begin_us = probe.now_us;
+    let prices = realised(&probe);
+    let hours_without_price = prices.prices.values().flat_map(|s| &s[first..]).filter(|p| p.is_none()).count() as u64;
     let targets = targets(&probe);
     let economics = economics(&probe);
     let initial = initial(&probe);
@@ -380,14 +407,15 @@ pub fn run(cfg: &BacktestConfig, progress: &dyn Fn(&str)) -> Result<(Summary, Ve
     }
     let world = last_world.expect("at least one policy");
     progress("perfect_foresight");
-    let bound = solve(&bound_input(&world, &prices))?;
+    let bound = solve(&bound_input(&world, &prices, first))?;
     for r in &mut results {
-        r.percent_of_optimum = if bound.profit_usd.abs() > 1e-9 { 100.0 * r.profit_usd / bound.profit_usd } else { 0.0 };
+        r.percent_of_optimum =
+            if bound.profit_usd.abs() > 1e-9 { 100.0 * r.profit_usd / bound.profit_usd } else { 0.0 };
     }
     let summary = Summary {
         fleet: cfg.fleet.name.clone(),
-        start_us: world.start_us,
-        days: cfg.days,
+        start_us: begin_us,
+        days: ((world.end_us() - begin_us) / (24 * MICROS_PER_HOUR)) as u32,
         steps: world.counters().steps,
         step_minutes: cfg.fleet.step_minutes,
         seed: cfg.seed,
@@ -414,7 +442,15 @@ impl Summary {
         let b = &self.perfect_foresight;
         s += &format!(
             "Perfect-foresight bound (HiGHS LP, {} columns, {} rows, {:.1} s): profit ${:.0} (mining ${:.0}, GPU ${:.0}, energy ${:.0}). {} jobs arrived; {} hours had no price (the previous hour's was used).\n\n",
-            b.columns, b.rows, b.solve_s, b.profit_usd, b.mining_revenue_usd, b.gpu_revenue_usd, b.energy_cost_usd, self.jobs_arrived, self.hours_without_price
+            b.columns,
+            b.rows,
+            b.solve_s,
+            b.profit_usd,
+            b.mining_revenue_usd,
+            b.gpu_revenue_usd,
+            b.energy_cost_usd,
+            self.jobs_arrived,
+            self.hours_without_price
         );
         s += "| policy | profit $ | % of optimum | mining $ | GPU $ | energy $ | SLA $ | late $ | wear $ | cap violations | max power/cap | SLA job-steps | late jobs | switches | decision p50 / p99 ms |\n";
         s += "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
@@ -464,6 +500,10 @@ impl Summary {
 /// Writes `summary.json`, `decisions.parquet` and `report.md` into `out`.
 pub fn write_outputs(out: &std::path::Path, summary: &Summary, rows: &[DecisionRow], run_id: &str) -> Result<()> {
     use hcp_datasets::writer::write_bytes_atomically;
+    let mut keys = std::collections::BTreeSet::new();
+    if let Some(dup) = rows.iter().find(|r| !keys.insert(r.idempotency_key.as_str())) {
+        return Err(Error::Config(format!("two actions share the idempotency key `{}`", dup.idempotency_key)));
+    }
     std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
     let opts = hcp_datasets::WriteOptions::new(run_id, "hcp backtest");
     hcp_datasets::write_parquet_file(

@@ -11,9 +11,9 @@
 
 use std::time::Instant;
 
-use highs::{HighsModelStatus, RowProblem, Sense};
 use hcp_sim::asic::{AsicModel, SLEEP_POWER_W};
 use hcp_sim::workload::JobClass;
+use highs::{HighsModelStatus, RowProblem, Sense};
 
 use crate::error::{Error, Result};
 
@@ -122,7 +122,8 @@ pub fn solve(input: &BoundInput) -> Result<Bound> {
         let mut cols = Vec::new();
         for h in h0..h1.min(input.hours) {
             let hour_start = first_hour + h as i64 * HOUR_US;
-            let available = ((hour_start + HOUR_US).min(until) - hour_start.max(job.arrival_us)) as f64 / HOUR_US as f64;
+            let available =
+                ((hour_start + HOUR_US).min(until) - hour_start.max(job.arrival_us)) as f64 / HOUR_US as f64;
             if available <= 0.0 {
                 continue;
             }
@@ -230,10 +231,31 @@ mod tests {
     #[test]
     fn the_cap_binds_and_jobs_displace_mining() {
         let hp = 0.05;
-        let free = solve(&BoundInput { start_us: 0, hours: 2, hashprice: vec![hp; 2], sites: vec![site(&[30.0, 30.0], 1e9, 0.0)], jobs: vec![] }).unwrap();
-        let capped = solve(&BoundInput { start_us: 0, hours: 2, hashprice: vec![hp; 2], sites: vec![site(&[30.0, 30.0], 15_000.0, 0.0)], jobs: vec![] }).unwrap();
+        let free = solve(&BoundInput {
+            start_us: 0,
+            hours: 2,
+            hashprice: vec![hp; 2],
+            sites: vec![site(&[30.0, 30.0], 1e9, 0.0)],
+            jobs: vec![],
+        })
+        .unwrap();
+        let capped = solve(&BoundInput {
+            start_us: 0,
+            hours: 2,
+            hashprice: vec![hp; 2],
+            sites: vec![site(&[30.0, 30.0], 15_000.0, 0.0)],
+            jobs: vec![],
+        })
+        .unwrap();
         assert!(capped.profit_usd < free.profit_usd - 1e-6);
-        let job = BoundJob { class: JobClass::BestEffort, arrival_us: 0, duration_s: 7200.0, gpus: 4.0, value_usd_per_gpu_hour: 2.0, deadline_us: None };
+        let job = BoundJob {
+            class: JobClass::BestEffort,
+            arrival_us: 0,
+            duration_s: 7200.0,
+            gpus: 4.0,
+            value_usd_per_gpu_hour: 2.0,
+            deadline_us: None,
+        };
         let with_job = solve(&BoundInput {
             start_us: 0,
             hours: 2,

@@ -166,11 +166,7 @@ pub fn allocate(groups: &[GroupSlot<'_>], price: f64, hashprice: f64, budget_w: 
     // The shadow price: zero when everything profitable fits, else the dual's minimiser.
     let mut shadow = 0.0;
     if draw(0.0) > budget_w {
-        let top = groups
-            .iter()
-            .flat_map(|g| g.economics.steps(price, hashprice))
-            .map(|s| s.0)
-            .fold(0.0, f64::max);
+        let top = groups.iter().flat_map(|g| g.economics.steps(price, hashprice)).map(|s| s.0).fold(0.0, f64::max);
         let problem = Dual { groups, price, hashprice, budget_w };
         let result = Executor::new(problem, BrentOpt::new(0.0, top.max(1e-12)).set_tolerance(1e-12, 1e-15))
             .configure(|s| s.max_iters(200))
@@ -219,7 +215,11 @@ pub fn allocate(groups: &[GroupSlot<'_>], price: f64, hashprice: f64, budget_w: 
         .iter()
         .zip(&power)
         .map(|(g, &p)| {
-            if p > SLEEP_POWER_W { Setting::all(p, g.devices) } else { Setting::asleep(g.economics.model.stock.power_w) }
+            if p > SLEEP_POWER_W {
+                Setting::all(p, g.devices)
+            } else {
+                Setting::asleep(g.economics.model.stock.power_w)
+            }
         })
         .collect();
     // The marginal steps in order of profit per watt; where a step skips a point of a curve

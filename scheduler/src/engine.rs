@@ -6,7 +6,9 @@
 //! the two, so an increase is only sent when the site's worst case (every group at the larger
 //! of what telemetry last showed and what it was told, every busy GPU at its TDP) stays under
 //! the cap. Decreases go first; the increases they make room for follow once telemetry shows
-//! the decrease. A group whose telemetry row is missing counts at its maximum draw.
+//! the decrease, and a group only rises once telemetry shows its last command in effect (a
+//! delayed command could otherwise land after the next one and combine with it). A group whose
+//! telemetry row is missing counts at its maximum draw.
 
 use std::collections::BTreeMap;
 
@@ -24,11 +26,14 @@ pub struct EngineConfig {
     pub verify_after_steps: u64,
     /// Resends before giving up on a group (until the plan changes it again).
     pub max_retries: u32,
+    /// Telemetry reads can be low by measurement noise: an observed draw counts this much
+    /// higher in the worst case (the simulated meters' noise is 1 %).
+    pub telemetry_margin: f64,
 }
 
 impl Default for EngineConfig {
     fn default() -> Self {
-        EngineConfig { verify_after_steps: 2, max_retries: 3 }
+        EngineConfig { verify_after_steps: 2, max_retries: 3, telemetry_margin: 0.02 }
     }
 }
 
@@ -89,19 +94,21 @@ impl Engine {
     ) -> Vec<DecisionRow> {
         let plan_id = format!("{policy}-{step}");
         let mut rows = Vec::new();
-        let row = |site: &str, device: &str, action: &'static str, target: Option<f64>, job: Option<&str>| DecisionRow {
-            decision_time_us: obs.now_us,
-            effective_time_us: obs.now_us,
-            site_id: site.to_string(),
-            plan_id: plan_id.clone(),
-            step: step as i32,
-            device_id: device.to_string(),
-            action,
-            power_target_w: target,
-            job_id: job.map(str::to_string),
-            policy: policy.to_string(),
-            idempotency_key: format!("{site}/{}/{plan_id}/{step}", job.unwrap_or(device)),
-        };
+        let row =
+            |site: &str, device: &str, action: &'static str, target: Option<f64>, job: Option<&str>| DecisionRow {
+                decision_time_us: obs.now_us,
+                effective_time_us: obs.now_us,
+                site_id: site.to_string(),
+                plan_id: plan_id.clone(),
+                step: step as i32,
+                device_id: device.to_string(),
+                action,
+                power_target_w: target,
+                job_id: job.map(str::to_string),
+                policy: policy.to_string(),
+                // One action of a kind per device (or job) per plan: the key names all four.
+                idempotency_key: format!("{site}/{}/{action}/{plan_id}", job.unwrap_or(device)),
+            };
         for job in &decision.preempt {
             if world.preempt(job) {
                 self.counters.preemptions += 1;
@@ -118,21 +125,33 @@ impl Engine {
                 .iter()
                 .map(|g| {
                     let told = self.commanded.get(&g.id).map_or(g.max_draw_w(), |c| draw_w(c.setting, g.devices));
-                    g.observed_power_w.map_or(g.max_draw_w(), |o| o.max(told))
+                    g.observed_power_w.map_or(g.max_draw_w(), |o| (o * (1.0 + self.cfg.telemetry_margin)).max(told))
                 })
                 .collect();
             let mut gpu_worst = site.gpu_worst_w();
             let total = |worst: &[f64], gpu: f64| worst.iter().sum::<f64>() + gpu;
+            // Over the cap by telemetry (a lost command left a group above what it was told):
+            // resend at once rather than after the usual wait.
+            let over = site.groups.iter().filter_map(|g| g.observed_power_w).sum::<f64>() + gpu_worst > site.cap_w;
             // Decreases first.
             let mut increases = Vec::new();
             for (i, g) in site.groups.iter().enumerate() {
                 let Some(prev) = self.commanded.get(&g.id).copied() else { continue };
                 let next = wanted[i];
                 if next == prev.setting {
-                    self.verify(world, &mut rows, &row, site, g, prev, step);
+                    self.verify(world, &mut rows, &row, site, g, prev, step, over);
                     continue;
                 }
-                if draw_w(next, g.devices) < draw_w(prev.setting, g.devices) {
+                // A change that lowers one part and raises the other (fewer devices at a higher
+                // target, or more at a lower one) is split: the lowering part now, the rest as
+                // an increase once telemetry shows it, so no command order can overshoot.
+                let low = Setting {
+                    target_w: next.target_w.min(prev.setting.target_w),
+                    awake: next.awake.min(prev.setting.awake),
+                };
+                if low != prev.setting && low != next {
+                    self.send(world, &mut rows, &row, &site.id, &g.id, g.devices, prev.setting, low, step);
+                } else if draw_w(next, g.devices) < draw_w(prev.setting, g.devices) {
                     self.send(world, &mut rows, &row, &site.id, &g.id, g.devices, prev.setting, next, step);
                 } else {
                     increases.push(i);
@@ -161,7 +180,22 @@ impl Engine {
             for i in increases {
                 let g = &site.groups[i];
                 let prev = self.commanded[&g.id].setting;
-                let next_draw = draw_w(wanted[i], g.devices);
+                // Only a group whose last command telemetry shows in effect may rise: a command
+                // still on its way could land after this one and combine with it.
+                if in_effect(g, prev, self.cfg.telemetry_margin) != Some((true, true)) {
+                    self.counters.deferred_increases += 1;
+                    continue;
+                }
+                // Devices run at the new target or, if its command is lost, at what they run at
+                // now (within the meter's noise): the larger counts.
+                let running_at = match (g.running, g.sleeping, g.observed_power_w) {
+                    (Some(r), Some(s), Some(p)) if r > 0 => {
+                        (p - s as f64 * hcp_sim::asic::SLEEP_POWER_W) / r as f64 * (1.0 + self.cfg.telemetry_margin)
+                    }
+                    _ => 0.0,
+                };
+                let next_draw =
+                    draw_w(Setting { target_w: wanted[i].target_w.max(running_at), ..wanted[i] }, g.devices);
                 let after = total(&worst, gpu_worst) - worst[i] + next_draw.max(worst[i]);
                 if after > site.cap_w {
                     self.counters.deferred_increases += 1;
@@ -189,11 +223,7 @@ impl Engine {
     ) {
         for (action, command) in commands(group, prev, next) {
             self.counters.commands += 1;
-            let target = match &command {
-                Command::SetPowerTarget { power_w, .. } => Some(*power_w),
-                Command::SetAwake { count, .. } => Some(*count as f64),
-                _ => None,
-            };
+            let target = command_value(&command);
             world.submit(command);
             rows.push(row(site, group, action, target, None));
         }
@@ -213,14 +243,13 @@ impl Engine {
         g: &crate::observe::GroupView,
         c: Commanded,
         step: u64,
+        urgent: bool,
     ) {
-        if c.given_up || step < c.sent_step + self.cfg.verify_after_steps {
+        if c.given_up || (step < c.sent_step + self.cfg.verify_after_steps && !urgent) {
             return;
         }
-        let (Some(running), Some(sleeping)) = (g.running, g.sleeping) else { return };
-        // Failed devices neither run nor sleep: only too many of either is a miss.
-        let holds = running <= c.setting.awake && sleeping <= g.devices.saturating_sub(c.setting.awake);
-        if holds {
+        let Some((awake_holds, target_holds)) = in_effect(g, c.setting, self.cfg.telemetry_margin) else { return };
+        if awake_holds && target_holds {
             return;
         }
         if c.retries >= self.cfg.max_retries {
@@ -230,13 +259,37 @@ impl Engine {
             return;
         }
         self.counters.retries += 1;
-        let from = Setting { awake: usize::MAX, ..c.setting };
+        let from = Setting {
+            awake: if awake_holds { c.setting.awake } else { usize::MAX },
+            target_w: if target_holds { c.setting.target_w } else { f64::INFINITY },
+        };
         for (action, command) in commands(&g.id, from, c.setting) {
             self.counters.commands += 1;
+            let value = command_value(&command);
             world.submit(command);
-            rows.push(row(&site.id, &g.id, action, None, None));
+            rows.push(row(&site.id, &g.id, action, value, None));
         }
         self.commanded.insert(g.id.clone(), Commanded { sent_step: step, retries: c.retries + 1, ..c });
+    }
+}
+
+/// Whether telemetry shows `setting` in effect: (the awake count, the target); `None` without
+/// telemetry. Failed devices neither run nor sleep, so only too many of either is a miss;
+/// running devices draw at most their target (less when hot), within the meter's noise.
+fn in_effect(g: &crate::observe::GroupView, setting: Setting, margin: f64) -> Option<(bool, bool)> {
+    let (running, sleeping, power) = (g.running?, g.sleeping?, g.observed_power_w?);
+    let awake = running <= setting.awake && sleeping <= g.devices.saturating_sub(setting.awake);
+    let hashing_w = power - sleeping as f64 * hcp_sim::asic::SLEEP_POWER_W;
+    let target = running == 0 || hashing_w / running as f64 <= setting.target_w * (1.0 + margin) + 1.0;
+    Some((awake, target))
+}
+
+/// The value a command carries: the power target (W) or the awake count.
+fn command_value(command: &Command) -> Option<f64> {
+    match command {
+        Command::SetPowerTarget { power_w, .. } => Some(*power_w),
+        Command::SetAwake { count, .. } => Some(*count as f64),
+        _ => None,
     }
 }
 
@@ -246,6 +299,10 @@ fn commands(group: &str, prev: Setting, next: Setting) -> Vec<(&'static str, Com
     let g = group.to_string();
     let target = (next.target_w != prev.target_w)
         .then(|| ("set_power_target", Command::SetPowerTarget { group: g.clone(), power_w: next.target_w }));
-    let awake = (next.awake != prev.awake).then(|| ("set_awake", Command::SetAwake { group: g, count: next.awake }));
-    if next.awake < prev.awake { awake.into_iter().chain(target).collect() } else { target.into_iter().chain(awake).collect() }
+    let awake = (next.awake != prev.awake).then_some(("set_awake", Command::SetAwake { group: g, count: next.awake }));
+    if next.awake < prev.awake {
+        awake.into_iter().chain(target).collect()
+    } else {
+        target.into_iter().chain(awake).collect()
+    }
 }

@@ -28,7 +28,13 @@ pub struct GaConfig {
 
 impl Default for GaConfig {
     fn default() -> Self {
-        GaConfig { population: 24, generations: 30, mutation_rate: 0.1, seed: 7, time_budget: Duration::from_millis(200) }
+        GaConfig {
+            population: 24,
+            generations: 30,
+            mutation_rate: 0.1,
+            seed: 7,
+            time_budget: Duration::from_millis(200),
+        }
     }
 }
 
@@ -165,9 +171,8 @@ pub fn plan(sites: &[SiteHorizon], cands: &[Candidate], cfg: &GaConfig, warm: Op
                     if population[a].1 >= population[b].1 { a } else { b }
                 };
                 let (pa, pb) = (pick(), pick());
-                let mut child: Vec<u16> = (0..n)
-                    .map(|i| if rng.gen_bool(0.5) { population[pa].0[i] } else { population[pb].0[i] })
-                    .collect();
+                let mut child: Vec<u16> =
+                    (0..n).map(|i| if rng.gen_bool(0.5) { population[pa].0[i] } else { population[pb].0[i] }).collect();
                 for g in child.iter_mut() {
                     if rng.gen_bool(cfg.mutation_rate) {
                         *g = if rng.gen_bool(0.5) {

@@ -14,3 +14,6 @@ pub mod outlook;
 pub mod policy;
 
 pub use error::{Error, Result};
+
+/// The joint-problem fleet of the backtests (`fleets/hb-west-joint.toml`).
+pub const JOINT_FLEET: &str = include_str!("../../fleets/hb-west-joint.toml");

@@ -152,11 +152,8 @@ pub fn observe(world: &World, telemetry: &[TelemetryRow]) -> Observation {
                 batch_w: p.gpu_power_at(p.physics.batch_util),
             })
             .collect();
-        let running = site
-            .pools
-            .iter()
-            .flat_map(|p| p.placed().map(move |j| JobView::from_sim(j, None, Some(&p.id))))
-            .collect();
+        let running =
+            site.pools.iter().flat_map(|p| p.placed().map(move |j| JobView::from_sim(j, None, Some(&p.id)))).collect();
         sites.push(SiteView {
             id: site.id.clone(),
             node: site.node.clone(),

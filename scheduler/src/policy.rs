@@ -1,8 +1,8 @@
 //! Policies: what each yardstick and the optimiser decide from an observation.
 //!
 //! Every policy respects the site cap in its own plan; the engine keeps it during transitions.
-//! - `always_on`: every group hashes at its configured target; jobs first come, first served,
-//!   in the power the ASICs leave.
+//! - `always_on`: mining never curtailed for price: jobs first come, first served, then every
+//!   group hashes at its configured target with as many devices as the cap leaves.
 //! - `threshold`: what miners do today: a group sleeps while the last published price is above
 //!   its breakeven (hashprice × hashrate / power) and hashes at its configured target
 //!   otherwise; jobs first come, first served, ahead of the ASICs, which fill the rest (at
@@ -117,20 +117,18 @@ impl Policy for AlwaysOn {
     }
 
     fn decide(&mut self, obs: &Observation) -> Result<Decision> {
-        let settings: Vec<Vec<Setting>> = obs
+        let mut room = Room::new(obs, obs.sites.iter().map(|s| s.cap_w - s.gpu_worst_w() - asleep_w(s)).collect());
+        let place = room.first_come(obs, obs.queue.iter());
+        let settings = obs
             .sites
             .iter()
-            .map(|s| s.groups.iter().map(|g| Setting::all(self.targets[&g.id], g.devices)).collect())
-            .collect();
-        let left: Vec<f64> = obs
-            .sites
-            .iter()
-            .zip(&settings)
-            .map(|(s, set)| {
-                s.cap_w - s.gpu_worst_w() - s.groups.iter().zip(set).map(|(g, x)| x.draw_w(g.devices)).sum::<f64>()
+            .zip(&room.added_w)
+            .map(|(s, add)| {
+                let want: Vec<Setting> =
+                    s.groups.iter().map(|g| Setting::all(self.targets[&g.id], g.devices)).collect();
+                fill(s, &want, s.cap_w - s.gpu_worst_w() - add)
             })
             .collect();
-        let place = Room::new(obs, left).first_come(obs, obs.queue.iter());
         Ok(Decision { settings, place, preempt: Vec::new() })
     }
 }
@@ -280,8 +278,7 @@ impl Policy for Optimiser {
 
         // Latency-sensitive work first, wherever it fits.
         let mut room = Room::new(obs, obs.sites.iter().map(|s| s.cap_w - s.gpu_worst_w() - asleep_w(s)).collect());
-        let mut place =
-            room.first_come(obs, obs.queue.iter().filter(|j| j.class == JobClass::LatencySensitive));
+        let mut place = room.first_come(obs, obs.queue.iter().filter(|j| j.class == JobClass::LatencySensitive));
 
         // Best-effort work: when to start, by the GA over the horizon.
         let queued: Vec<&JobView> = obs.queue.iter().filter(|j| j.class == JobClass::BestEffort).collect();
@@ -298,10 +295,7 @@ impl Policy for Optimiser {
                         hours: j.remaining_s / 3600.0,
                         value_usd_per_hour: j.value_usd_per_gpu_hour * gpus,
                         deadline_h: j.deadline_us.map(|d| (d - obs.now_us) as f64 / HOUR_US as f64),
-                        late_penalty_usd: self.cfg.late_penalty_share
-                            * j.value_usd_per_gpu_hour
-                            * gpus
-                            * j.remaining_s
+                        late_penalty_usd: self.cfg.late_penalty_share * j.value_usd_per_gpu_hour * gpus * j.remaining_s
                             / 3600.0,
                         run_w: gpus * (pool.batch_w - pool.idle_w),
                         reserve_w: j.num_gpu as f64 * (pool.tdp_w - pool.idle_w),
@@ -373,7 +367,13 @@ impl Policy for Optimiser {
 impl Optimiser {
     /// The GA's view of every site over the horizon, and the pool whose GPUs set the
     /// candidates' power (the first pool of the fleet).
-    fn horizons(&self, obs: &Observation, room: &Room, horizon: usize, into_hour: f64) -> (Vec<SiteHorizon>, (usize, usize)) {
+    fn horizons(
+        &self,
+        obs: &Observation,
+        room: &Room,
+        horizon: usize,
+        into_hour: f64,
+    ) -> (Vec<SiteHorizon>, (usize, usize)) {
         let mut first_pool = None;
         let mut out = Vec::new();
         for (s, site) in obs.sites.iter().enumerate() {
@@ -385,9 +385,8 @@ impl Optimiser {
             let total_gpus: f64 = site.pools.iter().map(|p| p.gpus as f64).sum();
             let idle: f64 = site.pools.iter().map(|p| p.gpus as f64 * p.idle_w).sum();
             // This step's placements hold their GPUs for the first hour at least.
-            let placed_now: f64 = site.pools.iter().enumerate().map(|(p, pool)| {
-                (pool.free_whole_gpus - room.free[s][p]) as f64
-            }).sum();
+            let placed_now: f64 =
+                site.pools.iter().enumerate().map(|(p, pool)| (pool.free_whole_gpus - room.free[s][p]) as f64).sum();
             let mut gpu_free = vec![total_gpus; horizon];
             gpu_free[0] -= placed_now;
             let mut gpu_w = vec![idle + room.added_w[s]; horizon];

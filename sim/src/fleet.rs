@@ -91,7 +91,9 @@ impl Default for WorkloadConfig {
 pub struct PolicyConfig {
     /// `always_on`, or `breakeven`: a group sleeps while the last known real-time price is
     /// above the price at which its mining revenue equals its energy cost (what miners do
-    /// today), and wakes when it falls back below.
+    /// today), and wakes when it falls back below; or `scheduler`: hcp's scheduler runs the
+    /// groups and places the jobs (backtests, the daemon), and keeps the cap, so the cap may
+    /// be below what everything draws at full power.
     pub mining: String,
 }
 
@@ -201,8 +203,11 @@ impl FleetConfig {
         if !(0.0..=1.0).contains(&self.market.shock_correlation) {
             return bad("market.shock_correlation".into(), "must be in 0..=1".into());
         }
-        if !matches!(self.policy.mining.as_str(), "always_on" | "breakeven") {
-            return bad("policy.mining".into(), format!("`{}` is not `always_on` or `breakeven`", self.policy.mining));
+        if !matches!(self.policy.mining.as_str(), "always_on" | "breakeven" | "scheduler") {
+            return bad(
+                "policy.mining".into(),
+                format!("`{}` is not `always_on`, `breakeven` or `scheduler`", self.policy.mining),
+            );
         }
         if !(self.workload.load_factor >= 0.0 && self.workload.load_factor.is_finite()) {
             return bad("workload.load_factor".into(), "must be >= 0".into());
@@ -223,6 +228,7 @@ impl FleetConfig {
                 return bad(format!("{at}.power_cap_mw"), "must be > 0".into());
             }
             let mut draw_w = 0.0;
+            let mut idle_gpus_w = 0.0;
             for (g, group) in site.asic_groups.iter().enumerate() {
                 let at = format!("{at}.asic_groups[{g}]");
                 if !ids.insert(group.id.clone()) {
@@ -251,10 +257,29 @@ impl FleetConfig {
                 }
                 let model = gpu_model(&pool.model).map_err(|e| Error::Config(format!("`{at}.model`: {e}")))?;
                 draw_w += model.tdp_w * (pool.nodes * pool.gpus_per_node) as f64;
+                idle_gpus_w += model.idle_w * (pool.nodes * pool.gpus_per_node) as f64;
+            }
+            // A scheduler takes over a site whose miners run at their targets and whose GPUs
+            // are idle: that starting draw must fit, before its first command lands.
+            let asics_w = draw_w
+                - site
+                    .gpu_pools
+                    .iter()
+                    .map(|p| gpu_model(&p.model).map_or(0.0, |m| m.tdp_w * (p.nodes * p.gpus_per_node) as f64))
+                    .sum::<f64>();
+            if self.policy.mining == "scheduler" && asics_w + idle_gpus_w > site.power_cap_mw * 1e6 {
+                return bad(
+                    format!("{at}.power_cap_mw"),
+                    format!(
+                        "the site starts at {:.3} MW (ASICs at their targets, GPUs idle), above the cap of {} MW",
+                        (asics_w + idle_gpus_w) / 1e6,
+                        site.power_cap_mw
+                    ),
+                );
             }
             // Without a scheduler the simulator runs everything at its configured point: that
             // worst case must fit under the cap, or the site would trip its breaker.
-            if draw_w > site.power_cap_mw * 1e6 {
+            if draw_w > site.power_cap_mw * 1e6 && self.policy.mining != "scheduler" {
                 return bad(
                     format!("{at}.power_cap_mw"),
                     format!(

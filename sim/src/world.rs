@@ -24,11 +24,21 @@ use crate::workload::{JobClass, SimJob, WorkloadCalibration, WorkloadGenerator};
 /// A command to a device group.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
-    SetPowerTarget { group: String, power_w: f64 },
-    Sleep { group: String },
-    Wake { group: String },
+    SetPowerTarget {
+        group: String,
+        power_w: f64,
+    },
+    Sleep {
+        group: String,
+    },
+    Wake {
+        group: String,
+    },
     /// Keeps the group's first `count` devices awake and puts the rest to sleep.
-    SetAwake { group: String, count: usize },
+    SetAwake {
+        group: String,
+        count: usize,
+    },
 }
 
 impl Command {
@@ -113,6 +123,8 @@ pub struct RunCounters {
     pub commands_duplicated: u64,
     pub commands_delayed: u64,
     pub telemetry_dropped: u64,
+    /// Delayed commands a group refused because it had applied a newer one.
+    pub commands_stale: u64,
     /// Highest site power over its cap seen at any step (must stay at or below 1).
     pub max_cap_ratio: f64,
 }
@@ -136,6 +148,8 @@ pub struct World {
     queue: VecDeque<Queued>,
     pending: Vec<Pending>,
     seq: u64,
+    /// Sequence number of the last command each group applied.
+    applied: BTreeMap<String, u64>,
     link: CommandLink,
     rng: Rng,
     policy_breakeven: bool,
@@ -312,10 +326,11 @@ impl World {
             queue: VecDeque::new(),
             pending: Vec::new(),
             seq: 0,
+            applied: BTreeMap::new(),
             link,
             rng: root.fork(6),
             policy_breakeven,
-            external: false,
+            external: cfg.policy.mining == "scheduler",
             jobs: BTreeMap::new(),
             telemetry: Vec::new(),
             record_telemetry: true,
@@ -366,11 +381,13 @@ impl World {
         self.btc[d].hashprice_usd_per_ths_day.unwrap_or(0.0)
     }
 
-    /// Sends a command through the (possibly faulty) link.
+    /// Sends a command through the (possibly faulty) link. Each command carries a sequence
+    /// number; a group applies a command only if it is not older than the last one it applied,
+    /// so a delayed command never undoes a newer one and a duplicate changes nothing.
     pub fn submit(&mut self, command: Command) {
         let fate = self.link.send();
+        self.seq += 1;
         for delay in fate.deliveries {
-            self.seq += 1;
             self.pending.push(Pending {
                 at_us: self.now_us + (delay * MICROS_PER_SECOND as f64) as i64,
                 seq: self.seq,
@@ -478,6 +495,12 @@ impl World {
             self.pending.drain(..split).collect()
         };
         for p in due {
+            let last = self.applied.entry(p.command.group().to_string()).or_insert(0);
+            if p.seq < *last {
+                self.counters.commands_stale += 1;
+                continue;
+            }
+            *last = p.seq;
             self.apply(&p.command)?;
         }
         for g in 0..self.generators.len() {
@@ -592,6 +615,23 @@ impl World {
             }
         }
         Err(Error::Config(format!("`faults.failures.target`: no group or pool `{target}`")))
+    }
+
+    /// Moves the clock forward to `time_us` without stepping (a backtest that starts after
+    /// the world's first days, whose prices it still knows as history). Only before the
+    /// first step.
+    pub fn skip_to(&mut self, time_us: i64) -> Result<()> {
+        if self.counters.steps > 0 || time_us < self.now_us || time_us >= self.end_us() {
+            return Err(Error::Config(format!(
+                "skip_to: {time_us} is not between the start {} and the end {} of an unstepped world",
+                self.now_us,
+                self.end_us()
+            )));
+        }
+        self.now_us = self.start_us
+            + (time_us - self.start_us) / (self.step_s as i64 * MICROS_PER_SECOND)
+                * (self.step_s as i64 * MICROS_PER_SECOND);
+        Ok(())
     }
 
     /// Hands control to a scheduler: from now on the world neither runs its mining policy nor

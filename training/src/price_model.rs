@@ -59,7 +59,13 @@ pub struct Fitted {
 
 /// Fits `lear_rt` on hours `..n` of `p` after measuring it on the last `holdout_days` of them
 /// (the measurement also sizes its quantile band). `what` names the data in errors.
-pub fn fit_forecaster(p: &HourlyPrices, n: usize, holdout_days: usize, path: &PathConfig, what: &str) -> Result<Fitted> {
+pub fn fit_forecaster(
+    p: &HourlyPrices,
+    n: usize,
+    holdout_days: usize,
+    path: &PathConfig,
+    what: &str,
+) -> Result<Fitted> {
     let holdout = holdout_days * 24;
     let needed = MAX_LOOKBACK + 28 * 24 + holdout + HORIZONS;
     if n < needed {

@@ -23,6 +23,17 @@ fn run_on_the_synthetic_default_writes_history_and_report() {
     }
     let file = "history/prices/market=ERCOT/year=2025/part-sim-west-texas-42.parquet";
     assert!(out.path().join(file).is_file());
+    // The week's backtest of every policy after the history, in the report and on disk.
+    assert!(report.contains("## Backtest: hb-west-joint"), "{report}");
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.path().join("backtest/summary.json")).unwrap()).unwrap();
+    let policies = summary["policies"].as_array().unwrap();
+    let names: Vec<&str> = policies.iter().map(|p| p["policy"].as_str().unwrap()).collect();
+    assert_eq!(names, ["always_on", "threshold", "optimiser_perfect", "optimiser_hcp"]);
+    for p in policies {
+        assert_eq!(p["cap_violations"], 0, "{p}");
+    }
+    assert!(out.path().join("backtest/decisions.parquet").is_file());
 
     // Deterministic: a second run writes byte-identical history.
     let again = tempfile::tempdir().unwrap();
@@ -498,4 +509,51 @@ fn dashboard_queries_use_exported_metrics() {
             eprintln!("SKIPPED the promtool parse of the dashboard's queries: `{promtool}` not found");
         }
     }
+}
+
+#[test]
+fn backtest_names_bad_input_and_replays_real_prices() {
+    let out = tempfile::tempdir().unwrap();
+    let fleet = Path::new(env!("CARGO_MANIFEST_DIR")).join("fleets/hb-west-joint.toml");
+    let backwards = hcp()
+        .args(["backtest", "--prices", "x.csv.gz", "--point", "HB_WEST", "--fleet"])
+        .arg(&fleet)
+        .args(["--from", "2025-06-03", "--to", "2025-06-01", "--out"])
+        .arg(out.path())
+        .output()
+        .unwrap();
+    assert!(!backwards.status.success());
+    assert!(String::from_utf8_lossy(&backwards.stderr).contains("--to 2025-06-01 must be after --from"));
+
+    let Some(ercot) = shared_data("ercot/ercot_dam_rtm_hourly_15sp.csv.gz") else { return };
+    let run = |point: &str, dir: &Path| {
+        hcp()
+            .args(["backtest", "--point", point, "--from", "2025-06-01", "--to", "2025-06-03", "--prices"])
+            .arg(&ercot)
+            .arg("--fleet")
+            .arg(&fleet)
+            .arg("--out")
+            .arg(dir)
+            .output()
+            .unwrap()
+    };
+    let missing = run("NO_SUCH_POINT", &out.path().join("missing"));
+    assert!(!missing.status.success());
+    assert!(
+        String::from_utf8_lossy(&missing.stderr).contains("NO_SUCH_POINT"),
+        "{}",
+        String::from_utf8_lossy(&missing.stderr)
+    );
+    let dir = out.path().join("bt");
+    let ok = run("HB_WEST", &dir);
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    let summary: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["days"], 2);
+    assert_eq!(summary["steps"], 2 * 288);
+    let bound = summary["perfect_foresight"]["profit_usd"].as_f64().unwrap();
+    for p in summary["policies"].as_array().unwrap() {
+        assert_eq!(p["cap_violations"], 0, "{p}");
+        assert!(p["profit_usd"].as_f64().unwrap() <= bound + 1e-6, "{p}");
+    }
+    assert!(dir.join("decisions.parquet").is_file() && dir.join("report.md").is_file());
 }

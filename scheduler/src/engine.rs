@@ -118,14 +118,20 @@ impl Engine {
         }
         for (s, site) in obs.sites.iter().enumerate() {
             let wanted = &decision.settings[s];
-            // Worst case now: each group at what telemetry showed (its maximum when the row is
-            // missing) or what it was last told, whichever is larger.
+            // Worst case now: a group telemetry shows at what it was last told draws at most
+            // that (targets cap power); any other at the larger of what telemetry showed (plus
+            // the meter's noise) and what it was told; one whose row is missing at its maximum.
             let mut worst: Vec<f64> = site
                 .groups
                 .iter()
                 .map(|g| {
-                    let told = self.commanded.get(&g.id).map_or(g.max_draw_w(), |c| draw_w(c.setting, g.devices));
-                    g.observed_power_w.map_or(g.max_draw_w(), |o| (o * (1.0 + self.cfg.telemetry_margin)).max(told))
+                    let Some(c) = self.commanded.get(&g.id) else { return g.max_draw_w() };
+                    let told = draw_w(c.setting, g.devices);
+                    match (in_effect(g, c.setting, self.cfg.telemetry_margin), g.observed_power_w) {
+                        (Some((true, true)), _) => told,
+                        (_, Some(o)) => (o * (1.0 + self.cfg.telemetry_margin)).max(told),
+                        (_, None) => g.max_draw_w(),
+                    }
                 })
                 .collect();
             let mut gpu_worst = site.gpu_worst_w();
@@ -186,16 +192,9 @@ impl Engine {
                     self.counters.deferred_increases += 1;
                     continue;
                 }
-                // Devices run at the new target or, if its command is lost, at what they run at
-                // now (within the meter's noise): the larger counts.
-                let running_at = match (g.running, g.sleeping, g.observed_power_w) {
-                    (Some(r), Some(s), Some(p)) if r > 0 => {
-                        (p - s as f64 * hcp_sim::asic::SLEEP_POWER_W) / r as f64 * (1.0 + self.cfg.telemetry_margin)
-                    }
-                    _ => 0.0,
-                };
-                let next_draw =
-                    draw_w(Setting { target_w: wanted[i].target_w.max(running_at), ..wanted[i] }, g.devices);
+                // Settled: its devices run at no more than their target (within the meter's
+                // noise), so the new setting's draw is what it will draw.
+                let next_draw = draw_w(wanted[i], g.devices);
                 let after = total(&worst, gpu_worst) - worst[i] + next_draw.max(worst[i]);
                 if after > site.cap_w {
                     self.counters.deferred_increases += 1;

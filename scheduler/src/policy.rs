@@ -252,7 +252,12 @@ impl Optimiser {
     }
 
     fn slots<'a>(&'a self, site: &SiteView) -> Vec<GroupSlot<'a>> {
-        site.groups.iter().map(|g| GroupSlot { economics: &self.economics[&g.model.name], devices: g.usable }).collect()
+        // Every device, failed ones included: the engine books a device that is not awake at
+        // its sleep draw, and a failed one draws nothing, so the plan errs on the safe side.
+        site.groups
+            .iter()
+            .map(|g| GroupSlot { economics: &self.economics[&g.model.name], devices: g.devices })
+            .collect()
     }
 }
 
@@ -341,7 +346,9 @@ impl Policy for Optimiser {
                 .enumerate()
                 .map(|(p, pool)| room.free[s][p].min(self.cfg.serving_reserve_gpus) as f64 * (pool.tdp_w - pool.idle_w))
                 .fold(0.0, f64::max);
-            let budget = (site.cap_w - site.gpu_worst_w() - room.added_w[s] - reserve).max(asleep_w(site));
+            // A watt under the cap: the plan fills its budget exactly, and float rounding must
+            // not turn that into an increase the engine refuses.
+            let budget = (site.cap_w - site.gpu_worst_w() - room.added_w[s] - reserve - 1.0).max(asleep_w(site));
             let slots = self.slots(site);
             let mut chosen = allocate(&slots, price, obs.hashprice, budget)?;
             // Waking a device wears it: only wake when what is left of the hour pays for it

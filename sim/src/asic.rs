@@ -333,7 +333,14 @@ impl HashTable {
     fn new(model: &AsicModel) -> HashTable {
         let lo = model.min_power_w().floor();
         let steps = (model.max_power_w().ceil() - lo) as usize + 2;
-        let per_watt = (0..steps).map(|w| (model.hashrate_at(lo + w as f64) / (lo + w as f64)) as f32).collect();
+        // The first cell starts at the whole watt below the lowest point: it takes the lowest
+        // point's efficiency, or a device run exactly at its lowest point would hash nothing.
+        let per_watt = (0..steps)
+            .map(|w| {
+                let p = (lo + w as f64).max(model.min_power_w());
+                (model.hashrate_at(p) / p) as f32
+            })
+            .collect();
         HashTable { lo_w: lo as f32, per_watt }
     }
 
@@ -589,6 +596,22 @@ mod tests {
         let s21 = AsicCatalog::builtin().get("antminer s21").unwrap().clone();
         assert!((s21.hashrate_at(3500.0) - 200.0).abs() < 1e-9);
         assert!(s21.efficiency_j_per_th(s21.min_power_w()) < 17.5);
+    }
+
+    /// Every target on the curve hashes what the curve says, its lowest point included (the
+    /// S21's lies inside a watt, 2,339.47 W: it once hashed nothing there).
+    #[test]
+    fn the_step_table_matches_the_curve_down_to_the_lowest_point() {
+        for name in ["Antminer S19j Pro", "Antminer S21"] {
+            let m = AsicCatalog::builtin().get(name).unwrap().clone();
+            let t = HashTable::new(&m);
+            let (lo, hi) = (m.min_power_w(), m.max_power_w());
+            for p in [lo, lo + 0.5, (lo + hi) / 2.0, m.stock.power_w, hi] {
+                let got = t.hashrate(p as f32) as f64;
+                assert!((got - m.hashrate_at(p)).abs() < 1e-3 * m.hashrate_at(p) + 0.05, "{name} at {p} W: {got}");
+            }
+            assert_eq!(t.hashrate((lo - 1.0) as f32), 0.0);
+        }
     }
 
     #[test]

@@ -105,6 +105,20 @@ fn fill(site: &SiteView, want: &[Setting], budget_w: f64) -> Vec<Setting> {
     out
 }
 
+/// The yardsticks' shape: jobs first come, first served, then each site's groups get what
+/// `want` asks (per site) in the power the jobs leave.
+fn jobs_then_asics(obs: &Observation, want: impl Fn(&SiteView) -> Vec<Setting>) -> Decision {
+    let mut room = Room::new(obs, obs.sites.iter().map(|s| s.cap_w - s.gpu_worst_w() - asleep_w(s)).collect());
+    let place = room.first_come(obs, obs.queue.iter());
+    let settings = obs
+        .sites
+        .iter()
+        .zip(&room.added_w)
+        .map(|(s, add)| fill(s, &want(s), s.cap_w - s.gpu_worst_w() - add))
+        .collect();
+    Decision { settings, place, preempt: Vec::new() }
+}
+
 /// Mining at the configured targets, always.
 #[derive(Debug)]
 pub struct AlwaysOn {
@@ -117,19 +131,7 @@ impl Policy for AlwaysOn {
     }
 
     fn decide(&mut self, obs: &Observation) -> Result<Decision> {
-        let mut room = Room::new(obs, obs.sites.iter().map(|s| s.cap_w - s.gpu_worst_w() - asleep_w(s)).collect());
-        let place = room.first_come(obs, obs.queue.iter());
-        let settings = obs
-            .sites
-            .iter()
-            .zip(&room.added_w)
-            .map(|(s, add)| {
-                let want: Vec<Setting> =
-                    s.groups.iter().map(|g| Setting::all(self.targets[&g.id], g.devices)).collect();
-                fill(s, &want, s.cap_w - s.gpu_worst_w() - add)
-            })
-            .collect();
-        Ok(Decision { settings, place, preempt: Vec::new() })
+        Ok(jobs_then_asics(obs, |s| s.groups.iter().map(|g| Setting::all(self.targets[&g.id], g.devices)).collect()))
     }
 }
 
@@ -152,30 +154,20 @@ impl Policy for Threshold {
     }
 
     fn decide(&mut self, obs: &Observation) -> Result<Decision> {
-        let mut room = Room::new(obs, obs.sites.iter().map(|s| s.cap_w - s.gpu_worst_w() - asleep_w(s)).collect());
-        let place = room.first_come(obs, obs.queue.iter());
-        let settings = obs
-            .sites
-            .iter()
-            .zip(&room.added_w)
-            .map(|(s, add)| {
-                let price = obs.last_known_price.get(&s.node).copied();
-                let want: Vec<Setting> = s
-                    .groups
-                    .iter()
-                    .map(|g| {
-                        let w = self.targets[&g.id];
-                        let breakeven = self.economics[&g.model.name].breakeven_usd_per_mwh(w, obs.hashprice);
-                        match price {
-                            Some(p) if p > breakeven => Setting::asleep(w),
-                            _ => Setting::all(w, g.devices),
-                        }
-                    })
-                    .collect();
-                fill(s, &want, s.cap_w - s.gpu_worst_w() - add)
-            })
-            .collect();
-        Ok(Decision { settings, place, preempt: Vec::new() })
+        Ok(jobs_then_asics(obs, |s| {
+            let price = obs.last_known_price.get(&s.node).copied();
+            s.groups
+                .iter()
+                .map(|g| {
+                    let w = self.targets[&g.id];
+                    let breakeven = self.economics[&g.model.name].breakeven_usd_per_mwh(w, obs.hashprice);
+                    match price {
+                        Some(p) if p > breakeven => Setting::asleep(w),
+                        _ => Setting::all(w, g.devices),
+                    }
+                })
+                .collect()
+        }))
     }
 }
 

@@ -5,12 +5,12 @@
 //!   group hashes at its configured target with as many devices as the cap leaves.
 //! - `threshold`: what miners do today: a group sleeps while the last published price is above
 //!   its breakeven (hashprice × hashrate / power) and hashes at its configured target
-//!   otherwise; jobs first come, first served, ahead of the ASICs, which fill the rest (at
-//!   their target when it fits, else at the highest target that fits).
+//!   otherwise; jobs first come, first served, ahead of the ASICs, which keep as many devices
+//!   awake at their target as the rest of the cap allows.
 //! - `optimiser`: over a rolling horizon of hourly price expectations, a genetic algorithm
 //!   picks when queued best-effort jobs start (latency-sensitive work is placed at once and
-//!   never preempted for mining), and argmin sets each group's power target for the current
-//!   hour within the power the GPUs leave.
+//!   never preempted for mining), and argmin sets each group's power target and awake count for
+//!   the current hour within the power the GPUs leave.
 
 use std::collections::BTreeMap;
 

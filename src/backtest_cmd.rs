@@ -49,17 +49,21 @@ pub fn backtest_cmd(args: BacktestArgs) -> Result<()> {
         bail!("--to {} must be after --from {}", args.to, args.from);
     }
     let fleet = FleetConfig::load(&args.fleet).with_context(|| format!("fleet {}", args.fleet.display()))?;
-    let summary = on_price_file(&FileBacktest {
-        prices: args.prices,
-        point: args.point,
-        fleet,
-        from: args.from,
-        to: args.to,
-        out: args.out.clone(),
-        seed: args.seed,
-        model: args.model,
-        horizon_hours: args.horizon_hours,
-    })?;
+    let grid = hcp_training::realtime::read_ercot_point(&args.prices, &args.point)?;
+    let summary = on_price_file(
+        &FileBacktest {
+            prices: args.prices,
+            point: args.point,
+            fleet,
+            from: args.from,
+            to: args.to,
+            out: args.out.clone(),
+            seed: args.seed,
+            model: args.model,
+            horizon_hours: args.horizon_hours,
+        },
+        grid,
+    )?;
     print!("{}", summary.markdown());
     println!("\nwrote {}", args.out.display());
     Ok(())
@@ -81,8 +85,9 @@ pub struct FileBacktest {
 
 /// Replays the file's prices at `point` for every site from `from` to `to`, with hcp's
 /// forecaster fitted on the file's hours before `from` (or loaded, and refused if it was
-/// trained on hours inside the backtest); writes the outputs.
-pub fn on_price_file(b: &FileBacktest) -> Result<Summary> {
+/// trained on hours inside the backtest); writes the outputs. `grid`: the file's prices at
+/// `point` (`read_ercot_point`), which the caller has read already.
+pub fn on_price_file(b: &FileBacktest, grid: HourlyPrices) -> Result<Summary> {
     let mut fleet = b.fleet.clone();
     fleet.start = b.from.to_string();
     fleet.market.source = "replay".into();
@@ -93,7 +98,6 @@ pub fn on_price_file(b: &FileBacktest) -> Result<Summary> {
     }
     let days = (b.to - b.from).num_days() as u32;
     let from_us = fleet.start_us()?;
-    let grid = hcp_training::realtime::read_ercot_point(&b.prices, &b.point)?;
     let forecaster = match &b.model {
         Some(dir) => {
             let (f, _) = hcp_training::price_model::load_price_model(dir)?;

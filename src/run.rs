@@ -286,7 +286,7 @@ fn backtest(cfg: &RunConfig) -> Result<Option<hcp_scheduler::backtest::Summary>>
                 .context("last hour of the price file")?
                 .date_naive();
             let to = last + chrono::Days::new(1);
-            crate::backtest_cmd::on_price_file(&crate::backtest_cmd::FileBacktest {
+            let backtest = crate::backtest_cmd::FileBacktest {
                 prices,
                 point: "HB_WEST".into(),
                 fleet,
@@ -296,7 +296,8 @@ fn backtest(cfg: &RunConfig) -> Result<Option<hcp_scheduler::backtest::Summary>>
                 seed: cfg.seed,
                 model: None,
                 horizon_hours: 24,
-            })?
+            };
+            crate::backtest_cmd::on_price_file(&backtest, grid)?
         }
     };
     let best = summary.policies.iter().max_by(|a, b| a.profit_usd.total_cmp(&b.profit_usd)).expect("policies");

@@ -174,16 +174,17 @@ fn first_hour(world: &World) -> usize {
     ((world.now_us - world.start_us) / MICROS_PER_HOUR) as usize
 }
 
-/// Runs one policy; returns its result (percent of optimum filled in later) and its actions.
+/// Runs one policy on `world` (a copy of the backtest's start); returns its result (percent of
+/// optimum filled in later), its actions and the world at the end.
 fn run_policy(
     cfg: &BacktestConfig,
     policy: &mut dyn Policy,
     prices: &Perfect,
+    mut world: World,
 ) -> Result<(PolicyResult, Vec<DecisionRow>, World)> {
-    let mut world = new_world(cfg)?;
-    let start =
-        world.sites.iter().flat_map(|s| s.groups.iter()).map(|g| (g.id.clone(), Setting::all(target(g), g.len())));
-    let mut engine = Engine::new(cfg.engine.clone(), start.collect::<Vec<_>>());
+    let ids = world.sites.iter().flat_map(|s| s.groups.iter()).map(|g| g.id.clone());
+    let start: Vec<(String, Setting)> = ids.zip(initial(&world).into_iter().flatten()).collect();
+    let mut engine = Engine::new(cfg.engine.clone(), start);
     let mut telemetry: Vec<TelemetryRow> = Vec::new();
     let mut rows = Vec::new();
     let mut latencies = Vec::new();
@@ -366,15 +367,16 @@ pub fn run(cfg: &BacktestConfig, progress: &dyn Fn(&str)) -> Result<(Summary, Ve
     if cfg.days == 0 {
         return Err(Error::Config("backtest: the period is empty (--to must be after --from)".into()));
     }
-    let probe = new_world(cfg)?;
-    let first = first_hour(&probe);
-    let begin_us = probe.now_us;
-    let prices = realised(&probe);
+    // Built once (a replayed market parses its file here) and copied for every policy, so all
+    // of them start from the same prices, jobs and device draws.
+    let start = new_world(cfg)?;
+    let first = first_hour(&start);
+    let begin_us = start.now_us;
+    let prices = realised(&start);
     let hours_without_price = prices.prices.values().flat_map(|s| &s[first..]).filter(|p| p.is_none()).count() as u64;
-    let targets = targets(&probe);
-    let economics = economics(&probe);
-    let initial = initial(&probe);
-    drop(probe);
+    let targets = targets(&start);
+    let economics = economics(&start);
+    let initial = initial(&start);
     let mut policies: Vec<Box<dyn Policy>> = vec![
         Box::new(AlwaysOn { targets: targets.clone() }),
         Box::new(Threshold::new(targets.clone(), economics.clone())),
@@ -400,7 +402,7 @@ pub fn run(cfg: &BacktestConfig, progress: &dyn Fn(&str)) -> Result<(Summary, Ve
     let mut last_world = None;
     for policy in &mut policies {
         progress(policy.name());
-        let (r, rows, world) = run_policy(cfg, policy.as_mut(), &prices)?;
+        let (r, rows, world) = run_policy(cfg, policy.as_mut(), &prices, start.clone())?;
         results.push(r);
         all_rows.extend(rows);
         last_world = Some(world);

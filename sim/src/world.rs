@@ -129,8 +129,8 @@ pub struct RunCounters {
     pub max_cap_ratio: f64,
 }
 
-/// The simulated world.
-#[derive(Debug)]
+/// The simulated world. A clone continues exactly as the original would (same draws).
+#[derive(Debug, Clone)]
 pub struct World {
     pub cfg: FleetConfig,
     pub start_us: i64,

@@ -8,9 +8,8 @@ use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::time::Instant;
 
-use hcp_scheduler::backtest::targets;
 use hcp_scheduler::economics::{AsicEconomics, Setting};
-use hcp_scheduler::engine::Engine;
+use hcp_scheduler::engine::{Engine, initial};
 use hcp_scheduler::observe::{JobView, observe};
 use hcp_scheduler::outlook::Perfect;
 use hcp_scheduler::policy::{Optimiser, Policy};
@@ -118,8 +117,7 @@ fn main() {
         .flat_map(|s| s.groups.iter())
         .map(|g| (g.model.name.clone(), AsicEconomics::new(g.model.clone())))
         .collect();
-    let initial: Vec<Vec<Setting>> =
-        world.sites.iter().map(|s| s.groups.iter().map(|g| Setting::all(g.target_w(0), g.len())).collect()).collect();
+    let initial = initial(&world);
     let mut optimiser = Optimiser::new(
         "optimiser",
         Default::default(),
@@ -152,16 +150,7 @@ fn main() {
         optimiser.ga_generations.iter().take(5).collect::<Vec<_>>()
     );
     // The engine: a plan that moves every group (targets and awake counts) each step.
-    let mut engine = Engine::new(
-        Default::default(),
-        targets(&world)
-            .into_iter()
-            .map(|(g, w)| {
-                let n = world.group(&g).map_or(0, |x| x.len());
-                (g, Setting::all(w, n))
-            })
-            .collect::<Vec<_>>(),
-    );
+    let mut engine = Engine::at_start(Default::default(), &world);
     let mut apply_ms = Vec::new();
     for i in 0..200u64 {
         let decision = hcp_scheduler::policy::Decision {

@@ -12,8 +12,8 @@ use hcp_sim::workload::JobClass;
 use hcp_sim::world::World;
 
 use crate::bound::{Bound, BoundInput, BoundJob, BoundSite, solve};
-use crate::economics::{AsicEconomics, Setting};
-use crate::engine::{Engine, EngineConfig, EngineCounters};
+use crate::economics::AsicEconomics;
+use crate::engine::{Engine, EngineConfig, EngineCounters, initial};
 use crate::error::{Error, Result};
 use crate::observe::observe;
 use crate::outlook::{Forecast, Perfect};
@@ -119,11 +119,7 @@ fn month_of(us: i64) -> String {
 
 /// Each group's configured target: the fleet file's, else its model's stock power.
 pub fn targets(world: &World) -> Targets {
-    world.sites.iter().flat_map(|s| s.groups.iter()).map(|g| (g.id.clone(), target(g))).collect()
-}
-
-fn target(g: &hcp_sim::asic::AsicGroup) -> f64 {
-    if g.is_empty() { g.model.stock.power_w } else { g.target_w(0) }
+    world.sites.iter().flat_map(|s| s.groups.iter()).map(|g| (g.id.clone(), g.configured_target_w())).collect()
 }
 
 fn economics(world: &World) -> BTreeMap<String, AsicEconomics> {
@@ -133,10 +129,6 @@ fn economics(world: &World) -> BTreeMap<String, AsicEconomics> {
         .flat_map(|s| s.groups.iter())
         .map(|g| (g.model.name.clone(), AsicEconomics::new(g.model.clone())))
         .collect()
-}
-
-fn initial(world: &World) -> Vec<Vec<Setting>> {
-    world.sites.iter().map(|s| s.groups.iter().map(|g| Setting::all(target(g), g.len())).collect()).collect()
 }
 
 fn new_world(cfg: &BacktestConfig) -> Result<World> {
@@ -182,9 +174,7 @@ fn run_policy(
     prices: &Perfect,
     mut world: World,
 ) -> Result<(PolicyResult, Vec<DecisionRow>, World)> {
-    let ids = world.sites.iter().flat_map(|s| s.groups.iter()).map(|g| g.id.clone());
-    let start: Vec<(String, Setting)> = ids.zip(initial(&world).into_iter().flatten()).collect();
-    let mut engine = Engine::new(cfg.engine.clone(), start);
+    let mut engine = Engine::at_start(cfg.engine.clone(), &world);
     let mut telemetry: Vec<TelemetryRow> = Vec::new();
     let mut rows = Vec::new();
     let mut latencies = Vec::new();

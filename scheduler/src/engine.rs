@@ -72,7 +72,20 @@ fn draw_w(setting: Setting, devices: usize) -> f64 {
     setting.draw_w(devices)
 }
 
+/// Each group's setting when a world starts, per site: every device awake at its configured
+/// target.
+pub fn initial(world: &World) -> Vec<Vec<Setting>> {
+    let at_start = |g: &hcp_sim::asic::AsicGroup| Setting::all(g.configured_target_w(), g.len());
+    world.sites.iter().map(|s| s.groups.iter().map(at_start).collect()).collect()
+}
+
 impl Engine {
+    /// An engine taking over `world` as it starts.
+    pub fn at_start(cfg: EngineConfig, world: &World) -> Engine {
+        let ids = world.sites.iter().flat_map(|s| s.groups.iter()).map(|g| g.id.clone());
+        Engine::new(cfg, ids.zip(initial(world).into_iter().flatten()))
+    }
+
     /// `initial`: each group's setting when the run starts.
     pub fn new(cfg: EngineConfig, initial: impl IntoIterator<Item = (String, Setting)>) -> Engine {
         let commanded = initial

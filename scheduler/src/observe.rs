@@ -14,8 +14,6 @@ pub struct GroupView {
     pub id: String,
     pub model: AsicModel,
     pub devices: usize,
-    /// Devices not failed in the last telemetry (all of them when it is missing).
-    pub usable: usize,
     /// Power in the last telemetry row, W; `None` when the row was dropped (stale telemetry:
     /// the engine then assumes the group's worst-case draw).
     pub observed_power_w: Option<f64>,
@@ -128,12 +126,10 @@ pub fn observe(world: &World, telemetry: &[TelemetryRow]) -> Observation {
             .map(|g| {
                 let row = rows.get(g.id.as_str());
                 let state = row.and_then(|r| r.state.as_deref());
-                let failed = state.and_then(|s| state_count(s, "failed"));
                 GroupView {
                     id: g.id.clone(),
                     model: g.model.clone(),
                     devices: g.len(),
-                    usable: g.len() - failed.unwrap_or(0),
                     observed_power_w: row.and_then(|r| r.power_w),
                     running: state.and_then(|s| state_count(s, "running")),
                     sleeping: state.and_then(|s| state_count(s, "sleeping")),

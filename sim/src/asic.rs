@@ -371,6 +371,7 @@ pub struct AsicGroup {
     /// Extra failures per device-year injected by fault configuration.
     pub extra_failures_per_year: f64,
     last: GroupTotals,
+    configured_w: f64,
 }
 
 impl AsicGroup {
@@ -400,6 +401,7 @@ impl AsicGroup {
             spread,
             table,
             rng,
+            configured_w: target_w,
             extra_failures_per_year: 0.0,
             last: GroupTotals { running: count, ..GroupTotals::default() },
         })
@@ -417,6 +419,12 @@ impl AsicGroup {
     pub fn power_w(&self, i: usize) -> f64 {
         self.power_w[i] as f64
     }
+    /// The target the group was configured with (what its devices start at), W; defined for
+    /// an empty group too.
+    pub fn configured_target_w(&self) -> f64 {
+        self.configured_w
+    }
+
     pub fn target_w(&self, i: usize) -> f64 {
         self.target_w[i] as f64
     }

@@ -227,8 +227,7 @@ impl FleetConfig {
             if !(site.power_cap_mw > 0.0 && site.power_cap_mw.is_finite()) {
                 return bad(format!("{at}.power_cap_mw"), "must be > 0".into());
             }
-            let mut draw_w = 0.0;
-            let mut idle_gpus_w = 0.0;
+            let (mut asics_w, mut gpus_full_w, mut gpus_idle_w) = (0.0, 0.0, 0.0);
             for (g, group) in site.asic_groups.iter().enumerate() {
                 let at = format!("{at}.asic_groups[{g}]");
                 if !ids.insert(group.id.clone()) {
@@ -248,7 +247,7 @@ impl FleetConfig {
                     );
                 }
                 group.physics.validate(&format!("{at}.physics"))?;
-                draw_w += target * group.count as f64;
+                asics_w += target * group.count as f64;
             }
             for (p, pool) in site.gpu_pools.iter().enumerate() {
                 let at = format!("{at}.gpu_pools[{p}]");
@@ -256,29 +255,24 @@ impl FleetConfig {
                     return bad(format!("{at}.id"), format!("`{}` is used twice", pool.id));
                 }
                 let model = gpu_model(&pool.model).map_err(|e| Error::Config(format!("`{at}.model`: {e}")))?;
-                draw_w += model.tdp_w * (pool.nodes * pool.gpus_per_node) as f64;
-                idle_gpus_w += model.idle_w * (pool.nodes * pool.gpus_per_node) as f64;
+                gpus_full_w += model.tdp_w * (pool.nodes * pool.gpus_per_node) as f64;
+                gpus_idle_w += model.idle_w * (pool.nodes * pool.gpus_per_node) as f64;
             }
             // A scheduler takes over a site whose miners run at their targets and whose GPUs
             // are idle: that starting draw must fit, before its first command lands.
-            let asics_w = draw_w
-                - site
-                    .gpu_pools
-                    .iter()
-                    .map(|p| gpu_model(&p.model).map_or(0.0, |m| m.tdp_w * (p.nodes * p.gpus_per_node) as f64))
-                    .sum::<f64>();
-            if self.policy.mining == "scheduler" && asics_w + idle_gpus_w > site.power_cap_mw * 1e6 {
+            if self.policy.mining == "scheduler" && asics_w + gpus_idle_w > site.power_cap_mw * 1e6 {
                 return bad(
                     format!("{at}.power_cap_mw"),
                     format!(
                         "the site starts at {:.3} MW (ASICs at their targets, GPUs idle), above the cap of {} MW",
-                        (asics_w + idle_gpus_w) / 1e6,
+                        (asics_w + gpus_idle_w) / 1e6,
                         site.power_cap_mw
                     ),
                 );
             }
             // Without a scheduler the simulator runs everything at its configured point: that
             // worst case must fit under the cap, or the site would trip its breaker.
+            let draw_w = asics_w + gpus_full_w;
             if draw_w > site.power_cap_mw * 1e6 && self.policy.mining != "scheduler" {
                 return bad(
                     format!("{at}.power_cap_mw"),

@@ -122,7 +122,10 @@ fn a_later_start_books_only_the_backtest_days() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(12))]
+    // 12 cases per run; `PROPTEST_CASES=400` for a longer search.
+    #![proptest_config(ProptestConfig::with_cases(
+        std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(12)
+    ))]
     /// Random fleets, caps and faults (lost, duplicated and delayed commands, dropped
     /// telemetry, extra device failures): no policy's site ever ends a step above its cap.
     #[test]

@@ -6,6 +6,7 @@ mod exporter_cmd;
 mod forecast_cmd;
 mod ingest_cmd;
 mod run;
+mod scheduler_cmd;
 mod sim_cmd;
 
 use std::path::PathBuf;
@@ -40,6 +41,9 @@ enum Command {
     /// Run every scheduling policy through the simulators over real prices, against the
     /// perfect-foresight optimum; writes summary.json, decisions.parquet and report.md.
     Backtest(backtest_cmd::BacktestArgs),
+    /// The live scheduler daemon: reads a site's telemetry, plans, switches through the
+    /// miners' API and the GPU control API; journals every action; /health and /metrics.
+    Scheduler(scheduler_cmd::SchedulerArgs),
     /// Serve Prometheus metrics of the fleet's devices.
     Exporter(exporter_cmd::ExporterArgs),
     /// Print the canonical table schemas with their column descriptions.
@@ -81,6 +85,7 @@ fn main() -> ExitCode {
         Command::Forecast(args) => forecast_cmd::forecast_cmd(args),
         Command::Exporter(args) => exporter_cmd::exporter_cmd(args),
         Command::Backtest(args) => backtest_cmd::backtest_cmd(args),
+        Command::Scheduler(args) => scheduler_cmd::scheduler_cmd(args),
         Command::Schema { table } => {
             match table {
                 Some(t) => print_schema(t),

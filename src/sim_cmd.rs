@@ -38,6 +38,34 @@ enum SimCommand {
     /// Serve simulated miners on the JSON miner API (LuxOS dialect), one per loopback
     /// address from --first-ip, until interrupted.
     Miners(MinersArgs),
+    /// Serve a whole simulated site for `hcp scheduler`: the fleet's world on a clock, every
+    /// ASIC on its own miner API port, GPU pools and jobs on a control API; until interrupted.
+    Site(SiteArgs),
+}
+
+#[derive(Debug, Args)]
+struct SiteArgs {
+    /// Fleet file (see fleets/; `fleets/daemon-demo.toml` is small enough for one port per
+    /// miner).
+    #[arg(long)]
+    fleet: PathBuf,
+    /// Days the world runs (then the site reports itself done).
+    #[arg(long, default_value_t = 7)]
+    days: u32,
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Simulated seconds per wall-clock second (1: real time).
+    #[arg(long, default_value_t = 60.0)]
+    speed: f64,
+    /// Control API address.
+    #[arg(long, default_value = "127.0.0.1:4100")]
+    control: std::net::SocketAddr,
+    /// Address the miners listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    miner_ip: std::net::IpAddr,
+    /// First miner port (the others follow in fleet order); 0: any free ports.
+    #[arg(long, default_value_t = 0)]
+    first_miner_port: u16,
 }
 
 #[derive(Debug, Args)]
@@ -123,6 +151,7 @@ pub fn sim(args: SimArgs) -> Result<()> {
             Ok(())
         }
         Some(SimCommand::Miners(a)) => miners(a),
+        Some(SimCommand::Site(a)) => site(a),
         None => history(args),
     }
 }
@@ -193,6 +222,27 @@ fn miners(a: MinersArgs) -> Result<()> {
         println!("serving {} on {addr}", model.name);
     }
     println!("ready");
+    loop {
+        std::thread::park();
+    }
+}
+
+fn site(a: SiteArgs) -> Result<()> {
+    use hcp_sim::site_server::{SiteServer, SiteServerConfig};
+    let fleet = FleetConfig::load(&a.fleet).with_context(|| format!("--fleet {}", a.fleet.display()))?;
+    let world = hcp_sim::world::World::new(fleet, a.days, a.seed)?;
+    let devices: usize = world.sites.iter().flat_map(|s| s.groups.iter()).map(|g| g.len()).sum();
+    let cfg = SiteServerConfig {
+        control: a.control,
+        miner_ip: a.miner_ip,
+        first_miner_port: a.first_miner_port,
+        speed: a.speed,
+    };
+    let server = SiteServer::spawn(world, &cfg)?;
+    // One line a supervisor (or a test) can wait for.
+    println!("site ready: control API on {}, {devices} miners, {}x real time", server.control_addr(), a.speed);
+    use std::io::Write as _;
+    std::io::stdout().flush()?;
     loop {
         std::thread::park();
     }

@@ -557,3 +557,158 @@ fn backtest_names_bad_input_and_replays_real_prices() {
     }
     assert!(dir.join("decisions.parquet").is_file() && dir.join("report.md").is_file());
 }
+
+/// A child process killed (SIGKILL) when dropped.
+struct Child(std::process::Child);
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Reads `child`'s stream on a thread until a line contains `marker`; returns that line.
+fn wait_for_line(stream: impl std::io::Read + Send + 'static, marker: &'static str) -> String {
+    use std::io::BufRead;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stream).lines().map_while(Result::ok) {
+            if line.contains(marker) {
+                let _ = tx.send(line);
+            }
+        }
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(120)).unwrap_or_else(|_| panic!("no `{marker}` line"))
+}
+
+/// One GET over a plain socket: (status code, body).
+fn http_get(addr: &str, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    let code = text.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap();
+    (code, text.split_once("\r\n\r\n").map(|x| x.1.to_string()).unwrap_or_default())
+}
+
+fn journal(state: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(state.join("actions.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn plan_step(state: &Path) -> Option<u64> {
+    let text = std::fs::read_to_string(state.join("plan.json")).ok()?;
+    serde_json::from_str::<serde_json::Value>(&text).ok()?["step"].as_u64()
+}
+
+/// The daemon against a simulated site in another process: it decides, journals and sends;
+/// `kill -9` mid-run; the restart re-reads the miners, does not decide the step it had already
+/// decided, sends no action twice, and the miners end where its commands put them; the site
+/// never passes its cap; /health and /metrics answer.
+#[test]
+fn scheduler_daemon_survives_kill_9_without_repeating_an_action() {
+    let fleet = Path::new(env!("CARGO_MANIFEST_DIR")).join("fleets/daemon-demo.toml");
+    let state = tempfile::tempdir().unwrap();
+    // 300× real time: a 5-minute step every second.
+    let mut site = hcp()
+        .args(["sim", "site", "--days", "3", "--speed", "300", "--control", "127.0.0.1:0", "--fleet"])
+        .arg(&fleet)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = site.stdout.take().unwrap();
+    let site = Child(site);
+    let ready = wait_for_line(stdout, "site ready");
+    let control = ready.split("control API on ").nth(1).unwrap().split(',').next().unwrap().to_string();
+    let daemon = |steps: Option<&str>| {
+        let mut c = hcp();
+        c.args(["scheduler", "--clock", "accelerated", "--ga-ms", "50", "--listen", "127.0.0.1:0", "--site", &control])
+            .arg("--fleet")
+            .arg(&fleet)
+            .arg("--state")
+            .arg(state.path())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        if let Some(n) = steps {
+            c.args(["--steps", n]);
+        }
+        c.spawn().unwrap()
+    };
+
+    let mut first = daemon(None);
+    let stderr = first.stderr.take().unwrap();
+    let first = Child(first);
+    let listen = wait_for_line(stderr, "/health and /metrics on").rsplit("http://").next().unwrap().to_string();
+    let waited = std::time::Instant::now();
+    while plan_step(state.path()).is_none() || journal(state.path()).len() < 4 {
+        assert!(waited.elapsed().as_secs() < 90, "no plan and actions after 90 s: {:?}", journal(state.path()));
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let start = plan_step(state.path()).unwrap();
+    while plan_step(state.path()).unwrap() < start + 3 {
+        assert!(waited.elapsed().as_secs() < 90, "the daemon stopped deciding");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let (code, health) = http_get(&listen, "/health");
+    assert_eq!(code, 200, "{health}");
+    let (code, metrics) = http_get(&listen, "/metrics");
+    assert_eq!(code, 200);
+    assert!(metrics.contains("# TYPE hcp_scheduler_decisions_total counter"), "{metrics}");
+    assert!(metrics.contains("hcp_scheduler_site_power_cap_watts{site=\"kermit\"} 180000"), "{metrics}");
+    if let Some((ok, said)) = hcp_sim::exporter::promtool_check_metrics(&metrics) {
+        assert!(ok && said.trim().is_empty(), "promtool: {said}\n{metrics}");
+    }
+    drop(first); // SIGKILL
+    let killed_at = plan_step(state.path()).unwrap();
+    let before = journal(state.path()).len();
+
+    let out = daemon(Some("4")).wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["decisions"], 4, "{summary}");
+    assert!(summary["first_step"].as_u64().unwrap() > killed_at, "re-decided a step: {summary}");
+    assert_eq!(summary["site_cap_violations"], 0, "{summary}");
+    assert!(summary["site_max_cap_ratio"].as_f64().unwrap() <= 1.0, "{summary}");
+
+    let entries = journal(state.path());
+    assert!(entries.len() >= before);
+    let mut keys = std::collections::BTreeSet::new();
+    for e in entries.iter().filter(|e| e["phase"] == "intent") {
+        assert!(keys.insert(e["key"].as_str().unwrap().to_string()), "action sent twice: {e}");
+    }
+    assert!(entries.iter().all(|e| e["phase"] != "failed"), "{entries:?}");
+
+    // Convergence: once its last commands have had two steps to land, every group's miners
+    // are where the engine last told them to be.
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    let plan: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(state.path().join("plan.json")).unwrap()).unwrap();
+    let t = std::time::Duration::from_secs(5);
+    let status = hcp_sim::miner_api::send(control.parse().unwrap(), "status", None, t).unwrap();
+    for g in status["status"]["sites"][0]["groups"].as_array().unwrap() {
+        let id = g["id"].as_str().unwrap();
+        let told = plan["told"].as_array().unwrap().iter().find(|t| t["group"] == id).unwrap();
+        let miners: Vec<std::net::SocketAddr> =
+            g["miners"].as_array().unwrap().iter().map(|m| m.as_str().unwrap().parse().unwrap()).collect();
+        let configs: Vec<serde_json::Value> = miners
+            .iter()
+            .map(|m| hcp_sim::miner_api::send(*m, "config", None, t).unwrap()["CONFIG"][0].clone())
+            .collect();
+        let awake: Vec<&serde_json::Value> = configs.iter().filter(|c| c["CurtailMode"] != "Sleep").collect();
+        assert_eq!(awake.len() as u64, told["awake"].as_u64().unwrap(), "{id}: told {told}, miners {configs:?}");
+        let profiles = hcp_sim::miner_api::send(miners[0], "profiles", None, t).unwrap();
+        let watts = |name: &str| {
+            profiles["PROFILES"].as_array().unwrap().iter().find(|p| p["Profile Name"] == name).unwrap()["Watts"]
+                .as_f64()
+                .unwrap()
+        };
+        for c in awake {
+            assert_eq!(watts(c["Profile"].as_str().unwrap()), told["target_w"].as_f64().unwrap(), "{id}: {c}");
+        }
+    }
+    drop(site);
+}

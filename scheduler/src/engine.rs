@@ -19,6 +19,29 @@ use crate::economics::Setting;
 use crate::observe::Observation;
 use crate::policy::Decision;
 
+/// Where the engine's actions go: the simulated world in a backtest; the site's miners and GPU
+/// control API over the network in the daemon.
+pub trait Actuator {
+    /// Sends a group command (it may be lost or late: the engine verifies from telemetry).
+    fn submit(&mut self, command: Command);
+    /// Places a queued job on a pool; `false` when it could not.
+    fn place(&mut self, job: &str, pool: &str) -> bool;
+    /// Preempts a placed job; `false` when no pool runs it.
+    fn preempt(&mut self, job: &str) -> bool;
+}
+
+impl Actuator for World {
+    fn submit(&mut self, command: Command) {
+        World::submit(self, command)
+    }
+    fn place(&mut self, job: &str, pool: &str) -> bool {
+        World::place(self, job, pool).is_ok()
+    }
+    fn preempt(&mut self, job: &str) -> bool {
+        World::preempt(self, job)
+    }
+}
+
 /// Engine settings.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EngineConfig {
@@ -40,6 +63,10 @@ impl Default for EngineConfig {
 #[derive(Debug, Clone, Copy)]
 struct Commanded {
     setting: Setting,
+    /// The most (awake count and target, each the largest) any command sent since the group
+    /// last settled could leave it at: a command still on its way can land after a newer one
+    /// was sent (which the devices then refuse only if the newer one landed first).
+    pending: Setting,
     sent_step: u64,
     retries: u32,
     given_up: bool,
@@ -90,16 +117,21 @@ impl Engine {
     pub fn new(cfg: EngineConfig, initial: impl IntoIterator<Item = (String, Setting)>) -> Engine {
         let commanded = initial
             .into_iter()
-            .map(|(g, setting)| (g, Commanded { setting, sent_step: 0, retries: 0, given_up: false }))
+            .map(|(g, setting)| (g, Commanded { setting, pending: setting, sent_step: 0, retries: 0, given_up: false }))
             .collect();
         Engine { cfg, commanded, counters: EngineCounters::default() }
     }
 
-    /// Applies `decision` (made on `obs`) to `world` at plan step `step`; returns the actions
-    /// sent, one row each.
+    /// What each group was last told (what the engine counts it at once it is in effect).
+    pub fn told(&self) -> impl Iterator<Item = (&str, Setting)> {
+        self.commanded.iter().map(|(g, c)| (g.as_str(), c.setting))
+    }
+
+    /// Applies `decision` (made on `obs`) through `world` at plan step `step`; returns the
+    /// actions sent, one row each.
     pub fn apply(
         &mut self,
-        world: &mut World,
+        world: &mut dyn Actuator,
         obs: &Observation,
         decision: &Decision,
         policy: &str,
@@ -131,22 +163,28 @@ impl Engine {
         }
         for (s, site) in obs.sites.iter().enumerate() {
             let wanted = &decision.settings[s];
-            // Worst case now: a group telemetry shows at what it was last told draws at most
-            // that (targets cap power); any other at the larger of what telemetry showed (plus
-            // the meter's noise) and what it was told; one whose row is missing at its maximum.
-            let mut worst: Vec<f64> = site
-                .groups
-                .iter()
-                .map(|g| {
-                    let Some(c) = self.commanded.get(&g.id) else { return g.max_draw_w() };
-                    let told = draw_w(c.setting, g.devices);
-                    match (in_effect(g, c.setting, self.cfg.telemetry_margin), g.observed_power_w) {
-                        (Some((true, true)), _) => told,
-                        (_, Some(o)) => (o * (1.0 + self.cfg.telemetry_margin)).max(told),
-                        (_, None) => g.max_draw_w(),
+            // Worst case now: a settled group (telemetry shows what it was last told, and no
+            // other command can still land) draws at most that (targets cap power); any other at
+            // the largest of what telemetry showed (plus the meter's noise), what it was told
+            // and what a command still on its way could leave it at; one whose row is missing at
+            // its maximum.
+            let mut worst = Vec::with_capacity(site.groups.len());
+            for g in &site.groups {
+                let Some(c) = self.commanded.get(&g.id).copied() else {
+                    worst.push(g.max_draw_w());
+                    continue;
+                };
+                let told = draw_w(c.setting, g.devices);
+                worst.push(if self.settled(g, c, step) {
+                    self.commanded.insert(g.id.clone(), Commanded { pending: c.setting, ..c });
+                    told
+                } else {
+                    match g.observed_power_w {
+                        Some(o) => (o * (1.0 + self.cfg.telemetry_margin)).max(told).max(draw_w(c.pending, g.devices)),
+                        None => g.max_draw_w(),
                     }
-                })
-                .collect();
+                });
+            }
             let mut gpu_worst = site.gpu_worst_w();
             let total = |worst: &[f64], gpu: f64| worst.iter().sum::<f64>() + gpu;
             // Over the cap by telemetry (a lost command left a group above what it was told):
@@ -188,7 +226,7 @@ impl Engine {
                     self.counters.placements_deferred += 1;
                     continue;
                 }
-                if world.place(job, pool_id).is_ok() {
+                if world.place(job, pool_id) {
                     gpu_worst += add;
                     self.counters.placements += 1;
                     rows.push(row(&site.id, pool_id, "place_job", None, Some(job)));
@@ -199,10 +237,14 @@ impl Engine {
             for i in increases {
                 let g = &site.groups[i];
                 let prev = self.commanded[&g.id].setting;
-                // Only a group whose last command telemetry shows in effect may rise: a command
-                // still on its way could land after this one and combine with it.
-                if in_effect(g, prev, self.cfg.telemetry_margin) != Some((true, true)) {
+                // Only a settled group may rise: a command still on its way could land after this
+                // one and combine with it.
+                if !self.settled(g, self.commanded[&g.id], step) {
                     self.counters.deferred_increases += 1;
+                    // A command that did not take (lost) would otherwise hold the group here
+                    // for as long as the plan wants more: resend it when due.
+                    let c = self.commanded[&g.id];
+                    self.verify(world, &mut rows, &row, site, g, c, step, over);
                     continue;
                 }
                 // Settled: its devices run at no more than their target (within the meter's
@@ -223,7 +265,7 @@ impl Engine {
     #[allow(clippy::too_many_arguments)]
     fn send(
         &mut self,
-        world: &mut World,
+        world: &mut dyn Actuator,
         rows: &mut Vec<DecisionRow>,
         row: &impl Fn(&str, &str, &'static str, Option<f64>, Option<&str>) -> DecisionRow,
         site: &str,
@@ -240,15 +282,28 @@ impl Engine {
             rows.push(row(site, group, action, target, None));
         }
         self.counters.device_switches += next.awake.min(devices).abs_diff(prev.awake.min(devices)) as u64;
-        self.commanded
-            .insert(group.to_string(), Commanded { setting: next, sent_step: step, retries: 0, given_up: false });
+        let before = self.commanded.get(group).map_or(next, |c| c.pending);
+        let pending = Setting { target_w: before.target_w.max(next.target_w), awake: before.awake.max(next.awake) };
+        self.commanded.insert(
+            group.to_string(),
+            Commanded { setting: next, pending, sent_step: step, retries: 0, given_up: false },
+        );
+    }
+
+    /// Whether `g` is settled at what it was last told: telemetry shows it in effect, and no
+    /// other command can still land: none was sent since the group last settled, or the last
+    /// one went out `verify_after_steps` ago (a command later than that is taken as lost: the
+    /// simulated link delays by at most 400 s, under two 5-minute steps).
+    fn settled(&self, g: &crate::observe::GroupView, c: Commanded, step: u64) -> bool {
+        in_effect(g, c.setting, self.cfg.telemetry_margin) == Some((true, true))
+            && (c.pending == c.setting || step >= c.sent_step + self.cfg.verify_after_steps)
     }
 
     /// Resends a command telemetry shows did not take (lost on the way), up to the retry limit.
     #[allow(clippy::too_many_arguments)]
     fn verify(
         &mut self,
-        world: &mut World,
+        world: &mut dyn Actuator,
         rows: &mut Vec<DecisionRow>,
         row: &impl Fn(&str, &str, &'static str, Option<f64>, Option<&str>) -> DecisionRow,
         site: &crate::observe::SiteView,
@@ -286,13 +341,20 @@ impl Engine {
 }
 
 /// Whether telemetry shows `setting` in effect: (the awake count, the target); `None` without
-/// telemetry. Failed devices neither run nor sleep, so only too many of either is a miss;
-/// running devices draw at most their target (less when hot), within the meter's noise.
+/// telemetry. Failed devices neither run nor sleep, so only too many of either is a miss. The
+/// target holds when no device reports a higher one (exact); telemetry without reported targets
+/// falls back on the draw: running devices draw at most their target (less when hot), within
+/// the meter's noise, which cannot tell a lost decrease smaller than that noise.
 fn in_effect(g: &crate::observe::GroupView, setting: Setting, margin: f64) -> Option<(bool, bool)> {
     let (running, sleeping, power) = (g.running?, g.sleeping?, g.observed_power_w?);
     let awake = running <= setting.awake && sleeping <= g.devices.saturating_sub(setting.awake);
-    let hashing_w = power - sleeping as f64 * hcp_sim::asic::SLEEP_POWER_W;
-    let target = running == 0 || hashing_w / running as f64 <= setting.target_w * (1.0 + margin) + 1.0;
+    let target = match g.reported_target_w {
+        Some(reported) => reported <= setting.target_w + 1e-3,
+        None => {
+            let hashing_w = power - sleeping as f64 * hcp_sim::asic::SLEEP_POWER_W;
+            running == 0 || hashing_w / running as f64 <= setting.target_w * (1.0 + margin) + 1.0
+        }
+    };
     Some((awake, target))
 }
 

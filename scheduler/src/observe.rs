@@ -19,6 +19,8 @@ pub struct GroupView {
     pub observed_power_w: Option<f64>,
     pub running: Option<usize>,
     pub sleeping: Option<usize>,
+    /// The highest power target the devices report holding (exact, unlike the metered draw).
+    pub reported_target_w: Option<f64>,
 }
 
 impl GroupView {
@@ -110,7 +112,7 @@ pub struct Observation {
     pub last_known_price: BTreeMap<String, f64>,
 }
 
-fn state_count(state: &str, key: &str) -> Option<usize> {
+fn state_value<T: std::str::FromStr>(state: &str, key: &str) -> Option<T> {
     state.split(';').find_map(|kv| kv.strip_prefix(key)?.strip_prefix('=')?.parse().ok())
 }
 
@@ -131,8 +133,9 @@ pub fn observe(world: &World, telemetry: &[TelemetryRow]) -> Observation {
                     model: g.model.clone(),
                     devices: g.len(),
                     observed_power_w: row.and_then(|r| r.power_w),
-                    running: state.and_then(|s| state_count(s, "running")),
-                    sleeping: state.and_then(|s| state_count(s, "sleeping")),
+                    running: state.and_then(|s| state_value(s, "running")),
+                    sleeping: state.and_then(|s| state_value(s, "sleeping")),
+                    reported_target_w: state.and_then(|s| state_value(s, "target_w")),
                 }
             })
             .collect();

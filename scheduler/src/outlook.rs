@@ -7,7 +7,7 @@ use hcp_models::forecast::realtime::{HourlyPrices, PriceForecaster};
 
 /// Hourly price expectations from the hour starting at `hour_start_us` (the current hour,
 /// whose price is not yet published), USD/MWh.
-pub trait PriceOutlook {
+pub trait PriceOutlook: Send {
     fn hourly(&mut self, node: &str, hour_start_us: i64, hours: usize) -> Vec<f64>;
 }
 
@@ -64,5 +64,27 @@ impl PriceOutlook for Forecast {
                 last
             })
             .collect()
+    }
+}
+
+/// The latest published real-time price of each node held flat over the horizon: the outlook
+/// of a daemon without a trained model. The daemon updates it every step through the handle
+/// [`Published::prices`] returns.
+#[derive(Debug, Clone, Default)]
+pub struct Published {
+    prices: std::sync::Arc<std::sync::Mutex<BTreeMap<String, f64>>>,
+}
+
+impl Published {
+    /// The shared prices the outlook reads.
+    pub fn prices(&self) -> std::sync::Arc<std::sync::Mutex<BTreeMap<String, f64>>> {
+        self.prices.clone()
+    }
+}
+
+impl PriceOutlook for Published {
+    fn hourly(&mut self, node: &str, _hour_start_us: i64, hours: usize) -> Vec<f64> {
+        let last = self.prices.lock().map(|p| p.get(node).copied()).ok().flatten().unwrap_or(0.0);
+        vec![last; hours]
     }
 }

@@ -429,6 +429,12 @@ impl AsicGroup {
         self.target_w[i] as f64
     }
 
+    /// The highest power target any device holds (what the group can draw at most per device
+    /// once it settles), W.
+    pub fn max_target_w(&self) -> f64 {
+        self.target_w.iter().copied().reduce(f32::max).map_or(self.configured_w, f64::from)
+    }
+
     /// Hashrate of device `i` now, TH/s.
     pub fn hashrate_ths(&self, i: usize) -> f64 {
         if self.state[i] == DeviceState::Running {

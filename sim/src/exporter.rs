@@ -396,6 +396,31 @@ impl Drop for GpuFleetSim {
     }
 }
 
+/// For tests of every exposition hcp serves: `promtool check metrics` on `text`, whether it
+/// passed and what it said; `None` (the test skips, visibly) where promtool is not installed,
+/// unless HCP_REQUIRE_PROMTOOL is set (CI sets it), when a missing promtool panics.
+pub fn promtool_check_metrics(text: &str) -> Option<(bool, String)> {
+    let promtool = std::env::var("HCP_PROMTOOL").unwrap_or_else(|_| "promtool".into());
+    let Ok(mut child) = std::process::Command::new(&promtool)
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+    else {
+        assert!(
+            std::env::var_os("HCP_REQUIRE_PROMTOOL").is_none(),
+            "HCP_REQUIRE_PROMTOOL is set but `{promtool}` does not run"
+        );
+        eprintln!("SKIPPED: `{promtool}` not found");
+        return None;
+    };
+    child.stdin.take().expect("piped").write_all(text.as_bytes()).expect("promtool reads its input");
+    let out = child.wait_with_output().expect("promtool runs");
+    let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    Some((out.status.success(), said))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -450,30 +475,6 @@ mod tests {
 
         assert!(get(server.local_addr(), "GET /nope HTTP/1.1\r\n\r\n").starts_with("HTTP/1.1 404"));
         assert!(get(server.local_addr(), "POST /metrics HTTP/1.1\r\n\r\n").starts_with("HTTP/1.1 405"));
-    }
-
-    /// `promtool check metrics` on `text`: whether it passed and what it said; `None` (the test
-    /// skips, visibly) where promtool is not installed, unless HCP_REQUIRE_PROMTOOL is set.
-    fn promtool_check_metrics(text: &str) -> Option<(bool, String)> {
-        let promtool = std::env::var("HCP_PROMTOOL").unwrap_or_else(|_| "promtool".into());
-        let Ok(mut child) = std::process::Command::new(&promtool)
-            .args(["check", "metrics"])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-        else {
-            assert!(
-                std::env::var_os("HCP_REQUIRE_PROMTOOL").is_none(),
-                "HCP_REQUIRE_PROMTOOL is set but `{promtool}` does not run"
-            );
-            eprintln!("SKIPPED: `{promtool}` not found");
-            return None;
-        };
-        child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
-        let out = child.wait_with_output().unwrap();
-        let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-        Some((out.status.success(), said))
     }
 
     /// `promtool check metrics` (Prometheus's own linter: names, units, `_total` counters, help

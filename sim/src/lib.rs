@@ -13,6 +13,7 @@ pub mod history;
 pub mod miner_api;
 pub mod price;
 pub mod rng;
+pub mod site_server;
 pub mod stats;
 pub mod workload;
 pub mod world;

@@ -5,10 +5,12 @@
 //! One request per connection: `{"command": "c1+c2", "parameter": "..."}`; the reply carries a
 //! `STATUS` list and one section per command, and the socket closes after it (clients read to
 //! EOF). Privileged commands (`curtail`, `profileset`, `atmset`) take the session id from
-//! `session`/`logon` as their first parameter. The device behind each server is a one-device
-//! [`AsicGroup`] advanced by wall-clock time (optionally accelerated) at every request, so a
-//! `curtail sleep` takes the model's sleep latency to reach boards-off and a profile change
-//! ramps at the model's ramp rate.
+//! `session`/`logon` as their first parameter. [`Firmware`] holds what the miner's firmware
+//! keeps (profiles, session, ATM, share counters) and answers commands against one device of an
+//! [`AsicGroup`]: a standalone [`SimMiner`] owns a one-device group advanced by wall-clock time
+//! (optionally accelerated) at every request, so a `curtail sleep` takes the model's sleep
+//! latency to reach boards-off and a profile change ramps at the model's ramp rate; a simulated
+//! site ([`crate::site_server`]) serves every device of its world's groups the same way.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -73,52 +75,62 @@ pub struct ApiFaults {
     pub delay_s: f64,
 }
 
-/// One simulated miner.
-#[derive(Debug)]
-pub struct SimMiner {
-    device: AsicGroup,
+/// What a miner's firmware keeps between requests: its profiles and the active one, ATM, the
+/// API session, the share counters.
+#[derive(Debug, Clone)]
+pub struct Firmware {
     profiles: Vec<Profile>,
     active: String,
     atm: bool,
     session: Option<String>,
     sessions_issued: u64,
     mac: String,
+    accepted: u64,
+    share_credit: f64,
+    /// Simulated seconds at the last request (shares accrue between requests).
+    last_s: f64,
+    rng: Rng,
+}
+
+/// The device a firmware drives: device `index` of `group`, `elapsed_s` simulated seconds after
+/// the miner started.
+#[derive(Debug)]
+pub struct DeviceRef<'a> {
+    pub group: &'a mut AsicGroup,
+    pub index: usize,
+    pub elapsed_s: f64,
+}
+
+/// One simulated miner on its own.
+#[derive(Debug)]
+pub struct SimMiner {
+    device: AsicGroup,
+    firmware: Firmware,
     started: Instant,
     last: Instant,
     /// Simulated seconds per wall-clock second.
     speed: f64,
     ambient_c: f64,
-    accepted: u64,
-    share_credit: f64,
     faults: ApiFaults,
-    rng: Rng,
 }
 
 impl SimMiner {
     pub fn new(model: AsicModel, physics: AsicPhysics, index: u32, seed: u64) -> SimMiner {
         let physics = AsicPhysics { failures_per_year: 0.0, ..physics };
         let stock = model.stock.power_w;
-        let profiles = profiles_for(&model);
+        let firmware = Firmware::new(&model, index, seed);
         let device =
             AsicGroup::new(&format!("miner-{index}"), model, physics, 1, stock, Rng::new(seed).fork(index as u64))
                 .expect("stock power is in range");
         let now = Instant::now();
         SimMiner {
             device,
-            profiles,
-            active: "default".into(),
-            atm: true,
-            session: None,
-            sessions_issued: 0,
-            mac: format!("02:48:43:50:{:02X}:{:02X}", (index >> 8) & 0xff, index & 0xff),
+            firmware,
             started: now,
             last: now,
             speed: 1.0,
             ambient_c: 25.0,
-            accepted: 0,
-            share_credit: 0.0,
             faults: ApiFaults::default(),
-            rng: Rng::new(seed ^ 0x5eed).fork(index as u64),
         }
     }
 
@@ -137,12 +149,7 @@ impl SimMiner {
         let dt = (now - self.last).as_secs_f64() * self.speed;
         self.last = now;
         if dt > 0.0 {
-            let totals = self.device.step(dt, self.ambient_c);
-            // Accepted shares: one per 50 TH of work (a pool's share difficulty varies; this
-            // keeps the counters moving at a couple per second, as on a real pool).
-            self.share_credit += totals.hashrate_ths * dt / 50.0;
-            self.accepted += self.share_credit.floor() as u64;
-            self.share_credit = self.share_credit.fract();
+            self.device.step(dt, self.ambient_c);
         }
     }
 
@@ -151,6 +158,53 @@ impl SimMiner {
     }
     pub fn power_w(&self) -> f64 {
         self.device.power_w(0)
+    }
+
+    /// The device's model (its profiles are [`profiles_for`] it).
+    pub fn model(&self) -> &AsicModel {
+        &self.device.model
+    }
+
+    /// Answers one command.
+    pub fn command(&mut self, command: &str, parameter: &str) -> Value {
+        self.advance();
+        let elapsed_s = self.started.elapsed().as_secs_f64() * self.speed;
+        self.firmware.command(DeviceRef { group: &mut self.device, index: 0, elapsed_s }, command, parameter)
+    }
+
+    /// Answers a request body: one command or several joined by `+`.
+    pub fn request(&mut self, body: &[u8]) -> Option<Vec<u8>> {
+        self.advance();
+        let elapsed_s = self.started.elapsed().as_secs_f64() * self.speed;
+        Some(self.firmware.request(DeviceRef { group: &mut self.device, index: 0, elapsed_s }, body))
+    }
+}
+
+impl Firmware {
+    /// Stock firmware state for device number `index` (its MAC address) of `model`.
+    pub fn new(model: &AsicModel, index: u32, seed: u64) -> Firmware {
+        Firmware {
+            profiles: profiles_for(model),
+            active: "default".into(),
+            atm: true,
+            session: None,
+            sessions_issued: 0,
+            mac: format!("02:48:43:{:02X}:{:02X}:{:02X}", (index >> 16) & 0xff, (index >> 8) & 0xff, index & 0xff),
+            accepted: 0,
+            share_credit: 0.0,
+            last_s: 0.0,
+            rng: Rng::new(seed ^ 0x5eed).fork(index as u64),
+        }
+    }
+
+    /// Accepted shares: one per 50 TH of work since the last request (a pool's share difficulty
+    /// varies; this keeps the counters moving at a couple per second, as on a real pool).
+    fn accrue_shares(&mut self, hashrate_ths: f64, elapsed_s: f64) {
+        let dt = (elapsed_s - self.last_s).max(0.0);
+        self.last_s = elapsed_s;
+        self.share_credit += hashrate_ths * dt / 50.0;
+        self.accepted += self.share_credit.floor() as u64;
+        self.share_credit = self.share_credit.fract();
     }
 
     fn status(&self, code: u32, msg: &str, ok: bool) -> Value {
@@ -175,16 +229,17 @@ impl SimMiner {
         }
     }
 
-    /// Answers one command.
-    pub fn command(&mut self, command: &str, parameter: &str) -> Value {
-        self.advance();
+    /// Answers one command against `dev`.
+    pub fn command(&mut self, dev: DeviceRef<'_>, command: &str, parameter: &str) -> Value {
+        let DeviceRef { group, index: i, elapsed_s } = dev;
         let params: Vec<&str> =
             if parameter.is_empty() { vec![] } else { parameter.split(',').map(str::trim).collect() };
-        let model = self.device.model.name.clone();
+        let model = group.model.name.clone();
         let ghs = |ths: f64| (ths * 1000.0 * 100.0).round() / 100.0;
-        let running = self.state() == DeviceState::Running;
-        let hashrate = self.device.hashrate_ths(0);
-        let reading = |m: &mut SimMiner, v: f64| m.device.read(v);
+        let state = group.state(i);
+        let running = state == DeviceState::Running;
+        let hashrate = group.hashrate_ths(i);
+        self.accrue_shares(hashrate, elapsed_s);
         match command {
             "version" => self.ok(22, "LUXminer versions", "VERSION", json!([{
                 "API": "3.7", "LUXminer": "2025.1.0-hcp-sim", "Miner": "hcp-sim 0.1.0", "Type": model,
@@ -197,21 +252,20 @@ impl SimMiner {
                 "Device Path": "",
             }])),
             "summary" => {
-                let h = reading(self, hashrate);
-                let elapsed = self.started.elapsed().as_secs_f64() * self.speed;
+                let h = group.read(hashrate);
                 self.ok(11, "Summary", "SUMMARY", json!([{
-                    "Elapsed": elapsed.round(), "GHS 5s": ghs(h), "GHS av": ghs(h), "Accepted": self.accepted,
+                    "Elapsed": elapsed_s.round(), "GHS 5s": ghs(h), "GHS av": ghs(h), "Accepted": self.accepted,
                     "Rejected": self.accepted / 500, "Hardware Errors": 0,
                 }]))
             }
             "stats" => {
-                let h = reading(self, hashrate);
+                let h = group.read(hashrate);
                 let per = ghs(h / 3.0);
-                let chip = (self.device.last_totals().mean_chip_temp_c).round() as i64;
+                let chip = (group.last_totals().mean_chip_temp_c).round() as i64;
                 let temps = format!("{}-{}-{}-{}", chip - 5, chip, chip, chip - 5);
                 let pcb = format!("{}-{}-{}-{}", chip - 15, chip - 10, chip - 10, chip - 15);
-                let elapsed = (self.started.elapsed().as_secs_f64() * self.speed).round();
-                let ideal = ghs(self.device.model.hashrate_at(self.device.target_w(0)));
+                let elapsed = elapsed_s.round();
+                let ideal = ghs(group.model.hashrate_at(group.target_w(i)));
                 self.ok(70, "CGMiner stats", "STATS", json!([
                     { "STATS": 0, "ID": "luxminer", "Elapsed": elapsed, "Type": model },
                     {
@@ -231,7 +285,7 @@ impl SimMiner {
             }])),
             "groups" => self.ok(7, "1 Group(s)", "GROUPS", json!([{ "GROUP": 0, "Name": "Default", "Quota": 1 }])),
             "power" => {
-                let w = reading(self, self.power_w()).round();
+                let w = group.read(group.power_w(i)).round();
                 self.ok(300, "Power", "POWER", json!([{ "Watts": w, "PSU": true }]))
             }
             "fans" => {
@@ -242,11 +296,11 @@ impl SimMiner {
                 "Mode": "Auto", "Target": 75, "Hot": 85, "Dangerous": 95,
             }])),
             "temps" => {
-                let chip = self.device.last_totals().mean_chip_temp_c;
+                let chip = group.last_totals().mean_chip_temp_c;
                 self.ok(201, "Temps", "TEMPS", json!([{ "ID": 0, "Board": chip - 10.0, "Chip": chip }]))
             }
             "config" => {
-                let curtail = match self.state() {
+                let curtail = match state {
                     DeviceState::Sleeping | DeviceState::GoingToSleep => "Sleep",
                     DeviceState::Waking => "WakingUp",
                     _ => "None",
@@ -297,11 +351,11 @@ impl SimMiner {
                 }
                 match params.get(1).copied() {
                     Some("sleep") => {
-                        self.device.sleep(0..1);
+                        group.sleep(i..i + 1);
                         self.ok(305, "Curtail sleep", "CURTAIL", json!([{ "Mode": "sleep" }]))
                     }
                     Some("wakeup") => {
-                        self.device.wake(0..1);
+                        group.wake(i..i + 1);
                         self.ok(305, "Curtail wakeup", "CURTAIL", json!([{ "Mode": "wakeup" }]))
                     }
                     other => self.error(14, &format!("curtail: mode `{}` is not sleep or wakeup", other.unwrap_or(""))),
@@ -332,7 +386,7 @@ impl SimMiner {
                 let Some(p) = self.profiles.iter().find(|p| p.name == *name).cloned() else {
                     return self.error(14, &format!("profileset: unknown profile `{name}`"));
                 };
-                if let Err(e) = self.device.set_target(0..1, p.watts) {
+                if let Err(e) = group.set_target(i..i + 1, p.watts) {
                     return self.error(14, &e.to_string());
                 }
                 self.active = p.name.clone();
@@ -340,11 +394,11 @@ impl SimMiner {
             }
             // Braiins OS names for the same actions, without a session.
             "pause" => {
-                self.device.sleep(0..1);
+                group.sleep(i..i + 1);
                 self.ok(305, "Paused", "PAUSE", json!([{}]))
             }
             "resume" => {
-                self.device.wake(0..1);
+                group.wake(i..i + 1);
                 self.ok(305, "Resumed", "RESUME", json!([{}]))
             }
             other => self.error(14, &format!("Invalid command `{other}`")),
@@ -352,7 +406,8 @@ impl SimMiner {
     }
 
     /// Answers a request body: one command or several joined by `+`.
-    pub fn request(&mut self, body: &[u8]) -> Option<Vec<u8>> {
+    pub fn request(&mut self, dev: DeviceRef<'_>, body: &[u8]) -> Vec<u8> {
+        let DeviceRef { group, index, elapsed_s } = dev;
         let parsed: Result<Value, _> = serde_json::from_slice(body);
         let reply = match parsed {
             Ok(v) => {
@@ -367,16 +422,17 @@ impl SimMiner {
                 } else if command.contains('+') {
                     let mut out = json!({ "id": 1 });
                     for c in command.split('+') {
-                        out[c] = json!([self.command(c, &parameter)]);
+                        out[c] =
+                            json!([self.command(DeviceRef { group: &mut *group, index, elapsed_s }, c, &parameter)]);
                     }
                     out
                 } else {
-                    self.command(&command, &parameter)
+                    self.command(DeviceRef { group, index, elapsed_s }, &command, &parameter)
                 }
             }
             Err(e) => self.error(23, &format!("Invalid JSON: {e}")),
         };
-        Some(serde_json::to_vec(&reply).expect("serialisable"))
+        serde_json::to_vec(&reply).expect("serialisable")
     }
 }
 
@@ -405,7 +461,20 @@ impl MinerServer {
                 if let Ok(stream) = conn {
                     let miner = miner2.clone();
                     // One short thread per connection: a slow client never blocks the others.
-                    let _ = std::thread::Builder::new().spawn(move || serve(stream, &miner));
+                    let _ = std::thread::Builder::new().spawn(move || {
+                        serve(stream, |body| {
+                            let faults = miner.lock().map(|m| m.faults).unwrap_or_default();
+                            if faults.delay_s > 0.0 {
+                                std::thread::sleep(Duration::from_secs_f64(faults.delay_s));
+                            }
+                            let mut m = miner.lock().ok()?;
+                            if faults.loss > 0.0 && m.firmware.rng.uniform() < faults.loss {
+                                None
+                            } else {
+                                m.request(body)
+                            }
+                        })
+                    });
                 }
             }
         })?;
@@ -427,7 +496,10 @@ impl Drop for MinerServer {
     }
 }
 
-fn serve(mut stream: TcpStream, miner: &Mutex<SimMiner>) {
+/// Serves one connection of the miner API framing: reads one JSON request (the client does not
+/// half-close; a trailing NUL is allowed), writes `answer`'s reply (none: a dropped request)
+/// and closes.
+pub(crate) fn serve(mut stream: TcpStream, answer: impl FnOnce(&[u8]) -> Option<Vec<u8>>) {
     let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
     let mut body = Vec::new();
     let mut buf = [0u8; 4096];
@@ -449,15 +521,7 @@ fn serve(mut stream: TcpStream, miner: &Mutex<SimMiner>) {
         }
     }
     let body: &[u8] = body.strip_suffix(b"\0").unwrap_or(&body);
-    let faults = miner.lock().map(|m| m.faults).unwrap_or_default();
-    if faults.delay_s > 0.0 {
-        std::thread::sleep(Duration::from_secs_f64(faults.delay_s));
-    }
-    let reply = {
-        let Ok(mut m) = miner.lock() else { return };
-        if faults.loss > 0.0 && m.rng.uniform() < faults.loss { None } else { m.request(body) }
-    };
-    if let Some(reply) = reply {
+    if let Some(reply) = answer(body) {
         let _ = stream.write_all(&reply);
     }
     let _ = stream.shutdown(Shutdown::Both);

@@ -692,6 +692,11 @@ impl World {
     pub fn group(&self, id: &str) -> Option<&AsicGroup> {
         self.sites.iter().flat_map(|s| s.groups.iter()).find(|g| g.id == id)
     }
+
+    /// A group to drive device by device (the miners of a simulated site).
+    pub fn group_mut(&mut self, id: &str) -> Option<&mut AsicGroup> {
+        self.sites.iter_mut().flat_map(|s| s.groups.iter_mut()).find(|g| g.id == id)
+    }
 }
 
 fn group_row(g: &mut AsicGroup, t: &GroupTotals, time_us: i64) -> TelemetryRow {
@@ -707,9 +712,15 @@ fn group_row(g: &mut AsicGroup, t: &GroupTotals, time_us: i64) -> TelemetryRow {
         utilization_ratio: None,
         gpu_memory_used_bytes: None,
         temperature_c: Some(round1(t.mean_chip_temp_c)),
+        // The firmware reports each device's configured target exactly (a LuxOS `config`
+        // names its profile); the group's row carries the highest.
         state: Some(format!(
-            "running={};sleeping={};transitioning={};failed={}",
-            t.running, t.sleeping, t.transitioning, t.failed
+            "running={};sleeping={};transitioning={};failed={};target_w={}",
+            t.running,
+            t.sleeping,
+            t.transitioning,
+            t.failed,
+            g.max_target_w()
         )),
     }
 }

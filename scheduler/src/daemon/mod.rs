@@ -1,0 +1,609 @@
+//! The scheduler daemon: live allocation for one site.
+//!
+//! Every site step (read from the site's clock) it reads the site (control API) and every
+//! miner (miner TCP API), builds the observation the backtests use, lets the optimiser decide,
+//! snaps each group's target to the highest firmware profile at or below it, and hands the plan
+//! to the switching engine, whose actions are journaled (synced) *before* they are sent: over
+//! the miner API to each device whose reading differs from what the action asks, and over the
+//! control API for job placements and preemptions.
+//!
+//! Restart: the engine starts from what the miners report (their profile and sleep state), not
+//! from memory, and the journal refuses any action key it already holds; a step the last run
+//! already decided is not decided again. So after `kill -9` the daemon converges on the next
+//! step's plan from the devices' real state and never repeats an action.
+
+pub mod http;
+pub mod journal;
+pub mod site;
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use hcp_sim::asic::AsicCatalog;
+use hcp_sim::fleet::FleetConfig;
+use hcp_sim::site_server::SiteStatus;
+use hcp_sim::world::Command;
+
+use crate::economics::{AsicEconomics, Setting};
+use crate::engine::{Actuator, Engine, EngineConfig};
+use crate::error::{Error, Result};
+use crate::observe::{GroupView, JobView, Observation, PoolView, SiteView};
+use crate::outlook::Published;
+use crate::policy::{Decision, Optimiser, OptimiserConfig, Policy};
+use journal::{Entry, Journal, Plan, PlannedGroup};
+use site::{ControlApi, Miners, Reading, profile_at_most};
+
+/// How often the daemon looks at the site's clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Clock {
+    /// Every second: a site on wall-clock time.
+    Real,
+    /// Every 10 ms: a simulated site running faster than wall-clock time.
+    Accelerated,
+}
+
+impl Clock {
+    fn poll(self) -> Duration {
+        match self {
+            Clock::Real => Duration::from_secs(1),
+            Clock::Accelerated => Duration::from_millis(10),
+        }
+    }
+}
+
+/// Daemon settings.
+#[derive(Debug, Clone)]
+pub struct DaemonConfig {
+    /// The operator's fleet file: the sites, their caps (authoritative) and the groups the site
+    /// must have.
+    pub fleet: FleetConfig,
+    /// The site's control API.
+    pub site: SocketAddr,
+    pub state_dir: PathBuf,
+    /// `/health` and `/metrics`.
+    pub listen: SocketAddr,
+    pub clock: Clock,
+    /// Stop after deciding this many steps (this run).
+    pub max_steps: Option<u64>,
+    pub optimiser: OptimiserConfig,
+    pub engine: EngineConfig,
+    /// Per request to the site or a miner.
+    pub timeout: Duration,
+    /// Miner requests in flight at once.
+    pub concurrency: usize,
+    /// No decision for this long (wall clock) makes `/health` answer 503.
+    pub stale_after: Duration,
+    /// How long to wait for the site at start.
+    pub connect_for: Duration,
+}
+
+/// What one run of the daemon did.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct RunSummary {
+    pub first_step: Option<u64>,
+    pub last_step: Option<u64>,
+    pub decisions: u64,
+    pub actions_sent: u64,
+    pub duplicates_skipped: u64,
+    /// Journal keys an earlier run wrote as intent with no outcome (it died in between).
+    pub unfinished_at_start: usize,
+    pub device_commands_ok: u64,
+    pub device_commands_failed: u64,
+    pub decision_ms_p50: f64,
+    pub decision_ms_p99: f64,
+    /// The site's own record when the run ended.
+    pub site_cap_violations: u64,
+    pub site_max_cap_ratio: f64,
+    pub listen: Option<SocketAddr>,
+}
+
+/// Actions the engine asks for, collected to be journaled before they are sent.
+#[derive(Debug, Default)]
+struct Outbox {
+    actions: Vec<Action>,
+}
+
+#[derive(Debug, Clone)]
+enum Action {
+    Group(Command),
+    Place { job: String, pool: String },
+    Preempt { job: String },
+}
+
+impl Actuator for Outbox {
+    fn submit(&mut self, command: Command) {
+        self.actions.push(Action::Group(command));
+    }
+    fn place(&mut self, job: &str, pool: &str) -> bool {
+        self.actions.push(Action::Place { job: job.into(), pool: pool.into() });
+        true
+    }
+    fn preempt(&mut self, job: &str) -> bool {
+        self.actions.push(Action::Preempt { job: job.into() });
+        true
+    }
+}
+
+/// One group as the daemon drives it.
+#[derive(Debug, Clone)]
+struct Group {
+    site: usize,
+    id: String,
+    miners: Vec<SocketAddr>,
+    profiles: Vec<(String, f64)>,
+}
+
+/// Checks that the site has what the fleet file says, by id, model and device count.
+fn check_site(fleet: &FleetConfig, status: &SiteStatus) -> Result<()> {
+    let bad = |what: String| Err(Error::Config(format!("site does not match the fleet file `{}`: {what}", fleet.name)));
+    if fleet.sites.len() != status.sites.len() {
+        return bad(format!("{} sites, the fleet file has {}", status.sites.len(), fleet.sites.len()));
+    }
+    for (f, s) in fleet.sites.iter().zip(&status.sites) {
+        if f.id != s.id {
+            return bad(format!("site `{}` where the fleet file has `{}`", s.id, f.id));
+        }
+        if f.asic_groups.len() != s.groups.len() {
+            return bad(format!(
+                "site `{}` has {} ASIC groups, the fleet file {}",
+                s.id,
+                s.groups.len(),
+                f.asic_groups.len()
+            ));
+        }
+        for (fg, sg) in f.asic_groups.iter().zip(&s.groups) {
+            if fg.id != sg.id || fg.model != sg.model || fg.count != sg.miners.len() {
+                return bad(format!(
+                    "group `{}` ({} × {}) where the fleet file has `{}` ({} × {})",
+                    sg.id,
+                    sg.miners.len(),
+                    sg.model,
+                    fg.id,
+                    fg.count,
+                    fg.model
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The observation the policies read, from the site's status and the miners' readings.
+fn observe(
+    status: &SiteStatus,
+    caps: &[f64],
+    groups: &[Group],
+    readings: &[Vec<Option<Reading>>],
+    catalog: &AsicCatalog,
+) -> Result<Observation> {
+    let job = |j: &hcp_sim::site_server::JobWire| JobView {
+        id: j.id.clone(),
+        class: j.class,
+        num_gpu: j.num_gpu,
+        gpu_milli: j.gpu_milli,
+        created_us: j.created_us,
+        remaining_s: j.remaining_s,
+        value_usd_per_gpu_hour: j.value_usd_per_gpu_hour,
+        deadline_us: j.deadline_us,
+        pool: j.pool.clone(),
+    };
+    let mut sites = Vec::with_capacity(status.sites.len());
+    for (s, site) in status.sites.iter().enumerate() {
+        let mut views = Vec::new();
+        for (g, r) in groups.iter().zip(readings).filter(|(g, _)| g.site == s) {
+            let model = catalog.get(&site.groups.iter().find(|x| x.id == g.id).expect("checked").model)?.clone();
+            let all: Option<Vec<&Reading>> = r.iter().map(Option::as_ref).collect();
+            views.push(GroupView {
+                id: g.id.clone(),
+                model,
+                devices: g.miners.len(),
+                observed_power_w: all.as_ref().map(|a| a.iter().map(|r| r.power_w).sum()),
+                running: all.as_ref().map(|a| a.iter().filter(|r| r.curtail == "None" && r.ghs > 0.0).count()),
+                sleeping: all.as_ref().map(|a| a.iter().filter(|r| r.asleep()).count()),
+                // Each miner names its profile: the highest one's watts, exactly.
+                reported_target_w: all.as_ref().and_then(|a| {
+                    a.iter()
+                        .map(|r| g.profiles.iter().find(|p| p.0 == r.profile).map(|p| p.1))
+                        .try_fold(f64::NEG_INFINITY, |m, w| w.map(|w| m.max(w)))
+                }),
+            });
+        }
+        sites.push(SiteView {
+            id: site.id.clone(),
+            node: site.node.clone(),
+            cap_w: caps[s],
+            groups: views,
+            pools: site
+                .pools
+                .iter()
+                .map(|p| PoolView {
+                    id: p.id.clone(),
+                    gpus: p.gpus,
+                    free_whole_gpus: p.free_whole_gpus,
+                    idle_w: p.idle_w,
+                    tdp_w: p.tdp_w,
+                    batch_w: p.batch_w,
+                })
+                .collect(),
+            running: site.running.iter().map(job).collect(),
+        });
+    }
+    Ok(Observation {
+        now_us: status.now_us,
+        step_s: status.step_s,
+        hashprice: status.hashprice,
+        sites,
+        queue: status.queue.iter().map(job).collect(),
+        last_known_price: status.last_known_price.clone(),
+    })
+}
+
+/// What the miners run now, as engine settings: the devices not asleep (an unread one counts
+/// awake: worst case) at the lowest profile any of them holds. When the profiles differ (a
+/// profile change cut short), the highest one they report is then above what the engine counts,
+/// so it sees its setting not in effect and sends the lowest profile to all: the group converges
+/// by shedding, never by adding.
+fn settings_from(groups: &[Group], readings: &[Vec<Option<Reading>>]) -> Vec<(String, Setting)> {
+    groups
+        .iter()
+        .zip(readings)
+        .map(|(g, r)| {
+            let top = g.profiles.last().map_or(0.0, |p| p.1);
+            let watts = |name: &str| g.profiles.iter().find(|p| p.0 == name).map_or(top, |p| p.1);
+            let awake = r.iter().filter(|r| r.as_ref().is_none_or(|r| !r.asleep())).count();
+            let target = r.iter().flatten().map(|r| watts(&r.profile)).reduce(f64::min).unwrap_or(top);
+            (g.id.clone(), Setting { target_w: target, awake })
+        })
+        .collect()
+}
+
+/// Snaps every group's target to the highest profile at or below it.
+fn snap(decision: &mut Decision, groups: &[Group]) {
+    let mut k = 0;
+    for site in &mut decision.settings {
+        for s in site.iter_mut() {
+            s.target_w = profile_at_most(&groups[k].profiles, s.target_w).1;
+            k += 1;
+        }
+    }
+}
+
+/// Reads every group's miners, per group.
+async fn read_groups(miners: &Miners, groups: &[Group]) -> (Vec<Vec<Option<Reading>>>, site::RoundCounts) {
+    let addrs: Vec<SocketAddr> = groups.iter().flat_map(|g| g.miners.iter().copied()).collect();
+    let (flat, counts) = miners.read_all(&addrs).await;
+    let mut it = flat.into_iter();
+    (groups.iter().map(|g| it.by_ref().take(g.miners.len()).collect()).collect(), counts)
+}
+
+fn percentile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    sorted[((sorted.len() - 1) as f64 * q).round() as usize]
+}
+
+/// Runs until `shutdown` resolves, the site's world ends, or `max_steps` are decided.
+pub async fn run(cfg: DaemonConfig, shutdown: impl Future<Output = ()>) -> Result<RunSummary> {
+    let mut journal = Journal::open(&cfg.state_dir)?;
+    let mut summary = RunSummary { unfinished_at_start: journal.unfinished.len(), ..Default::default() };
+    let control = ControlApi { addr: cfg.site, timeout: cfg.timeout };
+    let mut miners = Miners::new(cfg.timeout, cfg.concurrency);
+    let metrics: http::Shared = std::sync::Arc::new(std::sync::Mutex::new(http::Metrics::new(cfg.stale_after)));
+    let m = |f: &mut dyn FnMut(&mut http::Metrics)| f(&mut metrics.lock().unwrap_or_else(|e| e.into_inner()));
+
+    let listener = tokio::net::TcpListener::bind(cfg.listen)
+        .await
+        .map_err(|e| Error::Config(format!("--listen {}: {e}", cfg.listen)))?;
+    summary.listen = listener.local_addr().ok();
+    if let Some(addr) = summary.listen {
+        // One line a supervisor (or a test) can wait for.
+        eprintln!("scheduler: /health and /metrics on http://{addr}");
+    }
+    let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(
+        axum::serve(listener, http::router(metrics.clone()))
+            .with_graceful_shutdown(async {
+                let _ = http_stopped.await;
+            })
+            .into_future(),
+    );
+
+    // The site, then the state of every miner.
+    let waited = Instant::now();
+    let mut status = loop {
+        match control.status().await {
+            Ok(s) => break s,
+            Err(e) if waited.elapsed() >= cfg.connect_for => {
+                return Err(Error::Config(format!("site control API {}: {e}", cfg.site)));
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    };
+    m(&mut |x| x.site_reachable = true);
+    check_site(&cfg.fleet, &status)?;
+    let caps: Vec<f64> = cfg.fleet.sites.iter().map(|s| s.power_cap_mw * 1e6).collect();
+    let catalog = AsicCatalog::builtin();
+    let mut groups = Vec::new();
+    for (s, site) in status.sites.iter().enumerate() {
+        for g in &site.groups {
+            let first = *g.miners.first().ok_or_else(|| Error::Config(format!("group `{}` has no miners", g.id)))?;
+            let profiles = miners.profiles(first).await.map_err(Error::Config)?;
+            groups.push(Group { site: s, id: g.id.clone(), miners: g.miners.clone(), profiles });
+        }
+    }
+    let (readings, counts) = read_groups(&miners, &groups).await;
+    m(&mut |x| {
+        x.miner_reads_ok += counts.ok;
+        x.miner_reads_failed += counts.failed;
+    });
+    let current = settings_from(&groups, &readings);
+    let mut engine = Engine::new(cfg.engine.clone(), current.clone());
+    let economics: BTreeMap<String, AsicEconomics> = groups
+        .iter()
+        .map(|g| catalog.get(&status.sites[g.site].groups.iter().find(|x| x.id == g.id).expect("checked").model))
+        .collect::<std::result::Result<Vec<_>, _>>()?
+        .into_iter()
+        .map(|model| (model.name.clone(), AsicEconomics::new(model.clone())))
+        .collect();
+    let mut initial = vec![Vec::new(); status.sites.len()];
+    for (g, (_, s)) in groups.iter().zip(&current) {
+        initial[g.site].push(*s);
+    }
+    let outlook = Published::default();
+    let prices = outlook.prices();
+    let mut optimiser = Optimiser::new("optimiser", cfg.optimiser.clone(), Box::new(outlook), economics, initial);
+    let step_us = (status.step_s * 1e6) as i64;
+    let mut last_step = journal.plan.as_ref().map(|p| p.step);
+    let mut latencies = Vec::new();
+
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            _ = tokio::time::sleep(cfg.clock.poll()) => {}
+        }
+        status = match control.status().await {
+            Ok(s) => {
+                m(&mut |x| x.site_reachable = true);
+                s
+            }
+            Err(e) => {
+                eprintln!("site: {e}");
+                m(&mut |x| {
+                    x.site_reachable = false;
+                    x.control_errors += 1;
+                });
+                continue;
+            }
+        };
+        if status.done {
+            break;
+        }
+        let step = ((status.now_us - status.start_us) / step_us) as u64;
+        if last_step.is_some_and(|l| step <= l) {
+            continue;
+        }
+        let t0 = Instant::now();
+        let (readings, counts) = read_groups(&miners, &groups).await;
+        let obs = observe(&status, &caps, &groups, &readings, &catalog)?;
+        *prices.lock().unwrap_or_else(|e| e.into_inner()) = obs.last_known_price.clone();
+        let mut decision = tokio::task::block_in_place(|| optimiser.decide(&obs))?;
+        snap(&mut decision, &groups);
+        let mut outbox = Outbox::default();
+        let rows = engine.apply(&mut outbox, &obs, &decision, "optimiser", step);
+
+        // Journal every action before sending any.
+        let mut actions = outbox.actions.into_iter();
+        let mut intents = Vec::new();
+        let mut to_send = Vec::new();
+        let mut skipped = 0;
+        for row in &rows {
+            let entry = Entry {
+                key: row.idempotency_key.clone(),
+                phase: "intent".into(),
+                step,
+                time_us: row.decision_time_us,
+                site: row.site_id.clone(),
+                device: row.device_id.clone(),
+                action: row.action.to_string(),
+                value: row.power_target_w,
+                job: row.job_id.clone(),
+                detail: None,
+            };
+            let action = if row.action == "give_up" { None } else { actions.next() };
+            if journal.seen(&entry.key) {
+                skipped += 1;
+                continue;
+            }
+            if let Some(a) = action {
+                to_send.push((entry.clone(), a));
+            }
+            intents.push(entry);
+        }
+        journal.write(&intents)?;
+        let mut outcomes = Vec::new();
+        let (mut ok, mut failed) = (0, 0);
+        for (entry, action) in &to_send {
+            let result = match action {
+                Action::Group(command) => {
+                    let g = groups.iter().position(|g| g.id == command.group()).expect("the engine names known groups");
+                    let c = miners.carry_out(command, &groups[g].miners, &readings[g], &groups[g].profiles).await;
+                    ok += c.ok;
+                    failed += c.failed;
+                    if c.failed == 0 {
+                        Ok(format!("{} device commands", c.ok))
+                    } else {
+                        Err(format!("{} of {} device commands failed", c.failed, c.ok + c.failed))
+                    }
+                }
+                Action::Place { job, pool } => control.place(job, pool).await.map(|()| String::new()),
+                Action::Preempt { job } => control.preempt(job).await.map(|()| String::new()),
+            };
+            let (phase, detail) = match result {
+                Ok(d) => ("done", d),
+                Err(e) => ("failed", e),
+            };
+            outcomes.push(Entry { phase: phase.into(), detail: Some(detail), ..entry.clone() });
+        }
+        journal.write(&outcomes)?;
+        let elapsed = t0.elapsed().as_secs_f64();
+        latencies.push(elapsed * 1e3);
+        let mut k = 0;
+        let planned = decision
+            .settings
+            .iter()
+            .flatten()
+            .map(|s| {
+                k += 1;
+                PlannedGroup { group: groups[k - 1].id.clone(), target_w: s.target_w, awake: s.awake }
+            })
+            .collect();
+        journal.save_plan(Plan {
+            step,
+            time_us: status.now_us,
+            groups: planned,
+            told: engine
+                .told()
+                .map(|(g, s)| PlannedGroup { group: g.to_string(), target_w: s.target_w, awake: s.awake })
+                .collect(),
+            place: decision.place.clone(),
+            preempt: decision.preempt.clone(),
+        })?;
+        last_step = Some(step);
+        summary.first_step.get_or_insert(step);
+        summary.last_step = Some(step);
+        summary.decisions += 1;
+        summary.actions_sent += to_send.len() as u64;
+        summary.duplicates_skipped += skipped;
+        summary.device_commands_ok += ok;
+        summary.device_commands_failed += failed;
+        m(&mut |x| {
+            x.decided(step, elapsed);
+            x.miner_reads_ok += counts.ok;
+            x.miner_reads_failed += counts.failed;
+            x.device_commands_ok += ok;
+            x.device_commands_failed += failed;
+            x.duplicates_skipped += skipped;
+            for (e, _) in &to_send {
+                *x.actions.entry(e.action.clone()).or_default() += 1;
+            }
+            x.sites = status.sites.iter().zip(&caps).map(|(s, c)| (s.id.clone(), s.power_w, *c)).collect();
+        });
+        if cfg.max_steps.is_some_and(|n| summary.decisions >= n) {
+            break;
+        }
+    }
+    if let Ok(s) = control.status().await {
+        status = s;
+    }
+    summary.site_cap_violations = status.cap_violations;
+    summary.site_max_cap_ratio = status.max_cap_ratio;
+    latencies.sort_by(f64::total_cmp);
+    summary.decision_ms_p50 = percentile(&latencies, 0.5);
+    summary.decision_ms_p99 = percentile(&latencies, 0.99);
+    let _ = stop_http.send(());
+    let _ = server.await;
+    Ok(summary)
+}
+
+/// Runs the daemon on its own runtime until SIGINT or SIGTERM (then it finishes the step in
+/// hand, writes its state and returns), the site's world ends, or `max_steps`.
+pub fn run_until_signal(cfg: DaemonConfig) -> Result<RunSummary> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Config(format!("tokio runtime: {e}")))?;
+    rt.block_on(async {
+        let signal = async {
+            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = async {
+                    match term.as_mut() {
+                        Some(t) => { t.recv().await; }
+                        None => std::future::pending::<()>().await,
+                    }
+                } => {}
+            }
+        };
+        run(cfg, signal).await
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hcp_sim::site_server::{GroupWire, SiteWire};
+
+    const DEMO: &str = include_str!("../../../fleets/daemon-demo.toml");
+
+    fn status(fleet: &FleetConfig) -> SiteStatus {
+        let addr: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        SiteStatus {
+            now_us: 0,
+            start_us: 0,
+            end_us: 1,
+            step_s: 300.0,
+            steps: 0,
+            done: false,
+            hashprice: 0.05,
+            last_known_price: BTreeMap::new(),
+            cap_violations: 0,
+            max_cap_ratio: 0.0,
+            sites: fleet
+                .sites
+                .iter()
+                .map(|s| SiteWire {
+                    id: s.id.clone(),
+                    node: s.node.clone(),
+                    cap_w: s.power_cap_mw * 1e6,
+                    power_w: 0.0,
+                    groups: s
+                        .asic_groups
+                        .iter()
+                        .map(|g| GroupWire { id: g.id.clone(), model: g.model.clone(), miners: vec![addr; g.count] })
+                        .collect(),
+                    pools: vec![],
+                    running: vec![],
+                })
+                .collect(),
+            queue: vec![],
+        }
+    }
+
+    #[test]
+    fn a_site_unlike_the_fleet_file_is_refused_by_name() {
+        let fleet = FleetConfig::parse(DEMO).unwrap();
+        let mut st = status(&fleet);
+        check_site(&fleet, &st).unwrap();
+        st.sites[0].groups[1].miners.pop();
+        let err = check_site(&fleet, &st).unwrap_err().to_string();
+        assert!(err.contains("group `kermit-s21` (17 × Antminer S21)") && err.contains("(18 × Antminer S21)"), "{err}");
+        st.sites[0].id = "elsewhere".into();
+        let err = check_site(&fleet, &st).unwrap_err().to_string();
+        assert!(err.contains("site `elsewhere` where the fleet file has `kermit`"), "{err}");
+    }
+
+    fn reading(curtail: &str, profile: &str) -> Option<Reading> {
+        Some(Reading { curtail: curtail.into(), profile: profile.into(), power_w: 0.0, ghs: 1.0 })
+    }
+
+    #[test]
+    fn the_engine_starts_from_what_the_miners_report_and_counts_the_unread_awake() {
+        let profiles = vec![("low".to_string(), 1900.0), ("mid".to_string(), 2500.0), ("top".to_string(), 3100.0)];
+        let g = Group { site: 0, id: "g".into(), miners: vec![], profiles };
+        let read = vec![reading("None", "mid"), reading("Sleep", "top"), reading("None", "low")];
+        assert_eq!(settings_from(std::slice::from_ref(&g), &[read])[0].1, Setting { target_w: 1900.0, awake: 2 });
+        let unread = vec![reading("Sleep", "mid"), None];
+        assert_eq!(settings_from(std::slice::from_ref(&g), &[unread])[0].1, Setting { target_w: 2500.0, awake: 1 });
+        assert_eq!(settings_from(std::slice::from_ref(&g), &[vec![None]])[0].1, Setting { target_w: 3100.0, awake: 1 });
+        let mut d = Decision { settings: vec![vec![Setting { target_w: 2499.0, awake: 1 }]], ..Default::default() };
+        snap(&mut d, &[g]);
+        assert_eq!(d.settings[0][0].target_w, 1900.0);
+    }
+}

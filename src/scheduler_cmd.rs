@@ -1,0 +1,75 @@
+//! `hcp scheduler`: the live scheduler daemon against a site (real or `hcp sim site`).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::{Args, ValueEnum};
+use hcp_scheduler::daemon::{Clock, DaemonConfig};
+use hcp_sim::fleet::FleetConfig;
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ClockArg {
+    /// The site runs on wall-clock time: look at its clock every second.
+    Real,
+    /// The site is simulated faster than real time: look every 10 ms.
+    Accelerated,
+}
+
+#[derive(Debug, Args)]
+pub struct SchedulerArgs {
+    /// The operator's fleet file: sites, caps and the groups the site must have.
+    #[arg(long)]
+    fleet: PathBuf,
+    /// The site's control API.
+    #[arg(long, default_value = "127.0.0.1:4100")]
+    site: SocketAddr,
+    /// State directory: the action journal and the last plan (kept across restarts).
+    #[arg(long, default_value = "out/scheduler")]
+    state: PathBuf,
+    /// Address of /health and /metrics.
+    #[arg(long, default_value = "127.0.0.1:9402")]
+    listen: SocketAddr,
+    #[arg(long, value_enum, default_value = "real")]
+    clock: ClockArg,
+    /// Stop after deciding this many steps.
+    #[arg(long)]
+    steps: Option<u64>,
+    /// Time budget of the genetic algorithm per decision, ms.
+    #[arg(long, default_value_t = 200)]
+    ga_ms: u64,
+    /// Timeout of each request to the site or a miner, ms.
+    #[arg(long, default_value_t = 2000)]
+    timeout_ms: u64,
+}
+
+pub fn scheduler_cmd(a: SchedulerArgs) -> Result<()> {
+    let fleet = FleetConfig::load(&a.fleet).with_context(|| format!("--fleet {}", a.fleet.display()))?;
+    let mut optimiser = hcp_scheduler::policy::OptimiserConfig::default();
+    optimiser.ga.time_budget = Duration::from_millis(a.ga_ms);
+    let clock = match a.clock {
+        ClockArg::Real => Clock::Real,
+        ClockArg::Accelerated => Clock::Accelerated,
+    };
+    let cfg = DaemonConfig {
+        fleet,
+        site: a.site,
+        state_dir: a.state,
+        listen: a.listen,
+        clock,
+        max_steps: a.steps,
+        optimiser,
+        engine: Default::default(),
+        timeout: Duration::from_millis(a.timeout_ms),
+        concurrency: 64,
+        stale_after: match clock {
+            Clock::Real => Duration::from_secs(15 * 60),
+            Clock::Accelerated => Duration::from_secs(30),
+        },
+        connect_for: Duration::from_secs(30),
+    };
+    let summary = hcp_scheduler::daemon::run_until_signal(cfg)?;
+    println!("{}", serde_json::to_string_pretty(&summary)?);
+    Ok(())
+}

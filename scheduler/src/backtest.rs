@@ -96,7 +96,8 @@ pub struct Summary {
     pub policies: Vec<PolicyResult>,
 }
 
-fn percentile(sorted: &[f64], q: f64) -> f64 {
+/// The `q` quantile of sorted values (nearest rank; 0 when empty).
+pub(crate) fn percentile(sorted: &[f64], q: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
     }

@@ -3,12 +3,13 @@
 //! retries and gives up loudly.
 //!
 //! Cap safety: while a group moves from one draw to another its power can be anywhere between
-//! the two, so an increase is only sent when the site's worst case (every group at the larger
-//! of what telemetry last showed and what it was told, every busy GPU at its TDP) stays under
-//! the cap. Decreases go first; the increases they make room for follow once telemetry shows
-//! the decrease, and a group only rises once telemetry shows its last command in effect (a
-//! delayed command could otherwise land after the next one and combine with it). A group whose
-//! telemetry row is missing counts at its maximum draw.
+//! the two, so an increase is only sent when the site's worst case stays under the cap: every
+//! settled group at what it was told, any other at the largest of what telemetry last showed,
+//! what it was told and what a command still on its way could leave it at; every busy GPU at
+//! its TDP; a group whose telemetry row is missing at its maximum draw. Decreases go first; the
+//! increases they make room for follow once the group is settled: telemetry shows its last
+//! command in effect (counts, and the targets the devices report) and no older command can
+//! still land and combine with the newer one.
 
 use std::collections::BTreeMap;
 

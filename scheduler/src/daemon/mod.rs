@@ -132,6 +132,7 @@ impl Actuator for Outbox {
 struct Group {
     site: usize,
     id: String,
+    model: String,
     miners: Vec<SocketAddr>,
     profiles: Vec<(String, f64)>,
 }
@@ -194,7 +195,7 @@ fn observe(
     for (s, site) in status.sites.iter().enumerate() {
         let mut views = Vec::new();
         for (g, r) in groups.iter().zip(readings).filter(|(g, _)| g.site == s) {
-            let model = catalog.get(&site.groups.iter().find(|x| x.id == g.id).expect("checked").model)?.clone();
+            let model = catalog.get(&g.model)?.clone();
             let all: Option<Vec<&Reading>> = r.iter().map(Option::as_ref).collect();
             views.push(GroupView {
                 id: g.id.clone(),
@@ -279,129 +280,123 @@ async fn read_groups(miners: &Miners, groups: &[Group]) -> (Vec<Vec<Option<Readi
     (groups.iter().map(|g| it.by_ref().take(g.miners.len()).collect()).collect(), counts)
 }
 
-fn percentile(sorted: &[f64], q: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    sorted[((sorted.len() - 1) as f64 * q).round() as usize]
+/// The daemon once connected: the site's groups, the engine and the optimiser.
+struct Daemon {
+    journal: Journal,
+    control: ControlApi,
+    miners: Miners,
+    groups: Vec<Group>,
+    caps: Vec<f64>,
+    catalog: AsicCatalog,
+    engine: Engine,
+    optimiser: Optimiser,
+    /// The prices the optimiser's outlook reads, updated every step.
+    prices: std::sync::Arc<std::sync::Mutex<BTreeMap<String, f64>>>,
+    metrics: http::Shared,
+    step_us: i64,
+    last_step: Option<u64>,
+    latencies_ms: Vec<f64>,
+    summary: RunSummary,
 }
 
-/// Runs until `shutdown` resolves, the site's world ends, or `max_steps` are decided.
-pub async fn run(cfg: DaemonConfig, shutdown: impl Future<Output = ()>) -> Result<RunSummary> {
-    let mut journal = Journal::open(&cfg.state_dir)?;
-    let mut summary = RunSummary { unfinished_at_start: journal.unfinished.len(), ..Default::default() };
-    let control = ControlApi { addr: cfg.site, timeout: cfg.timeout };
-    let mut miners = Miners::new(cfg.timeout, cfg.concurrency);
-    let metrics: http::Shared = std::sync::Arc::new(std::sync::Mutex::new(http::Metrics::new(cfg.stale_after)));
-    let m = |f: &mut dyn FnMut(&mut http::Metrics)| f(&mut metrics.lock().unwrap_or_else(|e| e.into_inner()));
-
-    let listener = tokio::net::TcpListener::bind(cfg.listen)
-        .await
-        .map_err(|e| Error::Config(format!("--listen {}: {e}", cfg.listen)))?;
-    summary.listen = listener.local_addr().ok();
-    if let Some(addr) = summary.listen {
-        // One line a supervisor (or a test) can wait for.
-        eprintln!("scheduler: /health and /metrics on http://{addr}");
-    }
-    let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(
-        axum::serve(listener, http::router(metrics.clone()))
-            .with_graceful_shutdown(async {
-                let _ = http_stopped.await;
-            })
-            .into_future(),
-    );
-
-    // The site, then the state of every miner.
-    let waited = Instant::now();
-    let mut status = loop {
-        match control.status().await {
-            Ok(s) => break s,
-            Err(e) if waited.elapsed() >= cfg.connect_for => {
-                return Err(Error::Config(format!("site control API {}: {e}", cfg.site)));
-            }
-            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
-        }
-    };
-    m(&mut |x| x.site_reachable = true);
-    check_site(&cfg.fleet, &status)?;
-    let caps: Vec<f64> = cfg.fleet.sites.iter().map(|s| s.power_cap_mw * 1e6).collect();
-    let catalog = AsicCatalog::builtin();
-    let mut groups = Vec::new();
-    for (s, site) in status.sites.iter().enumerate() {
-        for g in &site.groups {
-            let first = *g.miners.first().ok_or_else(|| Error::Config(format!("group `{}` has no miners", g.id)))?;
-            let profiles = miners.profiles(first).await.map_err(Error::Config)?;
-            groups.push(Group { site: s, id: g.id.clone(), miners: g.miners.clone(), profiles });
-        }
-    }
-    let (readings, counts) = read_groups(&miners, &groups).await;
-    m(&mut |x| {
-        x.miner_reads_ok += counts.ok;
-        x.miner_reads_failed += counts.failed;
-    });
-    let current = settings_from(&groups, &readings);
-    let mut engine = Engine::new(cfg.engine.clone(), current.clone());
-    let economics: BTreeMap<String, AsicEconomics> = groups
-        .iter()
-        .map(|g| catalog.get(&status.sites[g.site].groups.iter().find(|x| x.id == g.id).expect("checked").model))
-        .collect::<std::result::Result<Vec<_>, _>>()?
-        .into_iter()
-        .map(|model| (model.name.clone(), AsicEconomics::new(model.clone())))
-        .collect();
-    let mut initial = vec![Vec::new(); status.sites.len()];
-    for (g, (_, s)) in groups.iter().zip(&current) {
-        initial[g.site].push(*s);
-    }
-    let outlook = Published::default();
-    let prices = outlook.prices();
-    let mut optimiser = Optimiser::new("optimiser", cfg.optimiser.clone(), Box::new(outlook), economics, initial);
-    let step_us = (status.step_s * 1e6) as i64;
-    let mut last_step = journal.plan.as_ref().map(|p| p.step);
-    let mut latencies = Vec::new();
-
-    tokio::pin!(shutdown);
-    loop {
-        tokio::select! {
-            _ = &mut shutdown => break,
-            _ = tokio::time::sleep(cfg.clock.poll()) => {}
-        }
-        status = match control.status().await {
-            Ok(s) => {
-                m(&mut |x| x.site_reachable = true);
-                s
-            }
-            Err(e) => {
-                eprintln!("site: {e}");
-                m(&mut |x| {
-                    x.site_reachable = false;
-                    x.control_errors += 1;
-                });
-                continue;
+impl Daemon {
+    /// Waits for the site, checks it against the fleet file, reads every miner and starts the
+    /// engine and the optimiser from what they report.
+    async fn connect(cfg: &DaemonConfig, journal: Journal, metrics: http::Shared) -> Result<Daemon> {
+        let control = ControlApi { addr: cfg.site, timeout: cfg.timeout };
+        let waited = Instant::now();
+        let status = loop {
+            match control.status().await {
+                Ok(s) => break s,
+                Err(e) if waited.elapsed() >= cfg.connect_for => {
+                    return Err(Error::Config(format!("site control API {}: {e}", cfg.site)));
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
             }
         };
-        if status.done {
-            break;
+        check_site(&cfg.fleet, &status)?;
+        let miners = Miners::new(cfg.timeout, cfg.concurrency);
+        let catalog = AsicCatalog::builtin();
+        let mut groups = Vec::new();
+        let mut economics = BTreeMap::new();
+        for (s, site) in status.sites.iter().enumerate() {
+            for g in &site.groups {
+                let first =
+                    *g.miners.first().ok_or_else(|| Error::Config(format!("group `{}` has no miners", g.id)))?;
+                let profiles = miners.profiles(first).await.map_err(Error::Config)?;
+                let model = catalog.get(&g.model)?;
+                economics.entry(model.name.clone()).or_insert_with(|| AsicEconomics::new(model.clone()));
+                groups.push(Group {
+                    site: s,
+                    id: g.id.clone(),
+                    model: g.model.clone(),
+                    miners: g.miners.clone(),
+                    profiles,
+                });
+            }
         }
-        let step = ((status.now_us - status.start_us) / step_us) as u64;
-        if last_step.is_some_and(|l| step <= l) {
-            continue;
-        }
-        let t0 = Instant::now();
         let (readings, counts) = read_groups(&miners, &groups).await;
-        let obs = observe(&status, &caps, &groups, &readings, &catalog)?;
-        *prices.lock().unwrap_or_else(|e| e.into_inner()) = obs.last_known_price.clone();
-        let mut decision = tokio::task::block_in_place(|| optimiser.decide(&obs))?;
-        snap(&mut decision, &groups);
-        let mut outbox = Outbox::default();
-        let rows = engine.apply(&mut outbox, &obs, &decision, "optimiser", step);
+        let current = settings_from(&groups, &readings);
+        let mut initial = vec![Vec::new(); status.sites.len()];
+        for (g, (_, s)) in groups.iter().zip(&current) {
+            initial[g.site].push(*s);
+        }
+        let outlook = Published::default();
+        let prices = outlook.prices();
+        let optimiser = Optimiser::new("optimiser", cfg.optimiser.clone(), Box::new(outlook), economics, initial);
+        let summary = RunSummary { unfinished_at_start: journal.unfinished.len(), ..Default::default() };
+        let daemon = Daemon {
+            last_step: journal.plan.as_ref().map(|p| p.step),
+            journal,
+            control,
+            miners,
+            groups,
+            caps: cfg.fleet.sites.iter().map(|s| s.power_cap_mw * 1e6).collect(),
+            catalog,
+            engine: Engine::new(cfg.engine.clone(), current),
+            optimiser,
+            prices,
+            metrics,
+            step_us: (status.step_s * 1e6) as i64,
+            latencies_ms: Vec::new(),
+            summary,
+        };
+        daemon.record(|m| {
+            m.site_reachable = true;
+            m.miner_reads_ok += counts.ok;
+            m.miner_reads_failed += counts.failed;
+        });
+        Ok(daemon)
+    }
 
-        // Journal every action before sending any.
+    fn record(&self, f: impl FnOnce(&mut http::Metrics)) {
+        f(&mut self.metrics.lock().unwrap_or_else(|e| e.into_inner()));
+    }
+
+    /// The site step `status` is in, if it is one this daemon has not decided yet.
+    fn undecided_step(&self, status: &SiteStatus) -> Option<u64> {
+        let step = ((status.now_us - status.start_us) / self.step_us) as u64;
+        (self.last_step.is_none_or(|last| step > last)).then_some(step)
+    }
+
+    /// One step: read the miners, decide, journal, send, save the plan.
+    async fn decide(&mut self, status: &SiteStatus, step: u64) -> Result<()> {
+        let started = Instant::now();
+        let (readings, counts) = read_groups(&self.miners, &self.groups).await;
+        let obs = observe(status, &self.caps, &self.groups, &readings, &self.catalog)?;
+        *self.prices.lock().unwrap_or_else(|e| e.into_inner()) = obs.last_known_price.clone();
+        let optimiser = &mut self.optimiser;
+        let mut decision = tokio::task::block_in_place(|| optimiser.decide(&obs))?;
+        snap(&mut decision, &self.groups);
+        let mut outbox = Outbox::default();
+        let rows = self.engine.apply(&mut outbox, &obs, &decision, "optimiser", step);
+
+        // Journal every action before sending any; a key the journal holds is not sent again.
         let mut actions = outbox.actions.into_iter();
-        let mut intents = Vec::new();
-        let mut to_send = Vec::new();
-        let mut skipped = 0;
+        let (mut intents, mut to_send, mut skipped) = (Vec::new(), Vec::new(), 0);
         for row in &rows {
+            // Every row but a give-up is one action, in the order the engine asked for them.
+            let action = if row.action == "give_up" { None } else { actions.next() };
             let entry = Entry {
                 key: row.idempotency_key.clone(),
                 phase: "intent".into(),
@@ -414,8 +409,7 @@ pub async fn run(cfg: DaemonConfig, shutdown: impl Future<Output = ()>) -> Resul
                 job: row.job_id.clone(),
                 detail: None,
             };
-            let action = if row.action == "give_up" { None } else { actions.next() };
-            if journal.seen(&entry.key) {
+            if self.journal.seen(&entry.key) {
                 skipped += 1;
                 continue;
             }
@@ -424,24 +418,81 @@ pub async fn run(cfg: DaemonConfig, shutdown: impl Future<Output = ()>) -> Resul
             }
             intents.push(entry);
         }
-        journal.write(&intents)?;
-        let mut outcomes = Vec::new();
-        let (mut ok, mut failed) = (0, 0);
-        for (entry, action) in &to_send {
+        self.journal.write(&intents)?;
+        let (outcomes, device) = self.send(&to_send, &readings).await;
+        self.journal.write(&outcomes)?;
+        let elapsed = started.elapsed().as_secs_f64();
+        self.latencies_ms.push(elapsed * 1e3);
+
+        let planned = |settings: Vec<(String, Setting)>| {
+            settings
+                .into_iter()
+                .map(|(group, s)| PlannedGroup { group, target_w: s.target_w, awake: s.awake })
+                .collect()
+        };
+        let wanted =
+            self.groups.iter().map(|g| g.id.clone()).zip(decision.settings.iter().flatten().copied()).collect();
+        let told = self.engine.told().map(|(g, s)| (g.to_string(), s)).collect();
+        self.journal.save_plan(Plan {
+            step,
+            time_us: status.now_us,
+            groups: planned(wanted),
+            told: planned(told),
+            place: decision.place.clone(),
+            preempt: decision.preempt.clone(),
+        })?;
+        self.last_step = Some(step);
+        let s = &mut self.summary;
+        s.first_step.get_or_insert(step);
+        s.last_step = Some(step);
+        s.decisions += 1;
+        s.actions_sent += to_send.len() as u64;
+        s.duplicates_skipped += skipped;
+        s.device_commands_ok += device.ok;
+        s.device_commands_failed += device.failed;
+        self.record(|m| {
+            m.decided(step, elapsed);
+            m.miner_reads_ok += counts.ok;
+            m.miner_reads_failed += counts.failed;
+            m.device_commands_ok += device.ok;
+            m.device_commands_failed += device.failed;
+            m.duplicates_skipped += skipped;
+            for (e, _) in &to_send {
+                *m.actions.entry(e.action.clone()).or_default() += 1;
+            }
+        });
+        Ok(())
+    }
+
+    /// Sends the journaled actions in order; returns their outcomes and the device commands'
+    /// counts.
+    async fn send(
+        &mut self,
+        to_send: &[(Entry, Action)],
+        readings: &[Vec<Option<Reading>>],
+    ) -> (Vec<Entry>, site::RoundCounts) {
+        let mut outcomes = Vec::with_capacity(to_send.len());
+        let mut device = site::RoundCounts::default();
+        for (entry, action) in to_send {
             let result = match action {
                 Action::Group(command) => {
-                    let g = groups.iter().position(|g| g.id == command.group()).expect("the engine names known groups");
-                    let c = miners.carry_out(command, &groups[g].miners, &readings[g], &groups[g].profiles).await;
-                    ok += c.ok;
-                    failed += c.failed;
+                    let g = self
+                        .groups
+                        .iter()
+                        .position(|g| g.id == command.group())
+                        .expect("the engine names known groups");
+                    let group = &self.groups[g];
+                    let c = self.miners.carry_out(command, &group.miners, &readings[g], &group.profiles).await;
+                    device.ok += c.ok;
+                    device.failed += c.failed;
                     if c.failed == 0 {
                         Ok(format!("{} device commands", c.ok))
                     } else {
                         Err(format!("{} of {} device commands failed", c.failed, c.ok + c.failed))
                     }
                 }
-                Action::Place { job, pool } => control.place(job, pool).await.map(|()| String::new()),
-                Action::Preempt { job } => control.preempt(job).await.map(|()| String::new()),
+                Action::Place { job, pool } => self.control.place(job, pool).await.map(|()| String::new()),
+                Action::Preempt { job } => self.control.preempt(job).await.map(|()| String::new()),
             };
             let (phase, detail) = match result {
                 Ok(d) => ("done", d),
@@ -449,62 +500,74 @@ pub async fn run(cfg: DaemonConfig, shutdown: impl Future<Output = ()>) -> Resul
             };
             outcomes.push(Entry { phase: phase.into(), detail: Some(detail), ..entry.clone() });
         }
-        journal.write(&outcomes)?;
-        let elapsed = t0.elapsed().as_secs_f64();
-        latencies.push(elapsed * 1e3);
-        let mut k = 0;
-        let planned = decision
-            .settings
-            .iter()
-            .flatten()
-            .map(|s| {
-                k += 1;
-                PlannedGroup { group: groups[k - 1].id.clone(), target_w: s.target_w, awake: s.awake }
+        (outcomes, device)
+    }
+}
+
+/// Runs until `shutdown` resolves, the site's world ends, or `max_steps` are decided.
+pub async fn run(cfg: DaemonConfig, shutdown: impl Future<Output = ()>) -> Result<RunSummary> {
+    let journal = Journal::open(&cfg.state_dir)?;
+    let metrics: http::Shared = std::sync::Arc::new(std::sync::Mutex::new(http::Metrics::new(cfg.stale_after)));
+    let listener = tokio::net::TcpListener::bind(cfg.listen)
+        .await
+        .map_err(|e| Error::Config(format!("--listen {}: {e}", cfg.listen)))?;
+    let listen = listener.local_addr().ok();
+    if let Some(addr) = listen {
+        // One line a supervisor (or a test) can wait for.
+        eprintln!("scheduler: /health and /metrics on http://{addr}");
+    }
+    let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(
+        axum::serve(listener, http::router(metrics.clone()))
+            .with_graceful_shutdown(async {
+                let _ = http_stopped.await;
             })
-            .collect();
-        journal.save_plan(Plan {
-            step,
-            time_us: status.now_us,
-            groups: planned,
-            told: engine
-                .told()
-                .map(|(g, s)| PlannedGroup { group: g.to_string(), target_w: s.target_w, awake: s.awake })
-                .collect(),
-            place: decision.place.clone(),
-            preempt: decision.preempt.clone(),
-        })?;
-        last_step = Some(step);
-        summary.first_step.get_or_insert(step);
-        summary.last_step = Some(step);
-        summary.decisions += 1;
-        summary.actions_sent += to_send.len() as u64;
-        summary.duplicates_skipped += skipped;
-        summary.device_commands_ok += ok;
-        summary.device_commands_failed += failed;
-        m(&mut |x| {
-            x.decided(step, elapsed);
-            x.miner_reads_ok += counts.ok;
-            x.miner_reads_failed += counts.failed;
-            x.device_commands_ok += ok;
-            x.device_commands_failed += failed;
-            x.duplicates_skipped += skipped;
-            for (e, _) in &to_send {
-                *x.actions.entry(e.action.clone()).or_default() += 1;
+            .into_future(),
+    );
+    let mut d = Daemon::connect(&cfg, journal, metrics).await?;
+    let mut status = None;
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            _ = tokio::time::sleep(cfg.clock.poll()) => {}
+        }
+        let now = match d.control.status().await {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("site: {e}");
+                d.record(|m| {
+                    m.site_reachable = false;
+                    m.control_errors += 1;
+                });
+                continue;
             }
-            x.sites = status.sites.iter().zip(&caps).map(|(s, c)| (s.id.clone(), s.power_w, *c)).collect();
+        };
+        d.record(|m| {
+            m.site_reachable = true;
+            m.sites = now.sites.iter().zip(&d.caps).map(|(s, c)| (s.id.clone(), s.power_w, *c)).collect();
         });
-        if cfg.max_steps.is_some_and(|n| summary.decisions >= n) {
+        if now.done {
+            status = Some(now);
             break;
         }
+        if let Some(step) = d.undecided_step(&now) {
+            d.decide(&now, step).await?;
+            if cfg.max_steps.is_some_and(|n| d.summary.decisions >= n) {
+                break;
+            }
+        }
     }
-    if let Ok(s) = control.status().await {
-        status = s;
+    // The site's own cap record as the run ends.
+    if let Some(s) = status.or(d.control.status().await.ok()) {
+        d.summary.site_cap_violations = s.cap_violations;
+        d.summary.site_max_cap_ratio = s.max_cap_ratio;
     }
-    summary.site_cap_violations = status.cap_violations;
-    summary.site_max_cap_ratio = status.max_cap_ratio;
-    latencies.sort_by(f64::total_cmp);
-    summary.decision_ms_p50 = percentile(&latencies, 0.5);
-    summary.decision_ms_p99 = percentile(&latencies, 0.99);
+    let mut summary = d.summary;
+    d.latencies_ms.sort_by(f64::total_cmp);
+    summary.decision_ms_p50 = crate::backtest::percentile(&d.latencies_ms, 0.5);
+    summary.decision_ms_p99 = crate::backtest::percentile(&d.latencies_ms, 0.99);
+    summary.listen = listen;
     let _ = stop_http.send(());
     let _ = server.await;
     Ok(summary)
@@ -596,7 +659,7 @@ mod tests {
     #[test]
     fn the_engine_starts_from_what_the_miners_report_and_counts_the_unread_awake() {
         let profiles = vec![("low".to_string(), 1900.0), ("mid".to_string(), 2500.0), ("top".to_string(), 3100.0)];
-        let g = Group { site: 0, id: "g".into(), miners: vec![], profiles };
+        let g = Group { site: 0, id: "g".into(), model: "m".into(), miners: vec![], profiles };
         let read = vec![reading("None", "mid"), reading("Sleep", "top"), reading("None", "low")];
         assert_eq!(settings_from(std::slice::from_ref(&g), &[read])[0].1, Setting { target_w: 1900.0, awake: 2 });
         let unread = vec![reading("Sleep", "mid"), None];

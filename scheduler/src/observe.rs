@@ -5,7 +5,6 @@ use std::collections::BTreeMap;
 
 use hcp_datasets::rows::TelemetryRow;
 use hcp_sim::asic::AsicModel;
-use hcp_sim::workload::{JobClass, SimJob};
 use hcp_sim::world::World;
 
 /// One ASIC group as observed.
@@ -42,41 +41,7 @@ pub struct PoolView {
     pub batch_w: f64,
 }
 
-/// A job as the scheduler sees it.
-#[derive(Debug, Clone)]
-pub struct JobView {
-    pub id: String,
-    pub class: JobClass,
-    pub num_gpu: u32,
-    pub gpu_milli: u32,
-    pub created_us: i64,
-    /// Work left, s.
-    pub remaining_s: f64,
-    pub value_usd_per_gpu_hour: f64,
-    pub deadline_us: Option<i64>,
-    /// The pool it runs on (placed jobs).
-    pub pool: Option<String>,
-}
-
-impl JobView {
-    pub fn gpu_equivalents(&self) -> f64 {
-        self.num_gpu as f64 * self.gpu_milli.clamp(1, 1000) as f64 / 1000.0
-    }
-
-    fn from_sim(job: &SimJob, remaining_s: Option<f64>, pool: Option<&str>) -> JobView {
-        JobView {
-            id: job.id.clone(),
-            class: job.class,
-            num_gpu: job.num_gpu,
-            gpu_milli: job.gpu_milli,
-            created_us: job.created_us,
-            remaining_s: remaining_s.unwrap_or(job.duration_s),
-            value_usd_per_gpu_hour: job.value_usd_per_gpu_hour,
-            deadline_us: job.deadline_us,
-            pool: pool.map(str::to_string),
-        }
-    }
-}
+pub use hcp_sim::site_server::JobView;
 
 /// One site as observed.
 #[derive(Debug, Clone)]

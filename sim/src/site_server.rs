@@ -64,9 +64,9 @@ pub struct PoolWire {
     pub batch_w: f64,
 }
 
-/// A job on the wire.
+/// A job as a scheduler sees it: on the control API's wire, and in the scheduler's observation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct JobWire {
+pub struct JobView {
     pub id: String,
     pub class: JobClass,
     pub num_gpu: u32,
@@ -80,9 +80,15 @@ pub struct JobWire {
     pub pool: Option<String>,
 }
 
-impl JobWire {
-    fn from_sim(job: &SimJob, remaining_s: Option<f64>, pool: Option<&str>) -> JobWire {
-        JobWire {
+impl JobView {
+    /// GPUs the job occupies, a shared GPU counting as its share.
+    pub fn gpu_equivalents(&self) -> f64 {
+        self.num_gpu as f64 * self.gpu_milli.clamp(1, 1000) as f64 / 1000.0
+    }
+
+    /// `remaining_s`: work left (a job stopped part way); `None`: all of it.
+    pub fn from_sim(job: &SimJob, remaining_s: Option<f64>, pool: Option<&str>) -> JobView {
+        JobView {
             id: job.id.clone(),
             class: job.class,
             num_gpu: job.num_gpu,
@@ -106,7 +112,7 @@ pub struct SiteWire {
     pub power_w: f64,
     pub groups: Vec<GroupWire>,
     pub pools: Vec<PoolWire>,
-    pub running: Vec<JobWire>,
+    pub running: Vec<JobView>,
 }
 
 /// The control API's `status` reply.
@@ -127,7 +133,7 @@ pub struct SiteStatus {
     pub cap_violations: u64,
     pub max_cap_ratio: f64,
     pub sites: Vec<SiteWire>,
-    pub queue: Vec<JobWire>,
+    pub queue: Vec<JobView>,
 }
 
 /// What the threads share.
@@ -195,7 +201,7 @@ impl State {
                 running: site
                     .pools
                     .iter()
-                    .flat_map(|p| p.placed().map(move |j| JobWire::from_sim(j, None, Some(&p.id))))
+                    .flat_map(|p| p.placed().map(move |j| JobView::from_sim(j, None, Some(&p.id))))
                     .collect(),
             })
             .collect();
@@ -215,7 +221,7 @@ impl State {
             cap_violations: self.cap_violations,
             max_cap_ratio: self.max_cap_ratio,
             sites,
-            queue: w.queued().map(|(j, rem)| JobWire::from_sim(j, rem, None)).collect(),
+            queue: w.queued().map(|(j, rem)| JobView::from_sim(j, rem, None)).collect(),
         }
     }
 

@@ -30,7 +30,7 @@ use hcp_sim::world::Command;
 use crate::economics::{AsicEconomics, Setting};
 use crate::engine::{Actuator, Engine, EngineConfig};
 use crate::error::{Error, Result};
-use crate::observe::{GroupView, JobView, Observation, PoolView, SiteView};
+use crate::observe::{GroupView, Observation, PoolView, SiteView};
 use crate::outlook::Published;
 use crate::policy::{Decision, Optimiser, OptimiserConfig, Policy};
 use journal::{Entry, Journal, Plan, PlannedGroup};
@@ -180,17 +180,6 @@ fn observe(
     readings: &[Vec<Option<Reading>>],
     catalog: &AsicCatalog,
 ) -> Result<Observation> {
-    let job = |j: &hcp_sim::site_server::JobWire| JobView {
-        id: j.id.clone(),
-        class: j.class,
-        num_gpu: j.num_gpu,
-        gpu_milli: j.gpu_milli,
-        created_us: j.created_us,
-        remaining_s: j.remaining_s,
-        value_usd_per_gpu_hour: j.value_usd_per_gpu_hour,
-        deadline_us: j.deadline_us,
-        pool: j.pool.clone(),
-    };
     let mut sites = Vec::with_capacity(status.sites.len());
     for (s, site) in status.sites.iter().enumerate() {
         let mut views = Vec::new();
@@ -229,7 +218,7 @@ fn observe(
                     batch_w: p.batch_w,
                 })
                 .collect(),
-            running: site.running.iter().map(job).collect(),
+            running: site.running.clone(),
         });
     }
     Ok(Observation {
@@ -237,7 +226,7 @@ fn observe(
         step_s: status.step_s,
         hashprice: status.hashprice,
         sites,
-        queue: status.queue.iter().map(job).collect(),
+        queue: status.queue.clone(),
         last_known_price: status.last_known_price.clone(),
     })
 }

@@ -39,6 +39,10 @@ pub struct SchedulerArgs {
     /// Time budget of the genetic algorithm per decision, ms.
     #[arg(long, default_value_t = 200)]
     ga_ms: u64,
+    /// A trained real-time price model (`hcp train price`) for a site's node; repeat for more
+    /// nodes. Without one, a node's outlook is its latest published price.
+    #[arg(long = "model")]
+    models: Vec<PathBuf>,
     /// Timeout of each request to the site or a miner, ms.
     #[arg(long, default_value_t = 2000)]
     timeout_ms: u64,
@@ -52,6 +56,12 @@ pub fn scheduler_cmd(a: SchedulerArgs) -> Result<()> {
         ClockArg::Real => Clock::Real,
         ClockArg::Accelerated => Clock::Accelerated,
     };
+    let mut forecasters = Vec::new();
+    for dir in &a.models {
+        let (f, _) =
+            hcp_training::price_model::load_price_model(dir).with_context(|| format!("--model {}", dir.display()))?;
+        forecasters.push(f);
+    }
     let cfg = DaemonConfig {
         fleet,
         site: a.site,
@@ -68,6 +78,7 @@ pub fn scheduler_cmd(a: SchedulerArgs) -> Result<()> {
             Clock::Accelerated => Duration::from_secs(30),
         },
         connect_for: Duration::from_secs(30),
+        forecasters,
     };
     let summary = hcp_scheduler::daemon::run_until_signal(cfg)?;
     println!("{}", serde_json::to_string_pretty(&summary)?);

@@ -52,6 +52,10 @@ struct SiteArgs {
     /// Days the world runs (then the site reports itself done).
     #[arg(long, default_value_t = 7)]
     days: u32,
+    /// Days of history before the clock starts: their prices are published (what a forecaster
+    /// needs at once), nothing else of them is served.
+    #[arg(long, default_value_t = 0)]
+    history_days: u32,
     #[arg(long, default_value_t = 42)]
     seed: u64,
     /// Simulated seconds per wall-clock second (1: real time).
@@ -230,7 +234,10 @@ fn miners(a: MinersArgs) -> Result<()> {
 fn site(a: SiteArgs) -> Result<()> {
     use hcp_sim::site_server::{SiteServer, SiteServerConfig};
     let fleet = FleetConfig::load(&a.fleet).with_context(|| format!("--fleet {}", a.fleet.display()))?;
-    let world = hcp_sim::world::World::new(fleet, a.days, a.seed)?;
+    let mut world = hcp_sim::world::World::new(fleet, a.history_days + a.days, a.seed)?;
+    if a.history_days > 0 {
+        world.skip_to(world.start_us + i64::from(a.history_days) * hcp_datasets::time::MICROS_PER_DAY)?;
+    }
     let devices: usize = world.sites.iter().flat_map(|s| s.groups.iter()).map(|g| g.len()).sum();
     let cfg = SiteServerConfig {
         control: a.control,

@@ -605,17 +605,44 @@ fn plan_step(state: &Path) -> Option<u64> {
     serde_json::from_str::<serde_json::Value>(&text).ok()?["step"].as_u64()
 }
 
-/// The daemon against a simulated site in another process: it decides, journals and sends;
-/// `kill -9` mid-run; the restart re-reads the miners, does not decide the step it had already
-/// decided, sends no action twice, and the miners end where its commands put them; the site
-/// never passes its cap; /health and /metrics answer.
+/// A price model trained by `hcp train price` on `days` of the fleet's simulated history.
+fn trained_price_model(fleet: &Path, days: &str, dir: &Path) -> std::path::PathBuf {
+    let history = dir.join(format!("history-{days}"));
+    let sim = hcp()
+        .args(["sim", "--quiet", "--days", days, "--fleet"])
+        .arg(fleet)
+        .arg("--out")
+        .arg(&history)
+        .output()
+        .unwrap();
+    assert!(sim.status.success(), "{}", String::from_utf8_lossy(&sim.stderr));
+    let model = dir.join(format!("model-{days}"));
+    let train = hcp()
+        .args(["train", "price", "--point", "HB_WEST", "--holdout-days", "7", "--data"])
+        .arg(&history)
+        .arg("--out")
+        .arg(&model)
+        .output()
+        .unwrap();
+    assert!(train.status.success(), "{}", String::from_utf8_lossy(&train.stderr));
+    model
+}
+
+/// The daemon against a simulated site in another process, planning on hcp's price model
+/// trained on the site's history: it decides, journals and sends; `kill -9` mid-run; the
+/// restart re-reads the miners, does not decide the step it had already decided, sends no
+/// action twice, and the miners end where its commands put them; the site never passes its cap;
+/// /health and /metrics answer. A model trained past the site's clock is refused.
 #[test]
 fn scheduler_daemon_survives_kill_9_without_repeating_an_action() {
     let fleet = Path::new(env!("CARGO_MANIFEST_DIR")).join("fleets/daemon-demo.toml");
     let state = tempfile::tempdir().unwrap();
-    // 300× real time: a 5-minute step every second.
+    let models = tempfile::tempdir().unwrap();
+    let model = trained_price_model(&fleet, "45", models.path());
+    // 300× real time: a 5-minute step every second, after the 45 days the model learnt from.
     let mut site = hcp()
-        .args(["sim", "site", "--days", "3", "--speed", "300", "--control", "127.0.0.1:0", "--fleet"])
+        .args(["sim", "site", "--history-days", "45", "--days", "3", "--speed", "300", "--control", "127.0.0.1:0"])
+        .arg("--fleet")
         .arg(&fleet)
         .stdout(std::process::Stdio::piped())
         .spawn()
@@ -624,11 +651,25 @@ fn scheduler_daemon_survives_kill_9_without_repeating_an_action() {
     let site = Child(site);
     let ready = wait_for_line(stdout, "site ready");
     let control = ready.split("control API on ").nth(1).unwrap().split(',').next().unwrap().to_string();
+    let future = trained_price_model(&fleet, "50", models.path());
+    let refused = hcp()
+        .args(["scheduler", "--listen", "127.0.0.1:0", "--site", &control, "--fleet"])
+        .arg(&fleet)
+        .arg("--state")
+        .arg(models.path().join("refused"))
+        .arg("--model")
+        .arg(&future)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success() && said.contains("it would have seen the future"), "{said}");
     let daemon = |steps: Option<&str>| {
         let mut c = hcp();
         c.args(["scheduler", "--clock", "accelerated", "--ga-ms", "50", "--listen", "127.0.0.1:0", "--site", &control])
             .arg("--fleet")
             .arg(&fleet)
+            .arg("--model")
+            .arg(&model)
             .arg("--state")
             .arg(state.path())
             .stdout(std::process::Stdio::piped())

@@ -1,6 +1,7 @@
 //! Conversions between calendar times and the microsecond UTC timestamps stored on disk.
 
-use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, TimeZone, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Timelike, Utc};
+use chrono_tz::America::Chicago;
 
 pub const MICROS_PER_SECOND: i64 = 1_000_000;
 pub const MICROS_PER_HOUR: i64 = 3_600 * MICROS_PER_SECOND;
@@ -39,4 +40,15 @@ pub fn parse_instant(s: &str) -> Option<i64> {
         return Some(date_micros(d));
     }
     DateTime::parse_from_rfc3339(s).ok().map(|t| t.timestamp_micros())
+}
+
+/// ERCOT's calendar of the hour starting at `start_us`: local (Central) hour of day, weekday
+/// (Monday = 0), and when its day-ahead price is published (13:30 Central on the day before
+/// the delivery day).
+pub fn ercot_calendar(start_us: i64) -> (u8, u8, i64) {
+    let local = Chicago.timestamp_micros(start_us).single().expect("a UTC instant maps to one local time");
+    let day_before = local.date_naive().pred_opt().expect("not the first day of time");
+    let at = day_before.and_time(NaiveTime::from_hms_opt(13, 30, 0).expect("valid"));
+    let published = Chicago.from_local_datetime(&at).earliest().expect("13:30 exists every day").timestamp_micros();
+    (local.hour() as u8, local.weekday().num_days_from_monday() as u8, published)
 }

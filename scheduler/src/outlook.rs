@@ -37,7 +37,7 @@ impl PriceOutlook for Perfect {
 }
 
 /// hcp's real-time price forecaster (`lear_rt`) per node over the node's published prices.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Forecast {
     pub nodes: BTreeMap<String, (PriceForecaster, HourlyPrices)>,
 }
@@ -86,5 +86,25 @@ impl PriceOutlook for Published {
     fn hourly(&mut self, node: &str, _hour_start_us: i64, hours: usize) -> Vec<f64> {
         let last = self.prices.lock().map(|p| p.get(node).copied()).ok().flatten().unwrap_or(0.0);
         vec![last; hours]
+    }
+}
+
+/// The daemon's outlook: hcp's forecaster for the nodes it has one for, over a grid of
+/// published prices the daemon refreshes every hour through [`Live::forecast`]; the latest
+/// published price for the others.
+#[derive(Debug, Clone, Default)]
+pub struct Live {
+    pub forecast: std::sync::Arc<std::sync::Mutex<Forecast>>,
+    pub published: Published,
+}
+
+impl PriceOutlook for Live {
+    fn hourly(&mut self, node: &str, hour_start_us: i64, hours: usize) -> Vec<f64> {
+        let mut forecast = self.forecast.lock().unwrap_or_else(|e| e.into_inner());
+        if forecast.nodes.contains_key(node) {
+            return forecast.hourly(node, hour_start_us, hours);
+        }
+        drop(forecast);
+        self.published.hourly(node, hour_start_us, hours)
     }
 }

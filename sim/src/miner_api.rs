@@ -41,7 +41,8 @@ pub fn profiles_for(model: &AsicModel) -> Vec<Profile> {
     let stock_freq = 500.0;
     let mut out: Vec<Profile> = (0..9)
         .map(|k| {
-            let watts = (lo + (hi - lo) * k as f64 / 8.0).round();
+            // Whole watts inside the curve: a device refuses a target off its curve.
+            let watts = (lo + (hi - lo) * k as f64 / 8.0).round().clamp(lo.ceil(), hi.floor());
             let hashrate = model.hashrate_at(watts);
             let freq = (stock_freq * hashrate / model.stock.hashrate_ths / 5.0).round() * 5.0;
             Profile {
@@ -577,6 +578,20 @@ mod tests {
         assert_eq!(p.last().unwrap().watts, 3100.0);
         assert!(p.iter().any(|x| x.name == "default" && x.watts == 2850.0));
         assert!(p.windows(2).all(|w| w[0].watts <= w[1].watts));
+    }
+
+    /// Regression: the S21's lowest profile, 2,339 W (its curve starts at 2,339.47 W), was
+    /// refused by the device it was offered on.
+    #[test]
+    fn every_profile_of_every_model_is_a_target_its_device_takes() {
+        for model in AsicCatalog::builtin().models {
+            let mut g = AsicGroup::new("g", model.clone(), AsicPhysics::default(), 1, model.stock.power_w, Rng::new(1))
+                .unwrap();
+            for p in profiles_for(&model) {
+                g.set_target(0..1, p.watts)
+                    .unwrap_or_else(|e| panic!("{}: {} ({} W): {e}", model.name, p.name, p.watts));
+            }
+        }
     }
 
     #[test]

@@ -9,6 +9,9 @@
 //!   queue, and the cap record so far ([`SiteStatus`]).
 //! - `{"command": "place", "parameter": "JOB,POOL"}`: places a queued job.
 //! - `{"command": "preempt", "parameter": "JOB"}`: preempts a placed job.
+//! - `{"command": "prices", "parameter": "NODE"}`: the node's hourly prices as published by
+//!   now (`[start_us, real-time, day-ahead]`, `null` where not published yet): the real-time
+//!   price of hours that have ended, the day-ahead price from 13:30 Central the day before.
 //!
 //! Replies carry `"ok": true` or `"ok": false` with an `"error"` naming what was wrong. The world
 //! is handed over ([`World::hand_over`]): it neither curtails nor places jobs by itself.
@@ -20,7 +23,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use hcp_datasets::time::MICROS_PER_SECOND;
+use hcp_datasets::time::{MICROS_PER_SECOND, ercot_calendar};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -264,11 +267,33 @@ impl State {
                     json!({ "ok": false, "error": format!("preempt: no pool runs job `{job}`") })
                 }
             }
-            ("status" | "place" | "preempt", _) => json!({
+            ("prices", [node]) => {
+                let now = self.world.now_us;
+                let hour_us = 3_600 * MICROS_PER_SECOND;
+                let rows: Vec<Value> = self
+                    .world
+                    .feed
+                    .iter()
+                    .filter(|r| &*r.node == *node && r.interval_minutes == 60)
+                    .filter_map(|r| {
+                        let t = r.interval_start_us;
+                        let rt = r.rtm_price_per_mwh.filter(|_| t + hour_us <= now);
+                        let da = r.dam_price_per_mwh.filter(|_| ercot_calendar(t).2 <= now);
+                        (rt.is_some() || da.is_some()).then(|| json!([t, rt, da]))
+                    })
+                    .collect();
+                if rows.is_empty() {
+                    json!({ "ok": false, "error": format!("`parameter` of `prices`: no prices for node `{node}`") })
+                } else {
+                    json!({ "ok": true, "prices": rows })
+                }
+            }
+            ("status" | "place" | "preempt" | "prices", _) => json!({
                 "ok": false,
                 "error": format!("`parameter` of `{command}`: `{parameter}` is not {}", match command {
                     "place" => "`JOB,POOL`",
                     "preempt" => "`JOB`",
+                    "prices" => "`NODE`",
                     _ => "empty",
                 }),
             }),

@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use chrono::{Datelike, NaiveDate, NaiveTime, TimeZone, Timelike};
+use chrono::{NaiveDate, NaiveTime, TimeZone};
 use chrono_tz::America::Chicago;
 use hcp_datasets::ingest::{Format, parse};
 use hcp_datasets::rows::price_rows;
@@ -34,24 +34,10 @@ use crate::forecast_rows::{Forecast, RowLabels};
 use crate::walk::{best_by_mae, by_mae, fit_blocks, write_outputs};
 use crate::{Error, Result};
 
-const HOUR_US: i64 = 3_600_000_000;
 /// Real-time prices above this are spikes in the report.
 pub const SPIKE_USD_PER_MWH: f64 = 100.0;
 
-/// Local (Central) hour of day, weekday (Monday = 0) and day-ahead publication time of the
-/// hour starting at `start_us`.
-pub fn calendar(start_us: i64) -> (u8, u8, i64) {
-    let local = Chicago.timestamp_micros(start_us).single().expect("a UTC instant maps to one local time");
-    (local.hour() as u8, local.weekday().num_days_from_monday() as u8, da_publication_us(start_us))
-}
-
-/// 13:30 Central on the day before the delivery day of the hour starting at `start_us`.
-fn da_publication_us(start_us: i64) -> i64 {
-    let local = Chicago.timestamp_micros(start_us).single().expect("a UTC instant maps to one local time");
-    let day_before = local.date_naive().pred_opt().expect("not the first day of time");
-    let at = day_before.and_time(NaiveTime::from_hms_opt(13, 30, 0).expect("valid"));
-    Chicago.from_local_datetime(&at).earliest().expect("13:30 exists every day").timestamp_micros()
-}
+pub use hcp_datasets::time::ercot_calendar as calendar;
 
 /// Reads one settlement point from the ERCOT DAM/RTM file. Hours the file lacks (ERCOT's gap
 /// after each March clock change) and its NaN prices stay NaN on the grid: they are counted in
@@ -93,30 +79,14 @@ pub fn hourly_grid(all: &[hcp_datasets::rows::PriceRow], point: &str, source: &s
             hcp_datasets::time::format_micros(r.interval_start_us)
         )));
     }
-    rows.sort_by_key(|r| r.interval_start_us);
-    let start_us = rows[0].interval_start_us;
-    let n = ((rows.last().expect("nonempty").interval_start_us - start_us) / HOUR_US + 1) as usize;
-    let mut prices = HourlyPrices {
-        node: point.to_string(),
-        start_us,
-        rt: vec![f64::NAN; n],
-        da: vec![f64::NAN; n],
-        da_published_us: Vec::with_capacity(n),
-        hour_of_day: Vec::with_capacity(n),
-        weekday: Vec::with_capacity(n),
-    };
-    for r in &rows {
-        let i = ((r.interval_start_us - start_us) / HOUR_US) as usize;
-        prices.rt[i] = r.rtm_price_per_mwh.unwrap_or(f64::NAN);
-        prices.da[i] = r.dam_price_per_mwh.unwrap_or(f64::NAN);
-    }
-    for i in 0..n {
-        let (hour, weekday, published) = calendar(prices.time(i));
-        prices.hour_of_day.push(hour);
-        prices.weekday.push(weekday);
-        prices.da_published_us.push(published);
-    }
-    Ok(prices)
+    let hours: Vec<(i64, f64, f64)> = rows
+        .iter()
+        .map(|r| {
+            let price = |p: Option<f64>| p.unwrap_or(f64::NAN);
+            (r.interval_start_us, price(r.rtm_price_per_mwh), price(r.dam_price_per_mwh))
+        })
+        .collect();
+    Ok(HourlyPrices::from_hours(point, &hours, calendar).expect("rows is not empty"))
 }
 
 /// The forecasters compared, in report order.

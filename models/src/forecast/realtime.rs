@@ -41,6 +41,40 @@ impl HourlyPrices {
         self.start_us + i as i64 * HOUR_US
     }
 
+    /// The dense grid over `hours` (start µs, real-time, day-ahead; NaN where unknown), any
+    /// order; hours between them missing are NaN. `calendar` gives each hour's local hour of
+    /// day, weekday and day-ahead publication time. `None` when `hours` is empty.
+    pub fn from_hours(
+        node: &str,
+        hours: &[(i64, f64, f64)],
+        calendar: impl Fn(i64) -> (u8, u8, i64),
+    ) -> Option<HourlyPrices> {
+        let start_us = hours.iter().map(|h| h.0).min()?;
+        let end_us = hours.iter().map(|h| h.0).max()?;
+        let n = ((end_us - start_us) / HOUR_US + 1) as usize;
+        let mut prices = HourlyPrices {
+            node: node.to_string(),
+            start_us,
+            rt: vec![f64::NAN; n],
+            da: vec![f64::NAN; n],
+            da_published_us: Vec::with_capacity(n),
+            hour_of_day: Vec::with_capacity(n),
+            weekday: Vec::with_capacity(n),
+        };
+        for &(t, rt, da) in hours {
+            let i = ((t - start_us) / HOUR_US) as usize;
+            prices.rt[i] = rt;
+            prices.da[i] = da;
+        }
+        for i in 0..n {
+            let (hour, weekday, published) = calendar(prices.time(i));
+            prices.hour_of_day.push(hour);
+            prices.weekday.push(weekday);
+            prices.da_published_us.push(published);
+        }
+        Some(prices)
+    }
+
     /// The grid index of the first hour at or after `us`.
     pub fn index_at(&self, us: i64) -> usize {
         usize::try_from((us - self.start_us + HOUR_US - 1).div_euclid(HOUR_US)).unwrap_or(0)

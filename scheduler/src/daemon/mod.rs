@@ -22,6 +22,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use hcp_models::forecast::realtime::{HourlyPrices, PriceForecaster};
 use hcp_sim::asic::AsicCatalog;
 use hcp_sim::fleet::FleetConfig;
 use hcp_sim::site_server::SiteStatus;
@@ -31,7 +32,7 @@ use crate::economics::{AsicEconomics, Setting};
 use crate::engine::{Actuator, Engine, EngineConfig};
 use crate::error::{Error, Result};
 use crate::observe::{GroupView, Observation, PoolView, SiteView};
-use crate::outlook::Published;
+use crate::outlook::{Forecast, Live};
 use crate::policy::{Decision, Optimiser, OptimiserConfig, Policy};
 use journal::{Entry, Journal, Plan, PlannedGroup};
 use site::{ControlApi, Miners, Reading, profile_at_most};
@@ -78,6 +79,9 @@ pub struct DaemonConfig {
     pub stale_after: Duration,
     /// How long to wait for the site at start.
     pub connect_for: Duration,
+    /// hcp's trained real-time price forecasters (`hcp train price`), one per node at most;
+    /// nodes without one plan on their latest published price.
+    pub forecasters: Vec<PriceForecaster>,
 }
 
 /// What one run of the daemon did.
@@ -279,8 +283,12 @@ struct Daemon {
     catalog: AsicCatalog,
     engine: Engine,
     optimiser: Optimiser,
-    /// The prices the optimiser's outlook reads, updated every step.
+    /// The latest published prices the optimiser's outlook reads, updated every step.
     prices: std::sync::Arc<std::sync::Mutex<BTreeMap<String, f64>>>,
+    /// The forecasters and their grids of published prices, refreshed every hour.
+    forecast: std::sync::Arc<std::sync::Mutex<Forecast>>,
+    forecasters: BTreeMap<String, PriceForecaster>,
+    forecast_hour: Option<i64>,
     metrics: http::Shared,
     step_us: i64,
     last_step: Option<u64>,
@@ -330,8 +338,27 @@ impl Daemon {
         for (g, (_, s)) in groups.iter().zip(&current) {
             initial[g.site].push(*s);
         }
-        let outlook = Published::default();
-        let prices = outlook.prices();
+        let nodes: Vec<&str> = status.sites.iter().map(|s| s.node.as_str()).collect();
+        let mut forecasters = BTreeMap::new();
+        for f in &cfg.forecasters {
+            if !nodes.contains(&f.node.as_str()) {
+                return Err(Error::Config(format!("a price model forecasts {}, which no site pays", f.node)));
+            }
+            if f.trained_until_us >= status.now_us {
+                return Err(Error::Config(format!(
+                    "the price model of {} was trained on prices up to {}, not before the site's clock ({}): it would have seen the future",
+                    f.node,
+                    hcp_datasets::time::format_micros(f.trained_until_us),
+                    hcp_datasets::time::format_micros(status.now_us)
+                )));
+            }
+            if forecasters.insert(f.node.clone(), f.clone()).is_some() {
+                return Err(Error::Config(format!("two price models for {}", f.node)));
+            }
+        }
+        let outlook = Live::default();
+        let prices = outlook.published.prices();
+        let forecast = outlook.forecast.clone();
         let optimiser = Optimiser::new("optimiser", cfg.optimiser.clone(), Box::new(outlook), economics, initial);
         let summary = RunSummary { unfinished_at_start: journal.unfinished.len(), ..Default::default() };
         let daemon = Daemon {
@@ -345,6 +372,9 @@ impl Daemon {
             engine: Engine::new(cfg.engine.clone(), current),
             optimiser,
             prices,
+            forecast,
+            forecasters,
+            forecast_hour: None,
             metrics,
             step_us: (status.step_s * 1e6) as i64,
             latencies_ms: Vec::new(),
@@ -368,9 +398,28 @@ impl Daemon {
         (self.last_step.is_none_or(|last| step > last)).then_some(step)
     }
 
+    /// Rebuilds each forecaster's grid from the prices the site has published, once an hour.
+    async fn refresh_forecasts(&mut self, now_us: i64) -> Result<()> {
+        let hour = now_us.div_euclid(hcp_datasets::time::MICROS_PER_HOUR);
+        if self.forecasters.is_empty() || self.forecast_hour == Some(hour) {
+            return Ok(());
+        }
+        let mut nodes = BTreeMap::new();
+        for (node, f) in &self.forecasters {
+            let rows = self.control.prices(node).await.map_err(Error::Config)?;
+            let grid = HourlyPrices::from_hours(node, &rows, hcp_datasets::time::ercot_calendar)
+                .ok_or_else(|| Error::Config(format!("the site published no prices for {node}")))?;
+            nodes.insert(node.clone(), (f.clone(), grid));
+        }
+        *self.forecast.lock().unwrap_or_else(|e| e.into_inner()) = Forecast { nodes };
+        self.forecast_hour = Some(hour);
+        Ok(())
+    }
+
     /// One step: read the miners, decide, journal, send, save the plan.
     async fn decide(&mut self, status: &SiteStatus, step: u64) -> Result<()> {
         let started = Instant::now();
+        self.refresh_forecasts(status.now_us).await?;
         let (readings, counts) = read_groups(&self.miners, &self.groups).await;
         let obs = observe(status, &self.caps, &self.groups, &readings, &self.catalog)?;
         *self.prices.lock().unwrap_or_else(|e| e.into_inner()) = obs.last_known_price.clone();

@@ -60,6 +60,20 @@ impl ControlApi {
         serde_json::from_value(reply["status"].clone()).map_err(|e| format!("status: {e}"))
     }
 
+    /// A node's hourly prices as published by now: (start µs, real-time, day-ahead), NaN where
+    /// not published.
+    pub async fn prices(&self, node: &str) -> Result<Vec<(i64, f64, f64)>, String> {
+        let reply = self.call("prices", Some(node)).await?;
+        let rows = reply["prices"].as_array().ok_or("prices: no `prices` list")?;
+        rows.iter()
+            .map(|r| {
+                let price = |v: &Value| v.as_f64().unwrap_or(f64::NAN);
+                Some((r[0].as_i64()?, price(&r[1]), price(&r[2])))
+            })
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| "prices: a row is not [start_us, rt, da]".to_string())
+    }
+
     pub async fn place(&self, job: &str, pool: &str) -> Result<(), String> {
         self.call("place", Some(&format!("{job},{pool}"))).await.map(drop)
     }

@@ -3,8 +3,11 @@
 //! configured mining policy, commands passing through a faulty link, telemetry sampled at the
 //! end of each step.
 //!
-//! The scheduler (hcp-scheduler) is to drive the same world through [`World::submit`] (and a
-//! job placement API that lands with it) with `policy.mining = "always_on"`.
+//! A scheduler (hcp-scheduler) takes over with [`World::hand_over`] and drives the world
+//! through [`World::submit`], [`World::place`] and [`World::preempt`]: in process in its
+//! backtests, over the network through [`crate::site_server`] in its daemon. A group's telemetry
+//! row says `running=N;sleeping=N;transitioning=N;failed=N;target_w=W` (W: the highest target
+//! a device holds, as the firmware reports it).
 
 use std::collections::{BTreeMap, VecDeque};
 

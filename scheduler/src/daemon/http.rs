@@ -38,6 +38,8 @@ pub struct Metrics {
     pub site_reachable: bool,
     /// Per site: (id, last metered draw W, cap W).
     pub sites: Vec<(String, f64, f64)>,
+    /// The latest published real-time price per node, USD/MWh.
+    pub prices: Vec<(String, f64)>,
 }
 
 impl Metrics {
@@ -59,6 +61,7 @@ impl Metrics {
             control_errors: 0,
             site_reachable: false,
             sites: Vec::new(),
+            prices: Vec::new(),
         }
     }
 
@@ -150,6 +153,13 @@ impl Metrics {
         metric("hcp_scheduler_site_power_watts", "gauge", "Site draw over the last step, as metered.", &power);
         let cap: Vec<(String, f64)> = self.sites.iter().map(|(s, _, c)| (format!("{{site=\"{s}\"}}"), *c)).collect();
         metric("hcp_scheduler_site_power_cap_watts", "gauge", "Site power cap.", &cap);
+        let prices: Vec<(String, f64)> = self.prices.iter().map(|(n, p)| (format!("{{node=\"{n}\"}}"), *p)).collect();
+        metric(
+            "hcp_scheduler_price_usd_per_mwh",
+            "gauge",
+            "Latest published real-time price of the node, USD/MWh.",
+            &prices,
+        );
         let name = "hcp_scheduler_decision_duration_seconds";
         let _ = writeln!(
             out,

@@ -584,6 +584,7 @@ pub async fn run(cfg: DaemonConfig, shutdown: impl Future<Output = ()>) -> Resul
         d.record(|m| {
             m.site_reachable = true;
             m.sites = now.sites.iter().zip(&d.caps).map(|(s, c)| (s.id.clone(), s.power_w, *c)).collect();
+            m.prices = now.last_known_price.iter().map(|(n, p)| (n.clone(), *p)).collect();
         });
         if now.done {
             status = Some(now);

@@ -1,8 +1,9 @@
 //! The scheduler daemon: live allocation for one site.
 //!
 //! Every site step (read from the site's clock) it reads the site (control API) and every
-//! miner (miner TCP API), builds the observation the backtests use, lets the optimiser decide,
-//! snaps each group's target to the highest firmware profile at or below it, and hands the plan
+//! miner (miner TCP API), builds the observation the backtests use, lets the optimiser decide
+//! (over hcp's trained price model and the prices the site has published, where it has a
+//! model; over the latest published price where not), snaps each group's target to the highest firmware profile at or below it, and hands the plan
 //! to the switching engine, whose actions are journaled (synced) *before* they are sent: over
 //! the miner API to each device whose reading differs from what the action asks, and over the
 //! control API for job placements and preemptions.

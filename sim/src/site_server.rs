@@ -7,6 +7,7 @@
 //! - `{"command": "status"}`: the clock, the day's hashprice, the latest published price per
 //!   node, every site's groups (model, device count, miner addresses), pools, running jobs, the
 //!   queue, and the cap record so far ([`SiteStatus`]).
+//! - `{"command": "clock"}`: just the clock ([`SiteClock`]), cheap to poll for the next step.
 //! - `{"command": "place", "parameter": "JOB,POOL"}`: places a queued job.
 //! - `{"command": "preempt", "parameter": "JOB"}`: preempts a placed job.
 //! - `{"command": "prices", "parameter": "NODE"}`: the node's hourly prices as published by
@@ -23,7 +24,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use hcp_datasets::time::{MICROS_PER_SECOND, ercot_calendar};
+use hcp_datasets::time::{MICROS_PER_HOUR, MICROS_PER_SECOND, ercot_calendar};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -116,6 +117,15 @@ pub struct SiteWire {
     pub groups: Vec<GroupWire>,
     pub pools: Vec<PoolWire>,
     pub running: Vec<JobView>,
+}
+
+/// The control API's `clock` reply.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct SiteClock {
+    pub now_us: i64,
+    pub start_us: i64,
+    pub step_s: f64,
+    pub done: bool,
 }
 
 /// The control API's `status` reply.
@@ -256,6 +266,11 @@ impl State {
         let params: Vec<&str> = parameter.split(',').map(str::trim).filter(|p| !p.is_empty()).collect();
         match (command, params.as_slice()) {
             ("status", []) => json!({ "ok": true, "status": self.status() }),
+            ("clock", []) => {
+                let w = &self.world;
+                let clock = SiteClock { now_us: w.now_us, start_us: w.start_us, step_s: w.step_s, done: w.is_done() };
+                json!({ "ok": true, "clock": clock })
+            }
             ("place", [job, pool]) => match self.world.place(job, pool) {
                 Ok(()) => json!({ "ok": true }),
                 Err(e) => json!({ "ok": false, "error": e.to_string() }),
@@ -269,7 +284,6 @@ impl State {
             }
             ("prices", [node]) => {
                 let now = self.world.now_us;
-                let hour_us = 3_600 * MICROS_PER_SECOND;
                 let rows: Vec<Value> = self
                     .world
                     .feed
@@ -277,7 +291,7 @@ impl State {
                     .filter(|r| &*r.node == *node && r.interval_minutes == 60)
                     .filter_map(|r| {
                         let t = r.interval_start_us;
-                        let rt = r.rtm_price_per_mwh.filter(|_| t + hour_us <= now);
+                        let rt = r.rtm_price_per_mwh.filter(|_| t + MICROS_PER_HOUR <= now);
                         let da = r.dam_price_per_mwh.filter(|_| ercot_calendar(t).2 <= now);
                         (rt.is_some() || da.is_some()).then(|| json!([t, rt, da]))
                     })
@@ -288,7 +302,7 @@ impl State {
                     json!({ "ok": true, "prices": rows })
                 }
             }
-            ("status" | "place" | "preempt" | "prices", _) => json!({
+            ("status" | "clock" | "place" | "preempt" | "prices", _) => json!({
                 "ok": false,
                 "error": format!("`parameter` of `{command}`: `{parameter}` is not {}", match command {
                     "place" => "`JOB,POOL`",

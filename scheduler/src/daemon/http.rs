@@ -12,6 +12,8 @@ use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 
+use super::site::RoundCounts;
+
 /// Upper bounds of the decision-duration histogram, s.
 const BUCKETS_S: [f64; 10] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
 
@@ -30,10 +32,8 @@ pub struct Metrics {
     pub actions: BTreeMap<String, u64>,
     /// Actions the journal already held (a restart re-deciding a step): not sent again.
     pub duplicates_skipped: u64,
-    pub device_commands_ok: u64,
-    pub device_commands_failed: u64,
-    pub miner_reads_ok: u64,
-    pub miner_reads_failed: u64,
+    pub device_commands: RoundCounts,
+    pub miner_reads: RoundCounts,
     pub control_errors: u64,
     pub site_reachable: bool,
     /// Per site: (id, last metered draw W, cap W).
@@ -54,10 +54,8 @@ impl Metrics {
             last_step: None,
             actions: BTreeMap::new(),
             duplicates_skipped: 0,
-            device_commands_ok: 0,
-            device_commands_failed: 0,
-            miner_reads_ok: 0,
-            miner_reads_failed: 0,
+            device_commands: RoundCounts::default(),
+            miner_reads: RoundCounts::default(),
             control_errors: 0,
             site_reachable: false,
             sites: Vec::new(),
@@ -97,6 +95,9 @@ impl Metrics {
             }
         };
         let one = |v: f64| vec![(String::new(), v)];
+        let by_result = |c: RoundCounts| {
+            vec![("{result=\"ok\"}".to_string(), c.ok as f64), ("{result=\"failed\"}".to_string(), c.failed as f64)]
+        };
         metric("hcp_scheduler_decisions_total", "counter", "Steps the daemon decided.", &one(self.decisions as f64));
         metric(
             "hcp_scheduler_last_decision_timestamp_seconds",
@@ -123,19 +124,13 @@ impl Metrics {
             "hcp_scheduler_device_commands_total",
             "counter",
             "Commands sent to miners, by result.",
-            &[
-                ("{result=\"ok\"}".into(), self.device_commands_ok as f64),
-                ("{result=\"failed\"}".into(), self.device_commands_failed as f64),
-            ],
+            &by_result(self.device_commands),
         );
         metric(
             "hcp_scheduler_miner_reads_total",
             "counter",
             "Miner telemetry reads, by result.",
-            &[
-                ("{result=\"ok\"}".into(), self.miner_reads_ok as f64),
-                ("{result=\"failed\"}".into(), self.miner_reads_failed as f64),
-            ],
+            &by_result(self.miner_reads),
         );
         metric(
             "hcp_scheduler_control_errors_total",

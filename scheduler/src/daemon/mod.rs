@@ -24,9 +24,9 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use hcp_models::forecast::realtime::{HourlyPrices, PriceForecaster};
-use hcp_sim::asic::AsicCatalog;
+use hcp_sim::asic::{AsicCatalog, AsicModel};
 use hcp_sim::fleet::FleetConfig;
-use hcp_sim::site_server::SiteStatus;
+use hcp_sim::site_server::{SiteClock, SiteStatus};
 use hcp_sim::world::Command;
 
 use crate::economics::{AsicEconomics, Setting};
@@ -137,9 +137,17 @@ impl Actuator for Outbox {
 struct Group {
     site: usize,
     id: String,
-    model: String,
+    model: AsicModel,
     miners: Vec<SocketAddr>,
+    /// The firmware's profiles, (name, watts), lowest first.
     profiles: Vec<(String, f64)>,
+}
+
+impl Group {
+    /// The watts of the profile a miner names (`None`: a name the firmware did not offer).
+    fn watts(&self, profile: &str) -> Option<f64> {
+        self.profiles.iter().find(|p| p.0 == profile).map(|p| p.1)
+    }
 }
 
 /// Checks that the site has what the fleet file says, by id, model and device count.
@@ -178,31 +186,22 @@ fn check_site(fleet: &FleetConfig, status: &SiteStatus) -> Result<()> {
 }
 
 /// The observation the policies read, from the site's status and the miners' readings.
-fn observe(
-    status: &SiteStatus,
-    caps: &[f64],
-    groups: &[Group],
-    readings: &[Vec<Option<Reading>>],
-    catalog: &AsicCatalog,
-) -> Result<Observation> {
+fn observe(status: &SiteStatus, caps: &[f64], groups: &[Group], readings: &[Vec<Option<Reading>>]) -> Observation {
     let mut sites = Vec::with_capacity(status.sites.len());
     for (s, site) in status.sites.iter().enumerate() {
         let mut views = Vec::new();
         for (g, r) in groups.iter().zip(readings).filter(|(g, _)| g.site == s) {
-            let model = catalog.get(&g.model)?.clone();
             let all: Option<Vec<&Reading>> = r.iter().map(Option::as_ref).collect();
             views.push(GroupView {
                 id: g.id.clone(),
-                model,
+                model: g.model.clone(),
                 devices: g.miners.len(),
                 observed_power_w: all.as_ref().map(|a| a.iter().map(|r| r.power_w).sum()),
                 running: all.as_ref().map(|a| a.iter().filter(|r| r.curtail == "None" && r.ghs > 0.0).count()),
                 sleeping: all.as_ref().map(|a| a.iter().filter(|r| r.asleep()).count()),
                 // Each miner names its profile: the highest one's watts, exactly.
                 reported_target_w: all.as_ref().and_then(|a| {
-                    a.iter()
-                        .map(|r| g.profiles.iter().find(|p| p.0 == r.profile).map(|p| p.1))
-                        .try_fold(f64::NEG_INFINITY, |m, w| w.map(|w| m.max(w)))
+                    a.iter().map(|r| g.watts(&r.profile)).try_fold(f64::NEG_INFINITY, |m, w| w.map(|w| m.max(w)))
                 }),
             });
         }
@@ -226,14 +225,14 @@ fn observe(
             running: site.running.clone(),
         });
     }
-    Ok(Observation {
+    Observation {
         now_us: status.now_us,
         step_s: status.step_s,
         hashprice: status.hashprice,
         sites,
         queue: status.queue.clone(),
         last_known_price: status.last_known_price.clone(),
-    })
+    }
 }
 
 /// What the miners run now, as engine settings: the devices not asleep (an unread one counts
@@ -247,9 +246,8 @@ fn settings_from(groups: &[Group], readings: &[Vec<Option<Reading>>]) -> Vec<(St
         .zip(readings)
         .map(|(g, r)| {
             let top = g.profiles.last().map_or(0.0, |p| p.1);
-            let watts = |name: &str| g.profiles.iter().find(|p| p.0 == name).map_or(top, |p| p.1);
             let awake = r.iter().filter(|r| r.as_ref().is_none_or(|r| !r.asleep())).count();
-            let target = r.iter().flatten().map(|r| watts(&r.profile)).reduce(f64::min).unwrap_or(top);
+            let target = r.iter().flatten().map(|r| g.watts(&r.profile).unwrap_or(top)).reduce(f64::min).unwrap_or(top);
             (g.id.clone(), Setting { target_w: target, awake })
         })
         .collect()
@@ -281,7 +279,6 @@ struct Daemon {
     miners: Miners,
     groups: Vec<Group>,
     caps: Vec<f64>,
-    catalog: AsicCatalog,
     engine: Engine,
     optimiser: Optimiser,
     /// The latest published prices the optimiser's outlook reads, updated every step.
@@ -327,7 +324,7 @@ impl Daemon {
                 groups.push(Group {
                     site: s,
                     id: g.id.clone(),
-                    model: g.model.clone(),
+                    model: model.clone(),
                     miners: g.miners.clone(),
                     profiles,
                 });
@@ -369,7 +366,6 @@ impl Daemon {
             miners,
             groups,
             caps: cfg.fleet.sites.iter().map(|s| s.power_cap_mw * 1e6).collect(),
-            catalog,
             engine: Engine::new(cfg.engine.clone(), current),
             optimiser,
             prices,
@@ -383,8 +379,7 @@ impl Daemon {
         };
         daemon.record(|m| {
             m.site_reachable = true;
-            m.miner_reads_ok += counts.ok;
-            m.miner_reads_failed += counts.failed;
+            m.miner_reads += counts;
         });
         Ok(daemon)
     }
@@ -393,9 +388,9 @@ impl Daemon {
         f(&mut self.metrics.lock().unwrap_or_else(|e| e.into_inner()));
     }
 
-    /// The site step `status` is in, if it is one this daemon has not decided yet.
-    fn undecided_step(&self, status: &SiteStatus) -> Option<u64> {
-        let step = ((status.now_us - status.start_us) / self.step_us) as u64;
+    /// The site step the clock is in, if it is one this daemon has not decided yet.
+    fn undecided_step(&self, clock: &SiteClock) -> Option<u64> {
+        let step = ((clock.now_us - clock.start_us) / self.step_us) as u64;
         (self.last_step.is_none_or(|last| step > last)).then_some(step)
     }
 
@@ -422,7 +417,7 @@ impl Daemon {
         let started = Instant::now();
         self.refresh_forecasts(status.now_us).await?;
         let (readings, counts) = read_groups(&self.miners, &self.groups).await;
-        let obs = observe(status, &self.caps, &self.groups, &readings, &self.catalog)?;
+        let obs = observe(status, &self.caps, &self.groups, &readings);
         *self.prices.lock().unwrap_or_else(|e| e.into_inner()) = obs.last_known_price.clone();
         let optimiser = &mut self.optimiser;
         let mut decision = tokio::task::block_in_place(|| optimiser.decide(&obs))?;
@@ -491,10 +486,8 @@ impl Daemon {
         s.device_commands_failed += device.failed;
         self.record(|m| {
             m.decided(step, elapsed);
-            m.miner_reads_ok += counts.ok;
-            m.miner_reads_failed += counts.failed;
-            m.device_commands_ok += device.ok;
-            m.device_commands_failed += device.failed;
+            m.miner_reads += counts;
+            m.device_commands += device;
             m.duplicates_skipped += skipped;
             for (e, _) in &to_send {
                 *m.actions.entry(e.action.clone()).or_default() += 1;
@@ -522,8 +515,7 @@ impl Daemon {
                         .expect("the engine names known groups");
                     let group = &self.groups[g];
                     let c = self.miners.carry_out(command, &group.miners, &readings[g], &group.profiles).await;
-                    device.ok += c.ok;
-                    device.failed += c.failed;
+                    device += c;
                     if c.failed == 0 {
                         Ok(format!("{} device commands", c.ok))
                     } else {
@@ -564,15 +556,27 @@ pub async fn run(cfg: DaemonConfig, shutdown: impl Future<Output = ()>) -> Resul
             .into_future(),
     );
     let mut d = Daemon::connect(&cfg, journal, metrics).await?;
-    let mut status = None;
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
             _ = &mut shutdown => break,
             _ = tokio::time::sleep(cfg.clock.poll()) => {}
         }
-        let now = match d.control.status().await {
-            Ok(s) => s,
+        // The clock only (cheap), and the whole status once a step is due.
+        let status = match d.control.clock().await {
+            Ok(clock) if clock.done => break,
+            Ok(clock) => match d.undecided_step(&clock) {
+                Some(step) => d.control.status().await.map(|s| Some((step, s))),
+                None => Ok(None),
+            },
+            Err(e) => Err(e),
+        };
+        let (step, now) = match status {
+            Ok(Some(due)) => due,
+            Ok(None) => {
+                d.record(|m| m.site_reachable = true);
+                continue;
+            }
             Err(e) => {
                 eprintln!("site: {e}");
                 d.record(|m| {
@@ -587,19 +591,13 @@ pub async fn run(cfg: DaemonConfig, shutdown: impl Future<Output = ()>) -> Resul
             m.sites = now.sites.iter().zip(&d.caps).map(|(s, c)| (s.id.clone(), s.power_w, *c)).collect();
             m.prices = now.last_known_price.iter().map(|(n, p)| (n.clone(), *p)).collect();
         });
-        if now.done {
-            status = Some(now);
+        d.decide(&now, step).await?;
+        if cfg.max_steps.is_some_and(|n| d.summary.decisions >= n) {
             break;
-        }
-        if let Some(step) = d.undecided_step(&now) {
-            d.decide(&now, step).await?;
-            if cfg.max_steps.is_some_and(|n| d.summary.decisions >= n) {
-                break;
-            }
         }
     }
     // The site's own cap record as the run ends.
-    if let Some(s) = status.or(d.control.status().await.ok()) {
+    if let Ok(s) = d.control.status().await {
         d.summary.site_cap_violations = s.cap_violations;
         d.summary.site_max_cap_ratio = s.max_cap_ratio;
     }
@@ -699,7 +697,8 @@ mod tests {
     #[test]
     fn the_engine_starts_from_what_the_miners_report_and_counts_the_unread_awake() {
         let profiles = vec![("low".to_string(), 1900.0), ("mid".to_string(), 2500.0), ("top".to_string(), 3100.0)];
-        let g = Group { site: 0, id: "g".into(), model: "m".into(), miners: vec![], profiles };
+        let model = AsicCatalog::builtin().get("Antminer S21").unwrap().clone();
+        let g = Group { site: 0, id: "g".into(), model, miners: vec![], profiles };
         let read = vec![reading("None", "mid"), reading("Sleep", "top"), reading("None", "low")];
         assert_eq!(settings_from(std::slice::from_ref(&g), &[read])[0].1, Setting { target_w: 1900.0, awake: 2 });
         let unread = vec![reading("Sleep", "mid"), None];

@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hcp_sim::site_server::SiteStatus;
+use hcp_sim::site_server::{SiteClock, SiteStatus};
 use hcp_sim::world::Command;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -58,6 +58,11 @@ impl ControlApi {
     pub async fn status(&self) -> Result<SiteStatus, String> {
         let reply = self.call("status", None).await?;
         serde_json::from_value(reply["status"].clone()).map_err(|e| format!("status: {e}"))
+    }
+
+    pub async fn clock(&self) -> Result<SiteClock, String> {
+        let reply = self.call("clock", None).await?;
+        serde_json::from_value(reply["clock"].clone()).map_err(|e| format!("clock: {e}"))
     }
 
     /// A node's hourly prices as published by now: (start µs, real-time, day-ahead), NaN where
@@ -114,6 +119,13 @@ fn reading(reply: &Value) -> Option<Reading> {
 pub struct RoundCounts {
     pub ok: u64,
     pub failed: u64,
+}
+
+impl std::ops::AddAssign for RoundCounts {
+    fn add_assign(&mut self, other: RoundCounts) {
+        self.ok += other.ok;
+        self.failed += other.failed;
+    }
 }
 
 /// Talks to the miners: reads them, sets their profile and sleep state, keeping each one's API

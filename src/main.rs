@@ -7,6 +7,7 @@ mod forecast_cmd;
 mod ingest_cmd;
 mod run;
 mod scheduler_cmd;
+mod serve_cmd;
 mod sim_cmd;
 
 use std::path::PathBuf;
@@ -44,6 +45,9 @@ enum Command {
     /// The live scheduler daemon: reads a site's telemetry, plans, switches through the
     /// miners' API and the GPU control API; journals every action; /health and /metrics.
     Scheduler(scheduler_cmd::SchedulerArgs),
+    /// The prediction HTTP endpoint: forecasts, classification and schedule proposals (/v1),
+    /// the Open Inference Protocol v2 (/v2), /metrics, /info and /openapi.json.
+    Serve(serve_cmd::ServeArgs),
     /// Serve Prometheus metrics of the fleet's devices.
     Exporter(exporter_cmd::ExporterArgs),
     /// Print the canonical table schemas with their column descriptions.
@@ -86,6 +90,7 @@ fn main() -> ExitCode {
         Command::Exporter(args) => exporter_cmd::exporter_cmd(args),
         Command::Backtest(args) => backtest_cmd::backtest_cmd(args),
         Command::Scheduler(args) => scheduler_cmd::scheduler_cmd(args),
+        Command::Serve(args) => serve_cmd::serve_cmd(args),
         Command::Schema { table } => {
             match table {
                 Some(t) => print_schema(t),

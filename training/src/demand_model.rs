@@ -129,7 +129,7 @@ pub fn train_demand(cfg: &TrainDemandConfig) -> Result<Manifest> {
 }
 
 pub fn load_demand_model(dir: &Path) -> Result<(DemandForecaster, Manifest)> {
-    Ok(artifact::load(dir, ARTIFACT_KIND, &feature_names())?)
+    Ok(hcp_models::forecast::demand::load(dir)?)
 }
 
 /// What `hcp forecast demand` runs.

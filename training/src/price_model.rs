@@ -138,7 +138,7 @@ pub fn train_price(cfg: &TrainPriceConfig) -> Result<Manifest> {
 
 /// Loads a saved price forecaster (checksum and features verified).
 pub fn load_price_model(dir: &Path) -> Result<(PriceForecaster, Manifest)> {
-    Ok(artifact::load(dir, ARTIFACT_KIND, &feature_names())?)
+    Ok(hcp_models::forecast::realtime::load(dir)?)
 }
 
 /// What `hcp forecast price` runs.

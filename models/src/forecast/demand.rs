@@ -92,6 +92,11 @@ pub struct DemandForecaster {
     pub band_offsets: Vec<[f64; 3]>,
 }
 
+/// Loads a saved demand forecaster (checksum and features verified).
+pub fn load(dir: &std::path::Path) -> Result<(DemandForecaster, crate::artifact::Manifest)> {
+    crate::artifact::load(dir, ARTIFACT_KIND, &feature_names())
+}
+
 impl DemandForecaster {
     /// The next 168 hours after `y` (issue at `y.len()`): mean and quantiles per horizon.
     pub fn forecast(&self, y: &[f64]) -> Result<Vec<(f64, [f64; 3])>> {

@@ -221,6 +221,11 @@ pub struct HorizonForecast {
     pub quantiles: [f64; 3],
 }
 
+/// Loads a saved price forecaster (checksum and features verified).
+pub fn load(dir: &std::path::Path) -> Result<(PriceForecaster, crate::artifact::Manifest)> {
+    crate::artifact::load(dir, ARTIFACT_KIND, &feature_names())
+}
+
 impl PriceForecaster {
     /// Forecasts issued at grid index `k` (the first hour whose price is unknown) for every
     /// horizon whose inputs exist.

@@ -1,0 +1,336 @@
+//! Price and demand forecasts: request checks and the forward pass, shared by the `/v1` routes
+//! and the Open Inference Protocol's `infer`.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use hcp_datasets::time::{ercot_calendar, format_micros, parse_instant};
+use hcp_models::forecast::demand::{self, DemandForecaster};
+use hcp_models::forecast::realtime::{self, HorizonForecast, HourlyPrices, PriceForecaster};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::app::{ApiJson, App, ModelLabel};
+use crate::config::Limits;
+use crate::error::{ApiError, ErrorBody};
+use crate::registry::Served;
+
+const HOUR_US: i64 = 3_600_000_000;
+/// Issue times accepted: 2000-01-01 to 2100-01-01 UTC, µs.
+const EARLIEST_US: i64 = 946_684_800_000_000;
+const LATEST_US: i64 = 4_102_444_800_000_000;
+
+/// `POST /v1/forecast/price`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PriceForecastRequest {
+    /// Settlement point (e.g. `HB_WEST`); a price model of this node must be loaded.
+    pub node: String,
+    /// Start of the first hour of `rt` and `da`, RFC 3339 (e.g. `2025-05-01T00:00:00Z`), on
+    /// the hour.
+    pub start: String,
+    /// Real-time price of each hour from `start` up to the issue time, USD/MWh, `null` where
+    /// unknown. The issue time is `start` plus one hour per entry; at least 192 entries (the
+    /// model reads a week and a day back).
+    pub rt: Vec<Option<f64>>,
+    /// Day-ahead price of each hour from `start`, USD/MWh, `null` where unknown, as far as
+    /// published at the issue time (ERCOT publishes a day's prices at 13:30 Central the day
+    /// before); at most 48 entries past the issue hour.
+    pub da: Vec<Option<f64>>,
+    /// Horizons wanted, 1 to 24 hours (default 24).
+    #[serde(default)]
+    pub horizons: Option<usize>,
+}
+
+/// One horizon of a forecast.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct HorizonOut {
+    /// Hours ahead of the issue time, 1-based.
+    pub horizon: usize,
+    /// Start of the forecast hour, RFC 3339 (price forecasts only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_start: Option<String>,
+    pub mean: f64,
+    /// The 0.1, 0.5 and 0.9 quantiles (never crossing).
+    pub p10: f64,
+    pub p50: f64,
+    pub p90: f64,
+}
+
+/// A price forecast.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct PriceForecastResponse {
+    pub model: String,
+    pub version: String,
+    pub node: String,
+    /// The issue time: the first hour whose real-time price the request does not hold.
+    pub issued_at: String,
+    pub horizons: Vec<HorizonOut>,
+    /// Horizons asked for that the history cannot feed (an input hour missing), each named.
+    pub unavailable: Vec<usize>,
+}
+
+/// A price forecast's inputs once parsed (missing hours are NaN).
+#[derive(Debug, Clone)]
+pub struct PriceInput {
+    pub start_us: i64,
+    pub rt: Vec<f64>,
+    pub da: Vec<f64>,
+    pub horizons: usize,
+}
+
+impl PriceInput {
+    pub fn issued_us(&self) -> i64 {
+        self.start_us + self.rt.len() as i64 * HOUR_US
+    }
+}
+
+/// Checks a price request against the model and the limits; the error names the field.
+pub fn check_price(input: &PriceInput, model: &PriceForecaster, limits: &Limits) -> Result<(), ApiError> {
+    if input.start_us % HOUR_US != 0 {
+        return Err(ApiError::invalid("start", "must be on the hour"));
+    }
+    if !(EARLIEST_US..LATEST_US).contains(&input.start_us) {
+        return Err(ApiError::invalid("start", "must lie between 2000 and 2100"));
+    }
+    let n = input.rt.len();
+    if n < realtime::MAX_LOOKBACK || n > limits.max_history_hours {
+        return Err(ApiError::invalid(
+            "rt",
+            format!("{n} hours; the model needs {} to {}", realtime::MAX_LOOKBACK, limits.max_history_hours),
+        ));
+    }
+    if input.da.len() > n + 48 {
+        return Err(ApiError::invalid(
+            "da",
+            format!("{} hours; at most {} (48 past the issue hour)", input.da.len(), n + 48),
+        ));
+    }
+    if !(1..=realtime::HORIZONS).contains(&input.horizons) {
+        return Err(ApiError::invalid("horizons", format!("{} is outside 1..={}", input.horizons, realtime::HORIZONS)));
+    }
+    for (name, values) in [("rt", &input.rt), ("da", &input.da)] {
+        if let Some(i) = values.iter().position(|v| v.is_infinite()) {
+            return Err(ApiError::invalid(format!("{name}[{i}]"), "not a finite number"));
+        }
+    }
+    let issued = input.issued_us();
+    if issued <= model.trained_until_us {
+        return Err(ApiError::invalid(
+            "rt",
+            format!(
+                "the issue time {} is not after the model's training data (through {}): the model has seen what it would forecast",
+                format_micros(issued),
+                format_micros(model.trained_until_us)
+            ),
+        ));
+    }
+    for (i, v) in input.da.iter().enumerate() {
+        let hour = input.start_us + i as i64 * HOUR_US;
+        let published = ercot_calendar(hour).2;
+        if v.is_finite() && published > issued {
+            return Err(ApiError::invalid(
+                format!("da[{i}]"),
+                format!(
+                    "the day-ahead price of {} is published at {}, after the issue time {}",
+                    format_micros(hour),
+                    format_micros(published),
+                    format_micros(issued)
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The forecast (the input checked by [`check_price`]): the horizons the history feeds, and
+/// those it cannot.
+pub fn run_price(model: &PriceForecaster, input: &PriceInput) -> (Vec<HorizonForecast>, Vec<usize>) {
+    let k = input.rt.len();
+    let hours: Vec<(i64, f64, f64)> = (0..k + realtime::HORIZONS)
+        .map(|i| {
+            let da = input.da.get(i).copied().unwrap_or(f64::NAN);
+            (input.start_us + i as i64 * HOUR_US, input.rt.get(i).copied().unwrap_or(f64::NAN), da)
+        })
+        .collect();
+    let Some(grid) = HourlyPrices::from_hours(&model.node, &hours, ercot_calendar) else {
+        return (Vec::new(), (1..=input.horizons).collect());
+    };
+    let out: Vec<HorizonForecast> =
+        model.forecast(&grid, k).into_iter().filter(|h| h.horizon <= input.horizons).collect();
+    let unavailable = (1..=input.horizons).filter(|h| !out.iter().any(|f| f.horizon == *h)).collect();
+    (out, unavailable)
+}
+
+fn nan_for_null(values: &[Option<f64>]) -> Vec<f64> {
+    values.iter().map(|v| v.unwrap_or(f64::NAN)).collect()
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/forecast/price",
+    request_body = PriceForecastRequest,
+    responses(
+        (status = 200, description = "The forecast", body = PriceForecastResponse),
+        (status = 400, description = "Empty or unparsable body", body = ErrorBody),
+        (status = 401, description = "Missing or unknown API key", body = ErrorBody),
+        (status = 413, description = "Body over the limit", body = ErrorBody),
+        (status = 422, description = "A field is not acceptable; `field` names it", body = ErrorBody),
+        (status = 429, description = "Overloaded; retry after `Retry-After` seconds", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+    tag = "forecast"
+)]
+pub async fn forecast_price(
+    State(app): State<Arc<App>>,
+    ApiJson(req): ApiJson<PriceForecastRequest>,
+) -> Result<Response, ApiError> {
+    let registry = app.registry();
+    let start_us = parse_instant(&req.start)
+        .ok_or_else(|| ApiError::invalid("start", format!("`{}` is not an RFC 3339 instant", req.start)))?;
+    let input = PriceInput {
+        start_us,
+        rt: nan_for_null(&req.rt),
+        da: nan_for_null(&req.da),
+        horizons: req.horizons.unwrap_or(realtime::HORIZONS),
+    };
+    let served = Arc::clone(registry.price_for(&req.node).ok_or_else(|| {
+        let nodes: Vec<&str> =
+            registry.models.iter().filter_map(|m| m.model.price()).map(|p| p.node.as_str()).collect();
+        ApiError::invalid("node", format!("no price model for `{}` is loaded (nodes served: {nodes:?})", req.node))
+    })?);
+    let model = served.model.price().expect("price_for finds price models");
+    check_price(&input, model, &app.limits)?;
+    let issued_us = input.issued_us();
+    let work = Arc::clone(&served);
+    let (out, unavailable) =
+        app.batcher.run(move || run_price(work.model.price().expect("a price model"), &input)).await?;
+    let body = PriceForecastResponse {
+        model: served.name.clone(),
+        version: served.version.clone(),
+        node: req.node,
+        issued_at: format_micros(issued_us),
+        horizons: out
+            .iter()
+            .map(|h| HorizonOut {
+                horizon: h.horizon,
+                target_start: Some(format_micros(h.target_start_us)),
+                mean: h.mean,
+                p10: h.quantiles[0],
+                p50: h.quantiles[1],
+                p90: h.quantiles[2],
+            })
+            .collect(),
+        unavailable,
+    };
+    Ok((Extension(ModelLabel::of(&served)), Json(body)).into_response())
+}
+
+/// `POST /v1/forecast/demand`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DemandForecastRequest {
+    /// The demand model to use; may be left out when one is loaded.
+    #[serde(default)]
+    pub model: Option<String>,
+    /// The hourly series the model forecasts (e.g. GPUs held by live pods), oldest first; at
+    /// least 336 hours (two weeks). The forecast covers the 168 hours after the last one.
+    pub history: Vec<f64>,
+}
+
+/// A week-ahead demand forecast.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct DemandForecastResponse {
+    pub model: String,
+    pub version: String,
+    /// The series the model was trained on.
+    pub series: String,
+    pub horizons: Vec<HorizonOut>,
+}
+
+/// The demand model a request names (or the only one loaded).
+pub fn demand_model(registry: &crate::registry::Registry, name: Option<&str>) -> Result<Arc<Served>, ApiError> {
+    let all: Vec<&Arc<Served>> = registry.of_kind(demand::ARTIFACT_KIND).collect();
+    match name {
+        Some(n) => all.into_iter().find(|m| m.name == n).cloned().ok_or_else(|| {
+            ApiError::invalid(
+                "model",
+                format!(
+                    "no demand model `{n}` is loaded (demand models: {:?})",
+                    registry_names(registry, demand::ARTIFACT_KIND)
+                ),
+            )
+        }),
+        None if all.len() == 1 => Ok(Arc::clone(all[0])),
+        None => Err(ApiError::invalid(
+            "model",
+            format!(
+                "{} demand models are loaded; name one of {:?}",
+                all.len(),
+                registry_names(registry, demand::ARTIFACT_KIND)
+            ),
+        )),
+    }
+}
+
+fn registry_names(registry: &crate::registry::Registry, kind: &str) -> Vec<String> {
+    registry.of_kind(kind).map(|m| m.name.clone()).collect()
+}
+
+/// Checks a demand history; the error names the field.
+pub fn check_demand(history: &[f64], limits: &Limits, field: &str) -> Result<(), ApiError> {
+    if history.len() < demand::LOOKBACK || history.len() > limits.max_history_hours {
+        return Err(ApiError::invalid(
+            field,
+            format!("{} hours; the model needs {} to {}", history.len(), demand::LOOKBACK, limits.max_history_hours),
+        ));
+    }
+    if let Some(i) = history.iter().position(|v| !v.is_finite()) {
+        return Err(ApiError::invalid(format!("{field}[{i}]"), "not a finite number"));
+    }
+    Ok(())
+}
+
+/// The demand forecast (the history checked by [`check_demand`]).
+pub fn run_demand(model: &DemandForecaster, history: &[f64]) -> Result<Vec<HorizonOut>, ApiError> {
+    let out = model.forecast(history).map_err(|e| ApiError::invalid("history", e.to_string()))?;
+    Ok(out
+        .into_iter()
+        .enumerate()
+        .map(|(h, (mean, q))| HorizonOut { horizon: h + 1, target_start: None, mean, p10: q[0], p50: q[1], p90: q[2] })
+        .collect())
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/forecast/demand",
+    request_body = DemandForecastRequest,
+    responses(
+        (status = 200, description = "The forecast", body = DemandForecastResponse),
+        (status = 400, description = "Empty or unparsable body", body = ErrorBody),
+        (status = 401, description = "Missing or unknown API key", body = ErrorBody),
+        (status = 413, description = "Body over the limit", body = ErrorBody),
+        (status = 422, description = "A field is not acceptable; `field` names it", body = ErrorBody),
+        (status = 429, description = "Overloaded; retry after `Retry-After` seconds", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+    tag = "forecast"
+)]
+pub async fn forecast_demand(
+    State(app): State<Arc<App>>,
+    ApiJson(req): ApiJson<DemandForecastRequest>,
+) -> Result<Response, ApiError> {
+    let registry = app.registry();
+    let served = demand_model(&registry, req.model.as_deref())?;
+    check_demand(&req.history, &app.limits, "history")?;
+    let model = served.model.demand().expect("demand_model finds demand models");
+    let series = model.series.clone();
+    let work = Arc::clone(&served);
+    let history = req.history;
+    let horizons =
+        app.batcher.run(move || run_demand(work.model.demand().expect("a demand model"), &history)).await??;
+    let body = DemandForecastResponse { model: served.name.clone(), version: served.version.clone(), series, horizons };
+    Ok((Extension(ModelLabel::of(&served)), Json(body)).into_response())
+}

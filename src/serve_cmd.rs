@@ -1,0 +1,62 @@
+//! `hcp serve`: the prediction HTTP endpoint.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use hcp_serving::{ApiKeys, ServeConfig};
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Directory whose subdirectories are model artifacts (`hcp train`, `hcp run`'s out/run/models).
+    #[arg(long)]
+    models: PathBuf,
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    addr: SocketAddr,
+    /// API keys file: `ROLE SHA256_HEX [LABEL]` per line (roles: read, operate). Keys are also
+    /// read from HCP_API_KEYS (`ROLE:KEY,...`).
+    #[arg(long)]
+    keys: Option<PathBuf>,
+    /// Serve without authentication (every caller may operate): for a trusted loopback only.
+    #[arg(long, conflicts_with = "keys")]
+    no_auth: bool,
+    /// Requests handled at once; more get 429 with Retry-After.
+    #[arg(long, default_value_t = 512)]
+    max_in_flight: usize,
+    /// Largest request body, bytes.
+    #[arg(long, default_value_t = 1 << 20)]
+    body_limit: usize,
+    /// A request not answered in this long gets 503, ms.
+    #[arg(long, default_value_t = 10_000)]
+    timeout_ms: u64,
+    /// Inference worker threads (default: one per core).
+    #[arg(long)]
+    workers: Option<usize>,
+    /// After SIGTERM: answer /v2/health/ready with 503 for this long before closing, ms.
+    #[arg(long, default_value_t = 0)]
+    drain_ms: u64,
+}
+
+pub fn serve_cmd(a: ServeArgs) -> Result<()> {
+    let mut keys = if a.no_auth { ApiKeys::open() } else { ApiKeys::default() };
+    if let Some(path) = &a.keys {
+        keys.add_file(path)?;
+    }
+    if let Ok(value) = std::env::var("HCP_API_KEYS") {
+        if a.no_auth {
+            anyhow::bail!("--no-auth with HCP_API_KEYS set: choose one");
+        }
+        keys.add_env(&value)?;
+    }
+    let mut cfg = ServeConfig::new(a.models, a.addr, keys);
+    cfg.limits.max_in_flight = a.max_in_flight;
+    cfg.limits.body_bytes = a.body_limit;
+    cfg.limits.request_timeout_ms = a.timeout_ms;
+    if let Some(w) = a.workers {
+        cfg.workers = w;
+    }
+    cfg.drain = Duration::from_millis(a.drain_ms);
+    hcp_serving::run_until_signal(cfg).context("hcp serve")
+}

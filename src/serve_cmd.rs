@@ -31,6 +31,9 @@ pub struct ServeArgs {
     /// A request not answered in this long gets 503, ms.
     #[arg(long, default_value_t = 10_000)]
     timeout_ms: u64,
+    /// Time the genetic algorithm of /v1/schedule/propose may take, ms.
+    #[arg(long, default_value_t = 100)]
+    propose_ga_ms: u64,
     /// Inference worker threads (default: one per core).
     #[arg(long)]
     workers: Option<usize>,
@@ -54,6 +57,7 @@ pub fn serve_cmd(a: ServeArgs) -> Result<()> {
     cfg.limits.max_in_flight = a.max_in_flight;
     cfg.limits.body_bytes = a.body_limit;
     cfg.limits.request_timeout_ms = a.timeout_ms;
+    cfg.limits.propose_ga_ms = a.propose_ga_ms;
     if let Some(w) = a.workers {
         cfg.workers = w;
     }

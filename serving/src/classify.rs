@@ -165,8 +165,10 @@ pub fn check_jobs(jobs: &[JobSpec], max_jobs: usize) -> Result<(), ApiError> {
         (status = 400, description = "Empty or unparsable body", body = ErrorBody),
         (status = 401, description = "Missing or unknown API key", body = ErrorBody),
         (status = 413, description = "Body over the limit", body = ErrorBody),
+        (status = 415, description = "The body is not `application/json`", body = ErrorBody),
         (status = 422, description = "A field is not acceptable; `field` names it", body = ErrorBody),
         (status = 429, description = "Overloaded; retry after `Retry-After` seconds", body = ErrorBody),
+        (status = 503, description = "Not answered within the request timeout", body = ErrorBody),
     ),
     security(("bearer" = [])),
     tag = "classify"

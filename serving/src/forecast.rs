@@ -177,8 +177,10 @@ fn nan_for_null(values: &[Option<f64>]) -> Vec<f64> {
         (status = 400, description = "Empty or unparsable body", body = ErrorBody),
         (status = 401, description = "Missing or unknown API key", body = ErrorBody),
         (status = 413, description = "Body over the limit", body = ErrorBody),
+        (status = 415, description = "The body is not `application/json`", body = ErrorBody),
         (status = 422, description = "A field is not acceptable; `field` names it", body = ErrorBody),
         (status = 429, description = "Overloaded; retry after `Retry-After` seconds", body = ErrorBody),
+        (status = 503, description = "Not answered within the request timeout", body = ErrorBody),
     ),
     security(("bearer" = [])),
     tag = "forecast"
@@ -312,8 +314,10 @@ pub fn run_demand(model: &DemandForecaster, history: &[f64]) -> Result<Vec<Horiz
         (status = 400, description = "Empty or unparsable body", body = ErrorBody),
         (status = 401, description = "Missing or unknown API key", body = ErrorBody),
         (status = 413, description = "Body over the limit", body = ErrorBody),
+        (status = 415, description = "The body is not `application/json`", body = ErrorBody),
         (status = 422, description = "A field is not acceptable; `field` names it", body = ErrorBody),
         (status = 429, description = "Overloaded; retry after `Retry-After` seconds", body = ErrorBody),
+        (status = 503, description = "Not answered within the request timeout", body = ErrorBody),
     ),
     security(("bearer" = [])),
     tag = "forecast"

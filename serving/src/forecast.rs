@@ -127,29 +127,38 @@ pub fn check_price(input: &PriceInput, model: &PriceForecaster, limits: &Limits)
             ),
         ));
     }
-    for (i, v) in input.da.iter().enumerate() {
+    // Publication times rise with the hour: walk back from the last price given while they are
+    // after the issue, and name the earliest such price.
+    let mut earliest_unpublished = None;
+    for (i, _) in input.da.iter().enumerate().rev().filter(|(_, v)| v.is_finite()) {
         let hour = input.start_us + i as i64 * HOUR_US;
         let published = ercot_calendar(hour).2;
-        if v.is_finite() && published > issued {
-            return Err(ApiError::invalid(
-                format!("da[{i}]"),
-                format!(
-                    "the day-ahead price of {} is published at {}, after the issue time {}",
-                    format_micros(hour),
-                    format_micros(published),
-                    format_micros(issued)
-                ),
-            ));
+        if published <= issued {
+            break;
         }
+        earliest_unpublished = Some((i, hour, published));
+    }
+    if let Some((i, hour, published)) = earliest_unpublished {
+        return Err(ApiError::invalid(
+            format!("da[{i}]"),
+            format!(
+                "the day-ahead price of {} is published at {}, after the issue time {}",
+                format_micros(hour),
+                format_micros(published),
+                format_micros(issued)
+            ),
+        ));
     }
     Ok(())
 }
 
 /// The forecast (the input checked by [`check_price`]): the horizons the history feeds, and
-/// those it cannot.
+/// those it cannot. Only the last `MAX_LOOKBACK` hours before the issue are read (the model
+/// reaches no further back), so the work per request is bounded whatever history it sends.
 pub fn run_price(model: &PriceForecaster, input: &PriceInput) -> (Vec<HorizonForecast>, Vec<usize>) {
     let k = input.rt.len();
-    let hours: Vec<(i64, f64, f64)> = (0..k + realtime::HORIZONS)
+    let first = k.saturating_sub(realtime::MAX_LOOKBACK);
+    let hours: Vec<(i64, f64, f64)> = (first..k + realtime::HORIZONS)
         .map(|i| {
             let da = input.da.get(i).copied().unwrap_or(f64::NAN);
             (input.start_us + i as i64 * HOUR_US, input.rt.get(i).copied().unwrap_or(f64::NAN), da)
@@ -159,7 +168,7 @@ pub fn run_price(model: &PriceForecaster, input: &PriceInput) -> (Vec<HorizonFor
         return (Vec::new(), (1..=input.horizons).collect());
     };
     let out: Vec<HorizonForecast> =
-        model.forecast(&grid, k).into_iter().filter(|h| h.horizon <= input.horizons).collect();
+        model.forecast(&grid, k - first).into_iter().filter(|h| h.horizon <= input.horizons).collect();
     let unavailable = (1..=input.horizons).filter(|h| !out.iter().any(|f| f.horizon == *h)).collect();
     (out, unavailable)
 }

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::app::{ApiJson, App, ModelLabel};
-use crate::error::{ApiError, ErrorBody};
+use crate::error::{ApiError, JsonRouteErrors};
 use crate::registry::{Registry, Served};
 
 /// A job as submitted (what the scheduler knows before it starts).
@@ -162,13 +162,7 @@ pub fn check_jobs(jobs: &[JobSpec], max_jobs: usize) -> Result<(), ApiError> {
     request_body = ClassifyRequest,
     responses(
         (status = 200, description = "One prediction per job", body = ClassifyResponse),
-        (status = 400, description = "Empty or unparsable body", body = ErrorBody),
-        (status = 401, description = "Missing or unknown API key", body = ErrorBody),
-        (status = 413, description = "Body over the limit", body = ErrorBody),
-        (status = 415, description = "The body is not `application/json`", body = ErrorBody),
-        (status = 422, description = "A field is not acceptable; `field` names it", body = ErrorBody),
-        (status = 429, description = "Overloaded; retry after `Retry-After` seconds", body = ErrorBody),
-        (status = 503, description = "Not answered within the request timeout", body = ErrorBody),
+        JsonRouteErrors,
     ),
     security(("bearer" = [])),
     tag = "classify"

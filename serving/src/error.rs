@@ -34,6 +34,32 @@ pub struct ErrorBody {
     pub field: Option<String>,
 }
 
+/// The error answers of every route that takes a JSON body, for the OpenAPI document.
+#[derive(Debug, utoipa::IntoResponses)]
+pub enum JsonRouteErrors {
+    /// Empty or unparsable body
+    #[response(status = 400)]
+    BadRequest(ErrorBody),
+    /// Missing or unknown API key
+    #[response(status = 401)]
+    Unauthorized(ErrorBody),
+    /// Body over the limit
+    #[response(status = 413)]
+    TooLarge(ErrorBody),
+    /// The body is not `application/json`
+    #[response(status = 415)]
+    NotJson(ErrorBody),
+    /// A field is not acceptable; `field` names it
+    #[response(status = 422)]
+    Invalid(ErrorBody),
+    /// Overloaded; retry after `Retry-After` seconds
+    #[response(status = 429)]
+    Overloaded(ErrorBody),
+    /// Not answered within the request timeout, or draining
+    #[response(status = 503)]
+    Unavailable(ErrorBody),
+}
+
 /// A failed request: status, message, the field at fault, and for 429 when to retry.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ApiError {

@@ -14,7 +14,7 @@ use utoipa::ToSchema;
 
 use crate::app::{ApiJson, App, ModelLabel};
 use crate::config::Limits;
-use crate::error::{ApiError, ErrorBody};
+use crate::error::{ApiError, JsonRouteErrors};
 use crate::registry::Served;
 
 const HOUR_US: i64 = 3_600_000_000;
@@ -183,13 +183,7 @@ fn nan_for_null(values: &[Option<f64>]) -> Vec<f64> {
     request_body = PriceForecastRequest,
     responses(
         (status = 200, description = "The forecast", body = PriceForecastResponse),
-        (status = 400, description = "Empty or unparsable body", body = ErrorBody),
-        (status = 401, description = "Missing or unknown API key", body = ErrorBody),
-        (status = 413, description = "Body over the limit", body = ErrorBody),
-        (status = 415, description = "The body is not `application/json`", body = ErrorBody),
-        (status = 422, description = "A field is not acceptable; `field` names it", body = ErrorBody),
-        (status = 429, description = "Overloaded; retry after `Retry-After` seconds", body = ErrorBody),
-        (status = 503, description = "Not answered within the request timeout", body = ErrorBody),
+        JsonRouteErrors,
     ),
     security(("bearer" = [])),
     tag = "forecast"
@@ -320,13 +314,7 @@ pub fn run_demand(model: &DemandForecaster, history: &[f64]) -> Result<Vec<Horiz
     request_body = DemandForecastRequest,
     responses(
         (status = 200, description = "The forecast", body = DemandForecastResponse),
-        (status = 400, description = "Empty or unparsable body", body = ErrorBody),
-        (status = 401, description = "Missing or unknown API key", body = ErrorBody),
-        (status = 413, description = "Body over the limit", body = ErrorBody),
-        (status = 415, description = "The body is not `application/json`", body = ErrorBody),
-        (status = 422, description = "A field is not acceptable; `field` names it", body = ErrorBody),
-        (status = 429, description = "Overloaded; retry after `Retry-After` seconds", body = ErrorBody),
-        (status = 503, description = "Not answered within the request timeout", body = ErrorBody),
+        JsonRouteErrors,
     ),
     security(("bearer" = [])),
     tag = "forecast"

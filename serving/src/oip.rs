@@ -17,7 +17,7 @@ use utoipa::ToSchema;
 
 use crate::app::{ApiJson, App, ModelLabel};
 use crate::classify::{check_jobs, run_classify};
-use crate::error::{ApiError, ErrorBody};
+use crate::error::{ApiError, ErrorBody, JsonRouteErrors};
 use crate::forecast::{PriceInput, check_demand, check_price, run_demand, run_price};
 use crate::registry::{Model, Served};
 
@@ -477,9 +477,8 @@ async fn infer_with(app: &App, served: Arc<Served>, req: InferRequest) -> Result
     request_body = InferRequest,
     responses(
         (status = 200, body = InferResponse),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody),
-        (status = 429, body = ErrorBody), (status = 503, body = ErrorBody),
+        (status = 404, description = "No such model or version", body = ErrorBody),
+        JsonRouteErrors,
     ),
     security(("bearer" = [])),
     tag = "v2"
@@ -500,9 +499,8 @@ pub async fn infer(
     request_body = InferRequest,
     responses(
         (status = 200, body = InferResponse),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody),
-        (status = 429, body = ErrorBody), (status = 503, body = ErrorBody),
+        (status = 404, description = "No such model or version", body = ErrorBody),
+        JsonRouteErrors,
     ),
     security(("bearer" = [])),
     tag = "v2"

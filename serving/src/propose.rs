@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::app::{ApiJson, App};
-use crate::error::{ApiError, ErrorBody};
+use crate::error::{ApiError, ErrorBody, JsonRouteErrors};
 
 const HOUR_US: i64 = 3_600_000_000;
 const MAX_HOURS: usize = 48;
@@ -387,14 +387,8 @@ pub fn solve(p: Problem, ga_budget: Duration) -> Result<ProposeResponse, ApiErro
     request_body = ProposeRequest,
     responses(
         (status = 200, description = "The proposal", body = ProposeResponse),
-        (status = 400, description = "Empty or unparsable body", body = ErrorBody),
-        (status = 401, description = "Missing or unknown API key", body = ErrorBody),
         (status = 403, description = "The key lacks the operate role", body = ErrorBody),
-        (status = 413, description = "Body over the limit", body = ErrorBody),
-        (status = 415, description = "The body is not `application/json`", body = ErrorBody),
-        (status = 422, description = "A field is not acceptable; `field` names it", body = ErrorBody),
-        (status = 429, description = "Overloaded; retry after `Retry-After` seconds", body = ErrorBody),
-        (status = 503, description = "Not answered within the request timeout", body = ErrorBody),
+        JsonRouteErrors,
     ),
     security(("bearer" = [])),
     tag = "schedule"

@@ -47,8 +47,53 @@ pub fn parse_instant(s: &str) -> Option<i64> {
 /// the delivery day).
 pub fn ercot_calendar(start_us: i64) -> (u8, u8, i64) {
     let local = Chicago.timestamp_micros(start_us).single().expect("a UTC instant maps to one local time");
-    let day_before = local.date_naive().pred_opt().expect("not the first day of time");
+    (local.hour() as u8, local.weekday().num_days_from_monday() as u8, day_ahead_published(local.date_naive()))
+}
+
+/// When ERCOT publishes the day-ahead prices of a (Central) delivery day: 13:30 the day before.
+fn day_ahead_published(delivery: NaiveDate) -> i64 {
+    let day_before = delivery.pred_opt().expect("not the first day of time");
     let at = day_before.and_time(NaiveTime::from_hms_opt(13, 30, 0).expect("valid"));
-    let published = Chicago.from_local_datetime(&at).earliest().expect("13:30 exists every day").timestamp_micros();
-    (local.hour() as u8, local.weekday().num_days_from_monday() as u8, published)
+    Chicago.from_local_datetime(&at).earliest().expect("13:30 exists every day").timestamp_micros()
+}
+
+/// [`ercot_calendar`] for many hours in a row, for a grid: the publication time (a local time
+/// back to UTC, the costly half) is computed once per local day.
+pub fn ercot_calendar_by_day() -> impl Fn(i64) -> (u8, u8, i64) {
+    let last = std::cell::Cell::new((NaiveDate::MIN, 0i64));
+    move |start_us| {
+        let local = Chicago.timestamp_micros(start_us).single().expect("a UTC instant maps to one local time");
+        let date = local.date_naive();
+        let published = match last.get() {
+            (d, p) if d == date => p,
+            _ => {
+                let p = day_ahead_published(date);
+                last.set((date, p));
+                p
+            }
+        };
+        (local.hour() as u8, local.weekday().num_days_from_monday() as u8, published)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_calendar_by_day_is_the_calendar_across_daylight_saving_changes() {
+        // 2024-01-01 to 2026-01-01 UTC, hour by hour: four DST changes in Chicago.
+        let start = date_micros(NaiveDate::from_ymd_opt(2024, 1, 1).unwrap());
+        let by_day = ercot_calendar_by_day();
+        for h in 0..2 * 8784 {
+            let t = start + h * MICROS_PER_HOUR;
+            assert_eq!(by_day(t), ercot_calendar(t), "{}", format_micros(t));
+        }
+        // Golden: 2025-03-09 08:00 UTC is 03:00 CDT (the clocks skipped 02:00), a Sunday; its
+        // day-ahead prices came out at 13:30 CST on Saturday, 19:30 UTC.
+        let t = date_micros(NaiveDate::from_ymd_opt(2025, 3, 9).unwrap()) + 8 * MICROS_PER_HOUR;
+        let (hour, weekday, published) = ercot_calendar(t);
+        assert_eq!((hour, weekday), (3, 6));
+        assert_eq!(format_micros(published), "2025-03-08T19:30:00Z");
+    }
 }

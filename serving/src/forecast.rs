@@ -6,7 +6,7 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use hcp_datasets::time::{ercot_calendar, format_micros, parse_instant};
+use hcp_datasets::time::{ercot_calendar, ercot_calendar_by_day, format_micros, parse_instant};
 use hcp_models::forecast::demand::{self, DemandForecaster};
 use hcp_models::forecast::realtime::{self, HorizonForecast, HourlyPrices, PriceForecaster};
 use serde::{Deserialize, Serialize};
@@ -164,7 +164,7 @@ pub fn run_price(model: &PriceForecaster, input: &PriceInput) -> (Vec<HorizonFor
             (input.start_us + i as i64 * HOUR_US, input.rt.get(i).copied().unwrap_or(f64::NAN), da)
         })
         .collect();
-    let Some(grid) = HourlyPrices::from_hours(&model.node, &hours, ercot_calendar) else {
+    let Some(grid) = HourlyPrices::from_hours(&model.node, &hours, ercot_calendar_by_day()) else {
         return (Vec::new(), (1..=input.horizons).collect());
     };
     let out: Vec<HorizonForecast> =

@@ -173,7 +173,7 @@ pub fn smoke_test(model: &Model) -> std::result::Result<(), String> {
             let k = realtime::MAX_LOOKBACK;
             let hours: Vec<(i64, f64, f64)> =
                 (0..k + realtime::HORIZONS).map(|i| (start + i as i64 * HOUR_US, 30.0, 30.0)).collect();
-            let grid = HourlyPrices::from_hours(&m.node, &hours, hcp_datasets::time::ercot_calendar)
+            let grid = HourlyPrices::from_hours(&m.node, &hours, hcp_datasets::time::ercot_calendar_by_day())
                 .ok_or("empty synthetic grid")?;
             let out = m.forecast(&grid, k);
             if out.len() != realtime::HORIZONS {

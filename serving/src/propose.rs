@@ -237,7 +237,11 @@ pub fn problem(req: &ProposeRequest) -> Result<Problem, ApiError> {
     let cap_w = finite("site.cap_w", site.cap_w, 0.0)?;
     unique("site.groups", site.groups.iter().map(|g| g.id.as_str()))?;
     unique("site.pools", site.pools.iter().map(|p| p.id.as_str()))?;
-    unique("jobs", site.running.iter().chain(&req.queue).map(|j| j.id.as_str()))?;
+    unique("site.running", site.running.iter().map(|j| j.id.as_str()))?;
+    unique("queue", req.queue.iter().map(|j| j.id.as_str()))?;
+    if let Some((i, j)) = req.queue.iter().enumerate().find(|(_, j)| site.running.iter().any(|r| r.id == j.id)) {
+        return Err(ApiError::invalid(format!("queue[{i}].id"), format!("`{}` is also running", j.id)));
+    }
     if site.running.len() + req.queue.len() > MAX_JOBS {
         return Err(ApiError::invalid(
             "queue",

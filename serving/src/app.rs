@@ -165,24 +165,38 @@ where
     }
 }
 
-/// Records every response in the metrics.
+/// Records every response in the metrics and the log (one `answered` event in the request's
+/// span, which carries its trace id), and returns the trace id in `x-request-id`.
 async fn record(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {
     let route =
         req.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
     let method = req.method().to_string();
+    let trace_id = crate::logging::trace_id(req.headers());
+    let span = tracing::info_span!("request", trace_id = %trace_id, method = %method, route = %route);
     let started = Instant::now();
     if let Ok(mut m) = app.metrics.lock() {
         m.in_flight += 1;
     }
-    let response = next.run(req).await;
-    let label = response.extensions().get::<ModelLabel>().cloned();
+    let mut response = tracing::Instrument::instrument(next.run(req), span.clone()).await;
+    let seconds = started.elapsed().as_secs_f64();
+    let status = response.status().as_u16();
+    let (model, version) = response
+        .extensions()
+        .get::<ModelLabel>()
+        .map_or((String::new(), String::new()), |l| (l.name.clone(), l.version.clone()));
+    span.in_scope(|| {
+        if status >= 500 {
+            tracing::warn!(status, model = %model, version = %version, duration_ms = seconds * 1e3, "answered");
+        } else {
+            tracing::info!(status, model = %model, version = %version, duration_ms = seconds * 1e3, "answered");
+        }
+    });
+    if let Ok(v) = HeaderValue::from_str(&trace_id) {
+        response.headers_mut().insert("x-request-id", v);
+    }
     if let Ok(mut m) = app.metrics.lock() {
         m.in_flight -= 1;
-        let (model, version) = label.map_or((String::new(), String::new()), |l| (l.name, l.version));
-        m.request(
-            RequestLabels { route, method, status: response.status().as_u16(), model, version },
-            started.elapsed().as_secs_f64(),
-        );
+        m.request(RequestLabels { route, method, status, model, version }, seconds);
     }
     response
 }
@@ -439,8 +453,8 @@ pub async fn reload_on_hangup(app: Arc<App>) {
         let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else { return };
         while hup.recv().await.is_some() {
             match app.reload().await {
-                Ok(r) => eprintln!("hcp serve: reloaded {} model(s): {:?}", r.models.len(), r.names()),
-                Err(e) => eprintln!("hcp serve: reload refused, the previous models stay: {e}"),
+                Ok(r) => tracing::info!(models = ?r.names(), "reloaded {} model(s) on SIGHUP", r.models.len()),
+                Err(e) => tracing::error!(error = %e, "reload refused, the previous models stay"),
             }
         }
     }
@@ -469,6 +483,7 @@ pub fn run_until_signal(cfg: ServeConfig) -> Result<()> {
         let addr = listener.local_addr().map_err(|source| Error::Io { path: cfg.addr.to_string().into(), source })?;
         let registry = app.registry();
         println!("listening on http://{addr} with {} model(s): {}", registry.models.len(), registry.names().join(", "));
+        tracing::info!(%addr, models = ?registry.names(), "listening");
         use std::io::Write as _;
         let _ = std::io::stdout().flush();
         tokio::spawn(reload_on_hangup(Arc::clone(&app)));

@@ -66,7 +66,7 @@ fn worker(rx: &Mutex<Receiver<Work>>, max_batch: usize, on_batch: &(dyn Fn(usize
         on_batch(batch.len());
         for w in batch.drain(..) {
             if catch_unwind(AssertUnwindSafe(w)).is_err() {
-                eprintln!("hcp serve: an inference item panicked; its request gets a 500");
+                tracing::error!("an inference item panicked; its request gets a 500");
             }
         }
     }

@@ -10,6 +10,7 @@ pub mod classify;
 pub mod config;
 pub mod error;
 pub mod forecast;
+pub mod logging;
 pub mod metrics;
 pub mod oip;
 pub mod openapi;

@@ -584,3 +584,61 @@ fn the_committed_openapi_document_is_the_servers() {
         assert!(doc["paths"][route].is_object(), "{route} missing from the OpenAPI document");
     }
 }
+
+/// A writer into a shared buffer, for reading the log back.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn every_answer_is_one_json_log_line_with_the_callers_trace_id() {
+    let dir = models_dir();
+    let router = hcp_serving::router(app(dir.path()));
+    let logs = Captured::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .json()
+        .with_current_span(true)
+        .with_span_list(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let body = price_request(3, 200).to_string();
+    let req = axum::http::Request::builder()
+        .method("POST")
+        .uri("/v1/forecast/price")
+        .header("authorization", format!("Bearer {READ_KEY}"))
+        .header("content-type", "application/json")
+        .header("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+        .body(axum::body::Body::from(body))
+        .unwrap();
+    let response = tower::ServiceExt::oneshot(router.clone(), req).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["x-request-id"], "4bf92f3577b34da6a3ce929d0e0e4736");
+    let (status, headers, _) = call(&router, "POST", "/v1/classify", Some(READ_KEY), Some(r#"{"jobs": []}"#)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let made_up = headers["x-request-id"].to_str().unwrap().to_string();
+    assert_eq!(made_up.len(), 32);
+
+    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert_eq!(lines[0]["fields"]["message"], "answered");
+    assert_eq!(lines[0]["fields"]["status"], 200);
+    assert_eq!(lines[0]["fields"]["model"], "price-HB_WEST");
+    assert!(lines[0]["fields"]["duration_ms"].as_f64().unwrap() > 0.0);
+    assert_eq!(lines[0]["span"]["trace_id"], "4bf92f3577b34da6a3ce929d0e0e4736");
+    assert_eq!(lines[0]["span"]["route"], "/v1/forecast/price");
+    assert_eq!(lines[1]["fields"]["status"], 422);
+    assert_eq!(lines[1]["span"]["trace_id"], made_up.as_str());
+}

@@ -467,6 +467,12 @@ async fn info_and_metrics_report_models_routes_and_statuses() {
     assert!(text.contains("hcp_serving_ready 1"));
     assert!(text.contains("hcp_serving_model_info{model=\"classifier\",kind=\"workload_classifier\""));
     assert!(text.contains("hcp_serving_inference_batch_items_count 1"), "{text}");
+    // A made-up method is one bounded label value, not a new series per name.
+    call(&router, "BREW", "/v1/forecast/price", Some(READ_KEY), None).await;
+    let (_, _, text) = call(&router, "GET", "/metrics", None, None).await;
+    let text = text.as_str().unwrap();
+    assert!(text.contains("method=\"other\",status=\"405\""), "{text}");
+    assert!(!text.contains("BREW"));
     if let Some((ok, out)) = hcp_sim::exporter::promtool_check_metrics(text) {
         assert!(ok, "promtool check metrics: {out}\n{text}");
     }

@@ -310,11 +310,12 @@ impl<'a> Inputs<'a> {
                     format!("{:?}; `{}` has {} dimension(s)", t.shape, t.name, m.shape.len()),
                 ));
             }
-            let data_ok = matches!(
-                (&t.data, m.datatype.as_str()),
-                (TensorData::Strings(_), "BYTES") | (TensorData::Numbers(_), _)
-            ) && !(m.datatype == "BYTES"
-                && matches!(t.data, TensorData::Numbers(ref v) if !v.is_empty()));
+            // Strings for BYTES, numbers otherwise (an empty array parses as numbers: fine for both).
+            let data_ok = match (&t.data, m.datatype == "BYTES") {
+                (TensorData::Strings(_), bytes) => bytes,
+                (TensorData::Numbers(v), true) => v.is_empty(),
+                (TensorData::Numbers(_), false) => true,
+            };
             if !data_ok {
                 return Err(ApiError::invalid(
                     format!("{field}.data"),

@@ -429,6 +429,18 @@ async fn open_inference_protocol_routes() {
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["outputs"][0], json!({"name": "ls_be", "shape": [2], "datatype": "BYTES", "data": ["LS", "BE"]}));
     assert_eq!(body["outputs"][3]["shape"], json!([2, 4]));
+    let mut bad = infer.clone();
+    bad["inputs"][5]["data"] = json!([1, 2]);
+    let (status, _, body) =
+        call(&router, "POST", "/v2/models/classifier/infer", Some(READ_KEY), Some(&bad.to_string())).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(field(&body), "inputs[5].data", "{body}");
+    let mut bad = infer.clone();
+    bad["inputs"][0]["data"] = json!(["8000", "4000"]);
+    let (status, _, body) =
+        call(&router, "POST", "/v2/models/classifier/infer", Some(READ_KEY), Some(&bad.to_string())).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(field(&body), "inputs[0].data", "{body}");
     // Demand.
     let infer =
         json!({"inputs": [{"name": "history", "shape": [336], "datatype": "FP64", "data": demand_series(336)}]});

@@ -15,7 +15,6 @@ use utoipa::ToSchema;
 
 use crate::app::{ApiJson, App, ModelLabel};
 use crate::error::{ApiError, JsonRouteErrors};
-use crate::registry::{Registry, Served};
 
 /// A job as submitted (what the scheduler knows before it starts).
 #[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
@@ -105,24 +104,6 @@ pub struct ClassifyResponse {
     pub predictions: Vec<JobOut>,
 }
 
-/// The classifier a request names (or the only one loaded).
-pub fn classifier_model(registry: &Registry, name: Option<&str>) -> Result<Arc<Served>, ApiError> {
-    let names: Vec<String> = registry.of_kind(KIND).map(|m| m.name.clone()).collect();
-    let found = match name {
-        Some(n) => registry.of_kind(KIND).find(|m| m.name == n),
-        None if names.len() == 1 => registry.of_kind(KIND).next(),
-        None => {
-            return Err(ApiError::invalid(
-                "model",
-                format!("{} classifiers are loaded; name one of {names:?}", names.len()),
-            ));
-        }
-    };
-    found.cloned().ok_or_else(|| {
-        ApiError::invalid("model", format!("no classifier `{}` is loaded (classifiers: {names:?})", name.unwrap_or("")))
-    })
-}
-
 /// Classifies checked specs.
 pub fn run_classify(bundle: &ClassifierBundle, jobs: &[JobSpec]) -> Result<Vec<JobOut>, ApiError> {
     jobs.iter()
@@ -171,7 +152,7 @@ pub async fn classify(
     State(app): State<Arc<App>>,
     ApiJson(req): ApiJson<ClassifyRequest>,
 ) -> Result<Response, ApiError> {
-    let served = classifier_model(&app.registry(), req.model.as_deref())?;
+    let served = app.registry().named_or_only(KIND, req.model.as_deref()).map_err(|e| ApiError::invalid("model", e))?;
     let jobs: Vec<JobSpec> = req.jobs.into_iter().map(JobSpec::from).collect();
     check_jobs(&jobs, app.limits.max_jobs)?;
     let work = Arc::clone(&served);

@@ -15,7 +15,6 @@ use utoipa::ToSchema;
 use crate::app::{ApiJson, App, ModelLabel};
 use crate::config::Limits;
 use crate::error::{ApiError, JsonRouteErrors};
-use crate::registry::Served;
 
 const HOUR_US: i64 = 3_600_000_000;
 /// Issue times accepted: 2000-01-01 to 2100-01-01 UTC, µs.
@@ -255,35 +254,6 @@ pub struct DemandForecastResponse {
     pub horizons: Vec<HorizonOut>,
 }
 
-/// The demand model a request names (or the only one loaded).
-pub fn demand_model(registry: &crate::registry::Registry, name: Option<&str>) -> Result<Arc<Served>, ApiError> {
-    let all: Vec<&Arc<Served>> = registry.of_kind(demand::ARTIFACT_KIND).collect();
-    match name {
-        Some(n) => all.into_iter().find(|m| m.name == n).cloned().ok_or_else(|| {
-            ApiError::invalid(
-                "model",
-                format!(
-                    "no demand model `{n}` is loaded (demand models: {:?})",
-                    registry_names(registry, demand::ARTIFACT_KIND)
-                ),
-            )
-        }),
-        None if all.len() == 1 => Ok(Arc::clone(all[0])),
-        None => Err(ApiError::invalid(
-            "model",
-            format!(
-                "{} demand models are loaded; name one of {:?}",
-                all.len(),
-                registry_names(registry, demand::ARTIFACT_KIND)
-            ),
-        )),
-    }
-}
-
-fn registry_names(registry: &crate::registry::Registry, kind: &str) -> Vec<String> {
-    registry.of_kind(kind).map(|m| m.name.clone()).collect()
-}
-
 /// Checks a demand history; the error names the field.
 pub fn check_demand(history: &[f64], limits: &Limits, field: &str) -> Result<(), ApiError> {
     if history.len() < demand::LOOKBACK || history.len() > limits.max_history_hours {
@@ -324,9 +294,11 @@ pub async fn forecast_demand(
     ApiJson(req): ApiJson<DemandForecastRequest>,
 ) -> Result<Response, ApiError> {
     let registry = app.registry();
-    let served = demand_model(&registry, req.model.as_deref())?;
+    let served = registry
+        .named_or_only(demand::ARTIFACT_KIND, req.model.as_deref())
+        .map_err(|e| ApiError::invalid("model", e))?;
     check_demand(&req.history, &app.limits, "history")?;
-    let model = served.model.demand().expect("demand_model finds demand models");
+    let model = served.model.demand().expect("named_or_only finds demand models");
     let series = model.series.clone();
     let work = Arc::clone(&served);
     let history = req.history;

@@ -12,19 +12,23 @@ const DURATION_BUCKETS_S: [f64; 13] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025
 /// Upper bounds of the batch-size histogram, items.
 const BATCH_BUCKETS: [f64; 9] = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0];
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 struct Histogram {
+    /// Upper bounds of the buckets.
+    bounds: &'static [f64],
+    /// Observations at or below each bound.
     buckets: Vec<u64>,
     sum: f64,
     count: u64,
 }
 
 impl Histogram {
-    fn observe(&mut self, bounds: &[f64], v: f64) {
-        if self.buckets.is_empty() {
-            self.buckets = vec![0; bounds.len()];
-        }
-        for (b, &le) in self.buckets.iter_mut().zip(bounds) {
+    fn new(bounds: &'static [f64]) -> Histogram {
+        Histogram { bounds, buckets: vec![0; bounds.len()], sum: 0.0, count: 0 }
+    }
+
+    fn observe(&mut self, v: f64) {
+        for (b, &le) in self.buckets.iter_mut().zip(self.bounds) {
             if v <= le {
                 *b += 1;
             }
@@ -33,9 +37,9 @@ impl Histogram {
         self.count += 1;
     }
 
-    fn write(&self, out: &mut String, name: &str, labels: &str, bounds: &[f64]) {
+    fn write(&self, out: &mut String, name: &str, labels: &str) {
         let sep = if labels.is_empty() { "" } else { "," };
-        for (le, n) in bounds.iter().zip(&self.buckets) {
+        for (le, n) in self.bounds.iter().zip(&self.buckets) {
             let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"{le}\"}} {n}");
         }
         let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {}", self.count);
@@ -56,7 +60,7 @@ pub struct RequestLabels {
 }
 
 /// What the server has done since it started.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Metrics {
     requests: BTreeMap<RequestLabels, Histogram>,
     batches: Histogram,
@@ -68,13 +72,24 @@ fn escape(v: &str) -> String {
     v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
 
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics {
+            requests: BTreeMap::new(),
+            batches: Histogram::new(&BATCH_BUCKETS),
+            reloads: BTreeMap::new(),
+            in_flight: 0,
+        }
+    }
+}
+
 impl Metrics {
     pub fn request(&mut self, labels: RequestLabels, seconds: f64) {
-        self.requests.entry(labels).or_default().observe(&DURATION_BUCKETS_S, seconds);
+        self.requests.entry(labels).or_insert_with(|| Histogram::new(&DURATION_BUCKETS_S)).observe(seconds);
     }
 
     pub fn batch(&mut self, items: usize) {
-        self.batches.observe(&BATCH_BUCKETS, items as f64);
+        self.batches.observe(items as f64);
     }
 
     pub fn reload(&mut self, ok: bool) {
@@ -95,18 +110,14 @@ impl Metrics {
                 escape(&l.model),
                 escape(&l.version)
             );
-            h.write(&mut out, "hcp_serving_request_duration_seconds", &labels, &DURATION_BUCKETS_S);
+            h.write(&mut out, "hcp_serving_request_duration_seconds", &labels);
         }
         out.push_str("# HELP hcp_serving_requests_in_flight Requests being handled now.\n");
         out.push_str("# TYPE hcp_serving_requests_in_flight gauge\n");
         let _ = writeln!(out, "hcp_serving_requests_in_flight {}", self.in_flight);
         out.push_str("# HELP hcp_serving_inference_batch_items Inference items one worker wake-up ran together.\n");
         out.push_str("# TYPE hcp_serving_inference_batch_items histogram\n");
-        let mut batches = self.batches.clone();
-        if batches.buckets.is_empty() {
-            batches.buckets = vec![0; BATCH_BUCKETS.len()];
-        }
-        batches.write(&mut out, "hcp_serving_inference_batch_items", "", &BATCH_BUCKETS);
+        self.batches.write(&mut out, "hcp_serving_inference_batch_items", "");
         out.push_str(
             "# HELP hcp_serving_model_reloads_total Model reloads, by result (a failed reload keeps the old models).\n",
         );

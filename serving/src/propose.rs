@@ -310,7 +310,7 @@ pub fn problem(req: &ProposeRequest) -> Result<Problem, ApiError> {
             free_whole_gpus: p.free_gpus,
             idle_w: model.idle_w,
             tdp_w: model.tdp_w,
-            batch_w: model.idle_w + (model.tdp_w - model.idle_w) * batch_util,
+            batch_w: model.power_at(batch_util),
         });
     }
     let mut running = Vec::new();
@@ -362,20 +362,15 @@ pub fn solve(p: Problem, ga_budget: Duration) -> Result<ProposeResponse, ApiErro
         .zip(&settings)
         .map(|(g, s)| GroupOut { id: g.id.clone(), awake: s.awake, target_w: s.target_w, draw_w: s.draw_w(g.devices) })
         .collect();
-    // Worst case: busy GPUs (now, and those placed) at board power, the rest idle; preempted
-    // work still counts until it has stopped.
-    let mut busy: BTreeMap<&str, usize> =
-        site.pools.iter().map(|p| (p.id.as_str(), p.gpus - p.free_whole_gpus)).collect();
+    // Worst case: the site with the placements made (their GPUs busy at board power, as every
+    // busy GPU); preempted work still counts until it has stopped.
+    let mut after = site.clone();
     for (job, pool) in &decision.place {
         let j = obs.queue.iter().find(|j| &j.id == job).expect("the optimiser places queued jobs");
-        *busy.get_mut(pool.as_str()).expect("the optimiser places on the site's pools") += j.num_gpu as usize;
+        let p = after.pools.iter_mut().find(|p| &p.id == pool).expect("the optimiser places on the site's pools");
+        p.free_whole_gpus -= j.num_gpu as usize;
     }
-    let gpu_w: f64 = site
-        .pools
-        .iter()
-        .map(|p| busy[p.id.as_str()] as f64 * p.tdp_w + (p.gpus - busy[p.id.as_str()]) as f64 * p.idle_w)
-        .sum();
-    let worst_case_draw_w = groups.iter().map(|g| g.draw_w).sum::<f64>() + gpu_w;
+    let worst_case_draw_w = groups.iter().map(|g| g.draw_w).sum::<f64>() + after.gpu_worst_w();
     Ok(ProposeResponse {
         groups,
         place: decision.place.into_iter().map(|(job, pool)| PlacementOut { job, pool }).collect(),

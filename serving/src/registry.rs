@@ -120,6 +120,22 @@ impl Registry {
         self.models.iter().filter(move |m| m.model.kind() == kind)
     }
 
+    /// The model of `kind` a request names, or the only one of that kind when it names none;
+    /// else why not (with the names of that kind), for the request's `model` field.
+    pub fn named_or_only(&self, kind: &str, name: Option<&str>) -> std::result::Result<Arc<Served>, String> {
+        let all: Vec<&Arc<Served>> = self.of_kind(kind).collect();
+        let names: Vec<&str> = all.iter().map(|m| m.name.as_str()).collect();
+        match name {
+            Some(n) => all
+                .iter()
+                .find(|m| m.name == n)
+                .map(|m| Arc::clone(m))
+                .ok_or_else(|| format!("no {kind} model `{n}` is loaded ({kind} models: {names:?})")),
+            None if all.len() == 1 => Ok(Arc::clone(all[0])),
+            None => Err(format!("{} {kind} models are loaded; name one of {names:?}", all.len())),
+        }
+    }
+
     pub fn names(&self) -> Vec<&str> {
         self.models.iter().map(|m| m.name.as_str()).collect()
     }

@@ -23,6 +23,13 @@ pub struct GpuModel {
     pub max_sm_clock_mhz: f64,
 }
 
+impl GpuModel {
+    /// Power of one healthy GPU at utilisation `util` (0-1, higher counts as 1), W.
+    pub fn power_at(&self, util: f64) -> f64 {
+        self.idle_w + (self.tdp_w - self.idle_w) * util.min(1.0)
+    }
+}
+
 /// SM clock of an idle GPU, MHz (what `nvidia-smi` shows at rest on these boards).
 pub const IDLE_SM_CLOCK_MHZ: f64 = 210.0;
 /// XID that a GPU reports when it drops out ("GPU has fallen off the bus").
@@ -236,7 +243,7 @@ impl GpuPool {
 
     fn gpu_power(&self, util: f64, s: GpuState) -> f64 {
         match s {
-            GpuState::Healthy => self.model.idle_w + (self.model.tdp_w - self.model.idle_w) * util.min(1.0),
+            GpuState::Healthy => self.model.power_at(util),
             GpuState::Failed => 0.0,
         }
     }

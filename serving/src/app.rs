@@ -432,24 +432,6 @@ pub async fn serve(
         .map_err(|source| Error::Io { path: addr.map_or_else(Default::default, |a| a.to_string().into()), source })
 }
 
-/// Resolves on SIGINT or SIGTERM.
-pub async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => return interrupt.await.unwrap_or(()),
-        };
-        tokio::select! {
-            _ = interrupt => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    interrupt.await.unwrap_or(());
-}
-
 /// Reloads the models on every SIGHUP (a failed reload is logged and the old models stay).
 pub async fn reload_on_hangup(app: Arc<App>) {
     #[cfg(unix)]
@@ -491,6 +473,6 @@ pub fn run_until_signal(cfg: ServeConfig) -> Result<()> {
         use std::io::Write as _;
         let _ = std::io::stdout().flush();
         tokio::spawn(reload_on_hangup(Arc::clone(&app)));
-        serve(listener, app, cfg.drain, shutdown_signal()).await
+        serve(listener, app, cfg.drain, hcp_scheduler::daemon::shutdown_signal()).await
     })
 }

@@ -17,7 +17,7 @@ pub mod openapi;
 pub mod propose;
 pub mod registry;
 
-pub use app::{App, router, run_until_signal, serve, shutdown_signal};
+pub use app::{App, router, run_until_signal, serve};
 pub use auth::{ApiKeys, Role};
 pub use config::{Limits, ServeConfig};
 pub use error::{ApiError, Error, Result};

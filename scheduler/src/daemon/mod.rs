@@ -619,21 +619,21 @@ pub fn run_until_signal(cfg: DaemonConfig) -> Result<RunSummary> {
         .enable_all()
         .build()
         .map_err(|e| Error::Config(format!("tokio runtime: {e}")))?;
-    rt.block_on(async {
-        let signal = async {
-            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = async {
-                    match term.as_mut() {
-                        Some(t) => { t.recv().await; }
-                        None => std::future::pending::<()>().await,
-                    }
-                } => {}
+    rt.block_on(run(cfg, shutdown_signal()))
+}
+
+/// Resolves on SIGINT or SIGTERM (the daemon's and `hcp serve`'s stop signals).
+pub async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = async {
+            match term.as_mut() {
+                Some(t) => { t.recv().await; }
+                None => std::future::pending::<()>().await,
             }
-        };
-        run(cfg, signal).await
-    })
+        } => {}
+    }
 }
 
 #[cfg(test)]

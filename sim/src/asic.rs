@@ -505,6 +505,8 @@ impl AsicGroup {
         let min_w = self.model.min_power_w() as f32;
         let sleep_w = SLEEP_POWER_W as f32;
         let (mut power, mut hash) = (0.0f64, 0.0f64);
+        // The running devices' own draw: what heats the chips that report a temperature.
+        let mut running_power = 0.0f64;
         let mut counts = [0usize; 5];
         for i in 0..self.state.len() {
             let s = self.state[i];
@@ -515,6 +517,7 @@ impl AsicGroup {
                     let next = cur + (target - cur).clamp(-ramp, ramp);
                     self.power_w[i] = next;
                     power += next as f64;
+                    running_power += next as f64;
                     hash += (self.table.hashrate(next) * self.spread[i]) as f64;
                 }
                 DeviceState::GoingToSleep | DeviceState::Waking | DeviceState::Failed => {
@@ -530,6 +533,7 @@ impl AsicGroup {
                             let next = min_w + (target - min_w).clamp(-ramp_per_s * left, ramp_per_s * left);
                             self.state[i] = DeviceState::Running;
                             self.power_w[i] = next;
+                            running_power += next as f64;
                             hash += (self.table.hashrate(next) * self.spread[i]) as f64;
                         }
                     } else if s == DeviceState::Waking {
@@ -547,7 +551,8 @@ impl AsicGroup {
             counts[self.state[i] as usize] += 1;
         }
         let running = counts[DeviceState::Running as usize];
-        let mean_power = if running > 0 { power / running as f64 } else { 0.0 };
+        // Per running device: sleeping and transitioning devices' draw heats no running chip.
+        let mean_power = if running > 0 { running_power / running as f64 } else { 0.0 };
         self.last = GroupTotals {
             power_w: power,
             hashrate_ths: hash,
@@ -671,6 +676,26 @@ mod tests {
         assert!((g.power_w(9) - 1905.0 * 0.8).abs() < 1e-2, "{}", g.power_w(9));
         assert_eq!(g.hashrate_ths(9), 0.0, "derated below the lowest stable point");
         assert!(g.set_target(0..1, 5000.0).unwrap_err().to_string().contains("outside"));
+    }
+
+    /// The chip temperature a group reports is its running devices': sleeping devices' standby
+    /// draw heats no running chip (it once was divided among the running ones: a group of 9,000
+    /// with one awake reported 1,920 °C).
+    #[test]
+    fn chip_temperature_is_the_running_devices_whatever_sleeps() {
+        let physics = AsicPhysics { failures_per_year: 0.0, ..AsicPhysics::default() };
+        let mut all = AsicGroup::new("all", s19jpro(), physics.clone(), 1_000, 2850.0, Rng::new(1)).unwrap();
+        let mut one = AsicGroup::new("one", s19jpro(), physics, 1_000, 2850.0, Rng::new(1)).unwrap();
+        assert_eq!(one.sleep(1..1_000), 999);
+        let (mut a, mut o) = (all.step(1.0, 20.0), one.step(1.0, 20.0));
+        for _ in 0..10 {
+            (a, o) = (all.step(1.0, 20.0), one.step(1.0, 20.0));
+        }
+        assert_eq!((o.running, o.sleeping), (1, 999));
+        // At stock power (2,850 W) a running chip sits `chip_rise_c` above the 20 °C ambient.
+        let stock = 20.0 + AsicPhysics::default().chip_rise_c;
+        assert!((a.mean_chip_temp_c - stock).abs() < 1e-9, "{}", a.mean_chip_temp_c);
+        assert!((o.mean_chip_temp_c - stock).abs() < 1e-9, "{}", o.mean_chip_temp_c);
     }
 
     #[test]

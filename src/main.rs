@@ -5,6 +5,10 @@ mod evaluate_cmd;
 mod exporter_cmd;
 mod forecast_cmd;
 mod ingest_cmd;
+mod logging;
+#[cfg(feature = "otlp")]
+mod otlp;
+mod query_cmd;
 mod run;
 mod scheduler_cmd;
 mod serve_cmd;
@@ -50,6 +54,8 @@ enum Command {
     Serve(serve_cmd::ServeArgs),
     /// Serve Prometheus metrics of the fleet's devices.
     Exporter(exporter_cmd::ExporterArgs),
+    /// SQL (polars) over the Parquet hcp writes: print a table, or write CSV or Parquet.
+    Query(query_cmd::QueryArgs),
     /// Print the canonical table schemas with their column descriptions.
     Schema {
         /// One table (prices, exogenous, btc_network, jobs, gpu_nodes, telemetry, forecasts,
@@ -91,6 +97,7 @@ fn main() -> ExitCode {
         Command::Backtest(args) => backtest_cmd::backtest_cmd(args),
         Command::Scheduler(args) => scheduler_cmd::scheduler_cmd(args),
         Command::Serve(args) => serve_cmd::serve_cmd(args),
+        Command::Query(args) => query_cmd::query_cmd(args),
         Command::Schema { table } => {
             match table {
                 Some(t) => print_schema(t),

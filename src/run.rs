@@ -19,7 +19,7 @@ use hcp_sim::history::{HistoryConfig, WEST_TEXAS_FLEET, write_history};
 use hcp_training::demand_model::{
     DemandSource, ForecastDemandConfig, TrainDemandConfig, forecast_demand, train_demand,
 };
-use hcp_training::price_model::{ForecastPriceConfig, TrainPriceConfig, forecast_price, train_price};
+use hcp_training::price_model::{ForecastPriceConfig, HoldoutForecasts, TrainPriceConfig, forecast_price, train_price};
 use hcp_training::{PriceSummary, price_summary, row_count};
 
 #[derive(Debug, Args)]
@@ -191,6 +191,9 @@ fn train_and_forecast(cfg: &RunConfig, history: &Path, summary: &[PriceSummary])
         let model_dir = cfg.out.join("models").join(format!("price-{node}"));
         let mut train = TrainPriceConfig::new(history.to_path_buf(), node.clone(), model_dir.clone());
         train.holdout_days = HOLDOUT_DAYS;
+        // One run id per node: a run id names the files it writes in each partition.
+        train.holdout_forecasts =
+            Some(HoldoutForecasts { out: cfg.out.join("evaluation"), run_id: format!("holdout-{}-{node}", cfg.seed) });
         let manifest = train_price(&train).with_context(|| format!("training the {node} price forecaster"))?;
         let mae = |m: &str| manifest.validation[m]["mae"].as_f64().unwrap_or(f64::NAN);
         println!(

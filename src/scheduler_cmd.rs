@@ -46,9 +46,12 @@ pub struct SchedulerArgs {
     /// Timeout of each request to the site or a miner, ms.
     #[arg(long, default_value_t = 2000)]
     timeout_ms: u64,
+    #[command(flatten)]
+    log: crate::logging::LogArgs,
 }
 
 pub fn scheduler_cmd(a: SchedulerArgs) -> Result<()> {
+    let _logs = crate::logging::init(&a.log, "hcp-scheduler")?;
     let fleet = FleetConfig::load(&a.fleet).with_context(|| format!("--fleet {}", a.fleet.display()))?;
     let mut optimiser = hcp_scheduler::policy::OptimiserConfig::default();
     optimiser.ga.time_budget = Duration::from_millis(a.ga_ms);
@@ -57,9 +60,13 @@ pub fn scheduler_cmd(a: SchedulerArgs) -> Result<()> {
         ClockArg::Accelerated => Clock::Accelerated,
     };
     let mut forecasters = Vec::new();
+    let mut validation_mae = std::collections::BTreeMap::new();
     for dir in &a.models {
-        let (f, _) =
+        let (f, manifest) =
             hcp_training::price_model::load_price_model(dir).with_context(|| format!("--model {}", dir.display()))?;
+        if let Some(mae) = manifest.validation["lear_rt"]["mae"].as_f64() {
+            validation_mae.insert(f.node.clone(), mae);
+        }
         forecasters.push(f);
     }
     let cfg = DaemonConfig {
@@ -79,6 +86,7 @@ pub fn scheduler_cmd(a: SchedulerArgs) -> Result<()> {
         },
         connect_for: Duration::from_secs(30),
         forecasters,
+        validation_mae,
     };
     let summary = hcp_scheduler::daemon::run_until_signal(cfg)?;
     println!("{}", serde_json::to_string_pretty(&summary)?);

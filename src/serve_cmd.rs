@@ -37,16 +37,15 @@ pub struct ServeArgs {
     /// Inference worker threads (default: one per core).
     #[arg(long)]
     workers: Option<usize>,
-    /// Level of the JSON log lines on stderr: error, warn, info, debug or trace.
-    #[arg(long, default_value = "info")]
-    log_level: String,
+    #[command(flatten)]
+    log: crate::logging::LogArgs,
     /// After SIGTERM: answer /v2/health/ready with 503 for this long before closing, ms.
     #[arg(long, default_value_t = 0)]
     drain_ms: u64,
 }
 
 pub fn serve_cmd(a: ServeArgs) -> Result<()> {
-    hcp_serving::logging::init_json(&a.log_level).map_err(anyhow::Error::msg)?;
+    let _logs = crate::logging::init(&a.log, "hcp-serve")?;
     let mut keys = if a.no_auth { ApiKeys::open() } else { ApiKeys::default() };
     if let Some(path) = &a.keys {
         keys.add_file(path)?;

@@ -34,11 +34,97 @@ fn run_on_the_synthetic_default_writes_history_and_report() {
         assert_eq!(p["cap_violations"], 0, "{p}");
     }
     assert!(out.path().join("backtest/decisions.parquet").is_file());
+    // The holdout's walk-forward forecasts, one run id per node, beside the product forecasts.
+    let holdout = walk(&out.path().join("evaluation/forecasts"));
+    for node in ["HB_WEST", "LZ_WEST"] {
+        assert!(holdout.iter().any(|p| p.ends_with(format!("part-holdout-42-{node}.parquet"))), "{holdout:?}");
+    }
+    query_reads_what_run_wrote(out.path());
+    notebooks_execute_on(out.path());
 
     // Deterministic: a second run writes byte-identical history.
     let again = tempfile::tempdir().unwrap();
     assert!(hcp().args(["run", "--out"]).arg(again.path()).status().unwrap().success());
     assert_eq!(std::fs::read(out.path().join(file)).unwrap(), std::fs::read(again.path().join(file)).unwrap());
+}
+
+/// `hcp query` over a run's output: its tables found one level down, an ambiguous name
+/// qualified by its directory, answers printed and written, and bad input named.
+fn query_reads_what_run_wrote(run: &Path) {
+    let query = |args: &[&str]| hcp().arg("query").arg("--data").arg(run).args(args).output().unwrap();
+    let o = query(&["--tables"]);
+    let tables = String::from_utf8_lossy(&o.stdout);
+    for name in ["prices ", "telemetry ", "jobs ", "decisions ", "evaluation_forecasts ", "forecasts_forecasts "] {
+        assert!(tables.lines().any(|l| l.starts_with(name)), "{name}: {tables}");
+    }
+    // Golden: the run's report says HB_WEST has 1,440 hours of history.
+    let o = query(&["SELECT node, count(*) AS hours FROM prices GROUP BY node ORDER BY node"]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0].split_whitespace().collect::<Vec<_>>(), ["node", "hours"], "{text}");
+    assert!(lines[2].starts_with("HB_WEST") && lines[2].ends_with(" 1440"), "{text}");
+    assert!(text.ends_with("2 rows × 2 columns\n"), "{text}");
+    // The holdout forecasts joined to realised prices: the MAE of lear_rt by horizon, every row
+    // written to CSV (24 horizons × 2 nodes).
+    let csv = run.join("mae_by_horizon.csv");
+    let sql = "SELECT f.node, f.horizon_minutes / 60 + 1 AS horizon, avg(abs(f.value - p.rtm_price_per_mwh)) AS mae \
+               FROM evaluation_forecasts f JOIN prices p ON p.node = f.node AND p.interval_start = f.target_time \
+               WHERE f.model_id = 'lear_rt' GROUP BY f.node, horizon ORDER BY f.node, horizon";
+    let o = query(&[sql, "--out", csv.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let written = std::fs::read_to_string(&csv).unwrap();
+    assert_eq!(written.lines().next(), Some("node,horizon,mae"), "{written}");
+    assert_eq!(written.lines().count(), 1 + 48, "{written}");
+    // Bad input: an unknown table names the tables there; a bad extension leaves the old file.
+    let o = query(&["SELECT * FROM nowhere"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("nowhere") && err.contains("telemetry"), "{err}");
+    let o = query(&["SELECT 1 AS x", "--out", run.join("x.txt").to_str().unwrap()]);
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains(".csv or .parquet"));
+    let o = query(&["SELEC node FROM prices", "--out", csv.to_str().unwrap()]);
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("SQL"));
+    assert_eq!(std::fs::read_to_string(&csv).unwrap(), written, "a failed query rewrote the file");
+}
+
+/// The analyst notebooks (`notebooks/*.ipynb`) executed with nbmake against a run's output:
+/// every cell runs (they assert their own consistency: holdout MAE equals the manifest's,
+/// polars equals DuckDB, profit is the sum of its parts) and each saves its figures as PNG.
+/// `.ci/run` installs `notebooks/requirements.txt` and sets HCP_NOTEBOOK_PYTHON.
+fn notebooks_execute_on(run: &Path) {
+    let Some(python) = std::env::var_os("HCP_NOTEBOOK_PYTHON") else {
+        assert!(
+            std::env::var_os("HCP_REQUIRE_NOTEBOOKS").is_none(),
+            "HCP_REQUIRE_NOTEBOOKS is set but HCP_NOTEBOOK_PYTHON is not"
+        );
+        println!("SKIPPED notebooks: set HCP_NOTEBOOK_PYTHON to a Python with notebooks/requirements.txt installed");
+        return;
+    };
+    let figures = run.join("figures");
+    let notebooks = Path::new(env!("CARGO_MANIFEST_DIR")).join("notebooks");
+    let o = Command::new(python)
+        .args(["-m", "pytest", "--nbmake", "-p", "no:cacheprovider", "-q"])
+        .arg(&notebooks)
+        .current_dir(&notebooks)
+        .env("HCP_RUN_DIR", run)
+        .env("HCP_FIGURES_DIR", &figures)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&o.stderr));
+    assert!(stdout.contains("3 passed"), "{stdout}");
+    for png in [
+        "forecast_mae_by_horizon",
+        "forecast_vs_actual",
+        "backtest_profit",
+        "backtest_power_targets",
+        "fleet_efficiency",
+        "site_power",
+        "gpu_utilisation",
+    ] {
+        let bytes = std::fs::read(figures.join(format!("{png}.png"))).unwrap_or_default();
+        assert!(bytes.starts_with(b"\x89PNG") && bytes.len() > 10_000, "{png}.png missing or empty");
+    }
 }
 
 #[test]
@@ -441,8 +527,9 @@ fn alert_rules_pass_their_promtool_tests() {
     assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stdout));
 }
 
-/// Every query of the Grafana dashboard names only metrics hcp's exporters serve (the names
-/// come from a scrape of each exporter, not from a list), and promtool parses every query.
+/// Every query of the Grafana dashboard names only metrics hcp serves (the names come from a
+/// scrape of each exporter and a rendering of the scheduler daemon's /metrics, not from a list),
+/// and promtool parses every query.
 #[test]
 fn dashboard_queries_use_exported_metrics() {
     use hcp_sim::asic::{AsicCatalog, AsicPhysics};
@@ -468,12 +555,36 @@ fn dashboard_queries_use_exported_metrics() {
     let fleet = hcp_sim::fleet::FleetConfig::load(&root.join("fleets/small.toml")).unwrap();
     let sim = GpuFleetSim::start(GpuExporterConfig { fleet, site: None, days: 1, seed: 1, speed: 1e9 }).unwrap();
     let gpu = render_dcgm(&sim.snapshot.lock().unwrap());
-    let exported: std::collections::BTreeSet<&str> = asic
-        .lines()
-        .chain(gpu.lines())
-        .filter_map(|l| l.strip_prefix("# TYPE "))
-        .filter_map(|l| l.split_whitespace().next())
-        .collect();
+    // The scheduler daemon's /metrics with every family present (a node with a model, a site).
+    let mut daemon = hcp_scheduler::daemon::http::Metrics::new(std::time::Duration::from_secs(60));
+    daemon.sites = vec![("kermit".into(), 1e5, 1.8e5)];
+    daemon.prices = vec![("HB_WEST".into(), 30.0)];
+    daemon.forecast_this_hour = vec![("HB_WEST".into(), 31.0)];
+    daemon.validation_mae.insert("HB_WEST".into(), 12.0);
+    daemon.forecast_errors.insert("HB_WEST".into(), Default::default());
+    daemon.money = hcp_scheduler::daemon::http::Money {
+        hashprice: 0.05,
+        sites: vec![hcp_scheduler::daemon::http::SiteMoney {
+            site: "kermit".into(),
+            mining_usd_per_hour: 1.0,
+            gpu_usd_per_hour: 2.0,
+            energy_usd_per_hour: Some(3.0),
+        }],
+        breakeven: vec![("kermit-s21".into(), 60.0)],
+    };
+    let scheduler = daemon.render();
+    // A summary or histogram family also exports its `_sum`, `_count` (and `_bucket`) series.
+    let mut exported = std::collections::BTreeSet::new();
+    for l in asic.lines().chain(gpu.lines()).chain(scheduler.lines()).filter_map(|l| l.strip_prefix("# TYPE ")) {
+        let mut words = l.split_whitespace();
+        let (Some(name), Some(kind)) = (words.next(), words.next()) else { continue };
+        exported.insert(name.to_string());
+        if kind == "summary" || kind == "histogram" {
+            for suffix in ["_sum", "_count", "_bucket"] {
+                exported.insert(format!("{name}{suffix}"));
+            }
+        }
+    }
     for expr in &exprs {
         let names: Vec<&str> = expr
             .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'))
@@ -481,7 +592,7 @@ fn dashboard_queries_use_exported_metrics() {
             .collect();
         assert!(!names.is_empty(), "`{expr}` names no hcp metric");
         for n in names {
-            assert!(exported.contains(n), "`{expr}` uses `{n}`, which no exporter serves ({exported:?})");
+            assert!(exported.contains(n), "`{expr}` uses `{n}`, which hcp does not serve ({exported:?})");
         }
     }
 
@@ -715,6 +826,18 @@ fn scheduler_daemon_survives_kill_9_without_repeating_an_action() {
     if let Some((ok, said)) = hcp_sim::exporter::promtool_check_metrics(&metrics) {
         assert!(ok && said.trim().is_empty(), "promtool: {said}\n{metrics}");
     }
+    assert!(metrics.contains("hcp_scheduler_forecast_validation_mae_usd_per_mwh{node=\"HB_WEST\"} "), "{metrics}");
+    // The daemon scores its own forecasts once their hours are priced (an hour is 12 s here).
+    let scored = |m: &str| {
+        let prefix = "hcp_scheduler_forecast_abs_error_usd_per_mwh_count{node=\"HB_WEST\"} ";
+        m.lines().find_map(|l| l.strip_prefix(prefix)).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0)
+    };
+    let mut metrics = metrics;
+    while scored(&metrics) == 0.0 {
+        assert!(waited.elapsed().as_secs() < 150, "no forecast scored in 150 s (12 simulated hours): {metrics}");
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        metrics = http_get(&listen, "/metrics").1;
+    }
     drop(first); // SIGKILL
     let killed_at = plan_step(state.path()).unwrap();
     let before = journal(state.path()).len();
@@ -886,4 +1009,84 @@ fn serve_reloads_on_sighup_passes_schemathesis_and_exits_cleanly_on_sigterm() {
     assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
     let status = server.0.wait().unwrap();
     assert!(status.success(), "{status}");
+}
+
+/// With `--features otlp`: `hcp serve --otlp-endpoint` sends each request's span to an OTLP/HTTP
+/// collector (here a socket in the test reading what arrives) as OTLP JSON, under the caller's
+/// `traceparent` trace id and as a child of the caller's span, with the answer as a span event;
+/// what is buffered goes out when SIGTERM stops the server.
+#[cfg(feature = "otlp")]
+#[test]
+fn serve_exports_request_spans_over_otlp_under_the_callers_trace() {
+    use std::io::{BufRead, Read, Write};
+    let collector = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", collector.local_addr().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in collector.incoming() {
+            let mut stream = stream.unwrap();
+            let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
+            let (mut request, mut length) = (String::new(), 0);
+            reader.read_line(&mut request).unwrap();
+            loop {
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                if line.trim().is_empty() {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap();
+                }
+            }
+            let mut body = vec![0; length];
+            reader.read_exact(&mut body).unwrap();
+            stream
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}")
+                .unwrap();
+            let _ = tx.send((request, body));
+        }
+    });
+    let fleet = Path::new(env!("CARGO_MANIFEST_DIR")).join("fleets/daemon-demo.toml");
+    let work = tempfile::tempdir().unwrap();
+    let models = work.path().join("models");
+    std::fs::create_dir_all(&models).unwrap();
+    std::fs::rename(trained_price_model(&fleet, "45", work.path()), models.join("price-HB_WEST")).unwrap();
+    let mut server = hcp()
+        .args(["serve", "--addr", "127.0.0.1:0", "--no-auth", "--otlp-endpoint", &endpoint, "--models"])
+        .arg(&models)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = server.stdout.take().unwrap();
+    let pid = server.id().to_string();
+    let mut server = Child(server);
+    let line = wait_for_line(stdout, "listening on http://");
+    let addr = line.split("http://").nth(1).unwrap().split(' ').next().unwrap().to_string();
+    let (trace, parent) = ("4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7");
+    let mut s = std::net::TcpStream::connect(&addr).unwrap();
+    write!(
+        s,
+        "GET /v2/health/live HTTP/1.1\r\nHost: {addr}\r\ntraceparent: 00-{trace}-{parent}-01\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    assert!(server.0.wait().unwrap().success());
+
+    let (request, body) = rx.recv_timeout(std::time::Duration::from_secs(30)).expect("nothing exported");
+    assert!(request.starts_with("POST /v1/traces "), "{request}");
+    let export: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let resource = &export["resourceSpans"][0];
+    let service = resource["resource"]["attributes"].as_array().unwrap().iter().find(|a| a["key"] == "service.name");
+    assert_eq!(service.unwrap()["value"]["stringValue"], "hcp-serve", "{export}");
+    let spans = resource["scopeSpans"][0]["spans"].as_array().unwrap();
+    let span = spans.iter().find(|s| s["traceId"] == trace).unwrap_or_else(|| panic!("no span of the trace: {export}"));
+    assert_eq!(span["parentSpanId"], parent, "{span}");
+    assert_eq!(span["name"], "request", "{span}");
+    let route = span["attributes"].as_array().unwrap().iter().find(|a| a["key"] == "route").unwrap();
+    assert_eq!(route["value"]["stringValue"], "/v2/health/live", "{span}");
+    assert_eq!(span["events"][0]["name"], "answered", "{span}");
 }

@@ -175,8 +175,17 @@ async fn record(State(app): State<Arc<App>>, req: Request, next: Next) -> Respon
         m @ ("GET" | "POST" | "HEAD" | "PUT" | "DELETE" | "PATCH" | "OPTIONS") => m.to_string(),
         _ => "other".to_string(),
     };
-    let trace_id = crate::logging::trace_id(req.headers());
-    let span = tracing::info_span!("request", trace_id = %trace_id, method = %method, route = %route);
+    let (trace_id, parent) = crate::logging::trace_context(req.headers());
+    let span = tracing::info_span!(
+        "request",
+        trace_id = %trace_id,
+        parent_span_id = tracing::field::Empty,
+        method = %method,
+        route = %route
+    );
+    if let Some(parent) = &parent {
+        span.record("parent_span_id", parent.as_str());
+    }
     let started = Instant::now();
     if let Ok(mut m) = app.metrics.lock() {
         m.in_flight += 1;

@@ -2,45 +2,33 @@
 //! request runs in a span carrying its W3C trace id — taken from the caller's `traceparent`
 //! header when it sends a valid one, else made up — and ends with one `answered` event (route,
 //! status, model, duration); the trace id goes back in `x-request-id`, so a caller's complaint
-//! and the log line meet.
+//! and the log line meet. The binary installs the JSON formatter (`hcp serve --log-level`).
 
 use axum::http::HeaderMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use sha2::{Digest, Sha256};
 
-/// Installs the JSON subscriber for the process (`level`: error, warn, info, debug or trace).
-/// Returns an error naming the level when it is not one of those.
-pub fn init_json(level: &str) -> Result<(), String> {
-    let level: tracing::Level =
-        level.parse().map_err(|_| format!("log level `{level}`: one of error, warn, info, debug, trace"))?;
-    tracing_subscriber::fmt()
-        .json()
-        .with_max_level(level)
-        .with_current_span(true)
-        .with_span_list(false)
-        .with_writer(std::io::stderr)
-        .try_init()
-        .map_err(|e| format!("logging: {e}"))
-}
-
-/// The request's trace id: the one in a valid `traceparent` header
-/// (`00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>`, not all zeros), else a new random one.
-pub fn trace_id(headers: &HeaderMap) -> String {
+/// The request's trace context: the trace id and the caller's span id from a valid
+/// `traceparent` header (`00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>`, neither id all
+/// zeros), else a new random trace id and no parent.
+pub fn trace_context(headers: &HeaderMap) -> (String, Option<String>) {
     let given = headers.get("traceparent").and_then(|v| v.to_str().ok()).and_then(|v| {
         let parts: Vec<&str> = v.trim().split('-').collect();
         let hex =
             |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase());
+        let nonzero = |s: &str| s.bytes().any(|b| b != b'0');
         let ok = parts.len() == 4
             && hex(parts[0], 2)
             && parts[0] != "ff"
             && hex(parts[1], 32)
-            && parts[1].bytes().any(|b| b != b'0')
+            && nonzero(parts[1])
             && hex(parts[2], 16)
+            && nonzero(parts[2])
             && hex(parts[3], 2);
-        ok.then(|| parts[1].to_string())
+        ok.then(|| (parts[1].to_string(), Some(parts[2].to_string())))
     });
-    given.unwrap_or_else(new_trace_id)
+    given.unwrap_or_else(|| (new_trace_id(), None))
 }
 
 /// A new trace id: unique (a hash of the time, the process and a counter), not secret.
@@ -62,18 +50,20 @@ mod tests {
     fn a_valid_traceparent_is_kept_and_anything_else_gets_a_new_id() {
         let mut h = HeaderMap::new();
         h.insert("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".parse().unwrap());
-        assert_eq!(trace_id(&h), "4bf92f3577b34da6a3ce929d0e0e4736");
+        let given = ("4bf92f3577b34da6a3ce929d0e0e4736".to_string(), Some("00f067aa0ba902b7".to_string()));
+        assert_eq!(trace_context(&h), given);
         for bad in [
             "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
             "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
             "00-4bf92f3577b34da6-00f067aa0ba902b7-01",
             "garbage",
         ] {
             h.insert("traceparent", bad.parse().unwrap());
-            let id = trace_id(&h);
-            assert_eq!(id.len(), 32, "{bad}");
-            assert_ne!(id, "4bf92f3577b34da6a3ce929d0e0e4736");
+            let (id, parent) = trace_context(&h);
+            assert_eq!((id.len(), parent), (32, None), "{bad}");
+            assert_ne!(id, given.0);
         }
-        assert_ne!(trace_id(&HeaderMap::new()), trace_id(&HeaderMap::new()));
+        assert_ne!(trace_context(&HeaderMap::new()).0, trace_context(&HeaderMap::new()).0);
     }
 }

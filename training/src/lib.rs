@@ -1,7 +1,8 @@
 //! Feature pipelines (polars), training and evaluation protocols.
 //!
-//! Today: the polars view of the canonical datasets that hcp writes — the same hive layout
-//! analysts read with polars or DuckDB — and the price-history summary of `hcp run`.
+//! The polars view of the canonical datasets that hcp writes — the same hive layout analysts
+//! read with polars or DuckDB — with the price-history summary of `hcp run` and `hcp query`'s
+//! SQL; the forecasters' training, forecasts and walk-forward evaluations; the classifier's.
 
 pub mod classifier;
 pub mod day_ahead;
@@ -10,6 +11,7 @@ pub mod demand_model;
 pub mod forecast_rows;
 pub mod history;
 pub mod price_model;
+pub mod query;
 pub mod realtime;
 pub mod walk;
 

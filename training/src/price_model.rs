@@ -39,11 +39,24 @@ pub struct TrainPriceConfig {
     /// quantile band before the final fit on everything.
     pub holdout_days: usize,
     pub path: PathConfig,
+    /// Where to write the holdout's walk-forward forecasts (a forecast dataset root), if at all.
+    pub holdout_forecasts: Option<HoldoutForecasts>,
+}
+
+/// The holdout's forecasts as rows of the `forecasts` table: issued every hour of the held-out
+/// days by the model fitted before them, for horizons 1-24 h, beside the latest published
+/// day-ahead price (the naive benchmark), mean rows only (the quantile band is sized on these
+/// same errors, so holdout quantiles would be in-sample). Analysts join them to the realised
+/// `prices` for accuracy by horizon (`notebooks/forecast_accuracy.ipynb`).
+#[derive(Debug, Clone)]
+pub struct HoldoutForecasts {
+    pub out: PathBuf,
+    pub run_id: String,
 }
 
 impl TrainPriceConfig {
     pub fn new(data: PathBuf, node: String, out: PathBuf) -> TrainPriceConfig {
-        TrainPriceConfig { data, node, out, holdout_days: 28, path: PathConfig::default() }
+        TrainPriceConfig { data, node, out, holdout_days: 28, path: PathConfig::default(), holdout_forecasts: None }
     }
 }
 
@@ -55,6 +68,17 @@ pub struct Fitted {
     pub cut: usize,
     pub model: hcp_models::forecast::Scores,
     pub dam_latest: hcp_models::forecast::Scores,
+    /// Every scored holdout forecast, in issue then horizon order.
+    pub holdout: Vec<HoldoutPoint>,
+}
+
+/// One scored holdout forecast: issued at hour `issue` of the grid for `horizon` hours ahead.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct HoldoutPoint {
+    pub issue: usize,
+    pub horizon: usize,
+    pub lear_rt: f64,
+    pub dam_latest: f64,
 }
 
 /// Fits `lear_rt` on hours `..n` of `p` after measuring it on the last `holdout_days` of them
@@ -78,6 +102,7 @@ pub fn fit_forecaster(
     let validation_model = LearRt::fit(p, 0, cut, path)?;
     let mut bands = ErrorBands::new(HORIZONS, usize::MAX);
     let (mut model_acc, mut dam_acc) = (Accumulator::default(), Accumulator::default());
+    let mut holdout = Vec::new();
     for k in cut..n - HORIZONS + 1 {
         for h in 1..=HORIZONS {
             let j = k + h - 1;
@@ -88,6 +113,7 @@ pub fn fit_forecaster(
             bands.record(h - 1, p.rt[j] - f);
             model_acc.add(p.rt[j], f, &[f; 3]);
             dam_acc.add(p.rt[j], dam, &[dam; 3]);
+            holdout.push(HoldoutPoint { issue: k, horizon: h, lear_rt: f, dam_latest: dam });
         }
     }
     if model_acc.scores().n == 0 {
@@ -99,7 +125,7 @@ pub fn fit_forecaster(
         model: LearRt::fit(p, 0, n, path)?,
         band_offsets: (0..HORIZONS).map(|h| bands.offsets(h)).collect(),
     };
-    Ok(Fitted { forecaster, cut, model: model_acc.scores(), dam_latest: dam_acc.scores() })
+    Ok(Fitted { forecaster, cut, model: model_acc.scores(), dam_latest: dam_acc.scores(), holdout })
 }
 
 /// Fits `lear_rt` on all of a node's history after measuring it on the held-out last days;
@@ -107,7 +133,7 @@ pub fn fit_forecaster(
 pub fn train_price(cfg: &TrainPriceConfig) -> Result<Manifest> {
     let p = read_node(&cfg.data, &cfg.node)?;
     let n = p.len();
-    let Fitted { forecaster, cut, model: model_scores, dam_latest: dam_scores } =
+    let Fitted { forecaster, cut, model: model_scores, dam_latest: dam_scores, holdout } =
         fit_forecaster(&p, n, cfg.holdout_days, &cfg.path, &cfg.data.display().to_string())?;
     let mut hash = Fnv1a::default();
     for (rt, da) in p.rt.iter().zip(&p.da) {
@@ -133,7 +159,40 @@ pub fn train_price(cfg: &TrainPriceConfig) -> Result<Manifest> {
         "mae_vs_dam_latest": model_scores.mae / dam_scores.mae,
         "band_quantiles": QUANTILES,
     });
-    Ok(artifact::save(&cfg.out, ARTIFACT_KIND, &feature_names(), &forecaster, training, validation)?)
+    let manifest = artifact::save(&cfg.out, ARTIFACT_KIND, &feature_names(), &forecaster, training, validation)?;
+    if let Some(h) = &cfg.holdout_forecasts {
+        let version = format!("{}-holdout", &manifest.model_sha256[..12]);
+        let rows = holdout_rows(&p, &holdout, &version, &h.run_id);
+        let opts = WriteOptions::new(h.run_id.clone(), format!("hcp train price {} (holdout)", cfg.node));
+        write_table(&h.out, Table::Forecasts, &forecasts_batch(&rows), &opts)?;
+    }
+    Ok(manifest)
+}
+
+/// The holdout forecasts as mean rows of `lear_rt` and `dam_latest`; the version names the
+/// saved model's weights with a `-holdout` suffix (the holdout model is that model's
+/// configuration fitted on the hours before the holdout).
+fn holdout_rows(p: &HourlyPrices, holdout: &[HoldoutPoint], version: &str, run_id: &str) -> Vec<ForecastRow> {
+    let (target, node, version, run_id): (Arc<str>, Arc<str>, Arc<str>, Arc<str>) =
+        ("rtm_price_per_mwh".into(), p.node.as_str().into(), version.into(), run_id.into());
+    let (lear, dam): (Arc<str>, Arc<str>) = ("lear_rt".into(), "dam_latest".into());
+    let mut rows = Vec::with_capacity(2 * holdout.len());
+    for h in holdout {
+        for (model_id, value) in [(&lear, h.lear_rt), (&dam, h.dam_latest)] {
+            rows.push(ForecastRow {
+                forecast_time_us: p.time(h.issue),
+                target_time_us: p.time(h.issue + h.horizon - 1),
+                target: target.clone(),
+                node: node.clone(),
+                model_id: model_id.clone(),
+                model_version: version.clone(),
+                run_id: run_id.clone(),
+                quantile: None,
+                value,
+            });
+        }
+    }
+    rows
 }
 
 /// Loads a saved price forecaster (checksum and features verified).

@@ -12,10 +12,33 @@ use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 
+use super::forecast_error::ErrorTotals;
 use super::site::RoundCounts;
 
 /// Upper bounds of the decision-duration histogram, s.
 const BUCKETS_S: [f64; 10] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
+
+/// What a site earns and pays per hour at the last step's rates.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SiteMoney {
+    pub site: String,
+    /// Hashrate × hashprice.
+    pub mining_usd_per_hour: f64,
+    /// GPU-equivalents of the running jobs × their value per GPU-hour.
+    pub gpu_usd_per_hour: f64,
+    /// Metered draw × the node's latest published price (`None` before one is published).
+    pub energy_usd_per_hour: Option<f64>,
+}
+
+/// The economics of the last step.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Money {
+    /// USD per TH/s per day.
+    pub hashprice: f64,
+    pub sites: Vec<SiteMoney>,
+    /// Per ASIC group hashing: the electricity price at which its mining breaks even, USD/MWh.
+    pub breakeven: Vec<(String, f64)>,
+}
 
 /// What the daemon has done, for `/metrics` and `/health`.
 #[derive(Debug)]
@@ -40,6 +63,14 @@ pub struct Metrics {
     pub sites: Vec<(String, f64, f64)>,
     /// The latest published real-time price per node, USD/MWh.
     pub prices: Vec<(String, f64)>,
+    /// Revenue, energy cost and breakeven prices as of the last step.
+    pub money: Money,
+    /// The forecast of the current hour's real-time price (issued at its start), by node.
+    pub forecast_this_hour: Vec<(String, f64)>,
+    /// The live error of the daemon's price forecasts, by node.
+    pub forecast_errors: BTreeMap<String, ErrorTotals>,
+    /// The price models' holdout MAE, USD/MWh, by node.
+    pub validation_mae: BTreeMap<String, f64>,
 }
 
 impl Metrics {
@@ -60,6 +91,10 @@ impl Metrics {
             site_reachable: false,
             sites: Vec::new(),
             prices: Vec::new(),
+            money: Money::default(),
+            forecast_this_hour: Vec::new(),
+            forecast_errors: BTreeMap::new(),
+            validation_mae: BTreeMap::new(),
         }
     }
 
@@ -155,6 +190,77 @@ impl Metrics {
             "Latest published real-time price of the node, USD/MWh.",
             &prices,
         );
+        let mut revenue = Vec::new();
+        for m in &self.money.sites {
+            revenue.push((format!("{{site=\"{}\",source=\"mining\"}}", m.site), m.mining_usd_per_hour));
+            revenue.push((format!("{{site=\"{}\",source=\"gpu\"}}", m.site), m.gpu_usd_per_hour));
+        }
+        metric(
+            "hcp_scheduler_revenue_usd_per_hour",
+            "gauge",
+            "Revenue rate at the last step, by source: mining (hashrate × hashprice), GPU (running jobs' value).",
+            &revenue,
+        );
+        let cost: Vec<(String, f64)> = self
+            .money
+            .sites
+            .iter()
+            .filter_map(|m| m.energy_usd_per_hour.map(|c| (format!("{{site=\"{}\"}}", m.site), c)))
+            .collect();
+        metric(
+            "hcp_scheduler_energy_cost_usd_per_hour",
+            "gauge",
+            "Energy cost rate at the last step: metered draw × the node's latest published price.",
+            &cost,
+        );
+        let hashprice = if self.money.sites.is_empty() { Vec::new() } else { one(self.money.hashprice) };
+        metric(
+            "hcp_scheduler_hashprice_usd_per_th_day",
+            "gauge",
+            "Hashprice of the day, USD per TH/s per day.",
+            &hashprice,
+        );
+        let breakeven: Vec<(String, f64)> =
+            self.money.breakeven.iter().map(|(g, p)| (format!("{{group=\"{g}\"}}"), *p)).collect();
+        metric(
+            "hcp_scheduler_breakeven_price_usd_per_mwh",
+            "gauge",
+            "Electricity price at which an ASIC group's mining breaks even at its measured J/TH, USD/MWh.",
+            &breakeven,
+        );
+        let forecast: Vec<(String, f64)> =
+            self.forecast_this_hour.iter().map(|(n, p)| (format!("{{node=\"{n}\"}}"), *p)).collect();
+        metric(
+            "hcp_scheduler_price_forecast_usd_per_mwh",
+            "gauge",
+            "hcp's forecast of the current hour's real-time price, issued at the hour's start, USD/MWh.",
+            &forecast,
+        );
+        let validation: Vec<(String, f64)> =
+            self.validation_mae.iter().map(|(n, v)| (format!("{{node=\"{n}\"}}"), *v)).collect();
+        metric(
+            "hcp_scheduler_forecast_validation_mae_usd_per_mwh",
+            "gauge",
+            "Holdout MAE of the node's price model (its manifest), USD/MWh.",
+            &validation,
+        );
+        let unscored: Vec<(String, f64)> =
+            self.forecast_errors.iter().map(|(n, e)| (format!("{{node=\"{n}\"}}"), e.unscored as f64)).collect();
+        metric(
+            "hcp_scheduler_forecasts_unscored_total",
+            "counter",
+            "Hourly price forecasts whose hour was never priced (not scored).",
+            &unscored,
+        );
+        let name = "hcp_scheduler_forecast_abs_error_usd_per_mwh";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Absolute error of the daemon's hourly price forecasts (mean, every horizon), scored when the hour's real-time price is published.\n# TYPE {name} summary"
+        );
+        for (node, e) in &self.forecast_errors {
+            let _ = writeln!(out, "{name}_sum{{node=\"{node}\"}} {}", e.abs_error_sum);
+            let _ = writeln!(out, "{name}_count{{node=\"{node}\"}} {}", e.scored);
+        }
         let name = "hcp_scheduler_decision_duration_seconds";
         let _ = writeln!(
             out,
@@ -212,6 +318,23 @@ mod tests {
         assert!(text.contains("hcp_scheduler_decision_duration_seconds_bucket{le=\"0.5\"} 3\n"), "{text}");
         assert!(text.contains("hcp_scheduler_decision_duration_seconds_bucket{le=\"+Inf\"} 4\n"), "{text}");
         assert!(text.contains("hcp_scheduler_decisions_total 4\n"), "{text}");
+    }
+
+    #[test]
+    fn forecast_errors_are_a_summary_per_node_beside_the_validation_mae() {
+        let mut m = Metrics::new(Duration::from_secs(60));
+        m.validation_mae.insert("HB_WEST".into(), 12.5);
+        m.forecast_errors.insert("HB_WEST".into(), ErrorTotals { abs_error_sum: 130.0, scored: 10, unscored: 2 });
+        let text = m.render();
+        for line in [
+            "# TYPE hcp_scheduler_forecast_abs_error_usd_per_mwh summary\n",
+            "hcp_scheduler_forecast_abs_error_usd_per_mwh_sum{node=\"HB_WEST\"} 130\n",
+            "hcp_scheduler_forecast_abs_error_usd_per_mwh_count{node=\"HB_WEST\"} 10\n",
+            "hcp_scheduler_forecasts_unscored_total{node=\"HB_WEST\"} 2\n",
+            "hcp_scheduler_forecast_validation_mae_usd_per_mwh{node=\"HB_WEST\"} 12.5\n",
+        ] {
+            assert!(text.contains(line), "{line}{text}");
+        }
     }
 
     #[test]

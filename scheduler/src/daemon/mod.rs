@@ -8,11 +8,17 @@
 //! the miner API to each device whose reading differs from what the action asks, and over the
 //! control API for job placements and preemptions.
 //!
+//! Logs: one JSON line per event on stderr (the binary installs `tracing`'s JSON formatter); each
+//! step runs in a `decide` span with its own W3C-format trace id, ending in one `decided` event
+//! (actions sent, skipped, failed, duration); failed actions, forecast scoring and lost contact
+//! with the site are events of their own.
+//!
 //! Restart: the engine starts from what the miners report (their profile and sleep state), not
 //! from memory, and the journal refuses any action key it already holds; a step the last run
 //! already decided is not decided again. So after `kill -9` the daemon converges on the next
 //! step's plan from the devices' real state and never repeats an action.
 
+pub mod forecast_error;
 pub mod http;
 pub mod journal;
 pub mod site;
@@ -83,6 +89,9 @@ pub struct DaemonConfig {
     /// hcp's trained real-time price forecasters (`hcp train price`), one per node at most;
     /// nodes without one plan on their latest published price.
     pub forecasters: Vec<PriceForecaster>,
+    /// Each forecaster's holdout MAE (its manifest's), USD/MWh, by node: exported beside the
+    /// live error of its forecasts, for the forecast-drift alert.
+    pub validation_mae: BTreeMap<String, f64>,
 }
 
 /// What one run of the daemon did.
@@ -253,6 +262,33 @@ fn settings_from(groups: &[Group], readings: &[Vec<Option<Reading>>]) -> Vec<(St
         .collect()
 }
 
+/// What the site earns and pays now, per site, and each ASIC group's breakeven price, from the
+/// status and the miners' readings: the operator's executive view (`/metrics`).
+fn money_now(status: &SiteStatus, groups: &[Group], readings: &[Vec<Option<Reading>>]) -> http::Money {
+    let mut money = http::Money { hashprice: status.hashprice, ..Default::default() };
+    for (s, site) in status.sites.iter().enumerate() {
+        let mut mining = 0.0;
+        for (g, r) in groups.iter().zip(readings).filter(|(g, _)| g.site == s) {
+            let ths: f64 = r.iter().flatten().map(|r| r.ghs / 1e3).sum();
+            let watts: f64 = r.iter().flatten().map(|r| r.power_w).sum();
+            mining += ths * status.hashprice / 24.0;
+            // A MWh at the group's measured J/TH earns hashprice × 1e6 / (24 × J/TH).
+            if ths > 0.0 && watts > 0.0 {
+                money.breakeven.push((g.id.clone(), status.hashprice * 1e6 / (24.0 * watts / ths)));
+            }
+        }
+        let gpu = site.running.iter().map(|j| j.gpu_equivalents() * j.value_usd_per_gpu_hour).sum();
+        let price = status.last_known_price.get(&site.node).copied();
+        money.sites.push(http::SiteMoney {
+            site: site.id.clone(),
+            mining_usd_per_hour: mining,
+            gpu_usd_per_hour: gpu,
+            energy_usd_per_hour: price.map(|p| site.power_w / 1e6 * p),
+        });
+    }
+    money
+}
+
 /// Snaps every group's target to the highest profile at or below it.
 fn snap(decision: &mut Decision, groups: &[Group]) {
     let mut k = 0;
@@ -287,6 +323,9 @@ struct Daemon {
     forecast: std::sync::Arc<std::sync::Mutex<Forecast>>,
     forecasters: BTreeMap<String, PriceForecaster>,
     forecast_hour: Option<i64>,
+    /// The forecasts issued, waiting for their hours' prices, and the errors scored so far.
+    ledger: forecast_error::Ledger,
+    forecast_errors: BTreeMap<String, forecast_error::ErrorTotals>,
     metrics: http::Shared,
     step_us: i64,
     last_step: Option<u64>,
@@ -372,6 +411,8 @@ impl Daemon {
             forecast,
             forecasters,
             forecast_hour: None,
+            ledger: forecast_error::Ledger::default(),
+            forecast_errors: BTreeMap::new(),
             metrics,
             step_us: (status.step_s * 1e6) as i64,
             latencies_ms: Vec::new(),
@@ -380,6 +421,7 @@ impl Daemon {
         daemon.record(|m| {
             m.site_reachable = true;
             m.miner_reads += counts;
+            m.validation_mae = cfg.validation_mae.clone();
         });
         Ok(daemon)
     }
@@ -394,21 +436,41 @@ impl Daemon {
         (self.last_step.is_none_or(|last| step > last)).then_some(step)
     }
 
-    /// Rebuilds each forecaster's grid from the prices the site has published, once an hour.
+    /// Rebuilds each forecaster's grid from the prices the site has published, once an hour;
+    /// scores the forecasts whose hours are now priced and issues this hour's.
     async fn refresh_forecasts(&mut self, now_us: i64) -> Result<()> {
         let hour = now_us.div_euclid(hcp_datasets::time::MICROS_PER_HOUR);
         if self.forecasters.is_empty() || self.forecast_hour == Some(hour) {
             return Ok(());
         }
         let mut nodes = BTreeMap::new();
+        let mut this_hour = Vec::new();
         for (node, f) in &self.forecasters {
             let rows = self.control.prices(node).await.map_err(Error::Config)?;
             let grid = HourlyPrices::from_hours(node, &rows, hcp_datasets::time::ercot_calendar)
                 .ok_or_else(|| Error::Config(format!("the site published no prices for {node}")))?;
+            let totals = self.forecast_errors.entry(node.clone()).or_default();
+            let before = totals.scored;
+            self.ledger.score(&grid, now_us, totals);
+            if totals.scored > before {
+                let mae = totals.abs_error_sum / totals.scored as f64;
+                tracing::info!(node = %node, scored = totals.scored - before, mae_so_far = mae, "forecasts scored");
+            }
+            let k = grid.index_at(hour * hcp_datasets::time::MICROS_PER_HOUR).min(grid.len());
+            let issued = f.forecast(&grid, k);
+            if let Some(first) = issued.iter().find(|f| f.horizon == 1) {
+                this_hour.push((node.clone(), first.mean));
+            }
+            self.ledger.issue(node, &issued);
             nodes.insert(node.clone(), (f.clone(), grid));
         }
         *self.forecast.lock().unwrap_or_else(|e| e.into_inner()) = Forecast { nodes };
         self.forecast_hour = Some(hour);
+        let errors = self.forecast_errors.clone();
+        self.record(|m| {
+            m.forecast_errors = errors;
+            m.forecast_this_hour = this_hour;
+        });
         Ok(())
     }
 
@@ -418,6 +480,8 @@ impl Daemon {
         self.refresh_forecasts(status.now_us).await?;
         let (readings, counts) = read_groups(&self.miners, &self.groups).await;
         let obs = observe(status, &self.caps, &self.groups, &readings);
+        let money = money_now(status, &self.groups, &readings);
+        self.record(|m| m.money = money);
         *self.prices.lock().unwrap_or_else(|e| e.into_inner()) = obs.last_known_price.clone();
         let optimiser = &mut self.optimiser;
         let mut decision = tokio::task::block_in_place(|| optimiser.decide(&obs))?;
@@ -457,6 +521,19 @@ impl Daemon {
         self.journal.write(&outcomes)?;
         let elapsed = started.elapsed().as_secs_f64();
         self.latencies_ms.push(elapsed * 1e3);
+        let failed = outcomes.iter().filter(|o| o.phase == "failed").count();
+        for o in outcomes.iter().filter(|o| o.phase == "failed") {
+            let detail = o.detail.as_deref().unwrap_or_default();
+            tracing::warn!(key = %o.key, action = %o.action, device = %o.device, detail, "action failed");
+        }
+        tracing::info!(
+            actions = to_send.len(),
+            skipped,
+            failed,
+            device_commands_failed = device.failed,
+            duration_ms = elapsed * 1e3,
+            "decided"
+        );
 
         let planned = |settings: Vec<(String, Setting)>| {
             settings
@@ -578,7 +655,7 @@ pub async fn run(cfg: DaemonConfig, shutdown: impl Future<Output = ()>) -> Resul
                 continue;
             }
             Err(e) => {
-                eprintln!("site: {e}");
+                tracing::warn!(error = %e, "site control API");
                 d.record(|m| {
                     m.site_reachable = false;
                     m.control_errors += 1;
@@ -591,7 +668,13 @@ pub async fn run(cfg: DaemonConfig, shutdown: impl Future<Output = ()>) -> Resul
             m.sites = now.sites.iter().zip(&d.caps).map(|(s, c)| (s.id.clone(), s.power_w, *c)).collect();
             m.prices = now.last_known_price.iter().map(|(n, p)| (n.clone(), *p)).collect();
         });
-        d.decide(&now, step).await?;
+        let span = tracing::info_span!(
+            "decide",
+            trace_id = %new_trace_id(),
+            step,
+            site_time = %hcp_datasets::time::format_micros(now.now_us)
+        );
+        tracing::Instrument::instrument(d.decide(&now, step), span).await?;
         if cfg.max_steps.is_some_and(|n| d.summary.decisions >= n) {
             break;
         }
@@ -609,6 +692,23 @@ pub async fn run(cfg: DaemonConfig, shutdown: impl Future<Output = ()>) -> Resul
     let _ = stop_http.send(());
     let _ = server.await;
     Ok(summary)
+}
+
+/// A new W3C-format trace id (32 lower-case hex digits, not all zeros): unique, not secret —
+/// two hashes under the process's randomly keyed `RandomState`s of the time and a counter.
+fn new_trace_id() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    let half = || {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u128(nanos);
+        h.write_u64(n);
+        h.finish()
+    };
+    format!("{:016x}{:016x}", half(), half() | 1)
 }
 
 /// Runs the daemon on its own runtime until SIGINT or SIGTERM (then it finishes the step in
@@ -675,6 +775,51 @@ mod tests {
                 .collect(),
             queue: vec![],
         }
+    }
+
+    /// Golden, by hand: two miners hashing 100 TH/s at 3,000 W each (30 J/TH) under a hashprice
+    /// of $0.05 per TH/s-day earn 200 × 0.05 / 24 = $0.4167/h and break even at 0.05 × 1e6 /
+    /// (24 × 30) = $69.44/MWh; a job on two whole GPUs at $2.50 per GPU-hour earns $5/h; 1 MW at
+    /// $40/MWh costs $40/h.
+    #[test]
+    fn money_is_hashrate_times_hashprice_jobs_value_and_draw_times_price() {
+        let fleet = FleetConfig::parse(DEMO).unwrap();
+        let mut st = status(&fleet);
+        st.hashprice = 0.05;
+        st.sites[0].power_w = 1e6;
+        st.last_known_price.insert(st.sites[0].node.clone(), 40.0);
+        let model = AsicCatalog::builtin().get("Antminer S21").unwrap().clone();
+        let groups = vec![Group { site: 0, id: "g".into(), model, miners: vec![], profiles: vec![] }];
+        let hashing = Reading { curtail: "None".into(), profile: "p".into(), power_w: 3000.0, ghs: 100_000.0 };
+        let readings = vec![vec![Some(hashing.clone()), Some(hashing), None]];
+        let job = hcp_sim::site_server::JobView {
+            id: "j".into(),
+            class: hcp_sim::workload::JobClass::BestEffort,
+            num_gpu: 2,
+            gpu_milli: 1000,
+            created_us: 0,
+            remaining_s: 60.0,
+            value_usd_per_gpu_hour: 2.5,
+            deadline_us: None,
+            pool: Some("p".into()),
+        };
+        st.sites[0].running = vec![job];
+        let money = money_now(&st, &groups, &readings);
+        let site = &money.sites[0];
+        assert!((site.mining_usd_per_hour - 200.0 * 0.05 / 24.0).abs() < 1e-12, "{site:?}");
+        assert!((site.gpu_usd_per_hour - 5.0).abs() < 1e-12, "{site:?}");
+        assert_eq!(site.energy_usd_per_hour, Some(40.0));
+        assert_eq!(money.breakeven.len(), 1);
+        assert!((money.breakeven[0].1 - 0.05e6 / 720.0).abs() < 1e-9, "{:?}", money.breakeven);
+    }
+
+    #[test]
+    fn trace_ids_are_32_hex_digits_and_new_each_time() {
+        let ids: std::collections::BTreeSet<String> = (0..100).map(|_| new_trace_id()).collect();
+        assert_eq!(ids.len(), 100);
+        assert!(
+            ids.iter().all(|id| id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()))
+        );
     }
 
     #[test]

@@ -9,6 +9,7 @@ use chrono::NaiveDate;
 use clap::Args;
 use hcp_models::forecast::realtime::{HourlyPrices, PriceForecaster};
 use hcp_scheduler::backtest::{BacktestConfig, Summary, run, write_outputs};
+use hcp_scheduler::classify::JobClassifier;
 use hcp_scheduler::outlook::Forecast;
 use hcp_scheduler::policy::OptimiserConfig;
 use hcp_sim::fleet::FleetConfig;
@@ -42,6 +43,10 @@ pub struct BacktestArgs {
     /// Planning horizon of the optimiser, hours.
     #[arg(long, default_value_t = 24)]
     horizon_hours: usize,
+    /// A trained workload classifier (`hcp train classifier`): adds `optimiser_hcp_classified`,
+    /// which plans on the classes it gives the jobs' specs (judged on the true classes).
+    #[arg(long)]
+    classifier: Option<PathBuf>,
 }
 
 pub fn backtest_cmd(args: BacktestArgs) -> Result<()> {
@@ -61,6 +66,7 @@ pub fn backtest_cmd(args: BacktestArgs) -> Result<()> {
             seed: args.seed,
             model: args.model,
             horizon_hours: args.horizon_hours,
+            classifier: args.classifier,
         },
         grid,
     )?;
@@ -81,6 +87,7 @@ pub struct FileBacktest {
     pub seed: u64,
     pub model: Option<PathBuf>,
     pub horizon_hours: usize,
+    pub classifier: Option<PathBuf>,
 }
 
 /// Replays the file's prices at `point` for every site from `from` to `to`, with hcp's
@@ -124,6 +131,14 @@ pub fn on_price_file(b: &FileBacktest, grid: HourlyPrices) -> Result<Summary> {
         penalties: Default::default(),
         forecast: Some(Forecast { nodes: BTreeMap::from([(b.point.clone(), (forecaster, grid))]) }),
         from_us: None,
+        classifier: match &b.classifier {
+            Some(dir) => {
+                let (bundle, _) = hcp_models::classifier::artifact::load(dir)
+                    .with_context(|| format!("--classifier {}", dir.display()))?;
+                Some(JobClassifier::new(bundle).with_context(|| format!("--classifier {}", dir.display()))?)
+            }
+            None => None,
+        },
     };
     finish(&cfg, &b.out, &format!("backtest-{}-{}", b.from, b.seed))
 }
@@ -151,6 +166,7 @@ pub fn on_synthetic(fleet: FleetConfig, history_days: u32, days: u32, seed: u64,
         penalties: Default::default(),
         forecast: Some(Forecast { nodes }),
         from_us: Some(from_us),
+        classifier: None,
     };
     finish(&cfg, out, &format!("backtest-synthetic-{seed}"))
 }

@@ -299,6 +299,7 @@ fn backtest(cfg: &RunConfig) -> Result<Option<hcp_scheduler::backtest::Summary>>
                 seed: cfg.seed,
                 model: None,
                 horizon_hours: 24,
+                classifier: None,
             };
             crate::backtest_cmd::on_price_file(&backtest, grid)?
         }

@@ -637,17 +637,41 @@ fn backtest_names_bad_input_and_replays_real_prices() {
     assert!(String::from_utf8_lossy(&backwards.stderr).contains("--to 2025-06-01 must be after --from"));
 
     let Some(ercot) = shared_data("ercot/ercot_dam_rtm_hourly_15sp.csv.gz") else { return };
-    let run = |point: &str, dir: &Path| {
-        hcp()
-            .args(["backtest", "--point", point, "--from", "2025-06-01", "--to", "2025-06-03", "--prices"])
+    // A workload classifier trained on synthetic pods (whole GPUs latency-sensitive, shared
+    // ones best-effort), for the policy that plans on the classes it gives.
+    let pods = out.path().join("pods.csv");
+    synthetic_pods(&pods, 300);
+    let classifier = out.path().join("classifier");
+    let o = hcp()
+        .args(["train", "classifier", "--grid", "small", "--input"])
+        .arg(&pods)
+        .arg("--out")
+        .arg(&classifier)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let run_with = |point: &str, dir: &Path, extra: &[&Path]| {
+        let mut c = hcp();
+        c.args(["backtest", "--point", point, "--from", "2025-06-01", "--to", "2025-06-03", "--prices"])
             .arg(&ercot)
             .arg("--fleet")
             .arg(&fleet)
             .arg("--out")
-            .arg(dir)
-            .output()
-            .unwrap()
+            .arg(dir);
+        for path in extra {
+            c.arg("--classifier").arg(path);
+        }
+        c.output().unwrap()
     };
+    let run = |point: &str, dir: &Path| run_with(point, dir, &[]);
+    // A directory that holds no classifier is refused by name.
+    let wrong = run_with("HB_WEST", &out.path().join("wrong"), &[out.path()]);
+    assert!(!wrong.status.success());
+    assert!(
+        String::from_utf8_lossy(&wrong.stderr).contains("--classifier"),
+        "{}",
+        String::from_utf8_lossy(&wrong.stderr)
+    );
     let missing = run("NO_SUCH_POINT", &out.path().join("missing"));
     assert!(!missing.status.success());
     assert!(
@@ -656,9 +680,14 @@ fn backtest_names_bad_input_and_replays_real_prices() {
         String::from_utf8_lossy(&missing.stderr)
     );
     let dir = out.path().join("bt");
-    let ok = run("HB_WEST", &dir);
+    let ok = run_with("HB_WEST", &dir, &[&classifier]);
     assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
     let summary: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("summary.json")).unwrap()).unwrap();
+    let names: Vec<&str> =
+        summary["policies"].as_array().unwrap().iter().map(|p| p["policy"].as_str().unwrap()).collect();
+    assert_eq!(names, ["always_on", "threshold", "optimiser_perfect", "optimiser_hcp", "optimiser_hcp_classified"]);
+    let report = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    assert!(report.contains("`optimiser_hcp_classified` planned on the classes"), "{report}");
     assert_eq!(summary["days"], 2);
     assert_eq!(summary["steps"], 2 * 288);
     let bound = summary["perfect_foresight"]["profit_usd"].as_f64().unwrap();

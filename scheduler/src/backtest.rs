@@ -12,6 +12,7 @@ use hcp_sim::workload::JobClass;
 use hcp_sim::world::World;
 
 use crate::bound::{Bound, BoundInput, BoundJob, BoundSite, solve};
+use crate::classify::{Believed, JobClassifier};
 use crate::economics::AsicEconomics;
 use crate::engine::{Engine, EngineConfig, EngineCounters, initial};
 use crate::error::{Error, Result};
@@ -50,6 +51,9 @@ pub struct BacktestConfig {
     pub forecast: Option<Forecast>,
     /// Where the policies start (UTC µs); the world's days before it are history only.
     pub from_us: Option<i64>,
+    /// hcp's workload classifier: with it (and `forecast`), `optimiser_hcp_classified` plans on
+    /// the classes it gives the jobs' specs instead of the trace's labels.
+    pub classifier: Option<JobClassifier>,
 }
 
 /// What one policy earned and how it behaved.
@@ -70,6 +74,10 @@ pub struct PolicyResult {
     pub max_cap_ratio: f64,
     /// Latency-sensitive job-steps spent waiting for GPUs.
     pub sla_violations: u64,
+    /// Jobs the policy took for the wrong class (a classifier's policy only): latency-sensitive
+    /// taken for best-effort, best-effort for latency-sensitive.
+    pub ls_taken_for_be: u64,
+    pub be_taken_for_ls: u64,
     pub late_jobs: u64,
     pub jobs_finished: u64,
     pub switch_count: u64,
@@ -168,13 +176,16 @@ fn first_hour(world: &World) -> usize {
 }
 
 /// Runs one policy on `world` (a copy of the backtest's start); returns its result (percent of
-/// optimum filled in later), its actions and the world at the end.
+/// optimum filled in later), its actions and the world at the end. With `classifier`, the policy
+/// and the engine see the classes it gives the jobs; penalties follow the true classes.
 fn run_policy(
     cfg: &BacktestConfig,
     policy: &mut dyn Policy,
     prices: &Perfect,
     mut world: World,
+    classifier: Option<&JobClassifier>,
 ) -> Result<(PolicyResult, Vec<DecisionRow>, World)> {
+    let mut believed = classifier.map(Believed::new);
     let mut engine = Engine::at_start(cfg.engine.clone(), &world);
     let mut telemetry: Vec<TelemetryRow> = Vec::new();
     let mut rows = Vec::new();
@@ -192,6 +203,8 @@ fn run_policy(
         cap_violations: 0,
         max_cap_ratio: 0.0,
         sla_violations: 0,
+        ls_taken_for_be: 0,
+        be_taken_for_ls: 0,
         late_jobs: 0,
         jobs_finished: 0,
         switch_count: 0,
@@ -204,16 +217,21 @@ fn run_policy(
     let mut step = 0u64;
     let mut prev_price: BTreeMap<String, f64> = BTreeMap::new();
     while !world.is_done() {
-        let obs = observe(&world, &telemetry);
+        let truth = observe(&world, &telemetry);
+        let relabelled = match believed.as_mut() {
+            Some(b) => Some(b.relabel(truth.clone(), &world)?),
+            None => None,
+        };
+        let obs = relabelled.as_ref().unwrap_or(&truth);
         let t0 = Instant::now();
-        let decision = policy.decide(&obs)?;
-        let actions = engine.apply(&mut world, &obs, &decision, policy.name(), step);
+        let decision = policy.decide(obs)?;
+        let actions = engine.apply(&mut world, obs, &decision, policy.name(), step);
         latencies.push(t0.elapsed().as_secs_f64() * 1e3);
         rows.extend(actions);
         let dt_h = world.step_s / 3600.0;
         let hp = world.hashprice(world.now_us);
         let now = world.now_us;
-        let waiting_ls: f64 = obs
+        let waiting_ls: f64 = truth
             .queue
             .iter()
             .filter(|j| j.class == JobClass::LatencySensitive)
@@ -271,6 +289,9 @@ fn run_policy(
             r.late_penalty_usd += p;
             *r.monthly_profit_usd.entry(month_of(deadline.min(end - 1))).or_default() -= p;
         }
+    }
+    if let Some(b) = &believed {
+        (r.ls_taken_for_be, r.be_taken_for_ls) = (b.ls_as_be, b.be_as_ls);
     }
     r.engine = engine.counters.clone();
     r.switch_count = engine.counters.device_switches;
@@ -353,6 +374,9 @@ fn bound_input(world: &World, prices: &Perfect, first: usize) -> BoundInput {
     BoundInput { start_us: begin_us, hours, hashprice, sites, jobs }
 }
 
+/// The policy that plans on hcp's forecasts and on the classes hcp's classifier gives the jobs.
+pub const CLASSIFIED: &str = "optimiser_hcp_classified";
+
 /// Runs every policy and the bound.
 pub fn run(cfg: &BacktestConfig, progress: &dyn Fn(&str)) -> Result<(Summary, Vec<DecisionRow>)> {
     if cfg.days == 0 {
@@ -387,13 +411,23 @@ pub fn run(cfg: &BacktestConfig, progress: &dyn Fn(&str)) -> Result<(Summary, Ve
             economics.clone(),
             initial.clone(),
         )));
+        if cfg.classifier.is_some() {
+            policies.push(Box::new(Optimiser::new(
+                CLASSIFIED,
+                cfg.optimiser.clone(),
+                Box::new(f.clone()),
+                economics.clone(),
+                initial.clone(),
+            )));
+        }
     }
     let mut results = Vec::new();
     let mut all_rows = Vec::new();
     let mut last_world = None;
     for policy in &mut policies {
         progress(policy.name());
-        let (r, rows, world) = run_policy(cfg, policy.as_mut(), &prices, start.clone())?;
+        let classifier = if policy.name() == CLASSIFIED { cfg.classifier.as_ref() } else { None };
+        let (r, rows, world) = run_policy(cfg, policy.as_mut(), &prices, start.clone(), classifier)?;
         results.push(r);
         all_rows.extend(rows);
         last_world = Some(world);
@@ -466,6 +500,12 @@ impl Summary {
                 p.switch_count,
                 p.decision_latency_ms_p50,
                 p.decision_latency_ms_p99
+            );
+        }
+        if let Some(p) = self.policies.iter().find(|p| p.policy == CLASSIFIED) {
+            s += &format!(
+                "\n`{CLASSIFIED}` planned on the classes hcp's workload classifier gave the jobs' specs: {} latency-sensitive jobs taken for best-effort, {} best-effort taken for latency-sensitive (penalties follow the true classes).\n",
+                p.ls_taken_for_be, p.be_taken_for_ls
             );
         }
         let months: std::collections::BTreeSet<&String> =

@@ -5,6 +5,7 @@
 
 pub mod backtest;
 pub mod bound;
+pub mod classify;
 pub mod daemon;
 pub mod economics;
 pub mod engine;

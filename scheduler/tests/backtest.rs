@@ -61,6 +61,7 @@ fn backtest_rows(
         penalties: Default::default(),
         forecast: None,
         from_us,
+        classifier: None,
     };
     run(&cfg, &|_| {}).unwrap()
 }

@@ -269,8 +269,10 @@ fn money_now(status: &SiteStatus, groups: &[Group], readings: &[Vec<Option<Readi
     for (s, site) in status.sites.iter().enumerate() {
         let mut mining = 0.0;
         for (g, r) in groups.iter().zip(readings).filter(|(g, _)| g.site == s) {
-            let ths: f64 = r.iter().flatten().map(|r| r.ghs / 1e3).sum();
-            let watts: f64 = r.iter().flatten().map(|r| r.power_w).sum();
+            // The miners hashing: a sleeping one's standby draw is not part of its efficiency.
+            let hashing = || r.iter().flatten().filter(|r| r.ghs > 0.0);
+            let ths: f64 = hashing().map(|r| r.ghs / 1e3).sum();
+            let watts: f64 = hashing().map(|r| r.power_w).sum();
             mining += ths * status.hashprice / 24.0;
             // A MWh at the group's measured J/TH earns hashprice × 1e6 / (24 × J/TH).
             if ths > 0.0 && watts > 0.0 {
@@ -791,7 +793,8 @@ mod tests {
         let model = AsicCatalog::builtin().get("Antminer S21").unwrap().clone();
         let groups = vec![Group { site: 0, id: "g".into(), model, miners: vec![], profiles: vec![] }];
         let hashing = Reading { curtail: "None".into(), profile: "p".into(), power_w: 3000.0, ghs: 100_000.0 };
-        let readings = vec![vec![Some(hashing.clone()), Some(hashing), None]];
+        let asleep = Reading { curtail: "Sleep".into(), profile: "p".into(), power_w: 10.0, ghs: 0.0 };
+        let readings = vec![vec![Some(hashing.clone()), Some(hashing), Some(asleep), None]];
         let job = hcp_sim::site_server::JobView {
             id: "j".into(),
             class: hcp_sim::workload::JobClass::BestEffort,

@@ -7,6 +7,18 @@ fn hcp() -> Command {
     Command::new(env!("CARGO_BIN_EXE_hcp"))
 }
 
+/// An external tool a test drives, named by the environment variable `var` (`.ci/run` installs
+/// it and sets `var` and `HCP_REQUIRE_<what>`); without it the test says it skipped, unless
+/// required.
+fn external_tool(var: &str, require: &str, what: &str) -> Option<std::ffi::OsString> {
+    let tool = std::env::var_os(var);
+    if tool.is_none() {
+        assert!(std::env::var_os(require).is_none(), "{require} is set but {var} is not");
+        println!("SKIPPED {what}: set {var}");
+    }
+    tool
+}
+
 #[test]
 fn run_on_the_synthetic_default_writes_history_and_report() {
     let out = tempfile::tempdir().unwrap();
@@ -92,14 +104,8 @@ fn query_reads_what_run_wrote(run: &Path) {
 /// polars equals DuckDB, profit is the sum of its parts) and each saves its figures as PNG.
 /// `.ci/run` installs `notebooks/requirements.txt` and sets HCP_NOTEBOOK_PYTHON.
 fn notebooks_execute_on(run: &Path) {
-    let Some(python) = std::env::var_os("HCP_NOTEBOOK_PYTHON") else {
-        assert!(
-            std::env::var_os("HCP_REQUIRE_NOTEBOOKS").is_none(),
-            "HCP_REQUIRE_NOTEBOOKS is set but HCP_NOTEBOOK_PYTHON is not"
-        );
-        println!("SKIPPED notebooks: set HCP_NOTEBOOK_PYTHON to a Python with notebooks/requirements.txt installed");
-        return;
-    };
+    let what = "the notebooks (a Python with notebooks/requirements.txt)";
+    let Some(python) = external_tool("HCP_NOTEBOOK_PYTHON", "HCP_REQUIRE_NOTEBOOKS", what) else { return };
     let figures = run.join("figures");
     let notebooks = Path::new(env!("CARGO_MANIFEST_DIR")).join("notebooks");
     let o = Command::new(python)
@@ -181,14 +187,8 @@ fn run_with_real_data_ingests_ercot() {
 /// `.ci/run` creates the venv and sets HCP_PYASIC_PYTHON; elsewhere the test says it skipped.
 #[test]
 fn pyasic_drives_simulated_miners_over_tcp() {
-    let Some(python) = std::env::var_os("HCP_PYASIC_PYTHON") else {
-        assert!(
-            std::env::var_os("HCP_REQUIRE_PYASIC").is_none(),
-            "HCP_REQUIRE_PYASIC is set but HCP_PYASIC_PYTHON is not"
-        );
-        println!("SKIPPED: set HCP_PYASIC_PYTHON to a Python with tests/pyasic/requirements.txt installed");
-        return;
-    };
+    let what = "pyasic (a Python with tests/pyasic/requirements.txt)";
+    let Some(python) = external_tool("HCP_PYASIC_PYTHON", "HCP_REQUIRE_PYASIC", what) else { return };
     // pyasic finds miners on port 4028: give this run its own loopback addresses.
     let base = 10 + (std::process::id() % 200) as u8;
     let first = format!("127.0.{base}.2");
@@ -1004,33 +1004,23 @@ fn serve_reloads_on_sighup_passes_schemathesis_and_exits_cleanly_on_sigterm() {
     assert!(log.contains("reloaded 2 model(s)"), "{log}");
     assert_eq!(http(&addr, "GET", "/v2/models/price-HB_WEST-copy/ready", Some(KEY), "").0, 200);
 
-    match std::env::var_os("HCP_SCHEMATHESIS") {
-        Some(st) => {
-            let out = Command::new(st)
-                .arg("run")
-                .arg(format!("http://{addr}/openapi.json"))
-                .args(["-H", &format!("Authorization: Bearer {KEY}")])
-                // Every check but "a schema-valid request is accepted": the schema cannot say
-                // that a price history must reach 192 hours back, or which day-ahead prices
-                // are published by the issue time; those requests get 422 by design.
-                .args(["--checks", "all", "--exclude-checks", "positive_data_acceptance"])
-                .args(["--max-examples", "25", "--seed", "7", "--no-color", "--workers", "2"])
-                .current_dir(work.path())
-                .output()
-                .unwrap();
-            let text = String::from_utf8_lossy(&out.stdout);
-            assert!(out.status.success(), "schemathesis failed:\n{text}\n{}", String::from_utf8_lossy(&out.stderr));
-            println!("{}", text.lines().rev().take(12).collect::<Vec<_>>().join("\n"));
-        }
-        None => {
-            assert!(
-                std::env::var_os("HCP_REQUIRE_SCHEMATHESIS").is_none(),
-                "HCP_REQUIRE_SCHEMATHESIS is set but HCP_SCHEMATHESIS is not"
-            );
-            println!(
-                "SKIPPED schemathesis: set HCP_SCHEMATHESIS to the schemathesis of tests/schemathesis/requirements.txt"
-            );
-        }
+    let what = "schemathesis (tests/schemathesis/requirements.txt)";
+    if let Some(st) = external_tool("HCP_SCHEMATHESIS", "HCP_REQUIRE_SCHEMATHESIS", what) {
+        let out = Command::new(st)
+            .arg("run")
+            .arg(format!("http://{addr}/openapi.json"))
+            .args(["-H", &format!("Authorization: Bearer {KEY}")])
+            // Every check but "a schema-valid request is accepted": the schema cannot say
+            // that a price history must reach 192 hours back, or which day-ahead prices
+            // are published by the issue time; those requests get 422 by design.
+            .args(["--checks", "all", "--exclude-checks", "positive_data_acceptance"])
+            .args(["--max-examples", "25", "--seed", "7", "--no-color", "--workers", "2"])
+            .current_dir(work.path())
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "schemathesis failed:\n{text}\n{}", String::from_utf8_lossy(&out.stderr));
+        println!("{}", text.lines().rev().take(12).collect::<Vec<_>>().join("\n"));
     }
 
     // SIGTERM: drains and exits 0.

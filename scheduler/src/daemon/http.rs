@@ -179,11 +179,11 @@ impl Metrics {
             "1 when the site's control API answered the last request.",
             &one(f64::from(u8::from(self.site_reachable))),
         );
-        let power: Vec<(String, f64)> = self.sites.iter().map(|(s, w, _)| (format!("{{site=\"{s}\"}}"), *w)).collect();
+        let power = labelled("site", self.sites.iter().map(|(s, w, _)| (s, *w)));
         metric("hcp_scheduler_site_power_watts", "gauge", "Site draw over the last step, as metered.", &power);
-        let cap: Vec<(String, f64)> = self.sites.iter().map(|(s, _, c)| (format!("{{site=\"{s}\"}}"), *c)).collect();
+        let cap = labelled("site", self.sites.iter().map(|(s, _, c)| (s, *c)));
         metric("hcp_scheduler_site_power_cap_watts", "gauge", "Site power cap.", &cap);
-        let prices: Vec<(String, f64)> = self.prices.iter().map(|(n, p)| (format!("{{node=\"{n}\"}}"), *p)).collect();
+        let prices = labelled("node", self.prices.iter().map(|(n, p)| (n, *p)));
         metric(
             "hcp_scheduler_price_usd_per_mwh",
             "gauge",
@@ -201,12 +201,7 @@ impl Metrics {
             "Revenue rate at the last step, by source: mining (hashrate × hashprice), GPU (running jobs' value).",
             &revenue,
         );
-        let cost: Vec<(String, f64)> = self
-            .money
-            .sites
-            .iter()
-            .filter_map(|m| m.energy_usd_per_hour.map(|c| (format!("{{site=\"{}\"}}", m.site), c)))
-            .collect();
+        let cost = labelled("site", self.money.sites.iter().filter_map(|m| Some((&m.site, m.energy_usd_per_hour?))));
         metric(
             "hcp_scheduler_energy_cost_usd_per_hour",
             "gauge",
@@ -220,32 +215,28 @@ impl Metrics {
             "Hashprice of the day, USD per TH/s per day.",
             &hashprice,
         );
-        let breakeven: Vec<(String, f64)> =
-            self.money.breakeven.iter().map(|(g, p)| (format!("{{group=\"{g}\"}}"), *p)).collect();
+        let breakeven = labelled("group", self.money.breakeven.iter().map(|(g, p)| (g, *p)));
         metric(
             "hcp_scheduler_breakeven_price_usd_per_mwh",
             "gauge",
             "Electricity price at which an ASIC group's mining breaks even at its measured J/TH, USD/MWh.",
             &breakeven,
         );
-        let forecast: Vec<(String, f64)> =
-            self.forecast_this_hour.iter().map(|(n, p)| (format!("{{node=\"{n}\"}}"), *p)).collect();
+        let forecast = labelled("node", self.forecast_this_hour.iter().map(|(n, p)| (n, *p)));
         metric(
             "hcp_scheduler_price_forecast_usd_per_mwh",
             "gauge",
             "hcp's forecast of the current hour's real-time price, issued at the hour's start, USD/MWh.",
             &forecast,
         );
-        let validation: Vec<(String, f64)> =
-            self.validation_mae.iter().map(|(n, v)| (format!("{{node=\"{n}\"}}"), *v)).collect();
+        let validation = labelled("node", self.validation_mae.iter().map(|(n, v)| (n, *v)));
         metric(
             "hcp_scheduler_forecast_validation_mae_usd_per_mwh",
             "gauge",
             "Holdout MAE of the node's price model (its manifest), USD/MWh.",
             &validation,
         );
-        let unscored: Vec<(String, f64)> =
-            self.forecast_errors.iter().map(|(n, e)| (format!("{{node=\"{n}\"}}"), e.unscored as f64)).collect();
+        let unscored = labelled("node", self.forecast_errors.iter().map(|(n, e)| (n, e.unscored as f64)));
         metric(
             "hcp_scheduler_forecasts_unscored_total",
             "counter",
@@ -274,6 +265,11 @@ impl Metrics {
         let _ = writeln!(out, "{name}_count {}", self.decisions);
         out
     }
+}
+
+/// Samples with one label each: `{key="value"}`.
+fn labelled<'a>(key: &str, samples: impl Iterator<Item = (&'a String, f64)>) -> Vec<(String, f64)> {
+    samples.map(|(value, v)| (format!("{{{key}=\"{value}\"}}"), v)).collect()
 }
 
 pub type Shared = Arc<Mutex<Metrics>>;

@@ -240,6 +240,18 @@ fn sim_writes_a_fleets_history_and_names_a_bad_field() {
 
 /// A small pod list in the v2023 format: LS pods ask for whole GPUs by day, BE pods share
 /// GPUs; a tenth fail.
+/// `hcp train classifier --grid small` on a pod list.
+fn train_classifier(pods: &Path, out: &Path) {
+    let o = hcp()
+        .args(["train", "classifier", "--grid", "small", "--input"])
+        .arg(pods)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
 fn synthetic_pods(path: &Path, n: usize) {
     let mut text = String::from(
         "name,cpu_milli,memory_mib,num_gpu,gpu_milli,gpu_spec,qos,pod_phase,creation_time,deletion_time,scheduled_time\n",
@@ -296,14 +308,7 @@ fn evaluate_and_train_classifier_write_metrics_predictions_and_a_checked_artifac
     );
 
     let model = dir.path().join("model");
-    let o = hcp()
-        .args(["train", "classifier", "--grid", "small", "--input"])
-        .arg(&pods)
-        .arg("--out")
-        .arg(&model)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    train_classifier(&pods, &model);
     let (bundle, _) = hcp_models::classifier::artifact::load(&model).unwrap();
     let spec = hcp_models::classifier::JobSpec {
         cpu_milli: 4000,
@@ -642,14 +647,7 @@ fn backtest_names_bad_input_and_replays_real_prices() {
     let pods = out.path().join("pods.csv");
     synthetic_pods(&pods, 300);
     let classifier = out.path().join("classifier");
-    let o = hcp()
-        .args(["train", "classifier", "--grid", "small", "--input"])
-        .arg(&pods)
-        .arg("--out")
-        .arg(&classifier)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    train_classifier(&pods, &classifier);
     let run_with = |point: &str, dir: &Path, extra: &[&Path]| {
         let mut c = hcp();
         c.args(["backtest", "--point", point, "--from", "2025-06-01", "--to", "2025-06-03", "--prices"])

@@ -130,22 +130,16 @@ pub fn query(root: &Path, sql: &str) -> Result<DataFrame> {
 pub fn render(df: &DataFrame, limit: usize) -> String {
     let shown = df.height().min(limit);
     let columns = df.columns();
-    let mut cells: Vec<Vec<String>> = columns
+    let cells: Vec<Vec<String>> = columns
         .iter()
         .map(|c| {
             let mut v = vec![c.name().to_string(), c.dtype().to_string()];
-            v.extend((0..shown).map(|i| c.get(i).map(|a| a.to_string()).unwrap_or_default()));
+            // Strings as they are (their Display form adds quotes), everything else displayed.
+            let text = |a: AnyValue<'_>| a.get_str().map_or_else(|| a.to_string(), str::to_string);
+            v.extend((0..shown).map(|i| c.get(i).map(text).unwrap_or_default()));
             v
         })
         .collect();
-    for col in &mut cells {
-        for cell in col.iter_mut() {
-            // A value's own quotes (strings print as "x") add nothing to a table.
-            if cell.len() >= 2 && cell.starts_with('"') && cell.ends_with('"') {
-                *cell = cell[1..cell.len() - 1].to_string();
-            }
-        }
-    }
     let widths: Vec<usize> = cells.iter().map(|c| c.iter().map(|s| s.chars().count()).max().unwrap_or(0)).collect();
     let numeric: Vec<bool> = columns.iter().map(|c| c.dtype().is_primitive_numeric()).collect();
     let mut out = String::new();

@@ -876,6 +876,19 @@ fn scheduler_daemon_survives_kill_9_without_repeating_an_action() {
     assert!(summary["first_step"].as_u64().unwrap() > killed_at, "re-decided a step: {summary}");
     assert_eq!(summary["site_cap_violations"], 0, "{summary}");
     assert!(summary["site_max_cap_ratio"].as_f64().unwrap() <= 1.0, "{summary}");
+    // Its log: one JSON `decided` event per step, each in a `decide` span with its own trace id.
+    let log = String::from_utf8_lossy(&out.stderr);
+    let decided: Vec<serde_json::Value> = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|e| e["fields"]["message"] == "decided")
+        .collect();
+    assert_eq!(decided.len(), 4, "{log}");
+    let ids: std::collections::BTreeSet<&str> =
+        decided.iter().map(|e| e["span"]["trace_id"].as_str().unwrap_or_default()).collect();
+    assert_eq!(ids.len(), 4, "{log}");
+    assert!(ids.iter().all(|id| id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit())), "{log}");
+    assert!(decided.iter().all(|e| e["span"]["name"] == "decide" && e["fields"]["actions"].is_u64()), "{log}");
 
     let entries = journal(state.path());
     assert!(entries.len() >= before);

@@ -64,9 +64,11 @@ pub fn scheduler_cmd(a: SchedulerArgs) -> Result<()> {
     for dir in &a.models {
         let (f, manifest) =
             hcp_training::price_model::load_price_model(dir).with_context(|| format!("--model {}", dir.display()))?;
-        if let Some(mae) = manifest.validation["lear_rt"]["mae"].as_f64() {
-            validation_mae.insert(f.node.clone(), mae);
-        }
+        // The forecast-drift alert holds the live error against it: a model without one is refused.
+        let mae = manifest.validation["lear_rt"]["mae"]
+            .as_f64()
+            .with_context(|| format!("--model {}: its manifest has no validation.lear_rt.mae", dir.display()))?;
+        validation_mae.insert(f.node.clone(), mae);
         forecasters.push(f);
     }
     let cfg = DaemonConfig {

@@ -5,9 +5,7 @@
 //! and the log line meet. The binary installs the JSON formatter (`hcp serve --log-level`).
 
 use axum::http::HeaderMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-
-use sha2::{Digest, Sha256};
+use hcp_scheduler::daemon::new_trace_id;
 
 /// The request's trace context: the trace id and the caller's span id from a valid
 /// `traceparent` header (`00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>`, neither id all
@@ -29,17 +27,6 @@ pub fn trace_context(headers: &HeaderMap) -> (String, Option<String>) {
         ok.then(|| (parts[1].to_string(), Some(parts[2].to_string())))
     });
     given.unwrap_or_else(|| (new_trace_id(), None))
-}
-
-/// A new trace id: unique (a hash of the time, the process and a counter), not secret.
-fn new_trace_id() -> String {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
-    let mut h = Sha256::new();
-    h.update(nanos.to_le_bytes());
-    h.update(std::process::id().to_le_bytes());
-    h.update(COUNTER.fetch_add(1, Ordering::Relaxed).to_le_bytes());
-    h.finalize()[..16].iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

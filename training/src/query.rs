@@ -111,7 +111,7 @@ fn identifier(name: &str) -> String {
 /// Runs `sql` over the tables under `root` and collects the answer.
 pub fn query(root: &Path, sql: &str) -> Result<DataFrame> {
     let tables = discover(root)?;
-    let ctx = SQLContext::new();
+    let mut ctx = SQLContext::new();
     for t in &tables {
         let frame = match t.table {
             Some(table) => scan_table(t.path.parent().expect("a table directory has a parent"), table)?,
@@ -119,7 +119,6 @@ pub fn query(root: &Path, sql: &str) -> Result<DataFrame> {
         };
         ctx.register(&t.name, frame);
     }
-    let mut ctx = ctx;
     let names = || tables.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join(", ");
     let frame = ctx.execute(sql).map_err(|e| Error::Invalid(format!("SQL: {e} (tables here: {})", names())))?;
     frame.collect().map_err(|e| Error::Invalid(format!("SQL: {e} (tables here: {})", names())))

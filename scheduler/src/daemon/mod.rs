@@ -697,8 +697,9 @@ pub async fn run(cfg: DaemonConfig, shutdown: impl Future<Output = ()>) -> Resul
 }
 
 /// A new W3C-format trace id (32 lower-case hex digits, not all zeros): unique, not secret —
-/// two hashes under the process's randomly keyed `RandomState`s of the time and a counter.
-fn new_trace_id() -> String {
+/// two hashes under the process's randomly keyed `RandomState`s of the time and a counter. The
+/// daemon's decisions and `hcp serve`'s requests without a caller's trace use it.
+pub fn new_trace_id() -> String {
     use std::hash::{BuildHasher, Hasher};
     use std::sync::atomic::{AtomicU64, Ordering};
     static COUNTER: AtomicU64 = AtomicU64::new(0);

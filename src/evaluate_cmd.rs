@@ -9,7 +9,7 @@ use hcp_training::classifier::{EvaluateConfig, Grid, PodSource, TrainConfig, eva
 use hcp_training::day_ahead::{DayAheadConfig, evaluate_day_ahead};
 use hcp_training::demand::{DemandConfig, evaluate_demand};
 use hcp_training::demand_model::{DemandSource, TrainDemandConfig, train_demand};
-use hcp_training::price_model::{TrainPriceConfig, train_price};
+use hcp_training::price_model::{TrainPriceConfig, train_price, train_price_lstm};
 use hcp_training::realtime::{RealTimeConfig, evaluate_real_time};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -99,8 +99,81 @@ struct EvaluatePriceArgs {
     /// Worker threads (default: every core).
     #[arg(long)]
     threads: Option<usize>,
+    #[command(flatten)]
+    lstm: LstmArgs,
     #[arg(long)]
     quiet: bool,
+}
+
+/// The LSTM forecaster (`lstm_rt`, burn on the CPU): trained on the hours before the test walk
+/// (ercot only), scored beside the baselines, with a LEAR + LSTM ensemble.
+#[derive(Debug, Args)]
+pub struct LstmArgs {
+    /// The LSTM: `evaluate price` trains and scores lstm_rt and ensemble_lear_lstm beside the
+    /// others; `train price` trains lstm_rt (model.safetensors) instead of lear_rt.
+    #[arg(long)]
+    lstm: bool,
+    /// Hours of history per issue.
+    #[arg(long, default_value_t = 168)]
+    lstm_window: usize,
+    #[arg(long, default_value_t = 64)]
+    lstm_hidden: usize,
+    #[arg(long, default_value_t = 1)]
+    lstm_layers: usize,
+    #[arg(long, default_value_t = 64)]
+    lstm_batch: usize,
+    #[arg(long, default_value_t = 1e-3)]
+    lstm_learning_rate: f64,
+    /// Most epochs; training stops earlier after --lstm-patience epochs without a better
+    /// validation loss (the last --lstm-valid-days of the training range).
+    #[arg(long, default_value_t = 30)]
+    lstm_epochs: usize,
+    #[arg(long, default_value_t = 4)]
+    lstm_patience: usize,
+    #[arg(long, default_value_t = 28)]
+    lstm_valid_days: usize,
+    /// Days of history to train on (default: all before the walk).
+    #[arg(long)]
+    lstm_train_days: Option<usize>,
+    #[arg(long, default_value_t = 7)]
+    lstm_seed: u64,
+}
+
+impl LstmArgs {
+    pub fn config(&self) -> Option<hcp_training::lstm::LstmConfig> {
+        self.lstm.then(|| hcp_training::lstm::LstmConfig {
+            window: self.lstm_window,
+            hidden: self.lstm_hidden,
+            layers: self.lstm_layers,
+            batch: self.lstm_batch,
+            learning_rate: self.lstm_learning_rate,
+            max_epochs: self.lstm_epochs,
+            patience: self.lstm_patience,
+            valid_days: self.lstm_valid_days,
+            train_days: self.lstm_train_days,
+            seed: self.lstm_seed,
+            ..Default::default()
+        })
+    }
+}
+
+/// An indicatif bar over the LSTM's training: epoch, batch and losses (hidden with `quiet`).
+pub fn lstm_bar(quiet: bool) -> (ProgressBar, impl FnMut(&hcp_training::lstm::Progress)) {
+    let bar = if quiet { ProgressBar::hidden() } else { ProgressBar::new(0) };
+    bar.set_style(
+        ProgressStyle::with_template("lstm_rt {bar:30} {pos}/{len} {msg} [{elapsed_precise}]").expect("valid template"),
+    );
+    let handle = bar.clone();
+    let update = move |p: &hcp_training::lstm::Progress| {
+        handle.set_length((p.batches * p.max_epochs) as u64);
+        handle.set_position(((p.epoch - 1) * p.batches + p.batch) as u64);
+        match p.valid_loss {
+            Some(v) => handle
+                .println(format!("lstm_rt epoch {}: train loss {:.4}, validation loss {v:.4}", p.epoch, p.train_loss)),
+            None => handle.set_message(format!("epoch {} loss {:.4}", p.epoch, p.train_loss)),
+        }
+    };
+    (bar, update)
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -218,6 +291,10 @@ struct TrainPriceArgs {
     /// Last days held out to measure the model and size its quantile band.
     #[arg(long, default_value_t = 28)]
     holdout_days: usize,
+    #[command(flatten)]
+    lstm: LstmArgs,
+    #[arg(long)]
+    quiet: bool,
 }
 
 #[derive(Debug, Args)]
@@ -286,7 +363,15 @@ pub fn train_cmd(args: TrainArgs) -> Result<()> {
         TrainWhat::Price(a) => {
             let mut cfg = TrainPriceConfig::new(a.data, a.point, a.out);
             cfg.holdout_days = a.holdout_days;
-            let manifest = train_price(&cfg).context("training the price forecaster")?;
+            let manifest = match a.lstm.config() {
+                Some(lstm) => {
+                    let (bar, mut progress) = lstm_bar(a.quiet);
+                    let m = train_price_lstm(&cfg, &lstm, &mut progress).context("training the LSTM price forecaster");
+                    bar.finish_and_clear();
+                    m?
+                }
+                None => train_price(&cfg).context("training the price forecaster")?,
+            };
             println!("{}", serde_json::to_string_pretty(&manifest.validation)?);
             println!("model sha256 {} -> {}", manifest.model_sha256, cfg.out.display());
             Ok(())
@@ -333,6 +418,10 @@ fn with_progress<T>(quiet: bool, evaluate: impl FnOnce(&(dyn Fn(usize, usize) + 
 fn evaluate_price(a: EvaluatePriceArgs) -> Result<()> {
     match a.format {
         PriceFormat::Epftoolbox => {
+            anyhow::ensure!(
+                !a.lstm.lstm,
+                "--lstm runs with --format ercot (hourly issues of the real-time price); the day-ahead benchmark has no LSTM in hcp yet"
+            );
             let mut cfg = DayAheadConfig::new(a.input, days_since_epoch(a.test_start), a.out);
             cfg.test_end_day = a.test_end.map(days_since_epoch);
             cfg.windows = a.windows;
@@ -356,8 +445,11 @@ fn evaluate_price(a: EvaluatePriceArgs) -> Result<()> {
             if let Some(t) = a.threads {
                 cfg.threads = t;
             }
-            let report = with_progress(a.quiet, |progress| evaluate_real_time(&cfg, progress))
+            cfg.lstm = a.lstm.config();
+            let (lstm_bar, mut lstm_progress) = lstm_bar(a.quiet);
+            let report = with_progress(a.quiet, |progress| evaluate_real_time(&cfg, progress, &mut lstm_progress))
                 .with_context(|| format!("evaluating real-time price forecasts on {}", cfg.input.display()))?;
+            lstm_bar.finish_and_clear();
             print!("{}", report.markdown());
             println!("-> {}", cfg.out.display());
             Ok(())

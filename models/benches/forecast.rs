@@ -9,39 +9,8 @@ use hcp_models::forecast::demand::{self, LearDemand};
 use hcp_models::forecast::lasso::PathConfig;
 use hcp_models::forecast::lear::Lear;
 use hcp_models::forecast::panel::DayAheadPanel;
-use hcp_models::forecast::realtime::{HORIZONS, HourlyPrices, LearRt};
-
-/// SplitMix64 noise in [-0.5, 0.5).
-struct Mix(u64);
-impl Mix {
-    fn noise(&mut self) -> f64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64 - 0.5
-    }
-}
-
-fn hourly(hours: usize, r: &mut Mix) -> HourlyPrices {
-    let (mut rt, mut da, mut spread) = (Vec::new(), Vec::new(), 0.0);
-    for t in 0..hours {
-        let d = 30.0 + 12.0 * ((t % 24) as f64 / 24.0 * std::f64::consts::TAU).sin() + 4.0 * r.noise();
-        spread = 0.85 * spread + 8.0 * r.noise();
-        let spike = if r.noise() > 0.49 { 400.0 * (r.noise() + 0.5) } else { 0.0 };
-        da.push(d);
-        rt.push(d + spread + spike);
-    }
-    HourlyPrices {
-        node: "BENCH".into(),
-        start_us: 0,
-        da_published_us: (0..hours).map(|t| ((t / 24 * 24) as i64 - 10) * 3_600_000_000).collect(),
-        hour_of_day: (0..hours).map(|t| (t % 24) as u8).collect(),
-        weekday: (0..hours).map(|t| (t / 24 % 7) as u8).collect(),
-        rt,
-        da,
-    }
-}
+use hcp_models::forecast::realtime::{HORIZONS, LearRt};
+use hcp_models::forecast::synthetic::{Mix, hourly_prices};
 
 fn percentiles(mut us: Vec<f64>) -> (f64, f64) {
     us.sort_by(f64::total_cmp);
@@ -63,7 +32,7 @@ fn main() {
     let path = PathConfig::default();
 
     // lear_rt: a year of hourly prices (what the ERCOT evaluation fits on).
-    let p = hourly(24 * 400, &mut r);
+    let p = hourly_prices(24 * 400, &mut r);
     let t = Instant::now();
     let model = LearRt::fit(&p, 0, 24 * 365, &path).unwrap();
     let fit_s = t.elapsed().as_secs_f64();

@@ -1,6 +1,8 @@
-//! Saved models: `model.json` (the fitted model as plain data) and `manifest.json` (its kind,
-//! feature names, training data and validation metrics, and the sha256 of `model.json`).
-//! Loading recomputes the hash and refuses a mismatch, another kind, or other features.
+//! Saved models: the weights (`model.json`, the fitted model as plain data, or
+//! `model.safetensors` for the LSTM) and `manifest.json` (its kind, feature names, the
+//! configuration inference needs, training data and validation metrics, and the sha256 of the
+//! weights file). Loading recomputes the hash and refuses a mismatch, another kind, or other
+//! features.
 
 use std::path::Path;
 
@@ -27,9 +29,13 @@ pub struct Manifest {
     /// Validation (time-ordered) metrics.
     pub validation: serde_json::Value,
     pub created_by: String,
+    /// What inference needs beside the weights (the LSTM's shape and scaler); absent for models
+    /// whose `model.json` holds everything.
+    #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
+    pub config: serde_json::Value,
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
+pub fn sha256_hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -42,7 +48,6 @@ pub fn save(
     training: serde_json::Value,
     validation: serde_json::Value,
 ) -> Result<Manifest> {
-    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let model = serde_json::to_vec(model).map_err(|e| Error::Invalid(e.to_string()))?;
     let manifest = Manifest {
         format_version: FORMAT_VERSION,
@@ -52,8 +57,17 @@ pub fn save(
         training,
         validation,
         created_by: format!("hcp {}", env!("CARGO_PKG_VERSION")),
+        config: serde_json::Value::Null,
     };
-    write_atomic(&dir.join(MODEL_FILE), &model)?;
+    save_bytes(dir, MODEL_FILE, &model, manifest)
+}
+
+/// Writes the weights file `file` and then `manifest.json` (its `model_sha256` set from
+/// `weights`) under `dir`, each via a temporary file and rename.
+pub fn save_bytes(dir: &Path, file: &str, weights: &[u8], mut manifest: Manifest) -> Result<Manifest> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    manifest.model_sha256 = sha256_hex(weights);
+    write_atomic(&dir.join(file), weights)?;
     let text = serde_json::to_vec_pretty(&manifest).map_err(|e| Error::Invalid(e.to_string()))?;
     write_atomic(&dir.join(MANIFEST_FILE), &text)?;
     Ok(manifest)
@@ -68,11 +82,35 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 /// Loads a model of `kind`, verifying the checksum and that its features are `feature_names`
 /// (this build's).
 pub fn load<T: DeserializeOwned>(dir: &Path, kind: &str, feature_names: &[String]) -> Result<(T, Manifest)> {
-    let manifest_path = dir.join(MANIFEST_FILE);
+    let (bytes, manifest) = load_bytes(dir, kind, MODEL_FILE)?;
+    if manifest.feature_names != feature_names {
+        return Err(Error::Artifact {
+            path: dir.join(MANIFEST_FILE),
+            message: format!(
+                "trained on features {:?}, this build computes {:?}",
+                manifest.feature_names, feature_names
+            ),
+        });
+    }
     let model_path = dir.join(MODEL_FILE);
+    let model: T = serde_json::from_slice(&bytes)
+        .map_err(|e| Error::Artifact { path: model_path.clone(), message: e.to_string() })?;
+    Ok((model, manifest))
+}
+
+/// Reads `dir/manifest.json` alone (to see which kind of model a directory holds).
+pub fn read_manifest(dir: &Path) -> Result<Manifest> {
+    let manifest_path = dir.join(MANIFEST_FILE);
     let text = std::fs::read(&manifest_path).map_err(|e| Error::io(&manifest_path, e))?;
-    let manifest: Manifest = serde_json::from_slice(&text)
-        .map_err(|e| Error::Artifact { path: manifest_path.clone(), message: e.to_string() })?;
+    serde_json::from_slice(&text).map_err(|e| Error::Artifact { path: manifest_path.clone(), message: e.to_string() })
+}
+
+/// Reads the manifest of a `kind` artifact and its weights file `file`, whose sha256 must be
+/// the manifest's.
+pub fn load_bytes(dir: &Path, kind: &str, file: &str) -> Result<(Vec<u8>, Manifest)> {
+    let manifest_path = dir.join(MANIFEST_FILE);
+    let model_path = dir.join(file);
+    let manifest = read_manifest(dir)?;
     if manifest.format_version != FORMAT_VERSION || manifest.kind != kind {
         return Err(Error::Artifact {
             path: manifest_path,
@@ -87,16 +125,5 @@ pub fn load<T: DeserializeOwned>(dir: &Path, kind: &str, feature_names: &[String
     if actual != manifest.model_sha256 {
         return Err(Error::Checksum { path: model_path, expected: manifest.model_sha256, actual });
     }
-    if manifest.feature_names != feature_names {
-        return Err(Error::Artifact {
-            path: manifest_path,
-            message: format!(
-                "trained on features {:?}, this build computes {:?}",
-                manifest.feature_names, feature_names
-            ),
-        });
-    }
-    let model: T = serde_json::from_slice(&bytes)
-        .map_err(|e| Error::Artifact { path: model_path.clone(), message: e.to_string() })?;
-    Ok((model, manifest))
+    Ok((bytes, manifest))
 }

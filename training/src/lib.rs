@@ -26,8 +26,13 @@ pub enum Error {
     Data(#[from] hcp_datasets::Error),
     #[error(transparent)]
     Model(#[from] hcp_models::Error),
+    #[error("lstm_rt: {0}")]
+    Lstm(#[from] hcp_lstm::Error),
     #[error("{0}")]
     Invalid(String),
 }
+
+/// The LSTM forecaster's training, for callers that configure it.
+pub use hcp_lstm as lstm;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

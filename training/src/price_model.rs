@@ -1,6 +1,6 @@
-//! `hcp train price` and `hcp forecast price`: the real-time price forecaster (`lear_rt`) of one
-//! node fitted on a dataset's `prices` table, saved with a checked manifest, and its forecasts
-//! written in the hive-partitioned forecast layout.
+//! `hcp train price` and `hcp forecast price`: the real-time price forecaster of one node
+//! (`lear_rt`, or with `--lstm` the LSTM `lstm_rt`) fitted on a dataset's `prices` table, saved
+//! with a checked manifest, and its forecasts written in the hive-partitioned forecast layout.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -10,6 +10,7 @@ use hcp_datasets::rows::{ForecastRow, PriceRow, forecasts_batch, price_rows};
 use hcp_datasets::{ReadOptions, Table, WriteOptions, WrittenFile, read_table, write_table};
 use hcp_models::artifact::{self, Manifest};
 use hcp_models::forecast::lasso::PathConfig;
+use hcp_models::forecast::lstm::{self, LstmForecaster};
 use hcp_models::forecast::realtime::{
     ARTIFACT_KIND, HORIZONS, HourlyPrices, LearRt, MAX_LOOKBACK, PriceForecaster, feature_names,
 };
@@ -169,6 +170,19 @@ pub fn train_price(cfg: &TrainPriceConfig) -> Result<Manifest> {
     Ok(manifest)
 }
 
+/// Trains `lstm_rt` on all of a node's history (its validation split: the last
+/// `lstm.valid_days`) and writes `model.safetensors` and `manifest.json` to `cfg.out`, with the
+/// best weights so far in `cfg.out/checkpoints` while it trains.
+pub fn train_price_lstm(
+    cfg: &TrainPriceConfig,
+    lstm: &hcp_lstm::LstmConfig,
+    progress: &mut dyn FnMut(&hcp_lstm::Progress),
+) -> Result<Manifest> {
+    let p = read_node(&cfg.data, &cfg.node)?;
+    let trained = hcp_lstm::train(&p, 0, p.len(), lstm, Some(&cfg.out.join("checkpoints")), progress)?;
+    Ok(trained.save(&cfg.out, &cfg.data.display().to_string())?)
+}
+
 /// The holdout forecasts as mean rows of `lear_rt` and `dam_latest`; the version names the
 /// saved model's weights with a `-holdout` suffix (the holdout model is that model's
 /// configuration fitted on the hours before the holdout).
@@ -242,8 +256,16 @@ fn price_forecast_rows(
     cfg: &ForecastPriceConfig,
     rows: &mut Vec<ForecastRow>,
 ) -> Result<()> {
-    let (forecaster, manifest) = load_price_model(model_dir)?;
-    let p = hourly_grid(prices, &forecaster.node, &cfg.history.display().to_string())?;
+    let kind = artifact::read_manifest(model_dir)?.kind;
+    let (forecaster, manifest) = if kind == lstm::ARTIFACT_KIND {
+        let (f, m) = LstmForecaster::load(model_dir)?;
+        (Loaded::Lstm(f), m)
+    } else {
+        let (f, m) = load_price_model(model_dir)?;
+        (Loaded::Lear(f), m)
+    };
+    let node = forecaster.node().to_string();
+    let p = hourly_grid(prices, &node, &cfg.history.display().to_string())?;
     let k = match cfg.issue_us {
         Some(t) => {
             if (t - p.start_us) % 3_600_000_000 != 0 || t < p.time(MAX_LOOKBACK) || t > p.time(p.len()) {
@@ -269,22 +291,40 @@ fn price_forecast_rows(
     }
     // The grid must reach the last horizon for its calendar inputs.
     extend_grid(&mut known, k + HORIZONS);
-    let forecasts = forecaster.forecast(&known, k);
+    let (forecasts, model_id, needs) = match &forecaster {
+        Loaded::Lear(f) => (f.forecast(&known, k), "lear_rt", MAX_LOOKBACK),
+        Loaded::Lstm(f) => (f.forecast(&known, k)?, "lstm_rt", f.spec.window),
+    };
     if forecasts.is_empty() {
         return Err(Error::Invalid(format!(
-            "{}: no forecast possible at {}: the 8 days of prices before it are incomplete",
-            forecaster.node,
+            "{node}: no forecast possible at {}: the {needs} hours of prices before it are incomplete, \
+             or a target hour has no day-ahead price known by then",
             hcp_datasets::time::format_micros(issue_us)
         )));
     }
     // The model version is the first 12 hex digits of its weights' sha256.
-    let labels = RowLabels::new("rtm_price_per_mwh", &forecaster.node, &manifest.model_sha256[..12], &cfg.run_id);
-    let model_id: Arc<str> = "lear_rt".into();
+    let labels = RowLabels::new("rtm_price_per_mwh", &node, &manifest.model_sha256[..12], &cfg.run_id);
+    let model_id: Arc<str> = model_id.into();
     for f in &forecasts {
         let forecast = Forecast { issue_us, target_us: f.target_start_us, mean: f.mean, quantiles: f.quantiles };
         labels.push(rows, &model_id, forecast);
     }
     Ok(())
+}
+
+/// A price model directory's forecaster, by the kind its manifest names.
+enum Loaded {
+    Lear(PriceForecaster),
+    Lstm(LstmForecaster),
+}
+
+impl Loaded {
+    fn node(&self) -> &str {
+        match self {
+            Loaded::Lear(f) => &f.node,
+            Loaded::Lstm(f) => &f.spec.node,
+        }
+    }
 }
 
 /// Extends the grid with unknown hours up to `len`, with their calendar and publication times.

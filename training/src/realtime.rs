@@ -14,6 +14,9 @@
 //! benchmark's invariant (asinh) space over the latest day-ahead price (split by whether it is
 //! the target's own), the last 24 real-time hours, the last three day-ahead hours, the target's
 //! hour yesterday and last week, and calendar dummies (see `hcp_models::forecast::realtime`).
+//! With an LSTM configuration, also `lstm_rt` (`hcp-lstm`: trained once on everything before
+//! the walk, its median the point forecast and its own quantiles the band) and
+//! `ensemble_lear_lstm`, the mean of the two point forecasts.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -97,10 +100,12 @@ enum Model {
     WeeklyNaive,
     LatestDayAhead,
     LearRt,
+    LstmRt,
+    Ensemble,
 }
 
 impl Model {
-    const ALL: [Model; 5] =
+    const BASE: [Model; 5] =
         [Model::Persistence, Model::SameHourYesterday, Model::WeeklyNaive, Model::LatestDayAhead, Model::LearRt];
 
     fn id(self) -> &'static str {
@@ -110,6 +115,8 @@ impl Model {
             Model::WeeklyNaive => "seasonal_naive_weekly",
             Model::LatestDayAhead => "dam_latest",
             Model::LearRt => "lear_rt",
+            Model::LstmRt => "lstm_rt",
+            Model::Ensemble => "ensemble_lear_lstm",
         }
     }
 }
@@ -121,7 +128,7 @@ fn baseline(p: &HourlyPrices, model: Model, k: usize, j: usize) -> Option<f64> {
         Model::SameHourYesterday => p.rt[j.checked_sub(24)?],
         Model::WeeklyNaive => p.rt[j.checked_sub(168)?],
         Model::LatestDayAhead => p.latest_da(k, j)?.0,
-        Model::LearRt => unreachable!("not a baseline"),
+        Model::LearRt | Model::LstmRt | Model::Ensemble => unreachable!("not a baseline"),
     };
     v.is_finite().then_some(v)
 }
@@ -140,6 +147,8 @@ pub struct RealTimeConfig {
     pub band_days: usize,
     pub threads: usize,
     pub path: PathConfig,
+    /// Train and score `lstm_rt` (and the LEAR + LSTM ensemble) too.
+    pub lstm: Option<hcp_lstm::LstmConfig>,
     pub out: PathBuf,
     pub run_id: String,
 }
@@ -156,6 +165,7 @@ impl RealTimeConfig {
             band_days: 28,
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             path: PathConfig::default(),
+            lstm: None,
             out,
             run_id: "evaluate".into(),
         }
@@ -198,6 +208,9 @@ pub struct RealTimeReport {
     pub models: BTreeMap<String, RealTimeScores>,
     pub best_model: String,
     pub threads: usize,
+    /// `lstm_rt`'s training, when it ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lstm_training: Option<hcp_lstm::TrainReport>,
     pub elapsed_s: f64,
 }
 
@@ -206,8 +219,13 @@ fn central_midnight_us(date: NaiveDate) -> i64 {
 }
 
 /// Runs the hourly walk-forward evaluation and writes `forecasts.parquet`, `metrics.json` and
-/// `report.md` under `cfg.out`.
-pub fn evaluate_real_time(cfg: &RealTimeConfig, progress: &(dyn Fn(usize, usize) + Sync)) -> Result<RealTimeReport> {
+/// `report.md` under `cfg.out` (and, with an LSTM, its artifact under `cfg.out/lstm_rt`).
+/// `progress` reports recalibrations done of all, `lstm_progress` the LSTM's training.
+pub fn evaluate_real_time(
+    cfg: &RealTimeConfig,
+    progress: &(dyn Fn(usize, usize) + Sync),
+    lstm_progress: &mut dyn FnMut(&hcp_lstm::Progress),
+) -> Result<RealTimeReport> {
     let started = Instant::now();
     if cfg.recalibrate_every == 0 || cfg.band_days == 0 {
         return Err(Error::Invalid("--recalibrate-every and the band days must be positive".into()));
@@ -242,6 +260,38 @@ pub fn evaluate_real_time(cfg: &RealTimeConfig, progress: &(dyn Fn(usize, usize)
     let step = cfg.recalibrate_every * 24;
     let blocks: Vec<usize> = (walk_first..=test_last).step_by(step).collect();
 
+    // lstm_rt: trained once on the hours before the walk, then run over every issue of it.
+    let mut lstm_training = None;
+    let lstm: Vec<[Option<[f64; 3]>; HORIZONS]> = match &cfg.lstm {
+        None => Vec::new(),
+        Some(lstm_cfg) => {
+            let trained = hcp_lstm::train(
+                &p,
+                0,
+                walk_first,
+                lstm_cfg,
+                Some(&cfg.out.join("lstm_rt/checkpoints")),
+                lstm_progress,
+            )?;
+            trained.save(&cfg.out.join("lstm_rt"), &cfg.input.display().to_string())?;
+            let f = trained.forecaster()?;
+            lstm_training = Some(trained.report);
+            let issues: Vec<usize> = (walk_first..=test_last).collect();
+            let mut out = Vec::with_capacity(issues.len());
+            for chunk in issues.chunks(256) {
+                for q in f.quantiles_z(&p, chunk)? {
+                    out.push(std::array::from_fn(|h| q.map(|q| q[h].map(|z| f.spec.scaler.inverse(f64::from(z))))));
+                }
+            }
+            out
+        }
+    };
+    let models: Vec<Model> = if cfg.lstm.is_some() {
+        Model::BASE.iter().copied().chain([Model::LstmRt, Model::Ensemble]).collect()
+    } else {
+        Model::BASE.to_vec()
+    };
+
     // lear_rt forecasts by issue offset and horizon: each block fitted on the hours before it.
     let lear: Vec<[Option<f64>; HORIZONS]> = fit_blocks(&blocks, cfg.threads, progress, |k0| {
         let first = cfg.train_days.map_or(0, |d| k0.saturating_sub(d * 24));
@@ -254,14 +304,21 @@ pub fn evaluate_real_time(cfg: &RealTimeConfig, progress: &(dyn Fn(usize, usize)
     .flatten()
     .collect();
 
-    let forecast = |m: Model, k: usize, h: usize| -> Option<f64> {
+    // The point forecast, and the model's own quantiles where it has them (else the band of
+    // its past errors).
+    let forecast = |m: Model, k: usize, h: usize| -> Option<(f64, Option<[f64; 3]>)> {
         match m {
-            Model::LearRt => lear[k - walk_first][h - 1],
-            _ => baseline(&p, m, k, k + h - 1),
+            Model::LearRt => lear[k - walk_first][h - 1].map(|v| (v, None)),
+            Model::LstmRt => lstm[k - walk_first][h - 1].map(|q| (q[1], Some(q))),
+            Model::Ensemble => {
+                let (a, b) = (lear[k - walk_first][h - 1]?, lstm[k - walk_first][h - 1]?[1]);
+                Some((0.5 * (a + b), None))
+            }
+            _ => baseline(&p, m, k, k + h - 1).map(|v| (v, None)),
         }
     };
-    let n_models = Model::ALL.len();
-    let names: Vec<Arc<str>> = Model::ALL.iter().map(|m| Arc::from(m.id())).collect();
+    let n_models = models.len();
+    let names: Vec<Arc<str>> = models.iter().map(|m| Arc::from(m.id())).collect();
     let labels = RowLabels::new("rtm_price_per_mwh", &p.node, env!("CARGO_PKG_VERSION"), &cfg.run_id);
     let mut bands: Vec<ErrorBands> = (0..n_models).map(|_| ErrorBands::new(HORIZONS, cfg.band_days * 24)).collect();
     let mut offsets = vec![[[0.0; 3]; HORIZONS]; n_models];
@@ -295,9 +352,9 @@ pub fn evaluate_real_time(cfg: &RealTimeConfig, progress: &(dyn Fn(usize, usize)
                 break;
             }
             let actual = p.rt[j];
-            let points: Vec<Option<f64>> = Model::ALL.iter().map(|&m| forecast(m, k, h)).collect();
+            let points: Vec<Option<(f64, Option<[f64; 3]>)>> = models.iter().map(|&m| forecast(m, k, h)).collect();
             for (m, point) in points.iter().enumerate() {
-                if let Some(v) = *point
+                if let Some((v, _)) = *point
                     && actual.is_finite()
                 {
                     pending.push_back((j + 1, m, h, actual - v));
@@ -310,11 +367,11 @@ pub fn evaluate_real_time(cfg: &RealTimeConfig, progress: &(dyn Fn(usize, usize)
             if !actual.is_finite() {
                 *unscored.entry("real-time price missing".into()).or_insert(0) += 1;
             } else if let Some(m) = points.iter().position(Option::is_none) {
-                *unscored.entry(format!("{} had no input", Model::ALL[m].id())).or_insert(0) += 1;
+                *unscored.entry(format!("{} had no input", models[m].id())).or_insert(0) += 1;
             }
             for (m, point) in points.iter().enumerate() {
-                let Some(v) = *point else { continue };
-                let q = offsets[m][h - 1].map(|o| v + o);
+                let Some((v, own)) = *point else { continue };
+                let q = own.unwrap_or_else(|| offsets[m][h - 1].map(|o| v + o));
                 if scored {
                     totals[m].add(actual, v, &q);
                     by_h[m][h - 1].add(actual, v, &q);
@@ -334,10 +391,10 @@ pub fn evaluate_real_time(cfg: &RealTimeConfig, progress: &(dyn Fn(usize, usize)
         }
     }
 
-    let idx = |m: Model| Model::ALL.iter().position(|x| *x == m).expect("listed");
+    let idx = |m: Model| models.iter().position(|x| *x == m).expect("listed");
     let weekly_mae = totals[idx(Model::WeeklyNaive)].mae();
     let dam = idx(Model::LatestDayAhead);
-    let models: BTreeMap<String, RealTimeScores> = Model::ALL
+    let scores: BTreeMap<String, RealTimeScores> = models
         .iter()
         .enumerate()
         .map(|(m, model)| {
@@ -359,7 +416,7 @@ pub fn evaluate_real_time(cfg: &RealTimeConfig, progress: &(dyn Fn(usize, usize)
             )
         })
         .collect();
-    let best_model = best_by_mae(&models, |m| &m.scores);
+    let best_model = best_by_mae(&scores, |m| &m.scores);
     let report = RealTimeReport {
         protocol: "ERCOT real-time, issued hourly, horizons 1..24 h; day-ahead prices known from 13:30 Central the day before",
         input: cfg.input.display().to_string(),
@@ -373,9 +430,10 @@ pub fn evaluate_real_time(cfg: &RealTimeConfig, progress: &(dyn Fn(usize, usize)
         recalibrations: blocks.len(),
         band_days: cfg.band_days,
         spike_threshold_usd_per_mwh: SPIKE_USD_PER_MWH,
-        models,
+        models: scores,
         best_model,
         threads: cfg.threads,
+        lstm_training,
         elapsed_s: started.elapsed().as_secs_f64(),
     };
     let opts =
@@ -421,6 +479,19 @@ impl RealTimeReport {
                 s += &format!(" {why}: {n};");
             }
             s += "\n";
+        }
+        if let Some(t) = &r.lstm_training {
+            s += &format!(
+                "\nlstm_rt: trained once before the walk on {} issues ({} validation), {} epochs (best {}), \
+                 validation MAE {:.2} $/MWh, {:.0} windows/s, {:.0} s; its band is its own quantiles.\n",
+                t.train_issues,
+                t.valid_issues,
+                t.epochs_run,
+                t.best_epoch,
+                t.valid_mae_usd_per_mwh,
+                t.windows_per_s,
+                t.elapsed_s
+            );
         }
         s += &format!("\n{} recalibrations on {} threads in {:.1} s.\n", r.recalibrations, r.threads, r.elapsed_s);
         s

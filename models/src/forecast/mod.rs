@@ -5,11 +5,13 @@ pub mod bands;
 pub mod demand;
 pub mod lasso;
 pub mod lear;
+pub mod lstm;
 pub mod metrics;
 pub mod naive;
 pub mod panel;
 pub mod realtime;
 pub mod scaler;
+pub mod synthetic;
 
 pub use bands::ErrorBands;
 pub use lear::Lear;

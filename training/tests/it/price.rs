@@ -152,7 +152,20 @@ fn real_time_forecasts_use_only_what_was_published_at_issue() {
         cfg.test_end = Some(NaiveDate::from_ymd_opt(2024, 5, 24).unwrap());
         cfg.band_days = 3;
         cfg.threads = 2;
-        let report = evaluate_real_time(&cfg, &|_, _| {}).unwrap();
+        // A small LSTM: trained on the hours before the walk, the same seed in both runs.
+        cfg.lstm = Some(hcp_training::lstm::LstmConfig {
+            window: 24,
+            hidden: 8,
+            batch: 32,
+            max_epochs: 2,
+            valid_days: 5,
+            ..Default::default()
+        });
+        let mut epochs = 0;
+        let report =
+            evaluate_real_time(&cfg, &|_, _| {}, &mut |p| epochs += usize::from(p.valid_loss.is_some())).unwrap();
+        assert_eq!(epochs, report.lstm_training.as_ref().unwrap().epochs_run);
+        assert!(cfg.out.join("lstm_rt/model.safetensors").exists());
         (report, forecasts(&cfg.out))
     };
     let (report, base) = run(ercot_csv(dir.path(), "base.csv", 60, None), "base");
@@ -174,6 +187,11 @@ fn real_time_forecasts_use_only_what_was_published_at_issue() {
         assert!(lear < 0.9 * dam, "horizon {}: lear_rt {lear} vs dam_latest {dam}", h + 1);
     }
     assert!(m["persistence"].mae_by_horizon[0] < m["persistence"].mae_by_horizon[23]);
+    // The LSTM and the ensemble are scored on the same pairs as the rest.
+    for id in ["lstm_rt", "ensemble_lear_lstm"] {
+        assert_eq!(m[id].scores.n, m["lear_rt"].scores.n, "{id}");
+        assert!(m[id].scores.mae.is_finite() && m[id].scores.coverage_80 > 0.0, "{id}");
+    }
 }
 
 #[test]
@@ -186,7 +204,7 @@ fn bad_price_input_is_refused_by_name() {
         NaiveDate::from_ymd_opt(2024, 5, 15).unwrap(),
         dir.path().join("o"),
     );
-    let err = evaluate_real_time(&cfg, &|_, _| {}).unwrap_err().to_string();
+    let err = evaluate_real_time(&cfg, &|_, _| {}, &mut |_| {}).unwrap_err().to_string();
     assert!(err.contains("HB_NOWHERE") && err.contains("HB_NORTH, HB_WEST"), "{err}");
 
     let early = RealTimeConfig::new(
@@ -195,7 +213,7 @@ fn bad_price_input_is_refused_by_name() {
         NaiveDate::from_ymd_opt(2024, 4, 10).unwrap(),
         dir.path().join("o"),
     );
-    let err = evaluate_real_time(&early, &|_, _| {}).unwrap_err().to_string();
+    let err = evaluate_real_time(&early, &|_, _| {}, &mut |_| {}).unwrap_err().to_string();
     assert!(err.contains("too little history"), "{err}");
 
     // A missing hour in a benchmark file names the hour.

@@ -1,0 +1,27 @@
+//! Training of `lstm_rt`, the LSTM real-time price forecaster, in burn (ndarray CPU backend with
+//! autodiff). What the network reads and how its outputs decode is `hcp_models::forecast::lstm`,
+//! which also runs the trained network in candle-core; this crate fits the weights and writes
+//! them as safetensors with a manifest that inference reads.
+//!
+//! - [`net`]: the network as burn parameters (the four gates of a layer in one matrix, each step
+//!   its own tensor: see `../shared/ML-NOTES.md` for why) and its pinball loss.
+//! - [`samples`]: the training issues of a price grid and their batches.
+//! - [`train`]: Adam, a time-ordered validation split, early stopping, checkpoints, the artifact.
+
+pub mod net;
+pub mod samples;
+pub mod train;
+
+pub use train::{LstmConfig, Progress, TrainReport, train};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Models(#[from] hcp_models::Error),
+    #[error("burn: {0}")]
+    Burn(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,366 @@
+//! Fitting `lstm_rt`: Adam on the pinball loss over shuffled mini-batches (seeded), a
+//! time-ordered validation split at the end of the training range, early stopping on its loss
+//! with the best epoch's weights kept, a checkpoint of those weights after each improvement,
+//! and the artifact (`model.safetensors` + `manifest.json` with the exact config).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use burn::grad_clipping::GradientClippingConfig;
+use burn::module::Module;
+use burn::optim::{AdamConfig, GradientsParams};
+use burn::tensor::Device;
+use hcp_models::artifact::{FORMAT_VERSION, Manifest, sha256_hex};
+use hcp_models::forecast::lstm::{ARTIFACT_KIND, LstmForecaster, LstmSpec, WEIGHTS_FILE};
+use hcp_models::forecast::realtime::{HORIZONS, HourlyPrices};
+use hcp_models::forecast::scaler::Invariant;
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use serde::{Deserialize, Serialize};
+
+use crate::net::Net;
+use crate::samples::Grid;
+use crate::{Error, Result};
+
+/// The exact training configuration, saved with the artifact.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LstmConfig {
+    /// Hours of history each issue reads.
+    pub window: usize,
+    pub hidden: usize,
+    pub layers: usize,
+    pub batch: usize,
+    pub learning_rate: f64,
+    /// Gradients are clipped to this L2 norm.
+    pub clip_norm: f64,
+    pub max_epochs: usize,
+    /// Stop after this many epochs without a better validation loss.
+    pub patience: usize,
+    /// The last days of the training range, held out (by time) for early stopping.
+    pub valid_days: usize,
+    /// Days of history before the end of training used at all (`None`: everything).
+    pub train_days: Option<usize>,
+    pub seed: u64,
+}
+
+impl Default for LstmConfig {
+    fn default() -> Self {
+        LstmConfig {
+            window: 168,
+            hidden: 64,
+            layers: 1,
+            batch: 64,
+            learning_rate: 1e-3,
+            clip_norm: 1.0,
+            max_epochs: 30,
+            patience: 4,
+            valid_days: 28,
+            train_days: None,
+            seed: 7,
+        }
+    }
+}
+
+/// Where training stands, after each batch and each epoch.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Progress {
+    pub epoch: usize,
+    pub max_epochs: usize,
+    pub batch: usize,
+    pub batches: usize,
+    /// Mean training loss of the epoch so far.
+    pub train_loss: f64,
+    /// Set at the end of an epoch.
+    pub valid_loss: Option<f64>,
+}
+
+/// What a training run did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TrainReport {
+    pub epochs_run: usize,
+    pub best_epoch: usize,
+    /// Mean pinball loss (invariant space) per epoch.
+    pub train_loss_by_epoch: Vec<f64>,
+    pub valid_loss_by_epoch: Vec<f64>,
+    /// The kept weights' validation pinball loss (invariant space) and MAE of the median ($/MWh).
+    pub valid_pinball: f64,
+    pub valid_mae_usd_per_mwh: f64,
+    pub train_issues: usize,
+    pub valid_issues: usize,
+    /// Issues of the training range left out, by reason.
+    pub left_out: BTreeMap<String, usize>,
+    pub train_first_us: i64,
+    pub train_end_us: i64,
+    /// sha256 of the prices trained on (real-time then day-ahead, f64 little-endian).
+    pub data_sha256: String,
+    pub windows_per_s: f64,
+    pub elapsed_s: f64,
+}
+
+/// A trained network: its spec, weights (safetensors) and report.
+#[derive(Debug, Clone)]
+pub struct Trained {
+    pub spec: LstmSpec,
+    pub config: LstmConfig,
+    pub weights: Vec<u8>,
+    pub report: TrainReport,
+}
+
+#[allow(deprecated)] // burn 0.22 points to `Device::flex()`; ndarray is the backend measured here.
+fn cpu_device() -> Device {
+    Device::ndarray()
+}
+
+/// Trains on the issues of `[first, end)` of `p` (grid indices; targets must be over by `end`).
+/// `checkpoint`: a directory where the best weights so far are written after each improvement.
+pub fn train(
+    p: &HourlyPrices,
+    first: usize,
+    end: usize,
+    cfg: &LstmConfig,
+    checkpoint: Option<&Path>,
+    progress: &mut dyn FnMut(&Progress),
+) -> Result<Trained> {
+    let started = Instant::now();
+    if cfg.window == 0 || cfg.hidden == 0 || cfg.layers == 0 || cfg.batch == 0 || cfg.max_epochs == 0 {
+        return Err(Error::Invalid(format!(
+            "window {}, hidden {}, layers {}, batch {} and epochs {} must all be positive",
+            cfg.window, cfg.hidden, cfg.layers, cfg.batch, cfg.max_epochs
+        )));
+    }
+    if !(cfg.learning_rate > 0.0 && cfg.learning_rate.is_finite()) {
+        return Err(Error::Invalid(format!("learning rate {} must be positive", cfg.learning_rate)));
+    }
+    let end = end.min(p.len());
+    let first = match cfg.train_days {
+        Some(d) => first.max(end.saturating_sub(d * 24)),
+        None => first,
+    };
+    let valid_first = end.saturating_sub(cfg.valid_days * 24);
+    if valid_first <= first {
+        return Err(Error::Invalid(format!(
+            "{} hours of training data leave nothing before the {}-day validation split",
+            end.saturating_sub(first),
+            cfg.valid_days
+        )));
+    }
+    let known: Vec<f64> = (first.saturating_sub(cfg.window)..end).flat_map(|i| [p.rt[i], p.da[i]]).collect();
+    let scaler = Invariant::fit(&known);
+    let grid = Grid::new(p, scaler, cfg.window);
+    let train_set = grid.issues(first, valid_first);
+    let valid_set = grid.issues(valid_first, end);
+    if train_set.issues.len() < cfg.batch || valid_set.issues.is_empty() {
+        return Err(Error::Invalid(format!(
+            "{} training and {} validation issues between hours {first} and {end} of the grid (left out: {:?}): too few for batches of {}",
+            train_set.issues.len(),
+            valid_set.issues.len(),
+            train_set.left_out,
+            cfg.batch
+        )));
+    }
+    let mut left_out = train_set.left_out.clone();
+    for (why, n) in &valid_set.left_out {
+        *left_out.entry(why.clone()).or_insert(0) += n;
+    }
+
+    let mut spec = LstmSpec::new(&p.node, cfg.window, cfg.hidden, cfg.layers, scaler);
+    spec.trained_until_us = p.time(end - 1);
+    let plain = cpu_device();
+    let device = plain.clone().autodiff();
+    device.seed(cfg.seed);
+    let mut net = Net::init(&spec, &device);
+    let mut optim =
+        AdamConfig::new().with_grad_clipping(Some(GradientClippingConfig::Norm(cfg.clip_norm as f32))).init();
+    let mut rng = rand::rngs::SmallRng::seed_from_u64(cfg.seed);
+    let mut order = train_set.issues.clone();
+    let batches = order.len().div_ceil(cfg.batch);
+    let valid_batches: Vec<_> = valid_set.issues.chunks(512).map(|c| grid.batch(c, &plain)).collect();
+
+    let mut best: Option<(f64, usize, Net)> = None;
+    let mut train_losses = Vec::new();
+    let mut valid_losses = Vec::new();
+    let mut windows = 0usize;
+    let fit_started = Instant::now();
+    for epoch in 1..=cfg.max_epochs {
+        order.shuffle(&mut rng);
+        let mut sum = 0.0;
+        for (b, chunk) in order.chunks(cfg.batch).enumerate() {
+            let batch = grid.batch(chunk, &device);
+            let loss = net.loss(&batch);
+            let value: f64 = loss.clone().into_scalar::<f32>().into();
+            if !value.is_finite() {
+                return Err(Error::Invalid(format!(
+                    "training loss became {value} at epoch {epoch}, batch {}: lower the learning rate",
+                    b + 1
+                )));
+            }
+            let grads = GradientsParams::from_grads(loss.backward(), &net);
+            net = optim.step(cfg.learning_rate, net, grads);
+            sum += value * chunk.len() as f64;
+            windows += chunk.len();
+            progress(&Progress {
+                epoch,
+                max_epochs: cfg.max_epochs,
+                batch: b + 1,
+                batches,
+                train_loss: sum / (b * cfg.batch + chunk.len()) as f64,
+                valid_loss: None,
+            });
+        }
+        let train_loss = sum / order.len() as f64;
+        let valid_loss = validation_loss(&net.valid(), &valid_batches);
+        train_losses.push(train_loss);
+        valid_losses.push(valid_loss);
+        progress(&Progress {
+            epoch,
+            max_epochs: cfg.max_epochs,
+            batch: batches,
+            batches,
+            train_loss,
+            valid_loss: Some(valid_loss),
+        });
+        if best.as_ref().is_none_or(|(l, _, _)| valid_loss < *l) {
+            let kept = net.valid();
+            if let Some(dir) = checkpoint {
+                write_checkpoint(dir, &kept, epoch)?;
+            }
+            best = Some((valid_loss, epoch, kept));
+        } else if best.as_ref().is_some_and(|(_, e, _)| epoch - e >= cfg.patience) {
+            break;
+        }
+    }
+    let fit_s = fit_started.elapsed().as_secs_f64();
+    let (valid_pinball, best_epoch, kept) = best.expect("at least one epoch ran");
+    let weights = kept.to_safetensors()?;
+    let forecaster = LstmForecaster::from_safetensors(spec.clone(), &weights)?;
+    let valid_mae = validation_mae(&forecaster, p, &valid_set.issues)?;
+    let mut hash_input = Vec::with_capacity((end - first) * 16);
+    for series in [&p.rt, &p.da] {
+        for v in &series[first..end] {
+            hash_input.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+    let report = TrainReport {
+        epochs_run: train_losses.len(),
+        best_epoch,
+        train_loss_by_epoch: train_losses,
+        valid_loss_by_epoch: valid_losses,
+        valid_pinball,
+        valid_mae_usd_per_mwh: valid_mae,
+        train_issues: train_set.issues.len(),
+        valid_issues: valid_set.issues.len(),
+        left_out,
+        train_first_us: p.time(first),
+        train_end_us: p.time(end),
+        data_sha256: sha256_hex(&hash_input),
+        windows_per_s: windows as f64 / fit_s,
+        elapsed_s: started.elapsed().as_secs_f64(),
+    };
+    Ok(Trained { spec, config: cfg.clone(), weights, report })
+}
+
+fn validation_loss(net: &Net, batches: &[crate::net::Batch]) -> f64 {
+    let mut sum = 0.0;
+    let mut n = 0usize;
+    for b in batches {
+        let rows = b.head.dims()[0];
+        let l: f32 = net.loss(b).into_scalar();
+        sum += f64::from(l) * rows as f64;
+        n += rows;
+    }
+    sum / n as f64
+}
+
+/// MAE ($/MWh) of the decoded median over the validation issues, through the candle path.
+fn validation_mae(f: &LstmForecaster, p: &HourlyPrices, issues: &[usize]) -> Result<f64> {
+    let mut sum = 0.0;
+    let mut n = 0usize;
+    for chunk in issues.chunks(512) {
+        for (k, q) in chunk.iter().zip(f.quantiles_z(p, chunk)?) {
+            let q = q.expect("validation issues have their inputs");
+            for (h, z) in q.iter().enumerate() {
+                sum += (f.spec.scaler.inverse(f64::from(z[1])) - p.rt[k + h]).abs();
+                n += 1;
+            }
+        }
+    }
+    debug_assert_eq!(n, issues.len() * HORIZONS);
+    Ok(sum / n as f64)
+}
+
+fn write_checkpoint(dir: &Path, net: &Net, epoch: usize) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::Invalid(format!("{}: {e}", dir.display())))?;
+    let path = dir.join("checkpoint.safetensors");
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, net.to_safetensors()?)
+        .and_then(|()| std::fs::rename(&tmp, &path))
+        .and_then(|()| std::fs::write(dir.join("checkpoint.epoch"), format!("{epoch}\n")))
+        .map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))
+}
+
+impl Trained {
+    /// The trained network on the candle path.
+    pub fn forecaster(&self) -> Result<LstmForecaster> {
+        Ok(LstmForecaster::from_safetensors(self.spec.clone(), &self.weights)?)
+    }
+
+    /// Writes `model.safetensors` and `manifest.json` under `dir`: the spec as `config`, the
+    /// training config, data and report as `training`, the validation metrics.
+    pub fn save(&self, dir: &Path, source: &str) -> Result<Manifest> {
+        let r = &self.report;
+        let manifest = Manifest {
+            format_version: FORMAT_VERSION,
+            kind: ARTIFACT_KIND.into(),
+            model_sha256: String::new(),
+            feature_names: self.spec.step_features.iter().chain(&self.spec.head_inputs).cloned().collect(),
+            training: serde_json::json!({
+                "source": source,
+                "node": self.spec.node,
+                "config": self.config,
+                "first_hour": utc(r.train_first_us),
+                "end_hour": utc(r.train_end_us),
+                "train_issues": r.train_issues,
+                "valid_issues": r.valid_issues,
+                "left_out": r.left_out,
+                "data_sha256": r.data_sha256,
+                "epochs_run": r.epochs_run,
+                "best_epoch": r.best_epoch,
+                "train_loss_by_epoch": r.train_loss_by_epoch,
+                "windows_per_s": r.windows_per_s,
+                "elapsed_s": r.elapsed_s,
+            }),
+            validation: serde_json::json!({
+                "split": format!("the last {} days of the training range, by time", self.config.valid_days),
+                "pinball_asinh": r.valid_pinball,
+                "mae": r.valid_mae_usd_per_mwh,
+                "valid_loss_by_epoch": r.valid_loss_by_epoch,
+            }),
+            created_by: format!("hcp {}", env!("CARGO_PKG_VERSION")),
+            config: serde_json::to_value(&self.spec).map_err(|e| Error::Invalid(e.to_string()))?,
+        };
+        Ok(hcp_models::artifact::save_bytes(dir, WEIGHTS_FILE, &self.weights, manifest)?)
+    }
+}
+
+/// RFC 3339 UTC of a µs timestamp.
+fn utc(us: i64) -> String {
+    chrono::DateTime::from_timestamp_micros(us)
+        .map_or_else(|| us.to_string(), |t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+}
+
+/// Where a checkpoint goes for a run writing its artifact to `out`.
+pub fn checkpoint_dir(out: &Path) -> PathBuf {
+    out.join("checkpoints")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn time_format_golden() {
+        assert_eq!(super::utc(0), "1970-01-01T00:00:00Z");
+        // 2025-01-01T06:00:00Z = 1735711200 s.
+        assert_eq!(super::utc(1_735_711_200_000_000), "2025-01-01T06:00:00Z");
+        assert_eq!(super::utc(951_782_400_000_000), "2000-02-29T00:00:00Z");
+    }
+}

@@ -1,0 +1,149 @@
+//! The burn network against the candle forward pass, training on a synthetic grid, and the
+//! artifact round trip.
+
+use burn::module::Module;
+use burn::optim::{AdamConfig, GradientsParams};
+use burn::tensor::Device;
+use hcp_lstm::net::Net;
+use hcp_lstm::samples::Grid;
+use hcp_lstm::{LstmConfig, train};
+use hcp_models::forecast::lstm::{LstmForecaster, LstmSpec};
+use hcp_models::forecast::realtime::HORIZONS;
+use hcp_models::forecast::scaler::Invariant;
+use hcp_models::forecast::synthetic::{Mix, hourly_prices};
+
+#[allow(deprecated)]
+fn cpu() -> Device {
+    Device::ndarray()
+}
+
+fn burn_quantiles(net: &Net, grid: &Grid, issues: &[usize]) -> Vec<[Vec<f32>; 3]> {
+    let b = grid.batch(issues, &cpu());
+    let q = net.quantiles(&b.steps, b.head, b.base);
+    let q: Vec<Vec<f32>> = q.into_iter().map(|t| t.into_data().try_into_vec::<f32>().unwrap()).collect();
+    (0..issues.len()).map(|i| std::array::from_fn(|j| q[j][i * HORIZONS..(i + 1) * HORIZONS].to_vec())).collect()
+}
+
+/// burn (training) and candle (inference) give the same quantiles within 1e-4, at
+/// initialisation and after a few Adam steps, for one and two layers.
+#[test]
+fn burn_and_candle_agree_within_1e4() {
+    let p = hourly_prices(24 * 40, &mut Mix(5));
+    let scaler = Invariant::fit(&p.rt);
+    for layers in [1, 2] {
+        let spec = LstmSpec::new("SYNTHETIC", 48, 16, layers, scaler);
+        let grid = Grid::new(&p, scaler, spec.window);
+        let issues = grid.issues(0, p.len()).issues;
+        assert!(issues.len() > 500, "{}", issues.len());
+        let device = cpu().autodiff();
+        device.seed(1);
+        let mut net = Net::init(&spec, &device);
+        let mut optim = AdamConfig::new().init();
+        for round in 0..2 {
+            if round == 1 {
+                for chunk in issues.chunks(64).take(3) {
+                    let loss = net.loss(&grid.batch(chunk, &device));
+                    let grads = GradientsParams::from_grads(loss.backward(), &net);
+                    net = optim.step(1e-2, net, grads);
+                }
+            }
+            let kept = net.valid();
+            let candle = LstmForecaster::from_safetensors(spec.clone(), &kept.to_safetensors().unwrap()).unwrap();
+            let sample: Vec<usize> = issues.iter().copied().step_by(97).collect();
+            let from_burn = burn_quantiles(&kept, &grid, &sample);
+            let from_candle = candle.quantiles_z(&p, &sample).unwrap();
+            let mut worst = 0f32;
+            for (b, c) in from_burn.iter().zip(&from_candle) {
+                let c = c.expect("inputs exist");
+                for h in 0..HORIZONS {
+                    for q in 0..3 {
+                        worst = worst.max((b[q][h] - c[h][q]).abs());
+                    }
+                }
+            }
+            assert!(worst < 1e-4, "{layers} layer(s), round {round}: burn and candle differ by {worst}");
+        }
+    }
+}
+
+/// A short training run learns something the latest day-ahead price does not know (the
+/// synthetic spread is autocorrelated), keeps its best epoch, and is reproducible by seed.
+#[test]
+fn training_beats_the_day_ahead_price_and_is_reproducible() {
+    let p = hourly_prices(24 * 120, &mut Mix(9));
+    let cfg = LstmConfig {
+        window: 24,
+        hidden: 16,
+        batch: 32,
+        max_epochs: 8,
+        patience: 3,
+        valid_days: 14,
+        learning_rate: 1e-2,
+        ..LstmConfig::default()
+    };
+    let mut seen = Vec::new();
+    let trained = train(&p, 0, p.len(), &cfg, None, &mut |pr| {
+        if pr.valid_loss.is_some() {
+            seen.push(pr.epoch);
+        }
+    })
+    .unwrap();
+    let r = &trained.report;
+    assert_eq!(seen, (1..=r.epochs_run).collect::<Vec<_>>());
+    let best = r.valid_loss_by_epoch[r.best_epoch - 1];
+    assert!(r.valid_loss_by_epoch.iter().all(|&l| l >= best));
+    assert_eq!(r.valid_pinball, best);
+    // The latest day-ahead price on the same validation issues.
+    let f = trained.forecaster().unwrap();
+    let grid = Grid::new(&p, trained.spec.scaler, cfg.window);
+    let valid = grid.issues(p.len() - 24 * cfg.valid_days, p.len()).issues;
+    assert_eq!(valid.len(), r.valid_issues);
+    let mut dam = 0.0;
+    for &k in &valid {
+        for h in 0..HORIZONS {
+            dam += (p.latest_da(k, k + h).unwrap().0 - p.rt[k + h]).abs();
+        }
+    }
+    let dam = dam / (valid.len() * HORIZONS) as f64;
+    eprintln!(
+        "validation MAE: lstm {} vs dam_latest {dam}; losses {:?}",
+        r.valid_mae_usd_per_mwh, r.valid_loss_by_epoch
+    );
+    assert!(r.valid_mae_usd_per_mwh < dam, "lstm {} vs dam_latest {dam}", r.valid_mae_usd_per_mwh);
+    // Forecasts: quantiles ordered, median the point forecast.
+    for k in valid.iter().step_by(50) {
+        for h in f.forecast(&p, *k).unwrap() {
+            assert!(h.quantiles[0] <= h.quantiles[1] && h.quantiles[1] <= h.quantiles[2]);
+            assert_eq!(h.mean, h.quantiles[1]);
+        }
+    }
+    let again = train(&p, 0, p.len(), &cfg, None, &mut |_| {}).unwrap();
+    assert_eq!(again.weights, trained.weights, "same seed, same weights");
+}
+
+#[test]
+fn artifact_round_trips_and_refuses_tampered_weights() {
+    let p = hourly_prices(24 * 40, &mut Mix(2));
+    let cfg = LstmConfig { window: 24, hidden: 4, batch: 64, max_epochs: 1, valid_days: 5, ..LstmConfig::default() };
+    let dir = tempfile::tempdir().unwrap();
+    let trained = train(&p, 0, p.len(), &cfg, Some(&dir.path().join("checkpoints")), &mut |_| {}).unwrap();
+    assert!(dir.path().join("checkpoints/checkpoint.safetensors").exists());
+    let out = dir.path().join("model");
+    let manifest = trained.save(&out, "synthetic").unwrap();
+    assert_eq!(manifest.training["config"]["hidden"], 4);
+    let (loaded, m) = LstmForecaster::load(&out).unwrap();
+    assert_eq!(m, manifest);
+    let k = p.len() - 24 * 3;
+    assert_eq!(loaded.forecast(&p, k).unwrap(), trained.forecaster().unwrap().forecast(&p, k).unwrap());
+
+    let weights = out.join("model.safetensors");
+    let mut bytes = std::fs::read(&weights).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::fs::write(&weights, bytes).unwrap();
+    let err = LstmForecaster::load(&out).unwrap_err().to_string();
+    assert!(err.contains("checksum mismatch") && err.contains("model.safetensors"), "{err}");
+
+    let err = train(&p, 0, 24 * 5, &cfg, None, &mut |_| {}).unwrap_err().to_string();
+    assert!(err.contains("validation split"), "{err}");
+}

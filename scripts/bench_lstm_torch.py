@@ -1,7 +1,7 @@
 """Training throughput of the lstm_rt network in PyTorch, for comparison with burn.
 
 The same network and step as `cargo bench -p hcp-lstm --bench train`: batch 64 x window 168 x 8
-step inputs, LSTM layers of 64 (one and two), the last hidden state joined with 50 head inputs,
+step inputs, LSTM layers of 64 (one and two), the last hidden state joined with 100 head inputs,
 one linear layer to 24 x 3 outputs decoded into non-crossing quantiles (median = base + o0,
 outer quantiles softplus(o1) below and softplus(o2) above), mean pinball loss at 0.1/0.5/0.9,
 Adam (lr 1e-3). Random inputs: throughput does not depend on the values. Prints windows/s.
@@ -17,7 +17,7 @@ from torch import nn
 
 
 class Net(nn.Module):
-    def __init__(self, layers: int, hidden: int = 64, n_step: int = 8, n_head: int = 50):
+    def __init__(self, layers: int, hidden: int = 64, n_step: int = 8, n_head: int = 100):
         super().__init__()
         self.lstm = nn.LSTM(n_step, hidden, num_layers=layers, batch_first=True)
         self.head = nn.Linear(hidden + n_head, 72)
@@ -50,7 +50,7 @@ def main():
         net = Net(layers)
         opt = torch.optim.Adam(net.parameters(), lr=1e-3)
         data = [
-            (torch.randn(batch, window, 8), torch.randn(batch, 50), torch.randn(batch, 24), torch.randn(batch, 24))
+            (torch.randn(batch, window, 8), torch.randn(batch, 100), torch.randn(batch, 24), torch.randn(batch, 24))
             for _ in range(8)
         ]
 

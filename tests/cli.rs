@@ -485,6 +485,57 @@ fn train_and_forecast_price_on_a_simulated_history() {
     assert!(forecast("r1").status.success());
     assert_eq!(walk(&out.join("forecasts")).len(), 1);
 
+    // The LSTM: `--lstm` writes model.safetensors with its manifest; forecast reads the kind
+    // from the manifest and runs it through candle.
+    let lstm = dir.path().join("lstm");
+    let train = hcp()
+        .args(["train", "price", "--point", "HB_WEST", "--lstm", "--lstm-window", "48", "--lstm-hidden", "8"])
+        .args(["--lstm-epochs", "2", "--lstm-valid-days", "7", "--quiet", "--data"])
+        .arg(&data)
+        .arg("--out")
+        .arg(&lstm)
+        .output()
+        .unwrap();
+    assert!(train.status.success(), "{}", String::from_utf8_lossy(&train.stderr));
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(lstm.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["kind"], "price_lstm_rt");
+    assert_eq!(manifest["config"]["window"], 48);
+    assert_eq!(manifest["training"]["config"]["max_epochs"], 2);
+    assert!(manifest["validation"]["mae"].as_f64().unwrap() > 0.0);
+    assert!(lstm.join("model.safetensors").exists() && lstm.join("checkpoints/checkpoint.safetensors").exists());
+    let lstm_out = dir.path().join("fc-lstm");
+    let run = hcp()
+        .args(["forecast", "price", "--run-id", "l1", "--model"])
+        .arg(&lstm)
+        .arg("--history")
+        .arg(&data)
+        .arg("--out")
+        .arg(&lstm_out)
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    assert!(String::from_utf8_lossy(&run.stdout).contains("24 horizons"));
+    assert_eq!(walk(&lstm_out.join("forecasts")).len(), 1);
+    let weights = lstm.join("model.safetensors");
+    let mut bytes = std::fs::read(&weights).unwrap();
+    bytes[200] ^= 0x10;
+    std::fs::write(&weights, bytes).unwrap();
+    let run = hcp()
+        .args(["forecast", "price", "--model"])
+        .arg(&lstm)
+        .arg("--history")
+        .arg(&data)
+        .arg("--out")
+        .arg(&lstm_out)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        !run.status.success() && said.contains("checksum mismatch") && said.contains("model.safetensors"),
+        "{said}"
+    );
+
     // A tampered model is refused by its checksum.
     let path = model.join("model.json");
     let text = std::fs::read_to_string(&path).unwrap().replacen("\"node\":\"HB_WEST\"", "\"node\":\"LZ_WEST\"", 1);

@@ -1,6 +1,6 @@
 //! Training throughput of `lstm_rt` in burn (ndarray backend, autodiff, Adam): windows per
 //! second over full steps (forward, pinball loss, backward, optimiser), batch 64 × window 168
-//! × 8 step inputs + 50 head inputs → 72 outputs, for one and two layers of 64 (the two-layer
+//! × 8 step inputs + 100 head inputs → 72 outputs, for one and two layers of 64 (the two-layer
 //! shape is `../shared/ML-NOTES.md`'s and `scripts/bench_lstm_torch.py`'s).
 //! `cargo bench -p hcp-lstm --bench train`; `STEPS=N` sets the timed steps (default 20).
 

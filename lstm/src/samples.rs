@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use burn::tensor::{Device, Tensor, TensorData};
-use hcp_models::forecast::lstm::{N_HEAD, N_STEP, head_inputs, step_features};
+use hcp_models::forecast::lstm::{self, N_HEAD, N_STEP, head_inputs, step_features};
 use hcp_models::forecast::realtime::{HORIZONS, HourlyPrices};
 use hcp_models::forecast::scaler::Invariant;
 
@@ -72,7 +72,7 @@ impl<'a> Grid<'a> {
         for &k in issues {
             let x = head_inputs(self.prices, &self.scaler, k).expect("issues have their head inputs");
             head.extend_from_slice(&x);
-            base.extend((0..HORIZONS).map(|h| x[2 * h]));
+            base.extend((0..HORIZONS).map(|h| lstm::base(&x, h)));
             target.extend((0..HORIZONS).map(|h| self.scaler.transform(self.prices.rt[k + h]) as f32));
         }
         Batch {

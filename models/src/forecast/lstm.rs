@@ -4,9 +4,11 @@
 //!
 //! At issue index `k` (the first hour whose real-time price is unknown) the network reads the
 //! `window` hours before `k`, [`STEP_FEATURES`] per hour, through `layers` stacked LSTM layers;
-//! the last hidden state, joined with [`HEAD_INPUTS`] (the latest published day-ahead price of
-//! each of the 24 target hours and the issue's hour of day), goes through one linear layer to
-//! 24 × 3 outputs. They decode to quantiles 0.1, 0.5, 0.9 in the benchmark's invariant (asinh)
+//! the last hidden state, joined with the head inputs (per target hour the latest published
+//! day-ahead price and the real-time price of the same hour a day before; the last real-time
+//! price; the issue's hour of day: [`head_input_names`]), goes through one linear layer to
+//! 24 × 3 outputs. The head's direct view of those prices is a skip connection: the linear part
+//! a lasso would find is one layer away, and the recurrent state adds what it can. They decode to quantiles 0.1, 0.5, 0.9 in the benchmark's invariant (asinh)
 //! space: the median is the latest day-ahead price plus the first output, and the outer
 //! quantiles sit `softplus` of the other two below and above it, so they never cross. Prices
 //! come back through the scaler's inverse, which is monotone: quantiles stay quantiles.
@@ -30,10 +32,13 @@ use crate::error::{Error, Result};
 pub const STEP_FEATURES: [&str; 8] =
     ["rt_asinh", "rt_missing", "da_asinh", "da_missing", "hour_sin", "hour_cos", "weekday_sin", "weekday_cos"];
 pub const N_STEP: usize = STEP_FEATURES.len();
-/// Inputs of the head beside the last hidden state: per horizon the latest day-ahead price and
-/// whether it is the target's own (else the same hour of the previous day), then the issue's
-/// hour of day.
-pub const N_HEAD: usize = 2 * HORIZONS + 2;
+/// Head inputs per horizon: the latest day-ahead price, whether it is the target's own (else the
+/// same hour of the previous day), the real-time price of the target's hour a day earlier and
+/// whether that is missing.
+pub const HEAD_STRIDE: usize = 4;
+/// Inputs of the head beside the last hidden state: [`HEAD_STRIDE`] per horizon, then the last
+/// real-time price and whether it is missing, then the issue's hour of day (sine, cosine).
+pub const N_HEAD: usize = HEAD_STRIDE * HORIZONS + 4;
 pub const QUANTILES: [f64; 3] = [0.1, 0.5, 0.9];
 pub const N_OUT: usize = HORIZONS * QUANTILES.len();
 pub const ARTIFACT_KIND: &str = "price_lstm_rt";
@@ -111,7 +116,11 @@ pub fn head_input_names() -> Vec<String> {
     for h in 1..=HORIZONS {
         names.push(format!("da_latest_h{h}_asinh"));
         names.push(format!("da_own_h{h}"));
+        names.push(format!("rt_h{h}_minus_24h_asinh"));
+        names.push(format!("rt_h{h}_minus_24h_missing"));
     }
+    names.push("rt_last_asinh".into());
+    names.push("rt_last_missing".into());
     names.push("issue_hour_sin".into());
     names.push("issue_hour_cos".into());
     names
@@ -122,20 +131,28 @@ fn cyclic(value: u8, period: f64) -> (f32, f32) {
     (a.sin() as f32, a.cos() as f32)
 }
 
-/// The step inputs of hour `t` (known once hour `t` is over). A missing price is 0 with its
-/// flag set: the network sees that it is missing rather than a made-up value.
+/// A price in the invariant space and a missing flag: a missing price is 0 with its flag set,
+/// so the network sees that it is missing rather than a made-up value.
+fn z_or_missing(scaler: &Invariant, v: f64) -> (f32, f32) {
+    if v.is_finite() { (scaler.transform(v) as f32, 0.0) } else { (0.0, 1.0) }
+}
+
+/// The step inputs of hour `t` (known once hour `t` is over).
 pub fn step_features(p: &HourlyPrices, scaler: &Invariant, t: usize) -> [f32; N_STEP] {
-    let z = |v: f64| if v.is_finite() { (scaler.transform(v) as f32, 0.0) } else { (0.0, 1.0) };
-    let (rt, rt_missing) = z(p.rt[t]);
-    let (da, da_missing) = z(p.da[t]);
+    let (rt, rt_missing) = z_or_missing(scaler, p.rt[t]);
+    let (da, da_missing) = z_or_missing(scaler, p.da[t]);
     let (hs, hc) = cyclic(p.hour_of_day[t], 24.0);
     let (ws, wc) = cyclic(p.weekday[t], 7.0);
     [rt, rt_missing, da, da_missing, hs, hc, ws, wc]
 }
 
-/// The head inputs at issue `k`; `None` when a target hour has no day-ahead price known at `k`
-/// (its own or the previous day's) or the targets run past the grid.
+/// The head inputs at issue `k`; `None` before a day of history, when a target hour has no
+/// day-ahead price known at `k` (its own or the previous day's) or the targets run past the
+/// grid.
 pub fn head_inputs(p: &HourlyPrices, scaler: &Invariant, k: usize) -> Option<[f32; N_HEAD]> {
+    if k < 24 {
+        return None;
+    }
     let mut x = [0f32; N_HEAD];
     for h in 1..=HORIZONS {
         let j = k + h - 1;
@@ -143,13 +160,27 @@ pub fn head_inputs(p: &HourlyPrices, scaler: &Invariant, k: usize) -> Option<[f3
             return None;
         }
         let (da, own) = p.latest_da(k, j)?;
-        x[2 * (h - 1)] = scaler.transform(da) as f32;
-        x[2 * (h - 1) + 1] = f32::from(u8::from(own));
+        // Hour j - 24 ends by the issue: j - 24 <= k - 1.
+        let (yday, yday_missing) = z_or_missing(scaler, p.rt[j - 24]);
+        let at = HEAD_STRIDE * (h - 1);
+        x[at..at + HEAD_STRIDE].copy_from_slice(&[
+            scaler.transform(da) as f32,
+            f32::from(u8::from(own)),
+            yday,
+            yday_missing,
+        ]);
     }
+    let at = HEAD_STRIDE * HORIZONS;
+    let (last, last_missing) = z_or_missing(scaler, p.rt[k - 1]);
     let (s, c) = cyclic(p.hour_of_day[k], 24.0);
-    x[2 * HORIZONS] = s;
-    x[2 * HORIZONS + 1] = c;
+    x[at..].copy_from_slice(&[last, last_missing, s, c]);
     Some(x)
+}
+
+/// The median's base for horizon `h` (0-based) in a row of head inputs: the latest day-ahead
+/// price in the invariant space.
+pub fn base(head: &[f32], h: usize) -> f32 {
+    head[HEAD_STRIDE * h]
 }
 
 /// The whole input of issue `k`: `window × N_STEP` step inputs (oldest first) and the head
@@ -330,8 +361,8 @@ impl LstmForecaster {
         let raw = self.net.forward(which.len(), w, &steps, &heads)?;
         for (row, &n) in which.iter().enumerate() {
             let o = &raw[row * N_OUT..(row + 1) * N_OUT];
-            let base = &heads[row * N_HEAD..];
-            out[n] = Some(std::array::from_fn(|h| decode(base[2 * h], [o[3 * h], o[3 * h + 1], o[3 * h + 2]])));
+            let head = &heads[row * N_HEAD..(row + 1) * N_HEAD];
+            out[n] = Some(std::array::from_fn(|h| decode(base(head, h), [o[3 * h], o[3 * h + 1], o[3 * h + 2]])));
         }
         Ok(out)
     }

@@ -24,6 +24,14 @@ pub struct Net {
     pub head_b: Param<Tensor<1>>,
 }
 
+/// One weight array: its safetensors name, shape and row-major values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NamedWeight {
+    pub name: String,
+    pub shape: Vec<usize>,
+    pub values: Vec<f32>,
+}
+
 /// One batch: each step's inputs `[batch, N_STEP]` (oldest first), the head inputs, the median's
 /// base (the latest day-ahead price per horizon, invariant space) and the targets.
 #[derive(Debug, Clone)]
@@ -120,10 +128,10 @@ impl Net {
     }
 
     /// The weights as named f32 arrays, in `spec.weight_shapes()` order.
-    pub fn named_weights(&self) -> Result<Vec<(String, Vec<usize>, Vec<f32>)>> {
-        let read = |name: String, t: Vec<usize>, data: TensorData| -> Result<(String, Vec<usize>, Vec<f32>)> {
+    pub fn named_weights(&self) -> Result<Vec<NamedWeight>> {
+        let read = |name: String, shape: Vec<usize>, data: TensorData| -> Result<NamedWeight> {
             let values = data.try_into_vec::<f32>().map_err(|e| Error::Burn(format!("{name}: {e:?}")))?;
-            Ok((name, t, values))
+            Ok(NamedWeight { name, shape, values })
         };
         let mut out = Vec::new();
         for (l, layer) in self.layers.iter().enumerate() {
@@ -145,14 +153,14 @@ impl Net {
     pub fn to_safetensors(&self) -> Result<Vec<u8>> {
         let weights = self.named_weights()?;
         let bytes: Vec<Vec<u8>> =
-            weights.iter().map(|(_, _, v)| v.iter().flat_map(|x| x.to_le_bytes()).collect()).collect();
+            weights.iter().map(|w| w.values.iter().flat_map(|x| x.to_le_bytes()).collect()).collect();
         let views = weights
             .iter()
             .zip(&bytes)
-            .map(|((name, shape, _), b)| {
-                safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape.clone(), b)
-                    .map(|view| (name.clone(), view))
-                    .map_err(|e| Error::Burn(format!("{name}: {e}")))
+            .map(|(w, b)| {
+                safetensors::tensor::TensorView::new(safetensors::Dtype::F32, w.shape.clone(), b)
+                    .map(|view| (w.name.clone(), view))
+                    .map_err(|e| Error::Burn(format!("{}: {e}", w.name)))
             })
             .collect::<Result<Vec<_>>>()?;
         safetensors::serialize(views, None).map_err(|e| Error::Burn(format!("safetensors: {e}")))

@@ -4,7 +4,7 @@
 //! and the artifact (`model.safetensors` + `manifest.json` with the exact config).
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 use burn::grad_clipping::GradientClippingConfig;
@@ -347,11 +347,6 @@ impl Trained {
 fn utc(us: i64) -> String {
     chrono::DateTime::from_timestamp_micros(us)
         .map_or_else(|| us.to_string(), |t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
-}
-
-/// Where a checkpoint goes for a run writing its artifact to `out`.
-pub fn checkpoint_dir(out: &Path) -> PathBuf {
-    out.join("checkpoints")
 }
 
 #[cfg(test)]

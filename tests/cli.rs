@@ -505,15 +505,18 @@ fn train_and_forecast_price_on_a_simulated_history() {
     assert!(manifest["validation"]["mae"].as_f64().unwrap() > 0.0);
     assert!(lstm.join("model.safetensors").exists() && lstm.join("checkpoints/checkpoint.safetensors").exists());
     let lstm_out = dir.path().join("fc-lstm");
-    let run = hcp()
-        .args(["forecast", "price", "--run-id", "l1", "--model"])
-        .arg(&lstm)
-        .arg("--history")
-        .arg(&data)
-        .arg("--out")
-        .arg(&lstm_out)
-        .output()
-        .unwrap();
+    let forecast_lstm = || {
+        hcp()
+            .args(["forecast", "price", "--run-id", "l1", "--model"])
+            .arg(&lstm)
+            .arg("--history")
+            .arg(&data)
+            .arg("--out")
+            .arg(&lstm_out)
+            .output()
+            .unwrap()
+    };
+    let run = forecast_lstm();
     assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
     assert!(String::from_utf8_lossy(&run.stdout).contains("24 horizons"));
     assert_eq!(walk(&lstm_out.join("forecasts")).len(), 1);
@@ -521,15 +524,7 @@ fn train_and_forecast_price_on_a_simulated_history() {
     let mut bytes = std::fs::read(&weights).unwrap();
     bytes[200] ^= 0x10;
     std::fs::write(&weights, bytes).unwrap();
-    let run = hcp()
-        .args(["forecast", "price", "--model"])
-        .arg(&lstm)
-        .arg("--history")
-        .arg(&data)
-        .arg("--out")
-        .arg(&lstm_out)
-        .output()
-        .unwrap();
+    let run = forecast_lstm();
     let said = String::from_utf8_lossy(&run.stderr);
     assert!(
         !run.status.success() && said.contains("checksum mismatch") && said.contains("model.safetensors"),

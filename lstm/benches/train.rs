@@ -7,17 +7,12 @@
 use std::time::Instant;
 
 use burn::optim::{AdamConfig, GradientsParams};
-use burn::tensor::Device;
 use hcp_lstm::net::Net;
 use hcp_lstm::samples::Grid;
+use hcp_lstm::train::cpu_device;
 use hcp_models::forecast::lstm::LstmSpec;
 use hcp_models::forecast::scaler::Invariant;
 use hcp_models::forecast::synthetic::{Mix, hourly_prices};
-
-#[allow(deprecated)]
-fn cpu() -> Device {
-    Device::ndarray()
-}
 
 fn main() {
     let steps: usize = std::env::var("STEPS").ok().and_then(|s| s.parse().ok()).unwrap_or(20);
@@ -27,7 +22,7 @@ fn main() {
         let spec = LstmSpec::new("BENCH", 168, 64, layers, scaler);
         let grid = Grid::new(&p, scaler, spec.window);
         let issues = grid.issues(0, p.len()).issues;
-        let device = cpu().autodiff();
+        let device = cpu_device().autodiff();
         device.seed(1);
         let mut net = Net::init(&spec, &device);
         let mut optim = AdamConfig::new().init();

@@ -4,7 +4,8 @@
 use burn::module::{Module, Param};
 use burn::tensor::activation::{relu, sigmoid, tanh};
 use burn::tensor::{Device, Distribution, Tensor, TensorData};
-use hcp_models::forecast::lstm::{LstmSpec, N_HEAD, N_OUT, N_STEP, QUANTILES};
+use hcp_models::forecast::QUANTILES;
+use hcp_models::forecast::lstm::{LstmSpec, N_HEAD, N_OUT, N_STEP};
 use hcp_models::forecast::realtime::HORIZONS;
 
 use crate::{Error, Result};

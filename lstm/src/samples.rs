@@ -10,13 +10,14 @@ use hcp_models::forecast::scaler::Invariant;
 
 use crate::net::Batch;
 
-/// The step inputs of every hour of the grid, computed once.
+/// The step inputs of every hour of the grid and the head inputs of every issue, computed once.
 #[derive(Debug, Clone)]
 pub struct Grid<'a> {
     pub prices: &'a HourlyPrices,
     pub scaler: Invariant,
     pub window: usize,
     steps: Vec<[f32; N_STEP]>,
+    heads: Vec<Option<[f32; N_HEAD]>>,
 }
 
 /// Issues usable for training in a range, and how many were left out, by reason.
@@ -29,7 +30,8 @@ pub struct Issues {
 impl<'a> Grid<'a> {
     pub fn new(prices: &'a HourlyPrices, scaler: Invariant, window: usize) -> Grid<'a> {
         let steps = (0..prices.len()).map(|t| step_features(prices, &scaler, t)).collect();
-        Grid { prices, scaler, window, steps }
+        let heads = (0..prices.len()).map(|k| head_inputs(prices, &scaler, k)).collect();
+        Grid { prices, scaler, window, steps, heads }
     }
 
     /// Issues `k` in `[first, end)` whose 24 target hours end by `end` (so every target is over
@@ -44,7 +46,7 @@ impl<'a> Grid<'a> {
                 skip("less than a window of history");
             } else if (k..k + HORIZONS).any(|j| !p.rt[j].is_finite()) {
                 skip("a target's real-time price missing");
-            } else if head_inputs(p, &self.scaler, k).is_none() {
+            } else if self.heads[k].is_none() {
                 skip("no day-ahead price known for a target");
             } else {
                 out.issues.push(k);
@@ -70,7 +72,7 @@ impl<'a> Grid<'a> {
         let mut base = Vec::with_capacity(n * HORIZONS);
         let mut target = Vec::with_capacity(n * HORIZONS);
         for &k in issues {
-            let x = head_inputs(self.prices, &self.scaler, k).expect("issues have their head inputs");
+            let x = self.heads[k].expect("issues have their head inputs");
             head.extend_from_slice(&x);
             base.extend((0..HORIZONS).map(|h| lstm::base(&x, h)));
             target.extend((0..HORIZONS).map(|h| self.scaler.transform(self.prices.rt[k + h]) as f32));

@@ -11,6 +11,7 @@ use burn::grad_clipping::GradientClippingConfig;
 use burn::module::Module;
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::Device;
+use hcp_datasets::time::format_micros;
 use hcp_models::artifact::{FORMAT_VERSION, Manifest, sha256_hex};
 use hcp_models::forecast::lstm::{ARTIFACT_KIND, LstmForecaster, LstmSpec, WEIGHTS_FILE};
 use hcp_models::forecast::realtime::{HORIZONS, HourlyPrices};
@@ -107,8 +108,9 @@ pub struct Trained {
     pub report: TrainReport,
 }
 
+/// burn's ndarray CPU device (no autodiff): what training wraps and validation runs on.
 #[allow(deprecated)] // burn 0.22 points to `Device::flex()`; ndarray is the backend measured here.
-fn cpu_device() -> Device {
+pub fn cpu_device() -> Device {
     Device::ndarray()
 }
 
@@ -209,7 +211,8 @@ pub fn train(
             });
         }
         let train_loss = sum / order.len() as f64;
-        let valid_loss = validation_loss(&net.valid(), &valid_batches);
+        let current = net.valid();
+        let valid_loss = validation_loss(&current, &valid_batches);
         train_losses.push(train_loss);
         valid_losses.push(valid_loss);
         progress(&Progress {
@@ -221,11 +224,10 @@ pub fn train(
             valid_loss: Some(valid_loss),
         });
         if best.as_ref().is_none_or(|(l, _, _)| valid_loss < *l) {
-            let kept = net.valid();
             if let Some(dir) = checkpoint {
-                write_checkpoint(dir, &kept, epoch)?;
+                write_checkpoint(dir, &current, epoch)?;
             }
-            best = Some((valid_loss, epoch, kept));
+            best = Some((valid_loss, epoch, current));
         } else if best.as_ref().is_some_and(|(_, e, _)| epoch - e >= cfg.patience) {
             break;
         }
@@ -290,13 +292,14 @@ fn validation_mae(f: &LstmForecaster, p: &HourlyPrices, issues: &[usize]) -> Res
 }
 
 fn write_checkpoint(dir: &Path, net: &Net, epoch: usize) -> Result<()> {
-    std::fs::create_dir_all(dir).map_err(|e| Error::Invalid(format!("{}: {e}", dir.display())))?;
+    let io = |path: &Path, e| Error::Models(hcp_models::Error::io(path, e));
+    std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
     let path = dir.join("checkpoint.safetensors");
     let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, net.to_safetensors()?)
-        .and_then(|()| std::fs::rename(&tmp, &path))
-        .and_then(|()| std::fs::write(dir.join("checkpoint.epoch"), format!("{epoch}\n")))
-        .map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))
+    std::fs::write(&tmp, net.to_safetensors()?).map_err(|e| io(&tmp, e))?;
+    std::fs::rename(&tmp, &path).map_err(|e| io(&path, e))?;
+    let epoch_path = dir.join("checkpoint.epoch");
+    std::fs::write(&epoch_path, format!("{epoch}\n")).map_err(|e| io(&epoch_path, e))
 }
 
 impl Trained {
@@ -318,8 +321,8 @@ impl Trained {
                 "source": source,
                 "node": self.spec.node,
                 "config": self.config,
-                "first_hour": utc(r.train_first_us),
-                "end_hour": utc(r.train_end_us),
+                "first_hour": format_micros(r.train_first_us),
+                "end_hour": format_micros(r.train_end_us),
                 "train_issues": r.train_issues,
                 "valid_issues": r.valid_issues,
                 "left_out": r.left_out,
@@ -340,22 +343,5 @@ impl Trained {
             config: serde_json::to_value(&self.spec).map_err(|e| Error::Invalid(e.to_string()))?,
         };
         Ok(hcp_models::artifact::save_bytes(dir, WEIGHTS_FILE, &self.weights, manifest)?)
-    }
-}
-
-/// RFC 3339 UTC of a µs timestamp.
-fn utc(us: i64) -> String {
-    chrono::DateTime::from_timestamp_micros(us)
-        .map_or_else(|| us.to_string(), |t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn time_format_golden() {
-        assert_eq!(super::utc(0), "1970-01-01T00:00:00Z");
-        // 2025-01-01T06:00:00Z = 1735711200 s.
-        assert_eq!(super::utc(1_735_711_200_000_000), "2025-01-01T06:00:00Z");
-        assert_eq!(super::utc(951_782_400_000_000), "2000-02-29T00:00:00Z");
     }
 }

@@ -3,22 +3,17 @@
 
 use burn::module::Module;
 use burn::optim::{AdamConfig, GradientsParams};
-use burn::tensor::Device;
 use hcp_lstm::net::Net;
 use hcp_lstm::samples::Grid;
+use hcp_lstm::train::cpu_device;
 use hcp_lstm::{LstmConfig, train};
 use hcp_models::forecast::lstm::{LstmForecaster, LstmSpec};
 use hcp_models::forecast::realtime::HORIZONS;
 use hcp_models::forecast::scaler::Invariant;
 use hcp_models::forecast::synthetic::{Mix, hourly_prices};
 
-#[allow(deprecated)]
-fn cpu() -> Device {
-    Device::ndarray()
-}
-
 fn burn_quantiles(net: &Net, grid: &Grid, issues: &[usize]) -> Vec<[Vec<f32>; 3]> {
-    let b = grid.batch(issues, &cpu());
+    let b = grid.batch(issues, &cpu_device());
     let q = net.quantiles(&b.steps, b.head, b.base);
     let q: Vec<Vec<f32>> = q.into_iter().map(|t| t.into_data().try_into_vec::<f32>().unwrap()).collect();
     (0..issues.len()).map(|i| std::array::from_fn(|j| q[j][i * HORIZONS..(i + 1) * HORIZONS].to_vec())).collect()
@@ -35,7 +30,7 @@ fn burn_and_candle_agree_within_1e4() {
         let grid = Grid::new(&p, scaler, spec.window);
         let issues = grid.issues(0, p.len()).issues;
         assert!(issues.len() > 500, "{}", issues.len());
-        let device = cpu().autodiff();
+        let device = cpu_device().autodiff();
         device.seed(1);
         let mut net = Net::init(&spec, &device);
         let mut optim = AdamConfig::new().init();

@@ -8,14 +8,15 @@
 //! day-ahead price and the real-time price of the same hour a day before; the last real-time
 //! price; the hour of day: [`head_input_names`]), goes through one linear layer to
 //! 24 × 3 outputs. The head's direct view of those prices is a skip connection: the linear part
-//! a lasso would find is one layer away, and the recurrent state adds what it can. They decode to quantiles 0.1, 0.5, 0.9 in the benchmark's invariant (asinh)
-//! space: the median is the latest day-ahead price plus the first output, and the outer
-//! quantiles sit `softplus` of the other two below and above it, so they never cross. Prices
-//! come back through the scaler's inverse, which is monotone: quantiles stay quantiles.
+//! a lasso would find is one layer away, and the recurrent state adds what it can. The outputs
+//! decode to quantiles 0.1, 0.5, 0.9 in the benchmark's invariant (asinh) space: the median is
+//! the latest day-ahead price plus the first output, and the outer quantiles sit `softplus` of
+//! the other two below and above it, so they never cross. Prices come back through the
+//! scaler's inverse, which is monotone: quantiles stay quantiles.
 //!
 //! Weights (`model.safetensors`): `layers.{l}.wx` `[in, 4H]`, `layers.{l}.wh` `[H, 4H]`,
 //! `layers.{l}.b` `[4H]` (gates in the order input, forget, output, cell; one bias per gate),
-//! `head.w` `[H + 50, 72]`, `head.b` `[72]`, all f32.
+//! `head.w` `[H + N_HEAD, 72]` (`N_HEAD` = 100), `head.b` `[72]`, all f32.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -23,6 +24,7 @@ use std::path::Path;
 use candle_core::{DType, Device, Tensor};
 use serde::{Deserialize, Serialize};
 
+use super::QUANTILES;
 use super::realtime::{HORIZONS, HorizonForecast, HourlyPrices};
 use super::scaler::Invariant;
 use crate::artifact::Manifest;
@@ -39,7 +41,6 @@ pub const HEAD_STRIDE: usize = 4;
 /// Inputs of the head beside the last hidden state: [`HEAD_STRIDE`] per horizon, then the last
 /// real-time price and whether it is missing, then the hour of day (sine, cosine).
 pub const N_HEAD: usize = HEAD_STRIDE * HORIZONS + 4;
-pub const QUANTILES: [f64; 3] = [0.1, 0.5, 0.9];
 pub const N_OUT: usize = HORIZONS * QUANTILES.len();
 pub const ARTIFACT_KIND: &str = "price_lstm_rt";
 pub const WEIGHTS_FILE: &str = "model.safetensors";

@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use chrono::NaiveDate;
 use clap::Args;
-use hcp_models::forecast::realtime::{HourlyPrices, PriceForecaster};
+use hcp_models::forecast::price::PriceModel;
+use hcp_models::forecast::realtime::HourlyPrices;
 use hcp_scheduler::backtest::{BacktestConfig, Summary, run, write_outputs};
 use hcp_scheduler::classify::JobClassifier;
 use hcp_scheduler::outlook::Forecast;
@@ -107,15 +108,15 @@ pub fn on_price_file(b: &FileBacktest, grid: HourlyPrices) -> Result<Summary> {
     let from_us = fleet.start_us()?;
     let forecaster = match &b.model {
         Some(dir) => {
-            let (f, _) = hcp_training::price_model::load_price_model(dir)?;
-            if f.node != b.point {
-                bail!("--model {} forecasts {}, not --point {}", dir.display(), f.node, b.point);
+            let (f, _) = PriceModel::load(dir).with_context(|| format!("--model {}", dir.display()))?;
+            if f.node() != b.point {
+                bail!("--model {} forecasts {}, not --point {}", dir.display(), f.node(), b.point);
             }
-            if f.trained_until_us >= from_us {
+            if f.trained_until_us() >= from_us {
                 bail!(
                     "--model {} was trained on prices up to {}, inside the backtest: it would have seen the future",
                     dir.display(),
-                    hcp_datasets::time::format_micros(f.trained_until_us)
+                    hcp_datasets::time::format_micros(f.trained_until_us())
                 );
             }
             f
@@ -171,11 +172,11 @@ pub fn on_synthetic(fleet: FleetConfig, history_days: u32, days: u32, seed: u64,
     finish(&cfg, out, &format!("backtest-synthetic-{seed}"))
 }
 
-fn fit(grid: &HourlyPrices, n: usize, holdout_days: usize, what: &str) -> Result<PriceForecaster> {
+fn fit(grid: &HourlyPrices, n: usize, holdout_days: usize, what: &str) -> Result<PriceModel> {
     eprintln!("fitting lear_rt for {} on the {n} hours before the backtest", grid.node);
     let fitted = hcp_training::price_model::fit_forecaster(grid, n, holdout_days, &Default::default(), what)?;
     eprintln!("  holdout MAE {:.2} vs day-ahead {:.2} $/MWh", fitted.model.mae, fitted.dam_latest.mae);
-    Ok(fitted.forecaster)
+    Ok(PriceModel::Lear(fitted.forecaster))
 }
 
 fn finish(cfg: &BacktestConfig, out: &Path, run_id: &str) -> Result<Summary> {

@@ -63,12 +63,12 @@ pub fn scheduler_cmd(a: SchedulerArgs) -> Result<()> {
     let mut validation_mae = std::collections::BTreeMap::new();
     for dir in &a.models {
         let (f, manifest) =
-            hcp_training::price_model::load_price_model(dir).with_context(|| format!("--model {}", dir.display()))?;
+            hcp_models::forecast::price::PriceModel::load(dir).with_context(|| format!("--model {}", dir.display()))?;
         // The forecast-drift alert holds the live error against it: a model without one is refused.
-        let mae = manifest.validation["lear_rt"]["mae"]
-            .as_f64()
-            .with_context(|| format!("--model {}: its manifest has no validation.lear_rt.mae", dir.display()))?;
-        validation_mae.insert(f.node.clone(), mae);
+        let mae = f
+            .validation_mae(&manifest)
+            .with_context(|| format!("--model {}: its manifest has no validation MAE", dir.display()))?;
+        validation_mae.insert(f.node().to_string(), mae);
         forecasters.push(f);
     }
     let cfg = DaemonConfig {

@@ -1,13 +1,14 @@
 //! Training throughput of `lstm_rt` in burn (ndarray backend, autodiff, Adam): windows per
 //! second over full steps (forward, pinball loss, backward, optimiser), batch 64 × window 168
 //! × 8 step inputs + 100 head inputs → 72 outputs, for one and two layers of 64 (the two-layer
-//! shape is `../shared/ML-NOTES.md`'s and `scripts/bench_lstm_torch.py`'s).
+//! shape is `../shared/ML-NOTES.md`'s and `scripts/bench_lstm_torch.py`'s), with the fused
+//! layers that training uses and with the same layers as burn tensor operations.
 //! `cargo bench -p hcp-lstm --bench train`; `STEPS=N` sets the timed steps (default 20).
 
 use std::time::Instant;
 
 use burn::optim::{AdamConfig, GradientsParams};
-use hcp_lstm::net::Net;
+use hcp_lstm::net::{Kernel, Net};
 use hcp_lstm::samples::Grid;
 use hcp_lstm::train::cpu_device;
 use hcp_models::forecast::lstm::LstmSpec;
@@ -18,7 +19,7 @@ fn main() {
     let steps: usize = std::env::var("STEPS").ok().and_then(|s| s.parse().ok()).unwrap_or(20);
     let p = hourly_prices(24 * 120, &mut Mix(4));
     let scaler = Invariant::fit(&p.rt);
-    for layers in [1, 2] {
+    for (kernel, layers) in [(Kernel::Fused, 1), (Kernel::Fused, 2), (Kernel::TensorOps, 1), (Kernel::TensorOps, 2)] {
         let spec = LstmSpec::new("BENCH", 168, 64, layers, scaler);
         let grid = Grid::new(&p, scaler, spec.window);
         let issues = grid.issues(0, p.len()).issues;
@@ -29,7 +30,7 @@ fn main() {
         let batches: Vec<_> = issues.chunks_exact(64).take(8).map(|c| grid.batch(c, &device)).collect();
         let mut run = |n: usize| {
             for i in 0..n {
-                let loss = net.loss(&batches[i % batches.len()]);
+                let loss = net.loss(kernel, &batches[i % batches.len()]);
                 let grads = GradientsParams::from_grads(loss.backward(), &net);
                 net = optim.step(1e-3, net.clone(), grads);
             }
@@ -39,7 +40,7 @@ fn main() {
         run(steps);
         let s = t.elapsed().as_secs_f64();
         println!(
-            "lstm_rt burn ndarray, {layers} layer(s) of 64, batch 64 x window 168: {:.1} windows/s ({steps} steps, {:.1} ms/step)",
+            "lstm_rt burn ndarray, {kernel:?}, {layers} layer(s) of 64, batch 64 x window 168: {:.1} windows/s ({steps} steps, {:.1} ms/step)",
             (steps * 64) as f64 / s,
             s * 1e3 / steps as f64
         );

@@ -3,11 +3,15 @@
 //! which also runs the trained network in candle-core; this crate fits the weights and writes
 //! them as safetensors with a manifest that inference reads.
 //!
-//! - [`net`]: the network as burn parameters (the four gates of a layer in one matrix, each step
-//!   its own tensor: see `../shared/ML-NOTES.md` for why) and its pinball loss.
+//! - [`net`]: the network as burn parameters (the four gates of a layer in one matrix) and its
+//!   pinball loss.
+//! - [`fused`]: an LSTM layer over the whole window as one burn autodiff operation with its own
+//!   backward pass (plain Rust on `gemm`), and the same layer as burn tensor operations.
 //! - [`samples`]: the training issues of a price grid and their batches.
 //! - [`train`]: Adam, a time-ordered validation split, early stopping, checkpoints, the artifact.
 
+pub mod fused;
+pub mod kernel;
 pub mod net;
 pub mod samples;
 pub mod train;

@@ -2,13 +2,23 @@
 //! `hcp_models::forecast::lstm` (a parity test holds them within 1e-4).
 
 use burn::module::{Module, Param};
-use burn::tensor::activation::{relu, sigmoid, tanh};
+use burn::tensor::activation::relu;
 use burn::tensor::{Device, Distribution, Tensor, TensorData};
 use hcp_models::forecast::QUANTILES;
 use hcp_models::forecast::lstm::{LstmSpec, N_HEAD, N_OUT, N_STEP};
 use hcp_models::forecast::realtime::HORIZONS;
 
-use crate::{Error, Result};
+use crate::{Error, Result, fused};
+
+/// How the LSTM layers run: fused (each layer one autodiff operation with its own backward pass,
+/// on burn's ndarray backend; `crate::fused`), or as burn tensor operations step by step (the
+/// reference the fused layer is tested and benchmarked against).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Kernel {
+    #[default]
+    Fused,
+    TensorOps,
+}
 
 /// One LSTM layer: gates input, forget, output, cell side by side in each matrix.
 #[derive(Module, Debug)]
@@ -33,11 +43,12 @@ pub struct NamedWeight {
     pub values: Vec<f32>,
 }
 
-/// One batch: each step's inputs `[batch, N_STEP]` (oldest first), the head inputs, the median's
-/// base (the latest day-ahead price per horizon, invariant space) and the targets.
+/// One batch: the window's inputs `[steps, batch, N_STEP]` (oldest step first), the head
+/// inputs, the median's base (the latest day-ahead price per horizon, invariant space) and the
+/// targets.
 #[derive(Debug, Clone)]
 pub struct Batch {
-    pub steps: Vec<Tensor<2>>,
+    pub seq: Tensor<3>,
     pub head: Tensor<2>,
     pub base: Tensor<2>,
     pub target: Tensor<2>,
@@ -70,43 +81,28 @@ impl Net {
         }
     }
 
-    /// Raw outputs `[batch, N_OUT]`.
-    pub fn raw(&self, steps: &[Tensor<2>], head: Tensor<2>) -> Tensor<2> {
-        let [batch, _] = head.dims();
-        let device = head.device();
-        let mut seq: Vec<Tensor<2>> = steps.to_vec();
-        let mut h: Tensor<2> = Tensor::zeros([batch, 1], &device);
-        for (l, layer) in self.layers.iter().enumerate() {
-            let hsz = layer.wh.val().dims()[0];
-            let (wx, wh, b) = (layer.wx.val(), layer.wh.val(), layer.b.val().unsqueeze::<2>());
-            h = Tensor::zeros([batch, hsz], &device);
-            let mut c: Tensor<2> = Tensor::zeros([batch, hsz], &device);
-            let last = l + 1 == self.layers.len();
-            let mut outputs = Vec::with_capacity(if last { 0 } else { seq.len() });
-            for x in &seq {
-                let g = x.clone().matmul(wx.clone()) + h.clone().matmul(wh.clone()) + b.clone();
-                let i = sigmoid(g.clone().narrow(1, 0, hsz));
-                let f = sigmoid(g.clone().narrow(1, hsz, hsz));
-                let o = sigmoid(g.clone().narrow(1, 2 * hsz, hsz));
-                let u = tanh(g.narrow(1, 3 * hsz, hsz));
-                c = f * c + i * u;
-                h = o * tanh(c.clone());
-                if !last {
-                    outputs.push(h.clone());
-                }
-            }
-            if !last {
-                seq = outputs;
-            }
+    /// Raw outputs `[batch, N_OUT]` from the window `seq [steps, batch, N_STEP]` (oldest step
+    /// first) and the head inputs `[batch, N_HEAD]`.
+    pub fn raw(&self, kernel: Kernel, seq: Tensor<3>, head: Tensor<2>) -> Tensor<2> {
+        let [steps, batch, _] = seq.dims();
+        let mut x = seq;
+        for layer in &self.layers {
+            let (wx, wh, b) = (layer.wx.val(), layer.wh.val(), layer.b.val());
+            x = match kernel {
+                Kernel::Fused => fused::layer(x, wx, wh, b),
+                Kernel::TensorOps => fused::reference(x, wx, wh, b),
+            };
         }
-        Tensor::cat(vec![h, head], 1).matmul(self.head_w.val()) + self.head_b.val().unsqueeze::<2>()
+        let hidden = x.dims()[2];
+        let last = x.narrow(0, steps - 1, 1).reshape([batch, hidden]);
+        Tensor::cat(vec![last, head], 1).matmul(self.head_w.val()) + self.head_b.val().unsqueeze::<2>()
     }
 
     /// The three quantiles `[batch, HORIZONS]` each (invariant space), decoded as
     /// `hcp_models::forecast::lstm::decode`.
-    pub fn quantiles(&self, steps: &[Tensor<2>], head: Tensor<2>, base: Tensor<2>) -> [Tensor<2>; 3] {
+    pub fn quantiles(&self, kernel: Kernel, seq: Tensor<3>, head: Tensor<2>, base: Tensor<2>) -> [Tensor<2>; 3] {
         let [batch, _] = head.dims();
-        let raw = self.raw(steps, head).reshape([batch, HORIZONS, 3]);
+        let raw = self.raw(kernel, seq, head).reshape([batch, HORIZONS, 3]);
         let part = |q: usize| raw.clone().narrow(2, q, 1).reshape([batch, HORIZONS]);
         let softplus = |x: Tensor<2>| relu(x.clone()) + x.abs().neg().exp().log1p();
         let median = base + part(0);
@@ -114,8 +110,8 @@ impl Net {
     }
 
     /// Mean pinball loss over the three quantiles, every horizon and row.
-    pub fn loss(&self, batch: &Batch) -> Tensor<1> {
-        let q = self.quantiles(&batch.steps, batch.head.clone(), batch.base.clone());
+    pub fn loss(&self, kernel: Kernel, batch: &Batch) -> Tensor<1> {
+        let q = self.quantiles(kernel, batch.seq.clone(), batch.head.clone(), batch.base.clone());
         let mut total: Option<Tensor<2>> = None;
         for (pred, tau) in q.into_iter().zip(QUANTILES) {
             let e = batch.target.clone() - pred;

@@ -59,15 +59,12 @@ impl<'a> Grid<'a> {
     pub fn batch(&self, issues: &[usize], device: &Device) -> Batch {
         let n = issues.len();
         let w = self.window;
-        let steps = (0..w)
-            .map(|t| {
-                let mut x = Vec::with_capacity(n * N_STEP);
-                for &k in issues {
-                    x.extend_from_slice(&self.steps[k - w + t]);
-                }
-                Tensor::from_data(TensorData::new(x, [n, N_STEP]), device)
-            })
-            .collect();
+        let mut seq = Vec::with_capacity(w * n * N_STEP);
+        for t in 0..w {
+            for &k in issues {
+                seq.extend_from_slice(&self.steps[k - w + t]);
+            }
+        }
         let mut head = Vec::with_capacity(n * N_HEAD);
         let mut base = Vec::with_capacity(n * HORIZONS);
         let mut target = Vec::with_capacity(n * HORIZONS);
@@ -78,7 +75,7 @@ impl<'a> Grid<'a> {
             target.extend((0..HORIZONS).map(|h| self.scaler.transform(self.prices.rt[k + h]) as f32));
         }
         Batch {
-            steps,
+            seq: Tensor::from_data(TensorData::new(seq, [w, n, N_STEP]), device),
             head: Tensor::from_data(TensorData::new(head, [n, N_HEAD]), device),
             base: Tensor::from_data(TensorData::new(base, [n, HORIZONS]), device),
             target: Tensor::from_data(TensorData::new(target, [n, HORIZONS]), device),

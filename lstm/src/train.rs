@@ -20,7 +20,7 @@ use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
-use crate::net::Net;
+use crate::net::{Kernel, Net};
 use crate::samples::Grid;
 use crate::{Error, Result};
 
@@ -189,7 +189,7 @@ pub fn train(
         let mut sum = 0.0;
         for (b, chunk) in order.chunks(cfg.batch).enumerate() {
             let batch = grid.batch(chunk, &device);
-            let loss = net.loss(&batch);
+            let loss = net.loss(Kernel::Fused, &batch);
             let value: f64 = loss.clone().into_scalar::<f32>().into();
             if !value.is_finite() {
                 return Err(Error::Invalid(format!(
@@ -267,7 +267,7 @@ fn validation_loss(net: &Net, batches: &[crate::net::Batch]) -> f64 {
     let mut n = 0usize;
     for b in batches {
         let rows = b.head.dims()[0];
-        let l: f32 = net.loss(b).into_scalar();
+        let l: f32 = net.loss(Kernel::Fused, b).into_scalar();
         sum += f64::from(l) * rows as f64;
         n += rows;
     }

@@ -3,7 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use hcp_models::forecast::realtime::{HourlyPrices, PriceForecaster};
+use hcp_models::forecast::price::PriceModel;
+use hcp_models::forecast::realtime::HourlyPrices;
 
 /// Hourly price expectations from the hour starting at `hour_start_us` (the current hour,
 /// whose price is not yet published), USD/MWh.
@@ -36,17 +37,21 @@ impl PriceOutlook for Perfect {
     }
 }
 
-/// hcp's real-time price forecaster (`lear_rt`) per node over the node's published prices.
+/// hcp's real-time price forecaster (`lear_rt` or `lstm_rt`) per node over the node's
+/// published prices.
 #[derive(Debug, Clone, Default)]
 pub struct Forecast {
-    pub nodes: BTreeMap<String, (PriceForecaster, HourlyPrices)>,
+    pub nodes: BTreeMap<String, (PriceModel, HourlyPrices)>,
 }
 
 impl PriceOutlook for Forecast {
     fn hourly(&mut self, node: &str, hour_start_us: i64, hours: usize) -> Vec<f64> {
         let Some((model, grid)) = self.nodes.get(node) else { return vec![0.0; hours] };
         let k = grid.index_at(hour_start_us).min(grid.len());
-        let forecasts = model.forecast(grid, k);
+        let forecasts = model.forecast(grid, k).unwrap_or_else(|e| {
+            tracing::warn!(node, model = model.model_id(), error = %e, "no forecast: the outlook falls back");
+            Vec::new()
+        });
         // Hours the model cannot forecast (inputs missing, or past its 24 horizons) take the
         // latest published day-ahead price of that hour, else the last forecast or the last
         // published real-time price.

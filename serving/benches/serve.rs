@@ -55,7 +55,7 @@ fn main() {
     });
     println!("check request        p50 {p50:7.1} µs  p99 {p99:7.1} µs");
     let (p50, p99) = time_each(n, || {
-        black_box(run_price(model, black_box(&input)));
+        black_box(run_price(model, black_box(&input)).unwrap());
     });
     println!("forecast 24 horizons p50 {p50:7.1} µs  p99 {p99:7.1} µs  (grid with calendar + lear_rt)");
 

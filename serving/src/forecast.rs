@@ -8,7 +8,8 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use hcp_datasets::time::{ercot_calendar, ercot_calendar_by_day, format_micros, parse_instant};
 use hcp_models::forecast::demand::{self, DemandForecaster};
-use hcp_models::forecast::realtime::{self, HorizonForecast, HourlyPrices, PriceForecaster};
+use hcp_models::forecast::price::PriceModel;
+use hcp_models::forecast::realtime::{self, HorizonForecast, HourlyPrices};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -87,7 +88,7 @@ impl PriceInput {
 }
 
 /// Checks a price request against the model and the limits; the error names the field.
-pub fn check_price(input: &PriceInput, model: &PriceForecaster, limits: &Limits) -> Result<(), ApiError> {
+pub fn check_price(input: &PriceInput, model: &PriceModel, limits: &Limits) -> Result<(), ApiError> {
     if input.start_us % HOUR_US != 0 {
         return Err(ApiError::invalid("start", "must be on the hour"));
     }
@@ -95,10 +96,10 @@ pub fn check_price(input: &PriceInput, model: &PriceForecaster, limits: &Limits)
         return Err(ApiError::invalid("start", "must lie between 2000 and 2100"));
     }
     let n = input.rt.len();
-    if n < realtime::MAX_LOOKBACK || n > limits.max_history_hours {
+    if n < model.lookback() || n > limits.max_history_hours {
         return Err(ApiError::invalid(
             "rt",
-            format!("{n} hours; the model needs {} to {}", realtime::MAX_LOOKBACK, limits.max_history_hours),
+            format!("{n} hours; the model needs {} to {}", model.lookback(), limits.max_history_hours),
         ));
     }
     if input.da.len() > n + 48 {
@@ -116,13 +117,13 @@ pub fn check_price(input: &PriceInput, model: &PriceForecaster, limits: &Limits)
         }
     }
     let issued = input.issued_us();
-    if issued <= model.trained_until_us {
+    if issued <= model.trained_until_us() {
         return Err(ApiError::invalid(
             "rt",
             format!(
                 "the issue time {} is not after the model's training data (through {}): the model has seen what it would forecast",
                 format_micros(issued),
-                format_micros(model.trained_until_us)
+                format_micros(model.trained_until_us())
             ),
         ));
     }
@@ -152,24 +153,28 @@ pub fn check_price(input: &PriceInput, model: &PriceForecaster, limits: &Limits)
 }
 
 /// The forecast (the input checked by [`check_price`]): the horizons the history feeds, and
-/// those it cannot. Only the last `MAX_LOOKBACK` hours before the issue are read (the model
-/// reaches no further back), so the work per request is bounded whatever history it sends.
-pub fn run_price(model: &PriceForecaster, input: &PriceInput) -> (Vec<HorizonForecast>, Vec<usize>) {
+/// those it cannot. Only the model's lookback before the issue is read (it reaches no further
+/// back), so the work per request is bounded whatever history it sends.
+pub fn run_price(model: &PriceModel, input: &PriceInput) -> Result<(Vec<HorizonForecast>, Vec<usize>), ApiError> {
     let k = input.rt.len();
-    let first = k.saturating_sub(realtime::MAX_LOOKBACK);
+    let first = k.saturating_sub(model.lookback());
     let hours: Vec<(i64, f64, f64)> = (first..k + realtime::HORIZONS)
         .map(|i| {
             let da = input.da.get(i).copied().unwrap_or(f64::NAN);
             (input.start_us + i as i64 * HOUR_US, input.rt.get(i).copied().unwrap_or(f64::NAN), da)
         })
         .collect();
-    let Some(grid) = HourlyPrices::from_hours(&model.node, &hours, ercot_calendar_by_day()) else {
-        return (Vec::new(), (1..=input.horizons).collect());
+    let Some(grid) = HourlyPrices::from_hours(model.node(), &hours, ercot_calendar_by_day()) else {
+        return Ok((Vec::new(), (1..=input.horizons).collect()));
     };
-    let out: Vec<HorizonForecast> =
-        model.forecast(&grid, k - first).into_iter().filter(|h| h.horizon <= input.horizons).collect();
+    let out: Vec<HorizonForecast> = model
+        .forecast(&grid, k - first)
+        .map_err(|e| ApiError::internal(format!("{}: {e}", model.kind())))?
+        .into_iter()
+        .filter(|h| h.horizon <= input.horizons)
+        .collect();
     let unavailable = (1..=input.horizons).filter(|h| !out.iter().any(|f| f.horizon == *h)).collect();
-    (out, unavailable)
+    Ok((out, unavailable))
 }
 
 fn nan_for_null(values: &[Option<f64>]) -> Vec<f64> {
@@ -201,8 +206,7 @@ pub async fn forecast_price(
         horizons: req.horizons.unwrap_or(realtime::HORIZONS),
     };
     let served = Arc::clone(registry.price_for(&req.node).ok_or_else(|| {
-        let nodes: Vec<&str> =
-            registry.models.iter().filter_map(|m| m.model.price()).map(|p| p.node.as_str()).collect();
+        let nodes: Vec<&str> = registry.models.iter().filter_map(|m| m.model.price()).map(|p| p.node()).collect();
         ApiError::invalid("node", format!("no price model for `{}` is loaded (nodes served: {nodes:?})", req.node))
     })?);
     let model = served.model.price().expect("price_for finds price models");
@@ -210,7 +214,7 @@ pub async fn forecast_price(
     let issued_us = input.issued_us();
     let work = Arc::clone(&served);
     let (out, unavailable) =
-        app.batcher.run(move || run_price(work.model.price().expect("a price model"), &input)).await?;
+        app.batcher.run(move || run_price(work.model.price().expect("a price model"), &input)).await??;
     let body = PriceForecastResponse {
         model: served.name.clone(),
         version: served.version.clone(),

@@ -389,7 +389,7 @@ async fn infer_with(app: &App, served: Arc<Served>, req: InferRequest) -> Result
             };
             check_price(&input, model, &app.limits)?;
             let (rows, _) =
-                app.batcher.run(move || run_price(work.model.price().expect("a price model"), &input)).await?;
+                app.batcher.run(move || run_price(work.model.price().expect("a price model"), &input)).await??;
             let q: Vec<(f64, [f64; 3])> = rows.iter().map(|h| (h.mean, h.quantiles)).collect();
             let mut outs = vec![
                 out(

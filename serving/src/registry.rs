@@ -10,20 +10,21 @@ use hcp_models::artifact::{MANIFEST_FILE, Manifest};
 use hcp_models::classifier::JobSpec;
 use hcp_models::classifier::artifact::{self as classifier_artifact, ClassifierBundle};
 use hcp_models::forecast::demand::{self, DemandForecaster};
-use hcp_models::forecast::realtime::{self, HourlyPrices, PriceForecaster};
+use hcp_models::forecast::price::{self, PriceModel};
+use hcp_models::forecast::realtime::{self, HourlyPrices};
 
 use crate::error::{Error, Result};
 
 /// A model as it is served.
 #[derive(Debug, Clone)]
 pub enum Model {
-    Price(PriceForecaster),
+    Price(PriceModel),
     Demand(DemandForecaster),
     Classifier(ClassifierBundle),
 }
 
 impl Model {
-    pub fn price(&self) -> Option<&PriceForecaster> {
+    pub fn price(&self) -> Option<&PriceModel> {
         if let Model::Price(m) = self { Some(m) } else { None }
     }
 
@@ -37,7 +38,7 @@ impl Model {
 
     pub fn kind(&self) -> &'static str {
         match self {
-            Model::Price(_) => realtime::ARTIFACT_KIND,
+            Model::Price(m) => m.kind(),
             Model::Demand(_) => demand::ARTIFACT_KIND,
             Model::Classifier(_) => classifier_artifact::KIND,
         }
@@ -112,7 +113,7 @@ impl Registry {
 
     /// The price model of `node`.
     pub fn price_for(&self, node: &str) -> Option<&Arc<Served>> {
-        self.models.iter().find(|m| matches!(&m.model, Model::Price(p) if p.node == node))
+        self.models.iter().find(|m| matches!(&m.model, Model::Price(p) if p.node() == node))
     }
 
     /// Models of one kind, by name.
@@ -149,7 +150,7 @@ fn load_one(name: &str, dir: &Path) -> Result<Served> {
     let kind = head.get("kind").and_then(|k| k.as_str()).unwrap_or("");
     let fail = |e: hcp_models::Error| model_error(name, dir, e.to_string());
     let (model, manifest) = match kind {
-        realtime::ARTIFACT_KIND => realtime::load(dir).map(|(m, man)| (Model::Price(m), man)).map_err(fail)?,
+        k if price::KINDS.contains(&k) => PriceModel::load(dir).map(|(m, man)| (Model::Price(m), man)).map_err(fail)?,
         demand::ARTIFACT_KIND => demand::load(dir).map(|(m, man)| (Model::Demand(m), man)).map_err(fail)?,
         classifier_artifact::KIND => {
             classifier_artifact::load(dir).map(|(m, man)| (Model::Classifier(m), man)).map_err(fail)?
@@ -159,8 +160,9 @@ fn load_one(name: &str, dir: &Path) -> Result<Served> {
                 name,
                 dir,
                 format!(
-                    "kind `{other}` is not served (this build serves {}, {} and {})",
-                    realtime::ARTIFACT_KIND,
+                    "kind `{other}` is not served (this build serves {}, {}, {} and {})",
+                    price::KINDS[0],
+                    price::KINDS[1],
                     demand::ARTIFACT_KIND,
                     classifier_artifact::KIND
                 ),
@@ -186,12 +188,12 @@ pub fn smoke_test(model: &Model) -> std::result::Result<(), String> {
         Model::Price(m) => {
             // 2025-01-06 00:00 UTC, a Monday.
             let start = 1_736_121_600 * 1_000_000;
-            let k = realtime::MAX_LOOKBACK;
+            let k = m.lookback();
             let hours: Vec<(i64, f64, f64)> =
                 (0..k + realtime::HORIZONS).map(|i| (start + i as i64 * HOUR_US, 30.0, 30.0)).collect();
-            let grid = HourlyPrices::from_hours(&m.node, &hours, hcp_datasets::time::ercot_calendar_by_day())
+            let grid = HourlyPrices::from_hours(m.node(), &hours, hcp_datasets::time::ercot_calendar_by_day())
                 .ok_or("empty synthetic grid")?;
-            let out = m.forecast(&grid, k);
+            let out = m.forecast(&grid, k).map_err(|e| e.to_string())?;
             if out.len() != realtime::HORIZONS {
                 return Err(format!("{} of {} horizons forecast on a complete history", out.len(), realtime::HORIZONS));
             }

@@ -60,6 +60,65 @@ async fn price_forecast_is_the_models_own_and_reads_only_the_past() {
     assert!(!body["unavailable"].as_array().unwrap().is_empty(), "{body}");
 }
 
+/// An `lstm_rt` artifact (`model.safetensors`) is served like `lear_rt`: the forecast is the
+/// candle forward pass's own, the history it needs is its window, and the Open Inference
+/// Protocol route runs it too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_lstm_price_model_is_served_through_candle() {
+    let dir = tempfile::tempdir().unwrap();
+    let model_dir = dir.path().join("price-lstm-HB_WEST");
+    save_lstm_price_model(&model_dir, "HB_WEST", 11);
+    let router = hcp_serving::router(app(dir.path()));
+    let req = price_request(3, 24 * 3);
+    let (status, _, body) = call(&router, "POST", "/v1/forecast/price", Some(READ_KEY), Some(&req.to_string())).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["model"], "price-lstm-HB_WEST");
+    let horizons = body["horizons"].as_array().unwrap();
+    assert_eq!(horizons.len(), 24);
+
+    // Golden: the loaded model called directly on the same hours.
+    let (model, manifest) = hcp_models::forecast::price::PriceModel::load(&model_dir).unwrap();
+    assert_eq!((model.kind(), model.lookback()), ("price_lstm_rt", 48));
+    assert_eq!(body["version"].as_str().unwrap(), &manifest.model_sha256[..12]);
+    let start = parse_instant(req["start"].as_str().unwrap()).unwrap();
+    let rt: Vec<f64> = req["rt"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+    let da: Vec<f64> = req["da"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+    let hours: Vec<(i64, f64, f64)> = (0..rt.len() + 24)
+        .map(|i| {
+            (start + i as i64 * HOUR_US, rt.get(i).copied().unwrap_or(f64::NAN), da.get(i).copied().unwrap_or(f64::NAN))
+        })
+        .collect();
+    let grid = HourlyPrices::from_hours("HB_WEST", &hours, ercot_calendar).unwrap();
+    let direct = model.forecast(&grid, rt.len()).unwrap();
+    assert_eq!(direct.len(), 24);
+    for (h, d) in horizons.iter().zip(&direct) {
+        assert_eq!(h["p50"].as_f64().unwrap(), d.quantiles[1]);
+        assert_eq!(h["p90"].as_f64().unwrap(), d.quantiles[2]);
+        assert!(h["p10"].as_f64() <= h["p50"].as_f64() && h["p50"].as_f64() <= h["p90"].as_f64());
+    }
+
+    // Less history than the window: named.
+    let mut short = req.clone();
+    short["rt"] = json!(vec![30.0; 40]);
+    let (status, _, body) = call(&router, "POST", "/v1/forecast/price", Some(READ_KEY), Some(&short.to_string())).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(field(&body), "rt");
+    assert!(body["error"].as_str().unwrap().contains("needs 48"), "{body}");
+
+    // The Open Inference Protocol route: the same medians.
+    let infer = json!({"inputs": [
+        {"name": "start_unix_s", "datatype": "INT64", "shape": [1], "data": [start / 1_000_000]},
+        {"name": "rt", "datatype": "FP64", "shape": [rt.len()], "data": rt},
+        {"name": "da", "datatype": "FP64", "shape": [da.len()], "data": da},
+    ]});
+    let (status, _, body) =
+        call(&router, "POST", "/v2/models/price-lstm-HB_WEST/infer", Some(READ_KEY), Some(&infer.to_string())).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let p50 = body["outputs"].as_array().unwrap().iter().find(|o| o["name"] == "p50").unwrap();
+    let p50: Vec<f64> = p50["data"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+    assert_eq!(p50, direct.iter().map(|d| d.quantiles[1]).collect::<Vec<_>>());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn price_requests_that_cannot_be_answered_name_the_field() {
     let dir = models_dir();

@@ -10,7 +10,7 @@ use hcp_datasets::rows::{ForecastRow, PriceRow, forecasts_batch, price_rows};
 use hcp_datasets::{ReadOptions, Table, WriteOptions, WrittenFile, read_table, write_table};
 use hcp_models::artifact::{self, Manifest};
 use hcp_models::forecast::lasso::PathConfig;
-use hcp_models::forecast::lstm::{self, LstmForecaster};
+use hcp_models::forecast::price::PriceModel;
 use hcp_models::forecast::realtime::{
     ARTIFACT_KIND, HORIZONS, HourlyPrices, LearRt, MAX_LOOKBACK, PriceForecaster, feature_names,
 };
@@ -209,11 +209,6 @@ fn holdout_rows(p: &HourlyPrices, holdout: &[HoldoutPoint], version: &str, run_i
     rows
 }
 
-/// Loads a saved price forecaster (checksum and features verified).
-pub fn load_price_model(dir: &Path) -> Result<(PriceForecaster, Manifest)> {
-    Ok(hcp_models::forecast::realtime::load(dir)?)
-}
-
 /// What `hcp forecast price` runs.
 #[derive(Debug, Clone)]
 pub struct ForecastPriceConfig {
@@ -256,23 +251,17 @@ fn price_forecast_rows(
     cfg: &ForecastPriceConfig,
     rows: &mut Vec<ForecastRow>,
 ) -> Result<()> {
-    let kind = artifact::read_manifest(model_dir)?.kind;
-    let (forecaster, manifest) = if kind == lstm::ARTIFACT_KIND {
-        let (f, m) = LstmForecaster::load(model_dir)?;
-        (Loaded::Lstm(f), m)
-    } else {
-        let (f, m) = load_price_model(model_dir)?;
-        (Loaded::Lear(f), m)
-    };
+    let (forecaster, manifest) = PriceModel::load(model_dir)?;
     let node = forecaster.node().to_string();
     let p = hourly_grid(prices, &node, &cfg.history.display().to_string())?;
     let k = match cfg.issue_us {
         Some(t) => {
-            if (t - p.start_us) % 3_600_000_000 != 0 || t < p.time(MAX_LOOKBACK) || t > p.time(p.len()) {
+            let lookback = forecaster.lookback();
+            if (t - p.start_us) % 3_600_000_000 != 0 || t < p.time(lookback) || t > p.time(p.len()) {
                 return Err(Error::Invalid(format!(
                     "--issue-time {}: must be on the hour within {} .. {}",
                     hcp_datasets::time::format_micros(t),
-                    hcp_datasets::time::format_micros(p.time(MAX_LOOKBACK)),
+                    hcp_datasets::time::format_micros(p.time(lookback)),
                     hcp_datasets::time::format_micros(p.time(p.len()))
                 )));
             }
@@ -291,10 +280,8 @@ fn price_forecast_rows(
     }
     // The grid must reach the last horizon for its calendar inputs.
     extend_grid(&mut known, k + HORIZONS);
-    let (forecasts, model_id, needs) = match &forecaster {
-        Loaded::Lear(f) => (f.forecast(&known, k), "lear_rt", MAX_LOOKBACK),
-        Loaded::Lstm(f) => (f.forecast(&known, k)?, "lstm_rt", f.spec.window),
-    };
+    let forecasts = forecaster.forecast(&known, k)?;
+    let (model_id, needs) = (forecaster.model_id(), forecaster.lookback());
     if forecasts.is_empty() {
         return Err(Error::Invalid(format!(
             "{node}: no forecast possible at {}: the {needs} hours of prices before it are incomplete, \
@@ -310,21 +297,6 @@ fn price_forecast_rows(
         labels.push(rows, &model_id, forecast);
     }
     Ok(())
-}
-
-/// A price model directory's forecaster, by the kind its manifest names.
-enum Loaded {
-    Lear(PriceForecaster),
-    Lstm(LstmForecaster),
-}
-
-impl Loaded {
-    fn node(&self) -> &str {
-        match self {
-            Loaded::Lear(f) => &f.node,
-            Loaded::Lstm(f) => &f.spec.node,
-        }
-    }
 }
 
 /// Extends the grid with unknown hours up to `len`, with their calendar and publication times.

@@ -9,6 +9,7 @@ pub mod lstm;
 pub mod metrics;
 pub mod naive;
 pub mod panel;
+pub mod price;
 pub mod realtime;
 pub mod scaler;
 pub mod synthetic;

@@ -29,7 +29,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use hcp_models::forecast::realtime::{HourlyPrices, PriceForecaster};
+use hcp_models::forecast::price::PriceModel;
+use hcp_models::forecast::realtime::HourlyPrices;
 use hcp_sim::asic::{AsicCatalog, AsicModel};
 use hcp_sim::fleet::FleetConfig;
 use hcp_sim::site_server::{SiteClock, SiteStatus};
@@ -88,7 +89,7 @@ pub struct DaemonConfig {
     pub connect_for: Duration,
     /// hcp's trained real-time price forecasters (`hcp train price`), one per node at most;
     /// nodes without one plan on their latest published price.
-    pub forecasters: Vec<PriceForecaster>,
+    pub forecasters: Vec<PriceModel>,
     /// Each forecaster's holdout MAE (its manifest's), USD/MWh, by node: exported beside the
     /// live error of its forecasts, for the forecast-drift alert.
     pub validation_mae: BTreeMap<String, f64>,
@@ -323,7 +324,7 @@ struct Daemon {
     prices: std::sync::Arc<std::sync::Mutex<BTreeMap<String, f64>>>,
     /// The forecasters and their grids of published prices, refreshed every hour.
     forecast: std::sync::Arc<std::sync::Mutex<Forecast>>,
-    forecasters: BTreeMap<String, PriceForecaster>,
+    forecasters: BTreeMap<String, PriceModel>,
     forecast_hour: Option<i64>,
     /// The forecasts issued, waiting for their hours' prices, and the errors scored so far.
     ledger: forecast_error::Ledger,
@@ -380,19 +381,19 @@ impl Daemon {
         let nodes: Vec<&str> = status.sites.iter().map(|s| s.node.as_str()).collect();
         let mut forecasters = BTreeMap::new();
         for f in &cfg.forecasters {
-            if !nodes.contains(&f.node.as_str()) {
-                return Err(Error::Config(format!("a price model forecasts {}, which no site pays", f.node)));
+            if !nodes.contains(&f.node()) {
+                return Err(Error::Config(format!("a price model forecasts {}, which no site pays", f.node())));
             }
-            if f.trained_until_us >= status.now_us {
+            if f.trained_until_us() >= status.now_us {
                 return Err(Error::Config(format!(
                     "the price model of {} was trained on prices up to {}, not before the site's clock ({}): it would have seen the future",
-                    f.node,
-                    hcp_datasets::time::format_micros(f.trained_until_us),
+                    f.node(),
+                    hcp_datasets::time::format_micros(f.trained_until_us()),
                     hcp_datasets::time::format_micros(status.now_us)
                 )));
             }
-            if forecasters.insert(f.node.clone(), f.clone()).is_some() {
-                return Err(Error::Config(format!("two price models for {}", f.node)));
+            if forecasters.insert(f.node().to_string(), f.clone()).is_some() {
+                return Err(Error::Config(format!("two price models for {}", f.node())));
             }
         }
         let outlook = Live::default();
@@ -459,7 +460,10 @@ impl Daemon {
                 tracing::info!(node = %node, scored = totals.scored - before, mae_so_far = mae, "forecasts scored");
             }
             let k = grid.index_at(hour * hcp_datasets::time::MICROS_PER_HOUR).min(grid.len());
-            let issued = f.forecast(&grid, k);
+            let issued = f.forecast(&grid, k).unwrap_or_else(|e| {
+                tracing::warn!(node = %node, model = f.model_id(), error = %e, "no forecast this hour");
+                Vec::new()
+            });
             if let Some(first) = issued.iter().find(|f| f.horizon == 1) {
                 this_hour.push((node.clone(), first.mean));
             }

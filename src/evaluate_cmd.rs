@@ -137,6 +137,10 @@ pub struct LstmArgs {
     lstm_train_days: Option<usize>,
     #[arg(long, default_value_t = 7)]
     lstm_seed: u64,
+    /// Threads each LSTM layer splits a batch across (training's result depends on it in the
+    /// last bits: the same seed and thread count give the same weights).
+    #[arg(long, default_value_t = 1)]
+    lstm_threads: usize,
 }
 
 impl LstmArgs {
@@ -152,6 +156,7 @@ impl LstmArgs {
             valid_days: self.lstm_valid_days,
             train_days: self.lstm_train_days,
             seed: self.lstm_seed,
+            threads: self.lstm_threads,
             ..Default::default()
         })
     }

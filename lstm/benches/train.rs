@@ -2,7 +2,8 @@
 //! second over full steps (forward, pinball loss, backward, optimiser), batch 64 × window 168
 //! × 8 step inputs + 100 head inputs → 72 outputs, for one and two layers of 64 (the two-layer
 //! shape is `../shared/ML-NOTES.md`'s and `scripts/bench_lstm_torch.py`'s), with the fused
-//! layers that training uses and with the same layers as burn tensor operations.
+//! layers that training uses (on one and two threads) and with the same layers as burn tensor
+//! operations.
 //! `cargo bench -p hcp-lstm --bench train`; `STEPS=N` sets the timed steps (default 20).
 
 use std::time::Instant;
@@ -19,7 +20,10 @@ fn main() {
     let steps: usize = std::env::var("STEPS").ok().and_then(|s| s.parse().ok()).unwrap_or(20);
     let p = hourly_prices(24 * 120, &mut Mix(4));
     let scaler = Invariant::fit(&p.rt);
-    for (kernel, layers) in [(Kernel::Fused, 1), (Kernel::Fused, 2), (Kernel::TensorOps, 1), (Kernel::TensorOps, 2)] {
+    let fused = |threads| Kernel::Fused { threads };
+    for (kernel, layers) in
+        [(fused(1), 1), (fused(1), 2), (fused(2), 1), (fused(2), 2), (Kernel::TensorOps, 1), (Kernel::TensorOps, 2)]
+    {
         let spec = LstmSpec::new("BENCH", 168, 64, layers, scaler);
         let grid = Grid::new(&p, scaler, spec.window);
         let issues = grid.issues(0, p.len()).issues;

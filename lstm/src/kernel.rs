@@ -18,6 +18,8 @@
 //! the layer's gradients to burn's own autodiff.
 #![allow(unsafe_code)]
 
+use std::ops::Range;
+
 /// The sizes of one layer's pass.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Dims {
@@ -98,6 +100,108 @@ pub fn backward(d: Dims, x: &[f32], wx: &[f32], wh: &[f32], fwd: &Forward, dh: &
         return unsafe { backward_avx2(d, x, wx, wh, fwd, dh, want_x) };
     }
     backward_body::<false>(d, x, wx, wh, fwd, dh, want_x)
+}
+
+/// One part of a batch split across threads: its rows, its input `[steps, rows, input]` and its
+/// forward pass.
+#[derive(Debug, Clone)]
+pub struct Part {
+    pub rows: Range<usize>,
+    pub x: Vec<f32>,
+    pub fwd: Forward,
+}
+
+/// The batch's rows in `threads` contiguous parts, as equal as can be (fewer when the batch is
+/// smaller).
+fn split(batch: usize, threads: usize) -> Vec<Range<usize>> {
+    let n = threads.clamp(1, batch.max(1));
+    (0..n).map(|i| batch * i / n..batch * (i + 1) / n).collect()
+}
+
+/// Rows `rows` of every step of a `[steps, batch, width]` buffer, as `[steps, rows, width]`.
+fn gather(v: &[f32], d: Dims, width: usize, rows: &Range<usize>) -> Vec<f32> {
+    let mut out = Vec::with_capacity(d.steps * rows.len() * width);
+    for t in 0..d.steps {
+        out.extend_from_slice(&v[(t * d.batch + rows.start) * width..(t * d.batch + rows.end) * width]);
+    }
+    out
+}
+
+/// Writes a part `[steps, rows, width]` into rows `rows` of every step of `dst`.
+fn scatter(dst: &mut [f32], part: &[f32], d: Dims, width: usize, rows: &Range<usize>) {
+    let n = rows.len() * width;
+    for t in 0..d.steps {
+        dst[(t * d.batch + rows.start) * width..(t * d.batch + rows.end) * width]
+            .copy_from_slice(&part[t * n..(t + 1) * n]);
+    }
+}
+
+/// [`forward`] with the batch split across `threads` threads (rows are independent): every
+/// step's hidden state `[steps, batch, H]`, bit-identical whatever the split, and the parts the
+/// backward pass needs.
+pub fn forward_split(d: Dims, x: &[f32], wx: &[f32], wh: &[f32], b: &[f32], threads: usize) -> (Vec<f32>, Vec<Part>) {
+    check_lengths(d, x, wx, wh, b);
+    let ranges = split(d.batch, threads);
+    let run = |rows: Range<usize>| {
+        let xp = if ranges.len() == 1 { x.to_vec() } else { gather(x, d, d.input, &rows) };
+        let fwd = forward(Dims { batch: rows.len(), ..d }, &xp, wx, wh, b);
+        Part { rows, x: xp, fwd }
+    };
+    let parts: Vec<Part> = if ranges.len() == 1 {
+        vec![run(ranges[0].clone())]
+    } else {
+        std::thread::scope(|s| {
+            let handles: Vec<_> = ranges.iter().map(|r| s.spawn(|| run(r.clone()))).collect();
+            handles.into_iter().map(|h| h.join().expect("an LSTM forward thread panicked")).collect()
+        })
+    };
+    let h = if parts.len() == 1 {
+        parts[0].fwd.h.clone()
+    } else {
+        let mut h = vec![0f32; d.rows() * d.hidden];
+        for p in &parts {
+            scatter(&mut h, &p.fwd.h, d, d.hidden, &p.rows);
+        }
+        h
+    };
+    (h, parts)
+}
+
+/// [`backward`] over the parts of [`forward_split`], each on its own thread; the weight
+/// gradients are the parts' added in order (deterministic for a given split).
+pub fn backward_split(d: Dims, wx: &[f32], wh: &[f32], parts: &[Part], dh: &[f32], want_x: bool) -> Grads {
+    assert_eq!(dh.len(), d.rows() * d.hidden, "dh is [steps, batch, H]");
+    let run = |p: &Part| {
+        let dp = Dims { batch: p.rows.len(), ..d };
+        let dhp = if parts.len() == 1 { dh.to_vec() } else { gather(dh, d, d.hidden, &p.rows) };
+        backward(dp, &p.x, wx, wh, &p.fwd, &dhp, want_x)
+    };
+    let grads: Vec<Grads> = if parts.len() == 1 {
+        vec![run(&parts[0])]
+    } else {
+        std::thread::scope(|s| {
+            let handles: Vec<_> = parts.iter().map(|p| s.spawn(move || run(p))).collect();
+            handles.into_iter().map(|h| h.join().expect("an LSTM backward thread panicked")).collect()
+        })
+    };
+    let mut it = grads.into_iter().zip(parts);
+    let (mut total, first) = it.next().expect("at least one part");
+    if parts.len() > 1 && want_x {
+        let mut gx = vec![0f32; d.rows() * d.input];
+        scatter(&mut gx, &total.x, d, d.input, &first.rows);
+        total.x = gx;
+    }
+    for (g, p) in it {
+        for (acc, part) in [(&mut total.wx, &g.wx), (&mut total.wh, &g.wh), (&mut total.b, &g.b)] {
+            for (a, v) in acc.iter_mut().zip(part) {
+                *a += v;
+            }
+        }
+        if want_x {
+            scatter(&mut total.x, &g.x, d, d.input, &p.rows);
+        }
+    }
+    total
 }
 
 #[cfg(target_arch = "x86_64")]

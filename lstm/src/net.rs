@@ -11,13 +11,19 @@ use hcp_models::forecast::realtime::HORIZONS;
 use crate::{Error, Result, fused};
 
 /// How the LSTM layers run: fused (each layer one autodiff operation with its own backward pass,
-/// on burn's ndarray backend; `crate::fused`), or as burn tensor operations step by step (the
-/// reference the fused layer is tested and benchmarked against).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// on burn's ndarray backend, the batch split across `threads`; `crate::fused`), or as burn
+/// tensor operations step by step (the reference the fused layer is tested and benchmarked
+/// against).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kernel {
-    #[default]
-    Fused,
+    Fused { threads: usize },
     TensorOps,
+}
+
+impl Default for Kernel {
+    fn default() -> Kernel {
+        Kernel::Fused { threads: 1 }
+    }
 }
 
 /// One LSTM layer: gates input, forget, output, cell side by side in each matrix.
@@ -89,7 +95,7 @@ impl Net {
         for layer in &self.layers {
             let (wx, wh, b) = (layer.wx.val(), layer.wh.val(), layer.b.val());
             x = match kernel {
-                Kernel::Fused => fused::layer(x, wx, wh, b),
+                Kernel::Fused { threads } => fused::layer(x, wx, wh, b, threads),
                 Kernel::TensorOps => fused::reference(x, wx, wh, b),
             };
         }

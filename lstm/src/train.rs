@@ -43,6 +43,15 @@ pub struct LstmConfig {
     /// Days of history before the end of training used at all (`None`: everything).
     pub train_days: Option<usize>,
     pub seed: u64,
+    /// Threads each LSTM layer splits a batch's rows across. The forecasts of a given network
+    /// do not depend on it; training does, in the last bits of the weight gradients (the same
+    /// seed and thread count give the same weights).
+    #[serde(default = "one")]
+    pub threads: usize,
+}
+
+fn one() -> usize {
+    1
 }
 
 impl Default for LstmConfig {
@@ -59,6 +68,7 @@ impl Default for LstmConfig {
             valid_days: 28,
             train_days: None,
             seed: 7,
+            threads: 1,
         }
     }
 }
@@ -125,12 +135,19 @@ pub fn train(
     progress: &mut dyn FnMut(&Progress),
 ) -> Result<Trained> {
     let started = Instant::now();
-    if cfg.window == 0 || cfg.hidden == 0 || cfg.layers == 0 || cfg.batch == 0 || cfg.max_epochs == 0 {
+    if cfg.window == 0
+        || cfg.hidden == 0
+        || cfg.layers == 0
+        || cfg.batch == 0
+        || cfg.max_epochs == 0
+        || cfg.threads == 0
+    {
         return Err(Error::Invalid(format!(
-            "window {}, hidden {}, layers {}, batch {} and epochs {} must all be positive",
-            cfg.window, cfg.hidden, cfg.layers, cfg.batch, cfg.max_epochs
+            "window {}, hidden {}, layers {}, batch {}, epochs {} and threads {} must all be positive",
+            cfg.window, cfg.hidden, cfg.layers, cfg.batch, cfg.max_epochs, cfg.threads
         )));
     }
+    let kernel = Kernel::Fused { threads: cfg.threads };
     if !(cfg.learning_rate > 0.0 && cfg.learning_rate.is_finite()) {
         return Err(Error::Invalid(format!("learning rate {} must be positive", cfg.learning_rate)));
     }
@@ -189,7 +206,7 @@ pub fn train(
         let mut sum = 0.0;
         for (b, chunk) in order.chunks(cfg.batch).enumerate() {
             let batch = grid.batch(chunk, &device);
-            let loss = net.loss(Kernel::Fused, &batch);
+            let loss = net.loss(kernel, &batch);
             let value: f64 = loss.clone().into_scalar::<f32>().into();
             if !value.is_finite() {
                 return Err(Error::Invalid(format!(
@@ -212,7 +229,7 @@ pub fn train(
         }
         let train_loss = sum / order.len() as f64;
         let current = net.valid();
-        let valid_loss = validation_loss(&current, &valid_batches);
+        let valid_loss = validation_loss(&current, kernel, &valid_batches);
         train_losses.push(train_loss);
         valid_losses.push(valid_loss);
         progress(&Progress {
@@ -262,12 +279,12 @@ pub fn train(
     Ok(Trained { spec, config: cfg.clone(), weights, report })
 }
 
-fn validation_loss(net: &Net, batches: &[crate::net::Batch]) -> f64 {
+fn validation_loss(net: &Net, kernel: Kernel, batches: &[crate::net::Batch]) -> f64 {
     let mut sum = 0.0;
     let mut n = 0usize;
     for b in batches {
         let rows = b.head.dims()[0];
-        let l: f32 = net.loss(Kernel::Fused, b).into_scalar();
+        let l: f32 = net.loss(kernel, b).into_scalar();
         sum += f64::from(l) * rows as f64;
         n += rows;
     }

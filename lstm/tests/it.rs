@@ -38,7 +38,7 @@ fn burn_and_candle_agree_within_1e4() {
         for round in 0..2 {
             if round == 1 {
                 for chunk in issues.chunks(64).take(3) {
-                    let loss = net.loss(Kernel::Fused, &grid.batch(chunk, &device));
+                    let loss = net.loss(Kernel::default(), &grid.batch(chunk, &device));
                     let grads = GradientsParams::from_grads(loss.backward(), &net);
                     net = optim.step(1e-2, net, grads);
                 }
@@ -47,7 +47,7 @@ fn burn_and_candle_agree_within_1e4() {
             let candle = LstmForecaster::from_safetensors(spec.clone(), &kept.to_safetensors().unwrap()).unwrap();
             let sample: Vec<usize> = issues.iter().copied().step_by(97).collect();
             let from_candle = candle.quantiles_z(&p, &sample).unwrap();
-            for kernel in [Kernel::Fused, Kernel::TensorOps] {
+            for kernel in [Kernel::Fused { threads: 1 }, Kernel::Fused { threads: 2 }, Kernel::TensorOps] {
                 let from_burn = burn_quantiles(&kept, kernel, &grid, &sample);
                 let mut worst = 0f32;
                 for (b, c) in from_burn.iter().zip(&from_candle) {
@@ -120,6 +120,16 @@ fn training_beats_the_day_ahead_price_and_is_reproducible() {
     }
     let again = train(&p, 0, p.len(), &cfg, None, &mut |_| {}).unwrap();
     assert_eq!(again.weights, trained.weights, "same seed, same weights");
+    // On two threads: reproducible too, and as good (the weights differ in the last bits).
+    let two = LstmConfig { threads: 2, ..cfg.clone() };
+    let a = train(&p, 0, p.len(), &two, None, &mut |_| {}).unwrap();
+    let b = train(&p, 0, p.len(), &two, None, &mut |_| {}).unwrap();
+    assert_eq!(a.weights, b.weights, "same seed and threads, same weights");
+    assert!(
+        a.report.valid_mae_usd_per_mwh < dam,
+        "two threads: lstm {} vs dam_latest {dam}",
+        a.report.valid_mae_usd_per_mwh
+    );
 }
 
 #[test]

@@ -1,7 +1,9 @@
 //! Speed of `/v1/forecast/price` in process (no sockets): each stage of a request (parse the
 //! JSON body, check it, forecast, write the answer) and the whole request through the router,
 //! p50/p99 over many requests; then throughput with many requests in flight on a 2-thread
-//! runtime. Over TCP with wrk: `scripts/bench_serve.sh`. `cargo bench -p hcp-serving --bench serve`.
+//! runtime; then the same forecast and request served by an `lstm_rt` of the default shape
+//! (window 168, one layer of 64; candle). Over TCP with wrk: `scripts/bench_serve.sh`.
+//! `cargo bench -p hcp-serving --bench serve`.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -103,4 +105,39 @@ fn main() {
             done as f64 / 3.0
         );
     }
+
+    lstm(&rt, n / 5);
+}
+
+/// The price forecast and the whole request with an `lstm_rt` (window 168, 64 units) served.
+fn lstm(rt: &tokio::runtime::Runtime, n: usize) {
+    let dir = tempfile::tempdir().unwrap();
+    save_lstm_price_model(&dir.path().join("price-lstm-HB_WEST"), "HB_WEST", 11, 168, 64);
+    let app = app(dir.path());
+    let registry = app.registry();
+    let model = registry.price_for("HB_WEST").unwrap().model.price().unwrap().clone();
+    let body = price_request(3, 192).to_string();
+    let req = serde_json::from_str::<PriceForecastRequest>(&body).unwrap();
+    let input = PriceInput {
+        start_us: parse_instant(&req.start).unwrap(),
+        rt: req.rt.iter().map(|v| v.unwrap_or(f64::NAN)).collect(),
+        da: req.da.iter().map(|v| v.unwrap_or(f64::NAN)).collect(),
+        horizons: 24,
+    };
+    let (p50, p99) = time_each(n, || {
+        black_box(run_price(&model, black_box(&input)).unwrap());
+    });
+    println!("lstm_rt forecast     p50 {p50:7.1} µs  p99 {p99:7.1} µs  (grid + candle forward, 168 steps x 64 units)");
+    let router = hcp_serving::router(app.clone());
+    let (p50, p99) = rt.block_on(async {
+        let mut us = Vec::with_capacity(n);
+        for _ in 0..n {
+            let t = Instant::now();
+            let (status, _, _) = call(&router, "POST", "/v1/forecast/price", Some(READ_KEY), Some(&body)).await;
+            assert_eq!(status, 200);
+            us.push(t.elapsed().as_secs_f64() * 1e6);
+        }
+        percentiles(us)
+    });
+    println!("lstm_rt request      p50 {p50:7.1} µs  p99 {p99:7.1} µs  (router, one at a time)");
 }

@@ -67,7 +67,7 @@ async fn price_forecast_is_the_models_own_and_reads_only_the_past() {
 async fn an_lstm_price_model_is_served_through_candle() {
     let dir = tempfile::tempdir().unwrap();
     let model_dir = dir.path().join("price-lstm-HB_WEST");
-    save_lstm_price_model(&model_dir, "HB_WEST", 11);
+    save_lstm_price_model(&model_dir, "HB_WEST", 11, 48, 8);
     let router = hcp_serving::router(app(dir.path()));
     let req = price_request(3, 24 * 3);
     let (status, _, body) = call(&router, "POST", "/v1/forecast/price", Some(READ_KEY), Some(&req.to_string())).await;

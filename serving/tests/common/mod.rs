@@ -129,14 +129,14 @@ pub fn save_classifier(dir: &Path) {
     hcp_models::classifier::artifact::save(dir, &bundle, serde_json::json!({}), serde_json::json!({})).unwrap();
 }
 
-/// Saves an `lstm_rt` of `node` trained (burn, a few epochs of a small network) on the same
-/// hours as [`save_price_model`]'s.
-pub fn save_lstm_price_model(dir: &Path, node: &str, seed: u64) {
+/// Saves an `lstm_rt` of `node` (a `window`-hour window, `hidden` units) trained with burn for a
+/// few epochs on the same hours as [`save_price_model`]'s.
+pub fn save_lstm_price_model(dir: &Path, node: &str, seed: u64, window: usize, hidden: usize) {
     let k = TRAIN_DAYS * 24;
     let (rt, da) = prices(k + 24 * 20, seed);
     let hours: Vec<(i64, f64, f64)> = (0..rt.len()).map(|i| (START_US + i as i64 * HOUR_US, rt[i], da[i])).collect();
     let grid = HourlyPrices::from_hours(node, &hours, ercot_calendar).unwrap();
-    let cfg = hcp_lstm::LstmConfig { window: 48, hidden: 8, max_epochs: 3, valid_days: 7, ..Default::default() };
+    let cfg = hcp_lstm::LstmConfig { window, hidden, max_epochs: 3, valid_days: 7, ..Default::default() };
     let trained = hcp_lstm::train(&grid, 0, k, &cfg, None, &mut |_| {}).unwrap();
     trained.save(dir, "synthetic").unwrap();
 }

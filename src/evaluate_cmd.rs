@@ -137,8 +137,7 @@ pub struct LstmArgs {
     lstm_train_days: Option<usize>,
     #[arg(long, default_value_t = 7)]
     lstm_seed: u64,
-    /// Threads each LSTM layer splits a batch across (training's result depends on it in the
-    /// last bits: the same seed and thread count give the same weights).
+    /// Threads each LSTM layer spreads a batch over (the trained weights do not depend on it).
     #[arg(long, default_value_t = 1)]
     lstm_threads: usize,
 }

@@ -43,9 +43,8 @@ pub struct LstmConfig {
     /// Days of history before the end of training used at all (`None`: everything).
     pub train_days: Option<usize>,
     pub seed: u64,
-    /// Threads each LSTM layer splits a batch's rows across. The forecasts of a given network
-    /// do not depend on it; training does, in the last bits of the weight gradients (the same
-    /// seed and thread count give the same weights).
+    /// Threads each LSTM layer spreads a batch's parts of rows over; the weights do not depend
+    /// on it.
     #[serde(default = "one")]
     pub threads: usize,
 }

@@ -20,6 +20,20 @@ fn percentiles(mut us: Vec<f64>) -> (f64, f64) {
     (us[us.len() / 2], us[us.len() * 99 / 100])
 }
 
+/// p50/p99 of `n` price requests through the router, one at a time, each answer read back.
+fn one_at_a_time(rt: &tokio::runtime::Runtime, router: &axum::Router, body: &str, n: usize) -> (f64, f64) {
+    rt.block_on(async {
+        let mut us = Vec::with_capacity(n);
+        for _ in 0..n {
+            let t = Instant::now();
+            let (status, _, _) = call(router, "POST", "/v1/forecast/price", Some(READ_KEY), Some(body)).await;
+            assert_eq!(status, 200);
+            us.push(t.elapsed().as_secs_f64() * 1e6);
+        }
+        percentiles(us)
+    })
+}
+
 fn time_each(n: usize, mut f: impl FnMut()) -> (f64, f64) {
     let mut us = Vec::with_capacity(n);
     for _ in 0..n {
@@ -63,16 +77,7 @@ fn main() {
 
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let router = hcp_serving::router(app.clone());
-    let (p50, p99) = rt.block_on(async {
-        let mut us = Vec::with_capacity(n);
-        for _ in 0..n {
-            let t = Instant::now();
-            let (status, _, _) = call(&router, "POST", "/v1/forecast/price", Some(READ_KEY), Some(&body)).await;
-            assert_eq!(status, 200);
-            us.push(t.elapsed().as_secs_f64() * 1e6);
-        }
-        percentiles(us)
-    });
+    let (p50, p99) = one_at_a_time(&rt, &router, &body, n);
     println!("whole request        p50 {p50:7.1} µs  p99 {p99:7.1} µs  (router, one at a time, answer read back)");
 
     for in_flight in [8usize, 64] {
@@ -129,15 +134,6 @@ fn lstm(rt: &tokio::runtime::Runtime, n: usize) {
     });
     println!("lstm_rt forecast     p50 {p50:7.1} µs  p99 {p99:7.1} µs  (grid + candle forward, 168 steps x 64 units)");
     let router = hcp_serving::router(app.clone());
-    let (p50, p99) = rt.block_on(async {
-        let mut us = Vec::with_capacity(n);
-        for _ in 0..n {
-            let t = Instant::now();
-            let (status, _, _) = call(&router, "POST", "/v1/forecast/price", Some(READ_KEY), Some(&body)).await;
-            assert_eq!(status, 200);
-            us.push(t.elapsed().as_secs_f64() * 1e6);
-        }
-        percentiles(us)
-    });
+    let (p50, p99) = one_at_a_time(rt, &router, &body, n);
     println!("lstm_rt request      p50 {p50:7.1} µs  p99 {p99:7.1} µs  (router, one at a time)");
 }

@@ -11,6 +11,21 @@ use serde_json::{Value, json};
 /// A change to a valid request that makes it invalid.
 type Change = Box<dyn Fn(&mut Value)>;
 
+/// A price request's hours as the grid a model reads, 24 unknown hours past the issue, and the
+/// issue's index.
+fn request_grid(req: &Value) -> (HourlyPrices, usize) {
+    let start = parse_instant(req["start"].as_str().unwrap()).unwrap();
+    let numbers =
+        |name: &str| -> Vec<f64> { req[name].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect() };
+    let (rt, da) = (numbers("rt"), numbers("da"));
+    let hours: Vec<(i64, f64, f64)> = (0..rt.len() + 24)
+        .map(|i| {
+            (start + i as i64 * HOUR_US, rt.get(i).copied().unwrap_or(f64::NAN), da.get(i).copied().unwrap_or(f64::NAN))
+        })
+        .collect();
+    (HourlyPrices::from_hours("HB_WEST", &hours, ercot_calendar).unwrap(), rt.len())
+}
+
 fn field(body: &Value) -> &str {
     body["field"].as_str().unwrap_or("")
 }
@@ -34,15 +49,8 @@ async fn price_forecast_is_the_models_own_and_reads_only_the_past() {
 
     // Golden: the model called directly on the same hours gives the same numbers.
     let (model, _) = hcp_models::forecast::realtime::load(&dir.path().join("price-HB_WEST")).unwrap();
-    let rt: Vec<f64> = req["rt"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
-    let da: Vec<f64> = req["da"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
-    let hours: Vec<(i64, f64, f64)> = (0..rt.len() + 24)
-        .map(|i| {
-            (start + i as i64 * HOUR_US, rt.get(i).copied().unwrap_or(f64::NAN), da.get(i).copied().unwrap_or(f64::NAN))
-        })
-        .collect();
-    let grid = HourlyPrices::from_hours("HB_WEST", &hours, ercot_calendar).unwrap();
-    let direct = model.forecast(&grid, rt.len());
+    let (grid, k) = request_grid(&req);
+    let direct = model.forecast(&grid, k);
     for (h, d) in horizons.iter().zip(&direct) {
         assert_eq!(h["mean"].as_f64().unwrap(), d.mean);
         assert_eq!(h["p10"].as_f64().unwrap(), d.quantiles[0]);
@@ -80,16 +88,8 @@ async fn an_lstm_price_model_is_served_through_candle() {
     let (model, manifest) = hcp_models::forecast::price::PriceModel::load(&model_dir).unwrap();
     assert_eq!((model.kind(), model.lookback()), ("price_lstm_rt", 48));
     assert_eq!(body["version"].as_str().unwrap(), &manifest.model_sha256[..12]);
-    let start = parse_instant(req["start"].as_str().unwrap()).unwrap();
-    let rt: Vec<f64> = req["rt"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
-    let da: Vec<f64> = req["da"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
-    let hours: Vec<(i64, f64, f64)> = (0..rt.len() + 24)
-        .map(|i| {
-            (start + i as i64 * HOUR_US, rt.get(i).copied().unwrap_or(f64::NAN), da.get(i).copied().unwrap_or(f64::NAN))
-        })
-        .collect();
-    let grid = HourlyPrices::from_hours("HB_WEST", &hours, ercot_calendar).unwrap();
-    let direct = model.forecast(&grid, rt.len()).unwrap();
+    let (grid, k) = request_grid(&req);
+    let direct = model.forecast(&grid, k).unwrap();
     assert_eq!(direct.len(), 24);
     for (h, d) in horizons.iter().zip(&direct) {
         assert_eq!(h["p50"].as_f64().unwrap(), d.quantiles[1]);
@@ -106,10 +106,11 @@ async fn an_lstm_price_model_is_served_through_candle() {
     assert!(body["error"].as_str().unwrap().contains("needs 48"), "{body}");
 
     // The Open Inference Protocol route: the same medians.
+    let start = parse_instant(req["start"].as_str().unwrap()).unwrap();
     let infer = json!({"inputs": [
         {"name": "start_unix_s", "datatype": "INT64", "shape": [1], "data": [start / 1_000_000]},
-        {"name": "rt", "datatype": "FP64", "shape": [rt.len()], "data": rt},
-        {"name": "da", "datatype": "FP64", "shape": [da.len()], "data": da},
+        {"name": "rt", "datatype": "FP64", "shape": [k], "data": req["rt"]},
+        {"name": "da", "datatype": "FP64", "shape": [k], "data": req["da"]},
     ]});
     let (status, _, body) =
         call(&router, "POST", "/v2/models/price-lstm-HB_WEST/infer", Some(READ_KEY), Some(&infer.to_string())).await;

@@ -113,3 +113,35 @@ impl PriceOutlook for Live {
         self.published.hourly(node, hour_start_us, hours)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use hcp_models::forecast::lstm::{LstmForecaster, LstmSpec};
+    use hcp_models::forecast::scaler::Invariant;
+    use hcp_models::forecast::synthetic::{Mix, hourly_prices};
+
+    use super::*;
+
+    /// hcp's outlook with an `lstm_rt`: the model's medians over its 24 hours, then the latest
+    /// published day-ahead price of each later hour; nothing for a node it does not forecast.
+    #[test]
+    fn an_lstm_outlook_is_its_medians_then_the_day_ahead_price() {
+        let p = hourly_prices(24 * 10, &mut Mix(3));
+        let spec = LstmSpec::new("SYNTHETIC", 48, 8, 1, Invariant::fit(&p.rt));
+        let model = PriceModel::Lstm(Arc::new(LstmForecaster::random(spec, 5).unwrap()));
+        let k = 24 * 8 + 5;
+        let direct = model.forecast(&p, k).unwrap();
+        assert_eq!(direct.len(), 24);
+        let mut outlook = Forecast { nodes: BTreeMap::from([("SYNTHETIC".to_string(), (model, p.clone()))]) };
+        let got = outlook.hourly("SYNTHETIC", p.time(k), 30);
+        for (h, d) in direct.iter().enumerate() {
+            assert_eq!(got[h], d.quantiles[1], "hour {h}");
+        }
+        for (h, v) in got.iter().enumerate().skip(24) {
+            assert_eq!(Some(*v), p.latest_da(k, k + h).map(|(da, _)| da), "hour {h}");
+        }
+        assert_eq!(outlook.hourly("ELSEWHERE", p.time(k), 3), vec![0.0; 3]);
+    }
+}

@@ -36,7 +36,7 @@ use crate::kernel::{Dims, Part, backward_split, forward_split};
 type Ad = Autodiff<NdArray>;
 
 /// The layer over `x [steps, batch, input]`: every step's hidden state `[steps, batch, H]`. On
-/// ndarray the batch runs in parts of 16 rows spread over `threads` threads; neither the
+/// ndarray the batch runs in parts of 32 rows spread over `threads` threads; neither the
 /// outputs nor the gradients depend on `threads`.
 pub fn layer(x: Tensor<3>, wx: Tensor<2>, wh: Tensor<2>, b: Tensor<1>, threads: usize) -> Tensor<3> {
     let [steps, batch, input] = x.dims();

@@ -102,8 +102,9 @@ pub fn backward(d: Dims, x: &[f32], wx: &[f32], wh: &[f32], fwd: &Forward, dh: &
     backward_body::<false>(d, x, wx, wh, fwd, dh, want_x)
 }
 
-/// Rows of a batch run together: a part's step buffers stay in the first-level cache (measured:
-/// 16 rows at a time run about 18 % faster per row than 64).
+/// Rows of a batch run together, so that a step's gates (32 × 4H floats) stay in the first-level
+/// cache. Measured on the kernel alone (batch 64, H 64): 32 rows at a time ran 8 % faster per row
+/// than 64, 16 rows 18 %; in training, with burn around it, 32 did better than 16.
 const PART_ROWS: usize = 32;
 
 /// One part of a batch: its rows, its input `[steps, rows, input]` and its forward pass.

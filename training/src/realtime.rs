@@ -15,7 +15,8 @@
 //! the target's own), the last 24 real-time hours, the last three day-ahead hours, the target's
 //! hour yesterday and last week, and calendar dummies (see `hcp_models::forecast::realtime`).
 //! With an LSTM configuration, also `lstm_rt` (`hcp-lstm`: trained once on everything before
-//! the walk, its median the point forecast and its own quantiles the band) and
+//! the walk, its median the point forecast and its own quantiles the band, recalibrated by
+//! conformal quantile regression over the last `band_days` of scores) and
 //! `ensemble_lear_lstm`, the mean of the two point forecasts.
 
 use std::collections::BTreeMap;
@@ -120,6 +121,9 @@ impl Model {
         }
     }
 }
+
+/// The coverage lstm_rt's recalibrated band aims at: the 0.1 and 0.9 quantiles' 80 %.
+const CQR_LEVEL: f64 = 0.8;
 
 /// A baseline's forecast of target `j` at issue `k`, from what is known at `k` only.
 fn baseline(p: &HourlyPrices, model: Model, k: usize, j: usize) -> Option<f64> {
@@ -322,6 +326,11 @@ pub fn evaluate_real_time(
     let labels = RowLabels::new("rtm_price_per_mwh", &p.node, env!("CARGO_PKG_VERSION"), &cfg.run_id);
     let mut bands: Vec<ErrorBands> = (0..n_models).map(|_| ErrorBands::new(HORIZONS, cfg.band_days * 24)).collect();
     let mut offsets = vec![[[0.0; 3]; HORIZONS]; n_models];
+    // lstm_rt's band: its own quantiles, recalibrated by split-conformal quantile regression (CQR)
+    // on its last `band_days` of scores max(q10 - y, y - q90), each known once its hour is over.
+    let mut lstm_scores = ErrorBands::new(HORIZONS, cfg.band_days * 24);
+    let mut lstm_widen = [0.0; HORIZONS];
+    let mut pending_scores: std::collections::VecDeque<(usize, usize, f64)> = Default::default();
     // Errors wait here until their target hour is over.
     let mut pending: std::collections::VecDeque<(usize, usize, usize, f64)> = Default::default();
     let mut totals = vec![Accumulator::default(); n_models];
@@ -338,11 +347,21 @@ pub fn evaluate_real_time(
             bands[m].record(h - 1, e);
             pending.pop_front();
         }
+        while let Some(&(known_at, h, score)) = pending_scores.front() {
+            if known_at > k {
+                break;
+            }
+            lstm_scores.record(h - 1, score);
+            pending_scores.pop_front();
+        }
         if (k - walk_first) % 24 == 0 {
             for (model_offsets, model_bands) in offsets.iter_mut().zip(&bands) {
                 for (h, o) in model_offsets.iter_mut().enumerate() {
                     *o = model_bands.offsets(h);
                 }
+            }
+            for (h, w) in lstm_widen.iter_mut().enumerate() {
+                *w = lstm_scores.conformal(h, CQR_LEVEL);
             }
         }
         let issue = p.time(k);
@@ -354,10 +373,13 @@ pub fn evaluate_real_time(
             let actual = p.rt[j];
             let points: Vec<Option<(f64, Option<[f64; 3]>)>> = models.iter().map(|&m| forecast(m, k, h)).collect();
             for (m, point) in points.iter().enumerate() {
-                if let Some((v, _)) = *point
+                if let Some((v, own)) = *point
                     && actual.is_finite()
                 {
                     pending.push_back((j + 1, m, h, actual - v));
+                    if let (Model::LstmRt, Some(q)) = (models[m], own) {
+                        pending_scores.push_back((j + 1, h, (q[0] - actual).max(actual - q[2])));
+                    }
                 }
             }
             if k < test_first {
@@ -371,7 +393,14 @@ pub fn evaluate_real_time(
             }
             for (m, point) in points.iter().enumerate() {
                 let Some((v, own)) = *point else { continue };
-                let q = own.unwrap_or_else(|| offsets[m][h - 1].map(|o| v + o));
+                let q = match own {
+                    // Widened (or narrowed) by the conformal score; never past the median.
+                    Some(q) => {
+                        let w = lstm_widen[h - 1];
+                        [(q[0] - w).min(q[1]), q[1], (q[2] + w).max(q[1])]
+                    }
+                    None => offsets[m][h - 1].map(|o| v + o),
+                };
                 if scored {
                     totals[m].add(actual, v, &q);
                     by_h[m][h - 1].add(actual, v, &q);
@@ -483,7 +512,8 @@ impl RealTimeReport {
         if let Some(t) = &r.lstm_training {
             s += &format!(
                 "\nlstm_rt: trained once before the walk on {} issues ({} validation), {} epochs (best {}), \
-                 validation MAE {:.2} $/MWh, {:.0} windows/s, {:.0} s; its band is its own quantiles.\n",
+                 validation MAE {:.2} $/MWh, {:.0} windows/s, {:.0} s; its band is its own quantiles, \
+                 recalibrated by conformal quantile regression on its last band days of scores.\n",
                 t.train_issues,
                 t.valid_issues,
                 t.epochs_run,

@@ -51,6 +51,21 @@ impl ErrorBands {
     }
 }
 
+impl ErrorBands {
+    /// The split-conformal quantile of a slot's recorded scores at `level`: the
+    /// ⌈(n + 1)·level⌉-th smallest of the n known (the largest when that rank passes n; 0 while
+    /// none is known).
+    pub fn conformal(&self, slot: usize, level: f64) -> f64 {
+        let mut e: Vec<f64> = self.errors[slot].iter().copied().collect();
+        if e.is_empty() {
+            return 0.0;
+        }
+        e.sort_by(f64::total_cmp);
+        let rank = ((e.len() + 1) as f64 * level).ceil() as usize;
+        e[rank.clamp(1, e.len()) - 1]
+    }
+}
+
 /// Linear interpolation between order statistics (type 7, numpy's default).
 fn quantile_sorted(sorted: &[f64], q: f64) -> f64 {
     let pos = q * (sorted.len() - 1) as f64;
@@ -62,6 +77,19 @@ fn quantile_sorted(sorted: &[f64], q: f64) -> f64 {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    /// Golden: scores 1..=9, level 0.8: rank ⌈10 × 0.8⌉ = 8, the score 8; level 0.95: rank 10
+    /// passes n, the largest.
+    #[test]
+    fn conformal_quantile_is_the_finite_sample_rank() {
+        let mut b = ErrorBands::new(1, 100);
+        assert_eq!(b.conformal(0, 0.8), 0.0);
+        for e in [5, 3, 9, 1, 7, 2, 8, 4, 6] {
+            b.record(0, e as f64);
+        }
+        assert_eq!(b.conformal(0, 0.8), 8.0);
+        assert_eq!(b.conformal(0, 0.95), 9.0);
+    }
 
     #[test]
     fn keeps_the_window_and_interpolates() {

@@ -16,7 +16,7 @@ pub mod net;
 pub mod samples;
 pub mod train;
 
-pub use train::{LstmConfig, Progress, TrainReport, train};
+pub use train::{LstmConfig, Progress, TrainReport, Trained, train, train_from};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

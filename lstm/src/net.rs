@@ -87,6 +87,41 @@ impl Net {
         }
     }
 
+    /// The network whose weights `bytes` (safetensors, as [`Net::to_safetensors`] writes them)
+    /// hold, on `device`: every weight of `spec.weight_shapes()` must be there with its shape.
+    pub fn from_safetensors(spec: &LstmSpec, bytes: &[u8], device: &Device) -> Result<Net> {
+        let st = safetensors::SafeTensors::deserialize(bytes).map_err(|e| Error::Burn(format!("safetensors: {e}")))?;
+        let mut tensors: std::collections::HashMap<String, (Vec<usize>, Vec<f32>)> = Default::default();
+        for (name, shape) in spec.weight_shapes() {
+            let view = st.tensor(&name).map_err(|e| Error::Burn(format!("{name}: {e}")))?;
+            if view.shape() != shape.as_slice() || view.dtype() != safetensors::Dtype::F32 {
+                return Err(Error::Burn(format!(
+                    "{name}: {:?} {:?}, the spec wants F32 {shape:?}",
+                    view.dtype(),
+                    view.shape()
+                )));
+            }
+            let values = view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+            tensors.insert(name, (shape, values));
+        }
+        let mut take = |name: String| {
+            let (shape, values) = tensors.remove(&name).expect("every name of the spec was read");
+            TensorData::new(values, shape)
+        };
+        let layers = (0..spec.layers)
+            .map(|l| Layer {
+                wx: Param::from_tensor(Tensor::from_data(take(format!("layers.{l}.wx")), device)),
+                wh: Param::from_tensor(Tensor::from_data(take(format!("layers.{l}.wh")), device)),
+                b: Param::from_tensor(Tensor::from_data(take(format!("layers.{l}.b")), device)),
+            })
+            .collect();
+        Ok(Net {
+            layers,
+            head_w: Param::from_tensor(Tensor::from_data(take("head.w".into()), device)),
+            head_b: Param::from_tensor(Tensor::from_data(take("head.b".into()), device)),
+        })
+    }
+
     /// Raw outputs `[batch, N_OUT]` from the window `seq [steps, batch, N_STEP]` (oldest step
     /// first) and the head inputs `[batch, N_HEAD]`.
     pub fn raw(&self, kernel: Kernel, seq: Tensor<3>, head: Tensor<2>) -> Tensor<2> {

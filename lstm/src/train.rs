@@ -133,6 +133,21 @@ pub fn train(
     checkpoint: Option<&Path>,
     progress: &mut dyn FnMut(&Progress),
 ) -> Result<Trained> {
+    train_from(p, first, end, cfg, None, checkpoint, progress)
+}
+
+/// [`train`], starting from `init`'s weights and scaler when given (fine-tuning on newer data):
+/// its network shape must be `cfg`'s, and its weights count as epoch 0, kept when no epoch
+/// beats them on the validation split (`best_epoch` 0).
+pub fn train_from(
+    p: &HourlyPrices,
+    first: usize,
+    end: usize,
+    cfg: &LstmConfig,
+    init: Option<&Trained>,
+    checkpoint: Option<&Path>,
+    progress: &mut dyn FnMut(&Progress),
+) -> Result<Trained> {
     let started = Instant::now();
     if cfg.window == 0
         || cfg.hidden == 0
@@ -163,8 +178,21 @@ pub fn train(
             cfg.valid_days
         )));
     }
-    let known: Vec<f64> = (first.saturating_sub(cfg.window)..end).flat_map(|i| [p.rt[i], p.da[i]]).collect();
-    let scaler = Invariant::fit(&known);
+    if let Some(t) = init
+        && (t.spec.window, t.spec.hidden, t.spec.layers) != (cfg.window, cfg.hidden, cfg.layers)
+    {
+        return Err(Error::Invalid(format!(
+            "fine-tuning a network of window {}, hidden {}, layers {} with window {}, hidden {}, layers {}",
+            t.spec.window, t.spec.hidden, t.spec.layers, cfg.window, cfg.hidden, cfg.layers
+        )));
+    }
+    let scaler = match init {
+        Some(t) => t.spec.scaler,
+        None => {
+            let known: Vec<f64> = (first.saturating_sub(cfg.window)..end).flat_map(|i| [p.rt[i], p.da[i]]).collect();
+            Invariant::fit(&known)
+        }
+    };
     let grid = Grid::new(p, scaler, cfg.window);
     let train_set = grid.issues(first, valid_first);
     let valid_set = grid.issues(valid_first, end);
@@ -187,7 +215,10 @@ pub fn train(
     let plain = cpu_device();
     let device = plain.clone().autodiff();
     device.seed(cfg.seed);
-    let mut net = Net::init(&spec, &device);
+    let mut net = match init {
+        Some(t) => Net::from_safetensors(&spec, &t.weights, &device)?,
+        None => Net::init(&spec, &device),
+    };
     let mut optim =
         AdamConfig::new().with_grad_clipping(Some(GradientClippingConfig::Norm(cfg.clip_norm as f32))).init();
     let mut rng = rand::rngs::SmallRng::seed_from_u64(cfg.seed);
@@ -196,6 +227,10 @@ pub fn train(
     let valid_batches: Vec<_> = valid_set.issues.chunks(512).map(|c| grid.batch(c, &plain)).collect();
 
     let mut best: Option<(f64, usize, Net)> = None;
+    if init.is_some() {
+        let current = net.valid();
+        best = Some((validation_loss(&current, kernel, &valid_batches), 0, current));
+    }
     let mut train_losses = Vec::new();
     let mut valid_losses = Vec::new();
     let mut windows = 0usize;

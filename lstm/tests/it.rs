@@ -120,16 +120,20 @@ fn training_beats_the_day_ahead_price_and_is_reproducible() {
     }
     let again = train(&p, 0, p.len(), &cfg, None, &mut |_| {}).unwrap();
     assert_eq!(again.weights, trained.weights, "same seed, same weights");
-    // On two threads: reproducible too, and as good (the weights differ in the last bits).
-    let two = LstmConfig { threads: 2, ..cfg.clone() };
-    let a = train(&p, 0, p.len(), &two, None, &mut |_| {}).unwrap();
-    let b = train(&p, 0, p.len(), &two, None, &mut |_| {}).unwrap();
-    assert_eq!(a.weights, b.weights, "same seed and threads, same weights");
-    assert!(
-        a.report.valid_mae_usd_per_mwh < dam,
-        "two threads: lstm {} vs dam_latest {dam}",
-        a.report.valid_mae_usd_per_mwh
-    );
+    // Fine-tuning on a later range starts from these weights and this scaler; the starting
+    // weights count as epoch 0 and are kept when no epoch beats them.
+    let later = hourly_prices(24 * 150, &mut Mix(9));
+    let tune = LstmConfig { max_epochs: 2, ..cfg.clone() };
+    let tuned = hcp_lstm::train_from(&later, 0, later.len(), &tune, Some(&trained), None, &mut |_| {}).unwrap();
+    assert_eq!(tuned.spec.scaler, trained.spec.scaler);
+    assert!(tuned.report.valid_loss_by_epoch.iter().all(|&l| l >= tuned.report.valid_pinball));
+    assert_eq!(tuned.report.best_epoch == 0, tuned.weights == trained.weights);
+    let wider = LstmConfig { hidden: 32, ..tune };
+    let err = hcp_lstm::train_from(&later, 0, later.len(), &wider, Some(&trained), None, &mut |_| {}).unwrap_err();
+    assert!(err.to_string().contains("fine-tuning a network of window 24, hidden 16"), "{err}");
+    // On three threads: the same weights.
+    let three = train(&p, 0, p.len(), &LstmConfig { threads: 3, ..cfg.clone() }, None, &mut |_| {}).unwrap();
+    assert_eq!(three.weights, trained.weights, "the thread count changed the weights");
 }
 
 #[test]

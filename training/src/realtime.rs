@@ -153,6 +153,9 @@ pub struct RealTimeConfig {
     pub path: PathConfig,
     /// Train and score `lstm_rt` (and the LEAR + LSTM ensemble) too.
     pub lstm: Option<hcp_lstm::LstmConfig>,
+    /// With `lstm`: at each recalibration after the first, fine-tune the LSTM from its last
+    /// weights for at most this many epochs on everything before it (0: trained once).
+    pub lstm_finetune_epochs: usize,
     pub out: PathBuf,
     pub run_id: String,
 }
@@ -170,6 +173,7 @@ impl RealTimeConfig {
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             path: PathConfig::default(),
             lstm: None,
+            lstm_finetune_epochs: 0,
             out,
             run_id: "evaluate".into(),
         }
@@ -215,6 +219,9 @@ pub struct RealTimeReport {
     /// `lstm_rt`'s training, when it ran.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lstm_training: Option<hcp_lstm::TrainReport>,
+    /// Each fine-tuning of `lstm_rt` (`lstm_finetune_epochs`), in order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub lstm_finetunes: Vec<hcp_lstm::TrainReport>,
     pub elapsed_s: f64,
 }
 
@@ -264,32 +271,38 @@ pub fn evaluate_real_time(
     let step = cfg.recalibrate_every * 24;
     let blocks: Vec<usize> = (walk_first..=test_last).step_by(step).collect();
 
-    // lstm_rt: trained once on the hours before the walk, then run over every issue of it.
+    // lstm_rt: trained on the hours before the walk, then run over every issue of it; with
+    // fine-tuning, retrained from its last weights at each recalibration on the hours before it.
     let mut lstm_training = None;
-    let lstm: Vec<[Option<[f64; 3]>; HORIZONS]> = match &cfg.lstm {
-        None => Vec::new(),
-        Some(lstm_cfg) => {
-            let trained = hcp_lstm::train(
-                &p,
-                0,
-                walk_first,
-                lstm_cfg,
-                Some(&cfg.out.join("lstm_rt/checkpoints")),
-                lstm_progress,
-            )?;
-            trained.save(&cfg.out.join("lstm_rt"), &cfg.input.display().to_string())?;
-            let f = trained.forecaster()?;
-            lstm_training = Some(trained.report);
-            let issues: Vec<usize> = (walk_first..=test_last).collect();
-            let mut out = Vec::with_capacity(issues.len());
-            for chunk in issues.chunks(256) {
+    let mut lstm_finetunes = Vec::new();
+    let mut lstm: Vec<[Option<[f64; 3]>; HORIZONS]> = Vec::new();
+    if let Some(lstm_cfg) = &cfg.lstm {
+        let mut trained =
+            hcp_lstm::train(&p, 0, walk_first, lstm_cfg, Some(&cfg.out.join("lstm_rt/checkpoints")), lstm_progress)?;
+        lstm_training = Some(trained.report.clone());
+        let mut run_over = |t: &hcp_lstm::Trained, issues: std::ops::Range<usize>| -> Result<()> {
+            let f = t.forecaster()?;
+            for chunk in issues.collect::<Vec<_>>().chunks(256) {
                 for q in f.quantiles_z(&p, chunk)? {
-                    out.push(std::array::from_fn(|h| q.map(|q| q[h].map(|z| f.spec.scaler.inverse(f64::from(z))))));
+                    lstm.push(std::array::from_fn(|h| q.map(|q| q[h].map(|z| f.spec.scaler.inverse(f64::from(z))))));
                 }
             }
-            out
+            Ok(())
+        };
+        if cfg.lstm_finetune_epochs == 0 {
+            run_over(&trained, walk_first..test_last + 1)?;
+        } else {
+            let tune = hcp_lstm::LstmConfig { max_epochs: cfg.lstm_finetune_epochs, ..lstm_cfg.clone() };
+            for (i, &k0) in blocks.iter().enumerate() {
+                if i > 0 {
+                    trained = hcp_lstm::train_from(&p, 0, k0, &tune, Some(&trained), None, lstm_progress)?;
+                    lstm_finetunes.push(trained.report.clone());
+                }
+                run_over(&trained, k0..(k0 + step).min(test_last + 1))?;
+            }
         }
-    };
+        trained.save(&cfg.out.join("lstm_rt"), &cfg.input.display().to_string())?;
+    }
     let models: Vec<Model> = if cfg.lstm.is_some() {
         Model::BASE.iter().copied().chain([Model::LstmRt, Model::Ensemble]).collect()
     } else {
@@ -463,6 +476,7 @@ pub fn evaluate_real_time(
         best_model,
         threads: cfg.threads,
         lstm_training,
+        lstm_finetunes,
         elapsed_s: started.elapsed().as_secs_f64(),
     };
     let opts =
@@ -511,7 +525,7 @@ impl RealTimeReport {
         }
         if let Some(t) = &r.lstm_training {
             s += &format!(
-                "\nlstm_rt: trained once before the walk on {} issues ({} validation), {} epochs (best {}), \
+                "\nlstm_rt: trained before the walk on {} issues ({} validation), {} epochs (best {}), \
                  validation MAE {:.2} $/MWh, {:.0} windows/s, {:.0} s; its band is its own quantiles, \
                  recalibrated by conformal quantile regression on its last band days of scores.\n",
                 t.train_issues,
@@ -522,6 +536,14 @@ impl RealTimeReport {
                 t.windows_per_s,
                 t.elapsed_s
             );
+            if !r.lstm_finetunes.is_empty() {
+                let kept = r.lstm_finetunes.iter().filter(|f| f.best_epoch == 0).count();
+                let secs: f64 = r.lstm_finetunes.iter().map(|f| f.elapsed_s).sum();
+                s += &format!(
+                    "Fine-tuned at {} recalibrations ({kept} kept the previous weights), {secs:.0} s in all.\n",
+                    r.lstm_finetunes.len()
+                );
+            }
         }
         s += &format!("\n{} recalibrations on {} threads in {:.1} s.\n", r.recalibrations, r.threads, r.elapsed_s);
         s

@@ -161,10 +161,14 @@ fn real_time_forecasts_use_only_what_was_published_at_issue() {
             valid_days: 5,
             ..Default::default()
         });
+        // Fine-tuned at the second recalibration: on hours before it only.
+        cfg.lstm_finetune_epochs = 1;
         let mut epochs = 0;
         let report =
             evaluate_real_time(&cfg, &|_, _| {}, &mut |p| epochs += usize::from(p.valid_loss.is_some())).unwrap();
-        assert_eq!(epochs, report.lstm_training.as_ref().unwrap().epochs_run);
+        let finetuned: usize = report.lstm_finetunes.iter().map(|f| f.epochs_run).sum();
+        assert_eq!(epochs, report.lstm_training.as_ref().unwrap().epochs_run + finetuned);
+        assert_eq!(report.lstm_finetunes.len(), report.recalibrations - 1);
         assert!(cfg.out.join("lstm_rt/model.safetensors").exists());
         (report, forecasts(&cfg.out))
     };

@@ -14,8 +14,8 @@
 //! benchmark's invariant (asinh) space over the latest day-ahead price (split by whether it is
 //! the target's own), the last 24 real-time hours, the last three day-ahead hours, the target's
 //! hour yesterday and last week, and calendar dummies (see `hcp_models::forecast::realtime`).
-//! With an LSTM configuration, also `lstm_rt` (`hcp-lstm`: trained once on everything before
-//! the walk, its median the point forecast and its own quantiles the band, recalibrated by
+//! With an LSTM configuration, also `lstm_rt` (`hcp-lstm`: trained on everything before the
+//! walk, optionally fine-tuned at each recalibration, its median the point forecast and its own quantiles the band, recalibrated by
 //! conformal quantile regression over the last `band_days` of scores) and
 //! `ensemble_lear_lstm`, the mean of the two point forecasts.
 

@@ -9,12 +9,13 @@
 //! kernel ([`matmul_acc`]) on data that stays in cache, and the backward pass accumulates the
 //! weight gradients step by step while that step's gate gradients are still in cache. The
 //! sigmoid and tanh use an exponential accurate to 3e-7 relative ([`exp`]) that, unlike
-//! the C library's, the compiler vectorises. On x86-64 CPUs with AVX2 and FMA (checked at run
-//! time) the whole pass is compiled for them; elsewhere the same code runs without.
+//! the C library's, the compiler vectorises. On x86-64 CPUs with AVX-512F, or else AVX2 and FMA
+//! (checked at run time), the whole pass is compiled for them (the two give the same bits);
+//! elsewhere the same code runs portably.
 //!
-//! `unsafe` here, and only here in hcp: entering the functions compiled for AVX2 and FMA once
-//! the CPU is checked, and the unaligned AVX loads and stores of the matrix kernel, each within a
-//! slice whose bounds are checked just before. Tests hold the kernel to the textbook product and
+//! `unsafe` here, and only here in hcp: entering the functions compiled for AVX2/FMA or AVX-512
+//! once the CPU is checked, and the unaligned vector loads and stores of the matrix kernel, each
+//! within a slice whose bounds are checked just before. Tests hold the kernel to the textbook product and
 //! the layer's gradients to burn's own autodiff.
 #![allow(unsafe_code)]
 
@@ -66,6 +67,22 @@ fn check_lengths(d: Dims, x: &[f32], wx: &[f32], wh: &[f32], b: &[f32]) {
     assert_eq!(b.len(), g4, "b is [4H]");
 }
 
+/// The instruction sets the arithmetic is compiled for: the `ISA` parameter of its functions.
+const PORTABLE: u8 = 0;
+const AVX2: u8 = 1;
+const AVX512: u8 = 2;
+
+fn avx512() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        avx2_fma() && std::arch::is_x86_feature_detected!("avx512f")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
 fn avx2_fma() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
@@ -81,11 +98,16 @@ fn avx2_fma() -> bool {
 pub fn forward(d: Dims, x: &[f32], wx: &[f32], wh: &[f32], b: &[f32]) -> Forward {
     check_lengths(d, x, wx, wh, b);
     #[cfg(target_arch = "x86_64")]
+    if avx512() {
+        // SAFETY: the CPU has the features `forward_avx512` is compiled for (checked just above).
+        return unsafe { forward_avx512(d, x, wx, wh, b) };
+    }
+    #[cfg(target_arch = "x86_64")]
     if avx2_fma() {
         // SAFETY: the CPU has the features `forward_avx2` is compiled for (checked just above).
         return unsafe { forward_avx2(d, x, wx, wh, b) };
     }
-    forward_body::<false>(d, x, wx, wh, b)
+    forward_body::<PORTABLE>(d, x, wx, wh, b)
 }
 
 /// Gradients given the loss's gradient `dh` with respect to every step's hidden state
@@ -95,11 +117,16 @@ pub fn backward(d: Dims, x: &[f32], wx: &[f32], wh: &[f32], fwd: &Forward, dh: &
     assert_eq!(dh.len(), d.rows() * d.hidden, "dh is [steps, batch, H]");
     assert_eq!(fwd.h.len(), d.rows() * d.hidden, "the forward pass is of these dims");
     #[cfg(target_arch = "x86_64")]
+    if avx512() {
+        // SAFETY: as in `forward`.
+        return unsafe { backward_avx512(d, x, wx, wh, fwd, dh, want_x) };
+    }
+    #[cfg(target_arch = "x86_64")]
     if avx2_fma() {
         // SAFETY: as in `forward`.
         return unsafe { backward_avx2(d, x, wx, wh, fwd, dh, want_x) };
     }
-    backward_body::<false>(d, x, wx, wh, fwd, dh, want_x)
+    backward_body::<PORTABLE>(d, x, wx, wh, fwd, dh, want_x)
 }
 
 /// Rows of a batch run together, so that a step's gates (32 × 4H floats) stay in the first-level
@@ -218,24 +245,36 @@ pub fn backward_split(
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 fn forward_avx2(d: Dims, x: &[f32], wx: &[f32], wh: &[f32], b: &[f32]) -> Forward {
-    forward_body::<true>(d, x, wx, wh, b)
+    forward_body::<AVX2>(d, x, wx, wh, b)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 fn backward_avx2(d: Dims, x: &[f32], wx: &[f32], wh: &[f32], fwd: &Forward, dh: &[f32], want_x: bool) -> Grads {
-    backward_body::<true>(d, x, wx, wh, fwd, dh, want_x)
+    backward_body::<AVX2>(d, x, wx, wh, fwd, dh, want_x)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+fn forward_avx512(d: Dims, x: &[f32], wx: &[f32], wh: &[f32], b: &[f32]) -> Forward {
+    forward_body::<AVX512>(d, x, wx, wh, b)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+fn backward_avx512(d: Dims, x: &[f32], wx: &[f32], wh: &[f32], fwd: &Forward, dh: &[f32], want_x: bool) -> Grads {
+    backward_body::<AVX512>(d, x, wx, wh, fwd, dh, want_x)
 }
 
 #[inline(always)]
-fn forward_body<const FMA: bool>(d: Dims, x: &[f32], wx: &[f32], wh: &[f32], b: &[f32]) -> Forward {
+fn forward_body<const ISA: u8>(d: Dims, x: &[f32], wx: &[f32], wh: &[f32], b: &[f32]) -> Forward {
     let (h, g4, bh) = (d.hidden, 4 * d.hidden, d.batch * d.hidden);
     let rows = d.rows();
     let mut gates = Vec::with_capacity(rows * g4);
     for _ in 0..rows {
         gates.extend_from_slice(b);
     }
-    matmul_acc::<FMA>(&mut gates, x, wx, rows, d.input, g4);
+    matmul_acc::<ISA>(&mut gates, x, wx, rows, d.input, g4);
     let mut c = vec![0f32; rows * h];
     let mut tanh_c = vec![0f32; rows * h];
     let mut hs = vec![0f32; rows * h];
@@ -244,15 +283,15 @@ fn forward_body<const FMA: bool>(d: Dims, x: &[f32], wx: &[f32], wh: &[f32], b: 
     for t in 0..d.steps {
         let g = &mut gates[t * step..(t + 1) * step];
         if t > 0 {
-            matmul_acc::<FMA>(g, &hs[(t - 1) * bh..t * bh], wh, d.batch, h, g4);
+            matmul_acc::<ISA>(g, &hs[(t - 1) * bh..t * bh], wh, d.batch, h, g4);
         }
         for gr in g.chunks_exact_mut(g4) {
             let (sig, cand) = gr.split_at_mut(3 * h);
             for v in sig {
-                *v = sigmoid::<FMA>(*v);
+                *v = sigmoid::<ISA>(*v);
             }
             for v in cand {
-                *v = tanh::<FMA>(*v);
+                *v = tanh::<ISA>(*v);
             }
         }
         let (c_done, c_rest) = c.split_at_mut(t * bh);
@@ -268,8 +307,8 @@ fn forward_body<const FMA: bool>(d: Dims, x: &[f32], wx: &[f32], wh: &[f32], b: 
             let tct = &mut tc_t[r * h..(r + 1) * h];
             let ht = &mut h_t[r * h..(r + 1) * h];
             for j in 0..h {
-                let cell = madd::<FMA>(f[j], cp[j], i[j] * u[j]);
-                let tc = tanh::<FMA>(cell);
+                let cell = madd::<ISA>(f[j], cp[j], i[j] * u[j]);
+                let tc = tanh::<ISA>(cell);
                 ct[j] = cell;
                 tct[j] = tc;
                 ht[j] = o[j] * tc;
@@ -280,7 +319,7 @@ fn forward_body<const FMA: bool>(d: Dims, x: &[f32], wx: &[f32], wh: &[f32], b: 
 }
 
 #[inline(always)]
-fn backward_body<const FMA: bool>(
+fn backward_body<const ISA: u8>(
     d: Dims,
     x: &[f32],
     wx: &[f32],
@@ -319,7 +358,7 @@ fn backward_body<const FMA: bool>(
             let dcn = &mut dc_next[r * h..(r + 1) * h];
             for j in 0..h {
                 let dhj = dht[j] + dhn[j];
-                let dc = madd::<FMA>(dhj * o[j], 1.0 - tc[j] * tc[j], dcn[j]);
+                let dc = madd::<ISA>(dhj * o[j], 1.0 - tc[j] * tc[j], dcn[j]);
                 di[j] = dc * u[j] * i[j] * (1.0 - i[j]);
                 df[j] = dc * cp[j] * f[j] * (1.0 - f[j]);
                 d_o[j] = dhj * tc[j] * o[j] * (1.0 - o[j]);
@@ -335,18 +374,18 @@ fn backward_body<const FMA: bool>(
         // The weights' gradients: h_{t-1}ᵀ · dG_t and x_tᵀ · dG_t.
         if t > 0 {
             let h_prev_t = transpose(&fwd.h[(t - 1) * bh..t * bh], d.batch, h);
-            matmul_acc::<FMA>(&mut gwh, &h_prev_t, &dg, h, d.batch, g4);
+            matmul_acc::<ISA>(&mut gwh, &h_prev_t, &dg, h, d.batch, g4);
         }
         let x_t = transpose(&x[t * d.batch * d.input..(t + 1) * d.batch * d.input], d.batch, d.input);
-        matmul_acc::<FMA>(&mut gwx, &x_t, &dg, d.input, d.batch, g4);
+        matmul_acc::<ISA>(&mut gwx, &x_t, &dg, d.input, d.batch, g4);
         if want_x {
             let gx_t = &mut gx[t * d.batch * d.input..(t + 1) * d.batch * d.input];
-            matmul_acc::<FMA>(gx_t, &dg, &wx_t, d.batch, g4, d.input);
+            matmul_acc::<ISA>(gx_t, &dg, &wx_t, d.batch, g4, d.input);
         }
         // What flows to step t-1: dG_t · Whᵀ.
         dh_next.fill(0.0);
         if t > 0 {
-            matmul_acc::<FMA>(&mut dh_next, &dg, &wh_t, d.batch, g4, h);
+            matmul_acc::<ISA>(&mut dh_next, &dg, &wh_t, d.batch, g4, h);
         }
     }
     Grads { x: gx, wx: gwx, wh: gwh, b: gb }
@@ -365,21 +404,26 @@ fn transpose(a: &[f32], rows: usize, cols: usize) -> Vec<f32> {
 }
 
 #[inline(always)]
-fn madd<const FMA: bool>(a: f32, b: f32, c: f32) -> f32 {
-    if FMA { a.mul_add(b, c) } else { a * b + c }
+fn madd<const ISA: u8>(a: f32, b: f32, c: f32) -> f32 {
+    if ISA > PORTABLE { a.mul_add(b, c) } else { a * b + c }
 }
 
-/// `dst [m, n] += a [m, k] · b [k, n]`, all row-major. With `FMA` (only ever instantiated by the
-/// `_avx2` entry points, which run after the CPU check) blocks of 4 rows × 16 or 8 columns of
-/// `dst` stay in AVX registers while `k` runs; the rest, and every product without `FMA`, go row
-/// by row.
+/// `dst [m, n] += a [m, k] · b [k, n]`, all row-major. With `AVX2` or `AVX512` (only ever
+/// instantiated by the `_avx2` / `_avx512` entry points, which run after the CPU check) blocks of
+/// 4 rows × 32, 16 or 8 columns of `dst` stay in vector registers while `k` runs; the rest, and
+/// every product of the portable build, go row by row. Each output adds its `k` products in the
+/// same order on every path, with fused multiply-adds on both vector paths: AVX2 and AVX-512 give
+/// the same bits.
 #[inline(always)]
-fn matmul_acc<const FMA: bool>(dst: &mut [f32], a: &[f32], b: &[f32], m: usize, k: usize, n: usize) {
+fn matmul_acc<const ISA: u8>(dst: &mut [f32], a: &[f32], b: &[f32], m: usize, k: usize, n: usize) {
     assert!(dst.len() == m * n && a.len() == m * k && b.len() == k * n, "a {m}x{k} · {k}x{n} product");
     let (mut full_m, mut full_n) = (0, 0);
     #[cfg(target_arch = "x86_64")]
-    if FMA {
-        // SAFETY: `FMA` is true only inside the `_avx2` functions, entered after the check.
+    if ISA == AVX512 {
+        // SAFETY: `ISA` is `AVX512` only inside the `_avx512` functions, entered after the check.
+        (full_m, full_n) = unsafe { avx512::matmul_blocks(dst, a, b, m, k, n) };
+    } else if ISA == AVX2 {
+        // SAFETY: `ISA` is `AVX2` only inside the `_avx2` functions, entered after the check.
         (full_m, full_n) = unsafe { avx2::matmul_blocks(dst, a, b, m, k, n) };
     }
     for r in 0..m {
@@ -391,7 +435,7 @@ fn matmul_acc<const FMA: bool>(dst: &mut [f32], a: &[f32], b: &[f32], m: usize, 
         for kk in 0..k {
             let av = a[r * k + kk];
             for (s, &bj) in d_row.iter_mut().zip(&b[kk * n + from..(kk + 1) * n]) {
-                *s = madd::<FMA>(av, bj, *s);
+                *s = madd::<ISA>(av, bj, *s);
             }
         }
     }
@@ -427,7 +471,7 @@ mod avx2 {
     /// `dst[r0..r0+4, j0..j0+8·NB] += a_rows · b[.., j0..j0+8·NB]`.
     #[target_feature(enable = "avx2,fma")]
     #[inline]
-    fn block<const NB: usize>(
+    pub(super) fn block<const NB: usize>(
         dst: &mut [f32],
         a_rows: &[&[f32]; MR],
         b: &[f32],
@@ -466,34 +510,107 @@ mod avx2 {
     }
 }
 
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use std::arch::x86_64::{
+        __m512, _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_set1_ps, _mm512_setzero_ps, _mm512_storeu_ps,
+    };
+
+    const MR: usize = 4;
+
+    /// As `avx2::matmul_blocks` with 512-bit registers: 4 rows × 32 or 16 columns, then an 8-wide
+    /// AVX2 block; returns the rows and columns done.
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    pub(super) fn matmul_blocks(dst: &mut [f32], a: &[f32], b: &[f32], m: usize, k: usize, n: usize) -> (usize, usize) {
+        let full_m = m - m % MR;
+        let n32 = n - n % 32;
+        let n16 = n - n % 16;
+        let n8 = n - n % 8;
+        for r0 in (0..full_m).step_by(MR) {
+            let a_rows: [&[f32]; MR] = std::array::from_fn(|i| &a[(r0 + i) * k..(r0 + i + 1) * k]);
+            for j0 in (0..n32).step_by(32) {
+                block::<2>(dst, &a_rows, b, r0, j0, k, n);
+            }
+            if n16 > n32 {
+                block::<1>(dst, &a_rows, b, r0, n32, k, n);
+            }
+            if n8 > n16 {
+                super::avx2::block::<1>(dst, &a_rows, b, r0, n16, k, n);
+            }
+        }
+        (full_m, n8)
+    }
+
+    /// `dst[r0..r0+4, j0..j0+16·NB] += a_rows · b[.., j0..j0+16·NB]`.
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    #[inline]
+    fn block<const NB: usize>(
+        dst: &mut [f32],
+        a_rows: &[&[f32]; MR],
+        b: &[f32],
+        r0: usize,
+        j0: usize,
+        k: usize,
+        n: usize,
+    ) {
+        let width = 16 * NB;
+        let mut acc: [[__m512; NB]; MR] = [[_mm512_setzero_ps(); NB]; MR];
+        for (i, row) in acc.iter_mut().enumerate() {
+            let d = &dst[(r0 + i) * n + j0..(r0 + i) * n + j0 + width];
+            for (v, reg) in row.iter_mut().enumerate() {
+                // SAFETY: `d` holds 16·NB values; this reads 16 of them from 16·v.
+                *reg = unsafe { _mm512_loadu_ps(d.as_ptr().add(16 * v)) };
+            }
+        }
+        for kk in 0..k {
+            let bv = &b[kk * n + j0..kk * n + j0 + width];
+            // SAFETY: as above, within `bv`.
+            let bs: [__m512; NB] = std::array::from_fn(|v| unsafe { _mm512_loadu_ps(bv.as_ptr().add(16 * v)) });
+            for (row, a_row) in acc.iter_mut().zip(a_rows) {
+                let av = _mm512_set1_ps(a_row[kk]);
+                for (reg, bb) in row.iter_mut().zip(&bs) {
+                    *reg = _mm512_fmadd_ps(av, *bb, *reg);
+                }
+            }
+        }
+        for (i, row) in acc.iter().enumerate() {
+            let d = &mut dst[(r0 + i) * n + j0..(r0 + i) * n + j0 + width];
+            for (v, reg) in row.iter().enumerate() {
+                // SAFETY: as above, within `d`.
+                unsafe { _mm512_storeu_ps(d.as_mut_ptr().add(16 * v), *reg) };
+            }
+        }
+    }
+}
+
 /// eˣ within 3e-7 relative, for x in [-87, 88] (outside, the value at the nearer end; NaN
 /// stays NaN), in operations the compiler can vectorise: x = n·ln 2 + r with |r| ≤ ln 2 / 2,
 /// eʳ by its Taylor polynomial to r⁶ (truncation below 1.2e-7), 2ⁿ built in the exponent bits.
 #[inline(always)]
-pub(crate) fn exp<const FMA: bool>(x: f32) -> f32 {
+pub(crate) fn exp<const ISA: u8>(x: f32) -> f32 {
     const MAGIC: f32 = 12_582_912.0; // 1.5·2²³: adding it rounds to an integer, held in the low bits
     const LN2_HI: f32 = 0.693_145_75;
     const LN2_LO: f32 = 1.428_606_8e-6;
     let x = x.clamp(-87.0, 88.0);
-    let t = madd::<FMA>(x, std::f32::consts::LOG2_E, MAGIC);
+    let t = madd::<ISA>(x, std::f32::consts::LOG2_E, MAGIC);
     let n = t - MAGIC;
-    let r = madd::<FMA>(-n, LN2_LO, madd::<FMA>(-n, LN2_HI, x));
+    let r = madd::<ISA>(-n, LN2_LO, madd::<ISA>(-n, LN2_HI, x));
     let mut p = 1.0 / 720.0;
     for c in [1.0 / 120.0, 1.0 / 24.0, 1.0 / 6.0, 0.5, 1.0, 1.0] {
-        p = madd::<FMA>(p, r, c);
+        p = madd::<ISA>(p, r, c);
     }
     let biased = (t.to_bits() as i32).wrapping_sub(0x4B40_0000).wrapping_add(127);
     p * f32::from_bits((biased << 23) as u32)
 }
 
 #[inline(always)]
-fn sigmoid<const FMA: bool>(x: f32) -> f32 {
-    1.0 / (1.0 + exp::<FMA>(-x))
+fn sigmoid<const ISA: u8>(x: f32) -> f32 {
+    1.0 / (1.0 + exp::<ISA>(-x))
 }
 
 #[inline(always)]
-fn tanh<const FMA: bool>(x: f32) -> f32 {
-    1.0 - 2.0 / (1.0 + exp::<FMA>(2.0 * x))
+fn tanh<const ISA: u8>(x: f32) -> f32 {
+    1.0 - 2.0 / (1.0 + exp::<ISA>(2.0 * x))
 }
 
 #[cfg(test)]
@@ -508,14 +625,14 @@ mod tests {
         let mut x = -87.0f32;
         while x <= 88.0 {
             let exact = (x as f64).exp();
-            for (w, got) in worst.iter_mut().zip([exp::<false>(x), exp::<true>(x)]) {
+            for (w, got) in worst.iter_mut().zip([exp::<PORTABLE>(x), exp::<AVX2>(x)]) {
                 *w = w.max(((got as f64 - exact) / exact).abs());
             }
             x += 0.001_37;
         }
         assert!(worst[0] < 3e-7 && worst[1] < 3e-7, "worst relative error {worst:?}");
-        assert!(exp::<false>(f32::NAN).is_nan());
-        assert_eq!(exp::<false>(-1000.0), exp::<false>(-87.0));
+        assert!(exp::<PORTABLE>(f32::NAN).is_nan());
+        assert_eq!(exp::<PORTABLE>(-1000.0), exp::<PORTABLE>(-87.0));
     }
 
     /// sigmoid and tanh within 2e-7 of exact (absolute: both are bounded by 1).
@@ -524,8 +641,8 @@ mod tests {
         let mut x = -30.0f32;
         while x <= 30.0 {
             let s = 1.0 / (1.0 + (-(x as f64)).exp());
-            assert!((sigmoid::<false>(x) as f64 - s).abs() < 2e-7, "sigmoid({x})");
-            assert!((tanh::<false>(x) as f64 - (x as f64).tanh()).abs() < 2e-7, "tanh({x})");
+            assert!((sigmoid::<PORTABLE>(x) as f64 - s).abs() < 2e-7, "sigmoid({x})");
+            assert!((tanh::<PORTABLE>(x) as f64 - (x as f64).tanh()).abs() < 2e-7, "tanh({x})");
             x += 0.0123;
         }
     }
@@ -533,10 +650,17 @@ mod tests {
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,fma")]
     fn matmul_avx2(dst: &mut [f32], a: &[f32], b: &[f32], m: usize, k: usize, n: usize) {
-        matmul_acc::<true>(dst, a, b, m, k, n);
+        matmul_acc::<AVX2>(dst, a, b, m, k, n);
     }
 
-    /// The blocked product against the textbook triple loop, on shapes with and without edges.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    fn matmul_avx512(dst: &mut [f32], a: &[f32], b: &[f32], m: usize, k: usize, n: usize) {
+        matmul_acc::<AVX512>(dst, a, b, m, k, n);
+    }
+
+    /// The blocked product against the textbook triple loop, on shapes with and without edges,
+    /// on every path this CPU has; the two vector paths give the same bits.
     #[test]
     fn matmul_matches_the_triple_loop() {
         let mut s = 7u32;
@@ -548,7 +672,9 @@ mod tests {
                 })
                 .collect()
         };
-        for (m, k, n) in [(4, 3, 16), (9, 5, 37), (8, 7, 8), (64, 64, 256), (64, 256, 8), (1, 1, 1), (3, 0, 5)] {
+        for (m, k, n) in
+            [(4, 3, 16), (9, 5, 37), (8, 7, 8), (5, 9, 56), (64, 64, 256), (64, 256, 8), (1, 1, 1), (3, 0, 5)]
+        {
             let (a, b, start) = (r(m * k), r(k * n), r(m * n));
             let mut want = start.clone();
             for i in 0..m {
@@ -556,22 +682,28 @@ mod tests {
                     want[i * n + j] += (0..k).map(|q| a[i * k + q] * b[q * n + j]).sum::<f32>();
                 }
             }
-            for fma in [false, true] {
-                if fma && !avx2_fma() {
-                    continue;
-                }
+            let mut results = Vec::new();
+            let mut portable = start.clone();
+            matmul_acc::<PORTABLE>(&mut portable, &a, &b, m, k, n);
+            results.push(("portable", portable));
+            #[cfg(target_arch = "x86_64")]
+            if avx2_fma() {
                 let mut got = start.clone();
-                if fma {
-                    #[cfg(target_arch = "x86_64")]
-                    // SAFETY: the CPU has AVX2 and FMA (checked above).
-                    unsafe {
-                        matmul_avx2(&mut got, &a, &b, m, k, n)
-                    };
-                } else {
-                    matmul_acc::<false>(&mut got, &a, &b, m, k, n);
-                }
+                // SAFETY: the CPU has AVX2 and FMA (checked just above).
+                unsafe { matmul_avx2(&mut got, &a, &b, m, k, n) };
+                results.push(("avx2", got));
+            }
+            #[cfg(target_arch = "x86_64")]
+            if avx512() {
+                let mut got = start.clone();
+                // SAFETY: the CPU has AVX-512F, AVX2 and FMA (checked just above).
+                unsafe { matmul_avx512(&mut got, &a, &b, m, k, n) };
+                assert_eq!(Some(&got), results.get(1).map(|r| &r.1), "{m}x{k}x{n}: avx512 and avx2 differ");
+                results.push(("avx512", got));
+            }
+            for (path, got) in &results {
                 let worst = got.iter().zip(&want).map(|(g, w)| (g - w).abs()).fold(0.0, f32::max);
-                assert!(worst < 1e-5, "{m}x{k}x{n} fma {fma}: {worst}");
+                assert!(worst < 1e-5, "{m}x{k}x{n} {path}: {worst}");
             }
         }
     }

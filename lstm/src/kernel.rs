@@ -441,13 +441,72 @@ fn matmul_acc<const ISA: u8>(dst: &mut [f32], a: &[f32], b: &[f32], m: usize, k:
     }
 }
 
+/// The register-blocked product step of one instruction set: `block::<NB>` adds
+/// `a_rows · b[.., j0..j0 + LANES·NB]` to rows `r0..r0 + MR` of `dst`, holding those
+/// `MR × NB` vector registers while `k` runs.
+#[cfg(target_arch = "x86_64")]
+macro_rules! register_block {
+    ($features:literal, $reg:ty, $lanes:literal, $zero:ident, $load:ident, $store:ident, $set1:ident, $fma:ident) => {
+        const MR: usize = 4;
+
+        #[target_feature(enable = $features)]
+        #[inline]
+        pub(super) fn block<const NB: usize>(
+            dst: &mut [f32],
+            a_rows: &[&[f32]; MR],
+            b: &[f32],
+            r0: usize,
+            j0: usize,
+            k: usize,
+            n: usize,
+        ) {
+            let width = $lanes * NB;
+            let mut acc: [[$reg; NB]; MR] = [[$zero(); NB]; MR];
+            for (i, row) in acc.iter_mut().enumerate() {
+                let d = &dst[(r0 + i) * n + j0..(r0 + i) * n + j0 + width];
+                for (v, reg) in row.iter_mut().enumerate() {
+                    // SAFETY: `d` holds LANES·NB values; this reads LANES of them from LANES·v.
+                    *reg = unsafe { $load(d.as_ptr().add($lanes * v)) };
+                }
+            }
+            for kk in 0..k {
+                let bv = &b[kk * n + j0..kk * n + j0 + width];
+                // SAFETY: as above, within `bv`.
+                let bs: [$reg; NB] = std::array::from_fn(|v| unsafe { $load(bv.as_ptr().add($lanes * v)) });
+                for (row, a_row) in acc.iter_mut().zip(a_rows) {
+                    let av = $set1(a_row[kk]);
+                    for (reg, bb) in row.iter_mut().zip(&bs) {
+                        *reg = $fma(av, *bb, *reg);
+                    }
+                }
+            }
+            for (i, row) in acc.iter().enumerate() {
+                let d = &mut dst[(r0 + i) * n + j0..(r0 + i) * n + j0 + width];
+                for (v, reg) in row.iter().enumerate() {
+                    // SAFETY: as above, within `d`.
+                    unsafe { $store(d.as_mut_ptr().add($lanes * v), *reg) };
+                }
+            }
+        }
+    };
+}
+
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
     use std::arch::x86_64::{
         __m256, _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_set1_ps, _mm256_setzero_ps, _mm256_storeu_ps,
     };
 
-    const MR: usize = 4;
+    register_block!(
+        "avx2,fma",
+        __m256,
+        8,
+        _mm256_setzero_ps,
+        _mm256_loadu_ps,
+        _mm256_storeu_ps,
+        _mm256_set1_ps,
+        _mm256_fmadd_ps
+    );
 
     /// The register-blocked part of `dst += a·b`: rows `0..full_m` × columns `0..full_n`, which
     /// it returns (the caller does the rest).
@@ -467,47 +526,6 @@ mod avx2 {
         }
         (full_m, n8)
     }
-
-    /// `dst[r0..r0+4, j0..j0+8·NB] += a_rows · b[.., j0..j0+8·NB]`.
-    #[target_feature(enable = "avx2,fma")]
-    #[inline]
-    pub(super) fn block<const NB: usize>(
-        dst: &mut [f32],
-        a_rows: &[&[f32]; MR],
-        b: &[f32],
-        r0: usize,
-        j0: usize,
-        k: usize,
-        n: usize,
-    ) {
-        let width = 8 * NB;
-        let mut acc: [[__m256; NB]; MR] = [[_mm256_setzero_ps(); NB]; MR];
-        for (i, row) in acc.iter_mut().enumerate() {
-            let d = &dst[(r0 + i) * n + j0..(r0 + i) * n + j0 + width];
-            for (v, reg) in row.iter_mut().enumerate() {
-                // SAFETY: `d` holds 8·NB values; this reads 8 of them from 8·v.
-                *reg = unsafe { _mm256_loadu_ps(d.as_ptr().add(8 * v)) };
-            }
-        }
-        for kk in 0..k {
-            let bv = &b[kk * n + j0..kk * n + j0 + width];
-            // SAFETY: as above, within `bv`.
-            let bs: [__m256; NB] = std::array::from_fn(|v| unsafe { _mm256_loadu_ps(bv.as_ptr().add(8 * v)) });
-            for (row, a_row) in acc.iter_mut().zip(a_rows) {
-                let av = _mm256_set1_ps(a_row[kk]);
-                for (reg, bb) in row.iter_mut().zip(&bs) {
-                    *reg = _mm256_fmadd_ps(av, *bb, *reg);
-                }
-            }
-        }
-        for (i, row) in acc.iter().enumerate() {
-            let d = &mut dst[(r0 + i) * n + j0..(r0 + i) * n + j0 + width];
-            for (v, reg) in row.iter().enumerate() {
-                // SAFETY: as above, within `d`.
-                unsafe { _mm256_storeu_ps(d.as_mut_ptr().add(8 * v), *reg) };
-            }
-        }
-    }
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -516,7 +534,16 @@ mod avx512 {
         __m512, _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_set1_ps, _mm512_setzero_ps, _mm512_storeu_ps,
     };
 
-    const MR: usize = 4;
+    register_block!(
+        "avx512f,avx2,fma",
+        __m512,
+        16,
+        _mm512_setzero_ps,
+        _mm512_loadu_ps,
+        _mm512_storeu_ps,
+        _mm512_set1_ps,
+        _mm512_fmadd_ps
+    );
 
     /// As `avx2::matmul_blocks` with 512-bit registers: 4 rows × 32 or 16 columns, then an 8-wide
     /// AVX2 block; returns the rows and columns done.
@@ -539,47 +566,6 @@ mod avx512 {
             }
         }
         (full_m, n8)
-    }
-
-    /// `dst[r0..r0+4, j0..j0+16·NB] += a_rows · b[.., j0..j0+16·NB]`.
-    #[target_feature(enable = "avx512f,avx2,fma")]
-    #[inline]
-    fn block<const NB: usize>(
-        dst: &mut [f32],
-        a_rows: &[&[f32]; MR],
-        b: &[f32],
-        r0: usize,
-        j0: usize,
-        k: usize,
-        n: usize,
-    ) {
-        let width = 16 * NB;
-        let mut acc: [[__m512; NB]; MR] = [[_mm512_setzero_ps(); NB]; MR];
-        for (i, row) in acc.iter_mut().enumerate() {
-            let d = &dst[(r0 + i) * n + j0..(r0 + i) * n + j0 + width];
-            for (v, reg) in row.iter_mut().enumerate() {
-                // SAFETY: `d` holds 16·NB values; this reads 16 of them from 16·v.
-                *reg = unsafe { _mm512_loadu_ps(d.as_ptr().add(16 * v)) };
-            }
-        }
-        for kk in 0..k {
-            let bv = &b[kk * n + j0..kk * n + j0 + width];
-            // SAFETY: as above, within `bv`.
-            let bs: [__m512; NB] = std::array::from_fn(|v| unsafe { _mm512_loadu_ps(bv.as_ptr().add(16 * v)) });
-            for (row, a_row) in acc.iter_mut().zip(a_rows) {
-                let av = _mm512_set1_ps(a_row[kk]);
-                for (reg, bb) in row.iter_mut().zip(&bs) {
-                    *reg = _mm512_fmadd_ps(av, *bb, *reg);
-                }
-            }
-        }
-        for (i, row) in acc.iter().enumerate() {
-            let d = &mut dst[(r0 + i) * n + j0..(r0 + i) * n + j0 + width];
-            for (v, reg) in row.iter().enumerate() {
-                // SAFETY: as above, within `d`.
-                unsafe { _mm512_storeu_ps(d.as_mut_ptr().add(16 * v), *reg) };
-            }
-        }
     }
 }
 

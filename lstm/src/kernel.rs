@@ -59,12 +59,11 @@ pub struct Grads {
     pub b: Vec<f32>,
 }
 
-fn check_lengths(d: Dims, x: &[f32], wx: &[f32], wh: &[f32], b: &[f32]) {
+fn check_lengths(d: Dims, x: &[f32], wx: &[f32], wh: &[f32]) {
     let g4 = 4 * d.hidden;
     assert_eq!(x.len(), d.rows() * d.input, "x is [steps, batch, input]");
     assert_eq!(wx.len(), d.input * g4, "wx is [input, 4H]");
     assert_eq!(wh.len(), d.hidden * g4, "wh is [H, 4H]");
-    assert_eq!(b.len(), g4, "b is [4H]");
 }
 
 /// The instruction sets the arithmetic is compiled for: the `ISA` parameter of its functions.
@@ -72,66 +71,50 @@ const PORTABLE: u8 = 0;
 const AVX2: u8 = 1;
 const AVX512: u8 = 2;
 
-fn avx512() -> bool {
+/// The best of them this CPU has (AVX-512 counts only with AVX2 and FMA beside it).
+fn isa() -> u8 {
     #[cfg(target_arch = "x86_64")]
     {
-        avx2_fma() && std::arch::is_x86_feature_detected!("avx512f")
+        use std::arch::is_x86_feature_detected as has;
+        if has!("avx2") && has!("fma") {
+            return if has!("avx512f") { AVX512 } else { AVX2 };
+        }
     }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
-}
-
-fn avx2_fma() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
+    PORTABLE
 }
 
 /// The layer over the whole sequence.
 pub fn forward(d: Dims, x: &[f32], wx: &[f32], wh: &[f32], b: &[f32]) -> Forward {
-    check_lengths(d, x, wx, wh, b);
-    #[cfg(target_arch = "x86_64")]
-    if avx512() {
-        // SAFETY: the CPU has the features `forward_avx512` is compiled for (checked just above).
-        return unsafe { forward_avx512(d, x, wx, wh, b) };
+    check_lengths(d, x, wx, wh);
+    assert_eq!(b.len(), 4 * d.hidden, "b is [4H]");
+    match isa() {
+        // SAFETY: the CPU has the features these functions are compiled for (`isa` checked).
+        #[cfg(target_arch = "x86_64")]
+        AVX512 => unsafe { forward_avx512(d, x, wx, wh, b) },
+        #[cfg(target_arch = "x86_64")]
+        AVX2 => unsafe { forward_avx2(d, x, wx, wh, b) },
+        _ => forward_body::<PORTABLE>(d, x, wx, wh, b),
     }
-    #[cfg(target_arch = "x86_64")]
-    if avx2_fma() {
-        // SAFETY: the CPU has the features `forward_avx2` is compiled for (checked just above).
-        return unsafe { forward_avx2(d, x, wx, wh, b) };
-    }
-    forward_body::<PORTABLE>(d, x, wx, wh, b)
 }
 
 /// Gradients given the loss's gradient `dh` with respect to every step's hidden state
 /// `[steps, batch, H]`; `want_x`: also the input's.
 pub fn backward(d: Dims, x: &[f32], wx: &[f32], wh: &[f32], fwd: &Forward, dh: &[f32], want_x: bool) -> Grads {
-    check_lengths(d, x, wx, wh, &vec![0.0; 4 * d.hidden]);
+    check_lengths(d, x, wx, wh);
     assert_eq!(dh.len(), d.rows() * d.hidden, "dh is [steps, batch, H]");
     assert_eq!(fwd.h.len(), d.rows() * d.hidden, "the forward pass is of these dims");
-    #[cfg(target_arch = "x86_64")]
-    if avx512() {
+    match isa() {
         // SAFETY: as in `forward`.
-        return unsafe { backward_avx512(d, x, wx, wh, fwd, dh, want_x) };
+        #[cfg(target_arch = "x86_64")]
+        AVX512 => unsafe { backward_avx512(d, x, wx, wh, fwd, dh, want_x) },
+        #[cfg(target_arch = "x86_64")]
+        AVX2 => unsafe { backward_avx2(d, x, wx, wh, fwd, dh, want_x) },
+        _ => backward_body::<PORTABLE>(d, x, wx, wh, fwd, dh, want_x),
     }
-    #[cfg(target_arch = "x86_64")]
-    if avx2_fma() {
-        // SAFETY: as in `forward`.
-        return unsafe { backward_avx2(d, x, wx, wh, fwd, dh, want_x) };
-    }
-    backward_body::<PORTABLE>(d, x, wx, wh, fwd, dh, want_x)
 }
 
 /// Rows of a batch run together, so that a step's gates (32 × 4H floats) stay in the first-level
-/// cache. Measured on the kernel alone (batch 64, H 64): 32 rows at a time ran 8 % faster per row
-/// than 64, 16 rows 18 %; in training, with burn around it, 32 did better than 16.
+/// cache; chosen with the training bench (`benches/train.rs`), where 16 rows did no better.
 const PART_ROWS: usize = 32;
 
 /// One part of a batch: its rows, its input `[steps, rows, input]` and its forward pass.
@@ -190,7 +173,7 @@ fn scatter(dst: &mut [f32], part: &[f32], d: Dims, width: usize, rows: &Range<us
 /// every step's hidden state `[steps, batch, H]`, and the parts the backward pass needs. The
 /// result does not depend on `threads`.
 pub fn forward_split(d: Dims, x: &[f32], wx: &[f32], wh: &[f32], b: &[f32], threads: usize) -> (Vec<f32>, Vec<Part>) {
-    check_lengths(d, x, wx, wh, b);
+    check_lengths(d, x, wx, wh);
     let ranges = parts_of(d.batch);
     let parts = on_threads(ranges.len(), threads, |i| {
         let rows = ranges[i].clone();
@@ -673,14 +656,14 @@ mod tests {
             matmul_acc::<PORTABLE>(&mut portable, &a, &b, m, k, n);
             results.push(("portable", portable));
             #[cfg(target_arch = "x86_64")]
-            if avx2_fma() {
+            if isa() >= AVX2 {
                 let mut got = start.clone();
                 // SAFETY: the CPU has AVX2 and FMA (checked just above).
                 unsafe { matmul_avx2(&mut got, &a, &b, m, k, n) };
                 results.push(("avx2", got));
             }
             #[cfg(target_arch = "x86_64")]
-            if avx512() {
+            if isa() == AVX512 {
                 let mut got = start.clone();
                 // SAFETY: the CPU has AVX-512F, AVX2 and FMA (checked just above).
                 unsafe { matmul_avx512(&mut got, &a, &b, m, k, n) };

@@ -6,7 +6,8 @@
 //! - [`net`]: the network as burn parameters (the four gates of a layer in one matrix) and its
 //!   pinball loss.
 //! - [`fused`]: an LSTM layer over the whole window as one burn autodiff operation with its own
-//!   backward pass (plain Rust on `gemm`), and the same layer as burn tensor operations.
+//!   backward pass, and the same layer as burn tensor operations.
+//! - [`kernel`]: that layer's arithmetic in plain Rust (SIMD products, vectorised gates).
 //! - [`samples`]: the training issues of a price grid and their batches.
 //! - [`train`]: Adam, a time-ordered validation split, early stopping, checkpoints, the artifact.
 

@@ -15,9 +15,9 @@
 //! the target's own), the last 24 real-time hours, the last three day-ahead hours, the target's
 //! hour yesterday and last week, and calendar dummies (see `hcp_models::forecast::realtime`).
 //! With an LSTM configuration, also `lstm_rt` (`hcp-lstm`: trained on everything before the
-//! walk, optionally fine-tuned at each recalibration, its median the point forecast and its own quantiles the band, recalibrated by
-//! conformal quantile regression over the last `band_days` of scores) and
-//! `ensemble_lear_lstm`, the mean of the two point forecasts.
+//! walk, optionally fine-tuned at each recalibration; its median the point forecast, its own
+//! quantiles the band, recalibrated by conformal quantile regression over the last `band_days`
+//! of scores) and `ensemble_lear_lstm`, the mean of the two point forecasts.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -343,9 +343,8 @@ pub fn evaluate_real_time(
     // on its last `band_days` of scores max(q10 - y, y - q90), each known once its hour is over.
     let mut lstm_scores = ErrorBands::new(HORIZONS, cfg.band_days * 24);
     let mut lstm_widen = [0.0; HORIZONS];
-    let mut pending_scores: std::collections::VecDeque<(usize, usize, f64)> = Default::default();
-    // Errors wait here until their target hour is over.
-    let mut pending: std::collections::VecDeque<(usize, usize, usize, f64)> = Default::default();
+    // Errors (and lstm_rt's scores) wait here until their target hour is over.
+    let mut pending: std::collections::VecDeque<(usize, usize, usize, f64, Option<f64>)> = Default::default();
     let mut totals = vec![Accumulator::default(); n_models];
     let mut spikes = vec![Accumulator::default(); n_models];
     let mut negatives = vec![Accumulator::default(); n_models];
@@ -353,19 +352,15 @@ pub fn evaluate_real_time(
     let mut unscored: BTreeMap<String, usize> = BTreeMap::new();
     let mut rows = Vec::new();
     for k in walk_first..=test_last {
-        while let Some(&(known_at, m, h, e)) = pending.front() {
+        while let Some(&(known_at, m, h, e, score)) = pending.front() {
             if known_at > k {
                 break;
             }
             bands[m].record(h - 1, e);
-            pending.pop_front();
-        }
-        while let Some(&(known_at, h, score)) = pending_scores.front() {
-            if known_at > k {
-                break;
+            if let Some(score) = score {
+                lstm_scores.record(h - 1, score);
             }
-            lstm_scores.record(h - 1, score);
-            pending_scores.pop_front();
+            pending.pop_front();
         }
         if (k - walk_first) % 24 == 0 {
             for (model_offsets, model_bands) in offsets.iter_mut().zip(&bands) {
@@ -389,10 +384,9 @@ pub fn evaluate_real_time(
                 if let Some((v, own)) = *point
                     && actual.is_finite()
                 {
-                    pending.push_back((j + 1, m, h, actual - v));
-                    if let (Model::LstmRt, Some(q)) = (models[m], own) {
-                        pending_scores.push_back((j + 1, h, (q[0] - actual).max(actual - q[2])));
-                    }
+                    // Only lstm_rt has its own quantiles: its score against them.
+                    let score = own.map(|q| (q[0] - actual).max(actual - q[2]));
+                    pending.push_back((j + 1, m, h, actual - v, score));
                 }
             }
             if k < test_first {

@@ -42,27 +42,29 @@ impl ErrorBands {
     /// The error quantiles at [`QUANTILES`] themselves (zeros while none is known): callers
     /// that issue many forecasts between two updates compute them once.
     pub fn offsets(&self, slot: usize) -> [f64; 3] {
-        let mut e: Vec<f64> = self.errors[slot].iter().copied().collect();
+        let e = self.sorted(slot);
         if e.is_empty() {
             return [0.0; 3];
         }
-        e.sort_by(f64::total_cmp);
         QUANTILES.map(|q| quantile_sorted(&e, q))
     }
-}
 
-impl ErrorBands {
-    /// The split-conformal quantile of a slot's recorded scores at `level`: the
+    /// The split-conformal quantile of a slot's recorded values (scores) at `level`: the
     /// ⌈(n + 1)·level⌉-th smallest of the n known (the largest when that rank passes n; 0 while
     /// none is known).
     pub fn conformal(&self, slot: usize, level: f64) -> f64 {
-        let mut e: Vec<f64> = self.errors[slot].iter().copied().collect();
+        let e = self.sorted(slot);
         if e.is_empty() {
             return 0.0;
         }
-        e.sort_by(f64::total_cmp);
         let rank = ((e.len() + 1) as f64 * level).ceil() as usize;
         e[rank.clamp(1, e.len()) - 1]
+    }
+
+    fn sorted(&self, slot: usize) -> Vec<f64> {
+        let mut e: Vec<f64> = self.errors[slot].iter().copied().collect();
+        e.sort_by(f64::total_cmp);
+        e
     }
 }
 

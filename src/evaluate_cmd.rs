@@ -101,6 +101,10 @@ struct EvaluatePriceArgs {
     threads: Option<usize>,
     #[command(flatten)]
     lstm: LstmArgs,
+    /// With --lstm: at each recalibration after the first, fine-tune lstm_rt from its last
+    /// weights for at most this many epochs on everything before it (0: trained once).
+    #[arg(long, default_value_t = 0)]
+    lstm_finetune_epochs: usize,
     #[arg(long)]
     quiet: bool,
 }
@@ -140,10 +144,6 @@ pub struct LstmArgs {
     /// Threads each LSTM layer spreads a batch over (the trained weights do not depend on it).
     #[arg(long, default_value_t = 1)]
     lstm_threads: usize,
-    /// evaluate price: at each recalibration after the first, fine-tune lstm_rt from its last
-    /// weights for at most this many epochs on everything before it (0: trained once).
-    #[arg(long, default_value_t = 0)]
-    lstm_finetune_epochs: usize,
 }
 
 impl LstmArgs {
@@ -425,7 +425,7 @@ fn with_progress<T>(quiet: bool, evaluate: impl FnOnce(&(dyn Fn(usize, usize) + 
 
 fn evaluate_price(a: EvaluatePriceArgs) -> Result<()> {
     anyhow::ensure!(
-        a.lstm.lstm || a.lstm.lstm_finetune_epochs == 0,
+        a.lstm.lstm || a.lstm_finetune_epochs == 0,
         "--lstm-finetune-epochs fine-tunes the LSTM: it needs --lstm"
     );
     match a.format {
@@ -458,7 +458,7 @@ fn evaluate_price(a: EvaluatePriceArgs) -> Result<()> {
                 cfg.threads = t;
             }
             cfg.lstm = a.lstm.config();
-            cfg.lstm_finetune_epochs = a.lstm.lstm_finetune_epochs;
+            cfg.lstm_finetune_epochs = a.lstm_finetune_epochs;
             let (lstm_bar, mut lstm_progress) = lstm_bar(a.quiet);
             let report = with_progress(a.quiet, |progress| evaluate_real_time(&cfg, progress, &mut lstm_progress))
                 .with_context(|| format!("evaluating real-time price forecasts on {}", cfg.input.display()))?;

@@ -361,6 +361,15 @@ fn evaluate_price_walks_real_markets_and_names_a_missing_point() {
         "{}",
         String::from_utf8_lossy(&no_point.stderr)
     );
+    // Fine-tuning an LSTM that is not asked for is refused, not ignored.
+    let no_lstm = hcp()
+        .args(["evaluate", "price", "--format", "ercot", "--point", "HB_WEST", "--input", "x.csv"])
+        .args(["--test-start", "2025-01-01", "--lstm-finetune-epochs", "2", "--out"])
+        .arg(out.path())
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&no_lstm.stderr);
+    assert!(!no_lstm.status.success() && said.contains("--lstm-finetune-epochs") && said.contains("--lstm"), "{said}");
 
     let Some(np) = shared_data("epftoolbox/NP.csv.gz") else { return };
     let dir = out.path().join("np");

@@ -91,8 +91,7 @@ impl Net {
     /// hold, on `device`: every weight of `spec.weight_shapes()` must be there with its shape.
     pub fn from_safetensors(spec: &LstmSpec, bytes: &[u8], device: &Device) -> Result<Net> {
         let st = safetensors::SafeTensors::deserialize(bytes).map_err(|e| Error::Burn(format!("safetensors: {e}")))?;
-        let mut tensors: std::collections::HashMap<String, (Vec<usize>, Vec<f32>)> = Default::default();
-        for (name, shape) in spec.weight_shapes() {
+        let read = |(name, shape): (String, Vec<usize>)| -> Result<TensorData> {
             let view = st.tensor(&name).map_err(|e| Error::Burn(format!("{name}: {e}")))?;
             if view.shape() != shape.as_slice() || view.dtype() != safetensors::Dtype::F32 {
                 return Err(Error::Burn(format!(
@@ -102,24 +101,18 @@ impl Net {
                 )));
             }
             let values = view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
-            tensors.insert(name, (shape, values));
-        }
-        let mut take = |name: String| {
-            let (shape, values) = tensors.remove(&name).expect("every name of the spec was read");
-            TensorData::new(values, shape)
+            Ok(TensorData::new(values, shape))
         };
+        // `weight_shapes` lists them as the network holds them: each layer's wx, wh, b, then the head.
+        let mut weights = spec.weight_shapes().into_iter().map(read).collect::<Result<Vec<_>>>()?.into_iter();
+        let mut next = || weights.next().expect("one per weight shape");
+        fn param<const D: usize>(data: TensorData, device: &Device) -> Param<Tensor<D>> {
+            Param::from_tensor(Tensor::from_data(data, device))
+        }
         let layers = (0..spec.layers)
-            .map(|l| Layer {
-                wx: Param::from_tensor(Tensor::from_data(take(format!("layers.{l}.wx")), device)),
-                wh: Param::from_tensor(Tensor::from_data(take(format!("layers.{l}.wh")), device)),
-                b: Param::from_tensor(Tensor::from_data(take(format!("layers.{l}.b")), device)),
-            })
+            .map(|_| Layer { wx: param(next(), device), wh: param(next(), device), b: param(next(), device) })
             .collect();
-        Ok(Net {
-            layers,
-            head_w: Param::from_tensor(Tensor::from_data(take("head.w".into()), device)),
-            head_b: Param::from_tensor(Tensor::from_data(take("head.b".into()), device)),
-        })
+        Ok(Net { layers, head_w: param(next(), device), head_b: param(next(), device) })
     }
 
     /// Raw outputs `[batch, N_OUT]` from the window `seq [steps, batch, N_STEP]` (oldest step

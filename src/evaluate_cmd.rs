@@ -8,7 +8,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use hcp_training::classifier::{EvaluateConfig, Grid, PodSource, TrainConfig, evaluate, train};
 use hcp_training::day_ahead::{DayAheadConfig, evaluate_day_ahead};
 use hcp_training::demand::{DemandConfig, evaluate_demand};
-use hcp_training::demand_model::{DemandSource, TrainDemandConfig, train_demand};
+use hcp_training::demand_model::{DemandSource, TrainDemandConfig, train_demand, train_demand_lstm};
 use hcp_training::price_model::{TrainPriceConfig, train_price, train_price_lstm};
 use hcp_training::realtime::{RealTimeConfig, evaluate_real_time};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -55,6 +55,8 @@ struct EvaluateDemandArgs {
     band_days: usize,
     #[arg(long)]
     threads: Option<usize>,
+    #[command(flatten)]
+    lstm: LstmArgs,
     #[arg(long)]
     quiet: bool,
 }
@@ -109,12 +111,14 @@ struct EvaluatePriceArgs {
     quiet: bool,
 }
 
-/// The LSTM forecaster (`lstm_rt`, burn on the CPU): trained on the hours before the test walk
-/// (ercot only), scored beside the baselines, with a LEAR + LSTM ensemble.
+/// The LSTM forecaster (`lstm_rt` for prices, `lstm_demand` for GPU demand; burn on the CPU or a
+/// GPU): trained on the hours before the test walk (prices: ercot only), scored beside the
+/// baselines, with a LEAR + LSTM ensemble.
 #[derive(Debug, Args)]
 pub struct LstmArgs {
-    /// The LSTM: `evaluate price` trains and scores lstm_rt and ensemble_lear_lstm beside the
-    /// others; `train price` trains lstm_rt (model.safetensors) instead of lear_rt.
+    /// The LSTM: `evaluate price|demand` trains and scores lstm_rt|lstm_demand and
+    /// ensemble_lear_lstm beside the others; `train price|demand` trains the LSTM
+    /// (model.safetensors) instead of the LEAR model.
     #[arg(long)]
     lstm: bool,
     /// Hours of history per issue.
@@ -144,6 +148,10 @@ pub struct LstmArgs {
     /// Threads each LSTM layer spreads a batch over (the trained weights do not depend on it).
     #[arg(long, default_value_t = 1)]
     lstm_threads: usize,
+    /// Where the LSTM trains: cpu, or gpu / gpu:N (a discrete GPU through wgpu: Vulkan, Metal or
+    /// DirectX 12; hcp built with `--features gpu`).
+    #[arg(long, default_value = "cpu")]
+    lstm_device: hcp_training::lstm::TrainDevice,
 }
 
 impl LstmArgs {
@@ -160,16 +168,18 @@ impl LstmArgs {
             train_days: self.lstm_train_days,
             seed: self.lstm_seed,
             threads: self.lstm_threads,
+            device: self.lstm_device,
             ..Default::default()
         })
     }
 }
 
 /// An indicatif bar over the LSTM's training: epoch, batch and losses (hidden with `quiet`).
-pub fn lstm_bar(quiet: bool) -> (ProgressBar, impl FnMut(&hcp_training::lstm::Progress)) {
+pub fn lstm_bar(model: &'static str, quiet: bool) -> (ProgressBar, impl FnMut(&hcp_training::lstm::Progress)) {
     let bar = if quiet { ProgressBar::hidden() } else { ProgressBar::new(0) };
     bar.set_style(
-        ProgressStyle::with_template("lstm_rt {bar:30} {pos}/{len} {msg} [{elapsed_precise}]").expect("valid template"),
+        ProgressStyle::with_template(&format!("{model} {{bar:30}} {{pos}}/{{len}} {{msg}} [{{elapsed_precise}}]"))
+            .expect("valid template"),
     );
     let handle = bar.clone();
     let update = move |p: &hcp_training::lstm::Progress| {
@@ -177,7 +187,7 @@ pub fn lstm_bar(quiet: bool) -> (ProgressBar, impl FnMut(&hcp_training::lstm::Pr
         handle.set_position(((p.epoch - 1) * p.batches + p.batch) as u64);
         match p.valid_loss {
             Some(v) => handle
-                .println(format!("lstm_rt epoch {}: train loss {:.4}, validation loss {v:.4}", p.epoch, p.train_loss)),
+                .println(format!("{model} epoch {}: train loss {:.4}, validation loss {v:.4}", p.epoch, p.train_loss)),
             None => handle.set_message(format!("epoch {} loss {:.4}", p.epoch, p.train_loss)),
         }
     };
@@ -240,8 +250,8 @@ enum TrainWhat {
     /// The real-time price forecaster (lear_rt) of one node, from a dataset's prices table
     /// (hcp ingest ercot or hcp sim); writes model.json and manifest.json.
     Price(TrainPriceArgs),
-    /// The week-ahead GPU-demand forecaster (lear_demand) from a dataset's jobs or a trace
-    /// file; writes model.json and manifest.json.
+    /// The week-ahead GPU-demand forecaster from a dataset's jobs or a trace file: lear_demand
+    /// (model.json), or with --lstm lstm_demand (model.safetensors); and manifest.json.
     Demand(TrainDemandArgs),
 }
 
@@ -281,9 +291,13 @@ struct TrainDemandArgs {
     series: Option<String>,
     #[arg(long)]
     out: PathBuf,
-    /// Last days held out to measure the model and size its band (at least 8).
+    /// Last days held out to measure the model and size its band (at least 8; lear_demand).
     #[arg(long, default_value_t = 21)]
     holdout_days: usize,
+    #[command(flatten)]
+    lstm: LstmArgs,
+    #[arg(long)]
+    quiet: bool,
 }
 
 #[derive(Debug, Args)]
@@ -363,7 +377,16 @@ pub fn train_cmd(args: TrainArgs) -> Result<()> {
             let mut cfg = TrainDemandConfig::new(a.source.source()?, a.out);
             cfg.series = a.series;
             cfg.holdout_days = a.holdout_days;
-            let manifest = train_demand(&cfg).context("training the demand forecaster")?;
+            let manifest = match a.lstm.config() {
+                Some(lstm) => {
+                    let (bar, mut progress) = lstm_bar("lstm_demand", a.quiet);
+                    let m =
+                        train_demand_lstm(&cfg, &lstm, &mut progress).context("training the LSTM demand forecaster");
+                    bar.finish_and_clear();
+                    m?
+                }
+                None => train_demand(&cfg).context("training the demand forecaster")?,
+            };
             println!("{}", serde_json::to_string_pretty(&manifest.validation)?);
             println!("model sha256 {} -> {}", manifest.model_sha256, cfg.out.display());
             Ok(())
@@ -373,7 +396,7 @@ pub fn train_cmd(args: TrainArgs) -> Result<()> {
             cfg.holdout_days = a.holdout_days;
             let manifest = match a.lstm.config() {
                 Some(lstm) => {
-                    let (bar, mut progress) = lstm_bar(a.quiet);
+                    let (bar, mut progress) = lstm_bar("lstm_rt", a.quiet);
                     let m = train_price_lstm(&cfg, &lstm, &mut progress).context("training the LSTM price forecaster");
                     bar.finish_and_clear();
                     m?
@@ -459,7 +482,7 @@ fn evaluate_price(a: EvaluatePriceArgs) -> Result<()> {
             }
             cfg.lstm = a.lstm.config();
             cfg.lstm_finetune_epochs = a.lstm_finetune_epochs;
-            let (lstm_bar, mut lstm_progress) = lstm_bar(a.quiet);
+            let (lstm_bar, mut lstm_progress) = lstm_bar("lstm_rt", a.quiet);
             let report = with_progress(a.quiet, |progress| evaluate_real_time(&cfg, progress, &mut lstm_progress))
                 .with_context(|| format!("evaluating real-time price forecasts on {}", cfg.input.display()))?;
             lstm_bar.finish_and_clear();
@@ -479,8 +502,12 @@ fn evaluate_demand_cmd(a: EvaluateDemandArgs) -> Result<()> {
     if let Some(t) = a.threads {
         cfg.threads = t;
     }
-    let report = with_progress(a.quiet, |progress| evaluate_demand(&cfg, progress))
-        .with_context(|| format!("evaluating demand forecasts on {}", cfg.input.display()))?;
+    cfg.lstm = a.lstm.config();
+    let (lstm_bar, mut lstm_progress) = lstm_bar("lstm_demand", a.quiet || cfg.lstm.is_none());
+    let report = with_progress(a.quiet, |progress| evaluate_demand(&cfg, progress, &mut lstm_progress))
+        .with_context(|| format!("evaluating demand forecasts on {}", cfg.input.display()));
+    lstm_bar.finish_and_clear();
+    let report = report?;
     print!("{}", report.markdown());
     println!("-> {}", cfg.out.display());
     Ok(())

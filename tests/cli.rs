@@ -444,6 +444,35 @@ fn evaluate_demand_walks_the_spot_trace() {
         stdout.contains("target=gpus_requested_active/forecast_date=") && stdout.contains("(672 rows)"),
         "{stdout}"
     );
+
+    // The LSTM: trained on the whole trace, then forecasting the same week in the same layout.
+    let lstm = out.path().join("lstm");
+    let train = hcp()
+        .args(["train", "demand", "--lstm", "--lstm-window", "48", "--lstm-hidden", "8", "--lstm-epochs", "2"])
+        .args(["--lstm-valid-days", "14", "--quiet", "--input"])
+        .arg(&spot)
+        .arg("--out")
+        .arg(&lstm)
+        .output()
+        .unwrap();
+    assert!(train.status.success(), "{}", String::from_utf8_lossy(&train.stderr));
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(lstm.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["kind"], "demand_lstm");
+    assert_eq!(manifest["training"]["config"]["window"], 48);
+    assert!(manifest["validation"]["rmae"].as_f64().unwrap().is_finite());
+    assert!(lstm.join("model.safetensors").exists() && lstm.join("checkpoints/checkpoint.safetensors").exists());
+    let fc = hcp()
+        .args(["forecast", "demand", "--run-id", "w2", "--model"])
+        .arg(&lstm)
+        .arg("--input")
+        .arg(&spot)
+        .arg("--out")
+        .arg(&fc_dir)
+        .output()
+        .unwrap();
+    assert!(fc.status.success(), "{}", String::from_utf8_lossy(&fc.stderr));
+    assert!(String::from_utf8_lossy(&fc.stdout).contains("(672 rows)"));
 }
 
 #[test]

@@ -1,5 +1,5 @@
 //! Training of `lstm_rt`, the LSTM real-time price forecaster, in burn (ndarray CPU backend with
-//! autodiff). What the network reads and how its outputs decode is `hcp_models::forecast::lstm`,
+//! autodiff; a GPU through burn's CubeCL backend on wgpu with the `gpu` feature). What the network reads and how its outputs decode is `hcp_models::forecast::lstm`,
 //! which also runs the trained network in candle-core; this crate fits the weights and writes
 //! them as safetensors with a manifest that inference reads.
 //!
@@ -10,14 +10,17 @@
 //! - [`kernel`]: that layer's arithmetic in plain Rust (SIMD products, vectorised gates).
 //! - [`samples`]: the training issues of a price grid and their batches.
 //! - [`train`]: Adam, a time-ordered validation split, early stopping, checkpoints, the artifact.
+//! - [`demand`]: `lstm_demand`, GPU demand a week ahead, through the same training loop.
 
+pub mod demand;
 pub mod fused;
 pub mod kernel;
 pub mod net;
 pub mod samples;
 pub mod train;
 
-pub use train::{LstmConfig, Progress, TrainReport, Trained, train, train_from};
+pub use demand::{DemandTrainReport, Series, TrainedDemand, train_demand};
+pub use train::{LstmConfig, Progress, TrainDevice, TrainReport, Trained, train, train_from};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

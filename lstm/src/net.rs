@@ -5,8 +5,7 @@ use burn::module::{Module, Param};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Distribution, Tensor, TensorData};
 use hcp_models::forecast::QUANTILES;
-use hcp_models::forecast::lstm::{LstmSpec, N_HEAD, N_OUT, N_STEP};
-use hcp_models::forecast::realtime::HORIZONS;
+use hcp_models::forecast::lstm::NetShape;
 
 use crate::{Error, Result, fused};
 
@@ -49,9 +48,9 @@ pub struct NamedWeight {
     pub values: Vec<f32>,
 }
 
-/// One batch: the window's inputs `[steps, batch, N_STEP]` (oldest step first), the head
-/// inputs, the median's base (the latest day-ahead price per horizon, invariant space) and the
-/// targets.
+/// One batch: the window's inputs `[steps, batch, n_step]` (oldest step first), the head
+/// inputs, the median's base per horizon (`lstm_rt`: the latest day-ahead price; `lstm_demand`:
+/// the value a week earlier; invariant space) and the targets `[batch, horizons]`.
 #[derive(Debug, Clone)]
 pub struct Batch {
     pub seq: Tensor<3>,
@@ -64,13 +63,13 @@ impl Net {
     /// PyTorch's LSTM initialisation (uniform ±1/√H), the forget gate's bias at 1 (the usual
     /// choice that lets a fresh cell remember), the head's weights small and its bias 0, so
     /// that an untrained network forecasts the latest day-ahead price. Seeded through `device`.
-    pub fn init(spec: &LstmSpec, device: &Device) -> Net {
-        let h = spec.hidden;
+    pub fn init(shape: &NetShape, device: &Device) -> Net {
+        let h = shape.hidden;
         let a = 1.0 / (h as f64).sqrt();
         let uniform = |shape: [usize; 2], a: f64| Tensor::random(shape, Distribution::Uniform(-a, a), device);
-        let layers = (0..spec.layers)
+        let layers = (0..shape.layers)
             .map(|l| {
-                let d_in = if l == 0 { N_STEP } else { h };
+                let d_in = if l == 0 { shape.n_step } else { h };
                 let mut bias = vec![0f32; 4 * h];
                 bias[h..2 * h].fill(1.0);
                 Layer {
@@ -82,20 +81,20 @@ impl Net {
             .collect();
         Net {
             layers,
-            head_w: Param::from_tensor(uniform([h + N_HEAD, N_OUT], 0.01)),
-            head_b: Param::from_tensor(Tensor::zeros([N_OUT], device)),
+            head_w: Param::from_tensor(uniform([h + shape.n_head, shape.n_out()], 0.01)),
+            head_b: Param::from_tensor(Tensor::zeros([shape.n_out()], device)),
         }
     }
 
     /// The network whose weights `bytes` (safetensors, as [`Net::to_safetensors`] writes them)
-    /// hold, on `device`: every weight of `spec.weight_shapes()` must be there with its shape.
-    pub fn from_safetensors(spec: &LstmSpec, bytes: &[u8], device: &Device) -> Result<Net> {
+    /// hold, on `device`: every weight of `shape.weight_shapes()` must be there with its shape.
+    pub fn from_safetensors(shape: &NetShape, bytes: &[u8], device: &Device) -> Result<Net> {
         let st = safetensors::SafeTensors::deserialize(bytes).map_err(|e| Error::Burn(format!("safetensors: {e}")))?;
         let read = |(name, shape): (String, Vec<usize>)| -> Result<TensorData> {
             let view = st.tensor(&name).map_err(|e| Error::Burn(format!("{name}: {e}")))?;
             if view.shape() != shape.as_slice() || view.dtype() != safetensors::Dtype::F32 {
                 return Err(Error::Burn(format!(
-                    "{name}: {:?} {:?}, the spec wants F32 {shape:?}",
+                    "{name}: {:?} {:?}, the network wants F32 {shape:?}",
                     view.dtype(),
                     view.shape()
                 )));
@@ -104,19 +103,19 @@ impl Net {
             Ok(TensorData::new(values, shape))
         };
         // `weight_shapes` lists them as the network holds them: each layer's wx, wh, b, then the head.
-        let mut weights = spec.weight_shapes().into_iter().map(read).collect::<Result<Vec<_>>>()?.into_iter();
+        let mut weights = shape.weight_shapes().into_iter().map(read).collect::<Result<Vec<_>>>()?.into_iter();
         let mut next = || weights.next().expect("one per weight shape");
         fn param<const D: usize>(data: TensorData, device: &Device) -> Param<Tensor<D>> {
             Param::from_tensor(Tensor::from_data(data, device))
         }
-        let layers = (0..spec.layers)
+        let layers = (0..shape.layers)
             .map(|_| Layer { wx: param(next(), device), wh: param(next(), device), b: param(next(), device) })
             .collect();
         Ok(Net { layers, head_w: param(next(), device), head_b: param(next(), device) })
     }
 
-    /// Raw outputs `[batch, N_OUT]` from the window `seq [steps, batch, N_STEP]` (oldest step
-    /// first) and the head inputs `[batch, N_HEAD]`.
+    /// Raw outputs `[batch, n_out]` from the window `seq [steps, batch, n_step]` (oldest step
+    /// first) and the head inputs `[batch, n_head]`.
     pub fn raw(&self, kernel: Kernel, seq: Tensor<3>, head: Tensor<2>) -> Tensor<2> {
         let [steps, batch, _] = seq.dims();
         let mut x = seq;
@@ -132,12 +131,12 @@ impl Net {
         Tensor::cat(vec![last, head], 1).matmul(self.head_w.val()) + self.head_b.val().unsqueeze::<2>()
     }
 
-    /// The three quantiles `[batch, HORIZONS]` each (invariant space), decoded as
-    /// `hcp_models::forecast::lstm::decode`.
+    /// The three quantiles `[batch, horizons]` each (invariant space; `base` is `[batch,
+    /// horizons]`), decoded as `hcp_models::forecast::lstm::decode`.
     pub fn quantiles(&self, kernel: Kernel, seq: Tensor<3>, head: Tensor<2>, base: Tensor<2>) -> [Tensor<2>; 3] {
-        let [batch, _] = head.dims();
-        let raw = self.raw(kernel, seq, head).reshape([batch, HORIZONS, 3]);
-        let part = |q: usize| raw.clone().narrow(2, q, 1).reshape([batch, HORIZONS]);
+        let [batch, horizons] = base.dims();
+        let raw = self.raw(kernel, seq, head).reshape([batch, horizons, 3]);
+        let part = |q: usize| raw.clone().narrow(2, q, 1).reshape([batch, horizons]);
         let softplus = |x: Tensor<2>| relu(x.clone()) + x.abs().neg().exp().log1p();
         let median = base + part(0);
         [median.clone() - softplus(part(1)), median.clone(), median + softplus(part(2))]
@@ -158,7 +157,7 @@ impl Net {
         total.expect("three quantiles").mean().div_scalar(QUANTILES.len() as f64)
     }
 
-    /// The weights as named f32 arrays, in `spec.weight_shapes()` order.
+    /// The weights as named f32 arrays, in `NetShape::weight_shapes` order.
     pub fn named_weights(&self) -> Result<Vec<NamedWeight>> {
         let read = |name: String, shape: Vec<usize>, data: TensorData| -> Result<NamedWeight> {
             let values = data.try_into_vec::<f32>().map_err(|e| Error::Burn(format!("{name}: {e:?}")))?;

@@ -13,14 +13,14 @@ use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::Device;
 use hcp_datasets::time::format_micros;
 use hcp_models::artifact::{FORMAT_VERSION, Manifest, sha256_hex};
-use hcp_models::forecast::lstm::{ARTIFACT_KIND, LstmForecaster, LstmSpec, WEIGHTS_FILE};
+use hcp_models::forecast::lstm::{ARTIFACT_KIND, LstmForecaster, LstmSpec, NetShape, WEIGHTS_FILE};
 use hcp_models::forecast::realtime::{HORIZONS, HourlyPrices};
 use hcp_models::forecast::scaler::Invariant;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
-use crate::net::{Kernel, Net};
+use crate::net::{Batch, Kernel, Net};
 use crate::samples::Grid;
 use crate::{Error, Result};
 
@@ -47,6 +47,10 @@ pub struct LstmConfig {
     /// on it.
     #[serde(default = "one")]
     pub threads: usize,
+    /// Where the network trains; its initial weights are drawn on the CPU either way, so a seed
+    /// starts every device from the same network.
+    #[serde(default)]
+    pub device: TrainDevice,
 }
 
 fn one() -> usize {
@@ -68,6 +72,75 @@ impl Default for LstmConfig {
             train_days: None,
             seed: 7,
             threads: 1,
+            device: TrainDevice::Cpu,
+        }
+    }
+}
+
+/// Where training runs: burn's ndarray CPU backend, each layer fused ([`crate::fused`]), or a
+/// GPU through burn's CubeCL backend on wgpu (Vulkan, Metal, DirectX 12 or OpenGL; the layers as
+/// burn tensor operations), which needs hcp built with the `gpu` feature. Written `cpu`, `gpu`
+/// (the adapter wgpu prefers: a high-power GPU first; `CUBECL_WGPU_DEFAULT_DEVICE` overrides it)
+/// or `gpu:N` (the N-th discrete GPU).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TrainDevice {
+    #[default]
+    Cpu,
+    Gpu(Option<usize>),
+}
+
+impl TrainDevice {
+    /// burn's device for training (without autodiff). A GPU in a build without the `gpu`
+    /// feature, or one wgpu cannot open, is refused with an error that says so.
+    pub fn burn(self) -> Result<Device> {
+        match self {
+            TrainDevice::Cpu => Ok(cpu_device()),
+            #[cfg(feature = "gpu")]
+            TrainDevice::Gpu(index) => {
+                use burn::tensor::{DeviceKind, Tensor};
+                let device = Device::wgpu(index.map_or(DeviceKind::DefaultDevice, DeviceKind::DiscreteGpu));
+                // wgpu opens the adapter on first use, in a thread of its own, and panics there
+                // when there is none: try a tensor here, so that the caller gets an error.
+                let probe = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    Tensor::<1>::zeros([1], &device).into_data();
+                }));
+                probe.map(|_| device).map_err(|_| {
+                    Error::Invalid(format!("no GPU for {self}: wgpu found no adapter to match (see its message above)"))
+                })
+            }
+            #[cfg(not(feature = "gpu"))]
+            TrainDevice::Gpu(_) => Err(Error::Invalid(format!(
+                "training on {self} needs hcp built with the `gpu` feature (cargo build --features gpu)"
+            ))),
+        }
+    }
+}
+
+impl std::fmt::Display for TrainDevice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TrainDevice::Cpu => write!(f, "cpu"),
+            TrainDevice::Gpu(None) => write!(f, "gpu"),
+            TrainDevice::Gpu(Some(index)) => write!(f, "gpu:{index}"),
+        }
+    }
+}
+
+impl std::str::FromStr for TrainDevice {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<TrainDevice> {
+        let index = |i: &str| {
+            i.parse().map_err(|_| Error::Invalid(format!("device {s:?}: the GPU index {i:?} is not a number")))
+        };
+        match s {
+            "cpu" => Ok(TrainDevice::Cpu),
+            "gpu" => Ok(TrainDevice::Gpu(None)),
+            _ => match s.strip_prefix("gpu:") {
+                Some(i) => Ok(TrainDevice::Gpu(Some(index(i)?))),
+                None => Err(Error::Invalid(format!("device {s:?}: expected cpu, gpu or gpu:N"))),
+            },
         }
     }
 }
@@ -149,22 +222,7 @@ pub fn train_from(
     progress: &mut dyn FnMut(&Progress),
 ) -> Result<Trained> {
     let started = Instant::now();
-    if cfg.window == 0
-        || cfg.hidden == 0
-        || cfg.layers == 0
-        || cfg.batch == 0
-        || cfg.max_epochs == 0
-        || cfg.threads == 0
-    {
-        return Err(Error::Invalid(format!(
-            "window {}, hidden {}, layers {}, batch {}, epochs {} and threads {} must all be positive",
-            cfg.window, cfg.hidden, cfg.layers, cfg.batch, cfg.max_epochs, cfg.threads
-        )));
-    }
-    let kernel = Kernel::Fused { threads: cfg.threads };
-    if !(cfg.learning_rate > 0.0 && cfg.learning_rate.is_finite()) {
-        return Err(Error::Invalid(format!("learning rate {} must be positive", cfg.learning_rate)));
-    }
+    check_config(cfg)?;
     let end = end.min(p.len());
     let first = match cfg.train_days {
         Some(d) => first.max(end.saturating_sub(d * 24)),
@@ -212,19 +270,110 @@ pub fn train_from(
 
     let mut spec = LstmSpec::new(&p.node, cfg.window, cfg.hidden, cfg.layers, scaler);
     spec.trained_until_us = p.time(end - 1);
-    let plain = cpu_device();
+    let make = |issues: &[usize], device: &Device| grid.batch(issues, device);
+    let samples = Samples { shape: spec.shape(), train: &train_set.issues, valid: &valid_set.issues, make: &make };
+    let fitted = fit(&samples, cfg, init.map(|t| t.weights.as_slice()), checkpoint, progress)?;
+    let forecaster = LstmForecaster::from_safetensors(spec.clone(), &fitted.weights)?;
+    let valid_mae = validation_mae(&forecaster, p, &valid_set.issues)?;
+    let mut hash_input = Vec::with_capacity((end - first) * 16);
+    for series in [&p.rt, &p.da] {
+        for v in &series[first..end] {
+            hash_input.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+    let report = TrainReport {
+        epochs_run: fitted.train_losses.len(),
+        best_epoch: fitted.best_epoch,
+        train_loss_by_epoch: fitted.train_losses,
+        valid_loss_by_epoch: fitted.valid_losses,
+        valid_pinball: fitted.valid_pinball,
+        valid_mae_usd_per_mwh: valid_mae,
+        train_issues: train_set.issues.len(),
+        valid_issues: valid_set.issues.len(),
+        left_out,
+        train_first_us: p.time(first),
+        train_end_us: p.time(end),
+        data_sha256: sha256_hex(&hash_input),
+        windows_per_s: fitted.windows_per_s,
+        elapsed_s: started.elapsed().as_secs_f64(),
+    };
+    Ok(Trained { spec, config: cfg.clone(), weights: fitted.weights, report })
+}
+
+/// Refuses a configuration that cannot train: sizes and epochs of zero, a learning rate that
+/// is not a positive number.
+pub(crate) fn check_config(cfg: &LstmConfig) -> Result<()> {
+    if cfg.window == 0
+        || cfg.hidden == 0
+        || cfg.layers == 0
+        || cfg.batch == 0
+        || cfg.max_epochs == 0
+        || cfg.threads == 0
+    {
+        return Err(Error::Invalid(format!(
+            "window {}, hidden {}, layers {}, batch {}, epochs {} and threads {} must all be positive",
+            cfg.window, cfg.hidden, cfg.layers, cfg.batch, cfg.max_epochs, cfg.threads
+        )));
+    }
+    if !(cfg.learning_rate > 0.0 && cfg.learning_rate.is_finite()) {
+        return Err(Error::Invalid(format!("learning rate {} must be positive", cfg.learning_rate)));
+    }
+    Ok(())
+}
+
+/// What [`fit`] kept: the best epoch's weights (safetensors) and the loss curves.
+pub(crate) struct Fit {
+    pub weights: Vec<u8>,
+    pub best_epoch: usize,
+    pub valid_pinball: f64,
+    pub train_losses: Vec<f64>,
+    pub valid_losses: Vec<f64>,
+    pub windows_per_s: f64,
+}
+
+/// What a network learns from: its shape, the issues it trains and validates on, and how a
+/// batch of issues is built on a device.
+pub(crate) struct Samples<'a> {
+    pub shape: NetShape,
+    pub train: &'a [usize],
+    pub valid: &'a [usize],
+    pub make: &'a dyn Fn(&[usize], &Device) -> Batch,
+}
+
+/// The training loop every LSTM forecaster shares: a network of `s.shape` (from `init`'s
+/// weights, which count as epoch 0, or drawn from the seed on the CPU) trained by Adam on
+/// shuffled batches of the training issues, validated after each epoch, stopped after
+/// `cfg.patience` epochs without a better validation loss.
+pub(crate) fn fit(
+    s: &Samples,
+    cfg: &LstmConfig,
+    init: Option<&[u8]>,
+    checkpoint: Option<&Path>,
+    progress: &mut dyn FnMut(&Progress),
+) -> Result<Fit> {
+    let (shape, make) = (&s.shape, s.make);
+    let kernel = Kernel::Fused { threads: cfg.threads };
+    let plain = cfg.device.burn()?;
     let device = plain.clone().autodiff();
-    device.seed(cfg.seed);
     let mut net = match init {
-        Some(t) => Net::from_safetensors(&spec, &t.weights, &device)?,
-        None => Net::init(&spec, &device),
+        Some(weights) => Net::from_safetensors(shape, weights, &device)?,
+        None => {
+            // Drawn on the CPU whatever the device: a seed gives one initial network.
+            let cpu = cpu_device().autodiff();
+            cpu.seed(cfg.seed);
+            let net = Net::init(shape, &cpu);
+            match cfg.device {
+                TrainDevice::Cpu => net,
+                TrainDevice::Gpu(_) => Net::from_safetensors(shape, &net.to_safetensors()?, &device)?,
+            }
+        }
     };
     let mut optim =
         AdamConfig::new().with_grad_clipping(Some(GradientClippingConfig::Norm(cfg.clip_norm as f32))).init();
     let mut rng = rand::rngs::SmallRng::seed_from_u64(cfg.seed);
-    let mut order = train_set.issues.clone();
+    let mut order = s.train.to_vec();
     let batches = order.len().div_ceil(cfg.batch);
-    let valid_batches: Vec<_> = valid_set.issues.chunks(512).map(|c| grid.batch(c, &plain)).collect();
+    let valid_batches: Vec<_> = s.valid.chunks(512).map(|c| make(c, &plain)).collect();
 
     let mut best: Option<(f64, usize, Net)> = None;
     if init.is_some() {
@@ -239,7 +388,7 @@ pub fn train_from(
         order.shuffle(&mut rng);
         let mut sum = 0.0;
         for (b, chunk) in order.chunks(cfg.batch).enumerate() {
-            let batch = grid.batch(chunk, &device);
+            let batch = make(chunk, &device);
             let loss = net.loss(kernel, &batch);
             let value: f64 = loss.clone().into_scalar::<f32>().into();
             if !value.is_finite() {
@@ -285,35 +434,17 @@ pub fn train_from(
     }
     let fit_s = fit_started.elapsed().as_secs_f64();
     let (valid_pinball, best_epoch, kept) = best.expect("at least one epoch ran");
-    let weights = kept.to_safetensors()?;
-    let forecaster = LstmForecaster::from_safetensors(spec.clone(), &weights)?;
-    let valid_mae = validation_mae(&forecaster, p, &valid_set.issues)?;
-    let mut hash_input = Vec::with_capacity((end - first) * 16);
-    for series in [&p.rt, &p.da] {
-        for v in &series[first..end] {
-            hash_input.extend_from_slice(&v.to_le_bytes());
-        }
-    }
-    let report = TrainReport {
-        epochs_run: train_losses.len(),
+    Ok(Fit {
+        weights: kept.to_safetensors()?,
         best_epoch,
-        train_loss_by_epoch: train_losses,
-        valid_loss_by_epoch: valid_losses,
         valid_pinball,
-        valid_mae_usd_per_mwh: valid_mae,
-        train_issues: train_set.issues.len(),
-        valid_issues: valid_set.issues.len(),
-        left_out,
-        train_first_us: p.time(first),
-        train_end_us: p.time(end),
-        data_sha256: sha256_hex(&hash_input),
+        train_losses,
+        valid_losses,
         windows_per_s: windows as f64 / fit_s,
-        elapsed_s: started.elapsed().as_secs_f64(),
-    };
-    Ok(Trained { spec, config: cfg.clone(), weights, report })
+    })
 }
 
-fn validation_loss(net: &Net, kernel: Kernel, batches: &[crate::net::Batch]) -> f64 {
+fn validation_loss(net: &Net, kernel: Kernel, batches: &[Batch]) -> f64 {
     let mut sum = 0.0;
     let mut n = 0usize;
     for b in batches {

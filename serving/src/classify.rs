@@ -152,7 +152,10 @@ pub async fn classify(
     State(app): State<Arc<App>>,
     ApiJson(req): ApiJson<ClassifyRequest>,
 ) -> Result<Response, ApiError> {
-    let served = app.registry().named_or_only(KIND, req.model.as_deref()).map_err(|e| ApiError::invalid("model", e))?;
+    let served = app
+        .registry()
+        .named_or_only("classifier", &[KIND], req.model.as_deref())
+        .map_err(|e| ApiError::invalid("model", e))?;
     let jobs: Vec<JobSpec> = req.jobs.into_iter().map(JobSpec::from).collect();
     check_jobs(&jobs, app.limits.max_jobs)?;
     let work = Arc::clone(&served);

@@ -7,7 +7,8 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use hcp_datasets::time::{ercot_calendar, ercot_calendar_by_day, format_micros, parse_instant};
-use hcp_models::forecast::demand::{self, DemandForecaster};
+use hcp_models::forecast::demand::HORIZONS as DEMAND_HORIZONS;
+use hcp_models::forecast::demand_model::{self, DemandModel};
 use hcp_models::forecast::price::PriceModel;
 use hcp_models::forecast::realtime::{self, HorizonForecast, HourlyPrices};
 use serde::{Deserialize, Serialize};
@@ -49,7 +50,8 @@ pub struct PriceForecastRequest {
 pub struct HorizonOut {
     /// Hours ahead of the issue time, 1-based.
     pub horizon: usize,
-    /// Start of the forecast hour, RFC 3339 (price forecasts only).
+    /// Start of the forecast hour, RFC 3339 (price forecasts, and demand forecasts given the
+    /// history's start).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_start: Option<String>,
     pub mean: f64,
@@ -244,8 +246,21 @@ pub struct DemandForecastRequest {
     #[serde(default)]
     pub model: Option<String>,
     /// The hourly series the model forecasts (e.g. GPUs held by live pods), oldest first; at
-    /// least 336 hours (two weeks). The forecast covers the 168 hours after the last one.
+    /// least the model's lookback (336 hours for lear_demand, the window and a week for
+    /// lstm_demand). The forecast covers the 168 hours after the last one.
     pub history: Vec<f64>,
+    /// Start of the history's first hour, Unix seconds (a trace's hour 0 is 0). lstm_demand
+    /// needs it (it reads each hour's hour of day and day of week); with it, every horizon
+    /// carries its `target_start`.
+    #[serde(default)]
+    pub start_unix_s: Option<i64>,
+}
+
+/// A demand request's inputs, checked by [`check_demand`].
+#[derive(Debug, Clone)]
+pub struct DemandInput {
+    pub history: Vec<f64>,
+    pub start_us: Option<i64>,
 }
 
 /// A week-ahead demand forecast.
@@ -258,27 +273,61 @@ pub struct DemandForecastResponse {
     pub horizons: Vec<HorizonOut>,
 }
 
-/// Checks a demand history; the error names the field.
-pub fn check_demand(history: &[f64], limits: &Limits, field: &str) -> Result<(), ApiError> {
-    if history.len() < demand::LOOKBACK || history.len() > limits.max_history_hours {
+/// Checks a demand request for `model`; errors name the field (`history`, `start_unix_s`, with
+/// `fields` naming them as the route does).
+pub fn check_demand(
+    input: &DemandInput,
+    model: &DemandModel,
+    limits: &Limits,
+    fields: [&str; 2],
+) -> Result<(), ApiError> {
+    let [history, start] = fields;
+    let need = model.lookback();
+    if input.history.len() < need || input.history.len() > limits.max_history_hours {
         return Err(ApiError::invalid(
-            field,
-            format!("{} hours; the model needs {} to {}", history.len(), demand::LOOKBACK, limits.max_history_hours),
+            history,
+            format!(
+                "{} hours; {} `{}` needs {need} to {}",
+                input.history.len(),
+                model.model_id(),
+                model.series(),
+                limits.max_history_hours
+            ),
         ));
     }
-    if let Some(i) = history.iter().position(|v| !v.is_finite()) {
-        return Err(ApiError::invalid(format!("{field}[{i}]"), "not a finite number"));
+    if let Some(i) = input.history.iter().position(|v| !v.is_finite()) {
+        return Err(ApiError::invalid(format!("{history}[{i}]"), "not a finite number"));
     }
-    Ok(())
+    match (input.start_us, model) {
+        (None, DemandModel::Lstm(_)) => Err(ApiError::invalid(
+            start,
+            "lstm_demand reads each hour's hour of day and day of week: give the start of the history's first hour",
+        )),
+        (Some(us), _) if !(0..LATEST_US).contains(&us) => {
+            Err(ApiError::invalid(start, "outside 1970-01-01 .. 2100-01-01 UTC"))
+        }
+        _ => Ok(()),
+    }
 }
 
-/// The demand forecast (the history checked by [`check_demand`]).
-pub fn run_demand(model: &DemandForecaster, history: &[f64]) -> Result<Vec<HorizonOut>, ApiError> {
-    let out = model.forecast(history).map_err(|e| ApiError::invalid("history", e.to_string()))?;
+/// The demand forecast (the input checked by [`check_demand`]).
+pub fn run_demand(model: &DemandModel, input: &DemandInput) -> Result<Vec<HorizonOut>, ApiError> {
+    let out = model
+        .forecast(&input.history, input.start_us.unwrap_or(0))
+        .map_err(|e| ApiError::invalid("history", e.to_string()))?;
+    debug_assert_eq!(out.len(), DEMAND_HORIZONS);
+    let issue_us = input.start_us.map(|s| s + input.history.len() as i64 * HOUR_US);
     Ok(out
         .into_iter()
         .enumerate()
-        .map(|(h, (mean, q))| HorizonOut { horizon: h + 1, target_start: None, mean, p10: q[0], p50: q[1], p90: q[2] })
+        .map(|(h, (mean, q))| HorizonOut {
+            horizon: h + 1,
+            target_start: issue_us.map(|t| format_micros(t + h as i64 * HOUR_US)),
+            mean,
+            p10: q[0],
+            p50: q[1],
+            p90: q[2],
+        })
         .collect())
 }
 
@@ -299,15 +348,18 @@ pub async fn forecast_demand(
 ) -> Result<Response, ApiError> {
     let registry = app.registry();
     let served = registry
-        .named_or_only(demand::ARTIFACT_KIND, req.model.as_deref())
+        .named_or_only("demand", &demand_model::KINDS, req.model.as_deref())
         .map_err(|e| ApiError::invalid("model", e))?;
-    check_demand(&req.history, &app.limits, "history")?;
     let model = served.model.demand().expect("named_or_only finds demand models");
-    let series = model.series.clone();
+    let start_us = match req.start_unix_s {
+        Some(s) => Some(s.checked_mul(1_000_000).ok_or_else(|| ApiError::invalid("start_unix_s", "out of range"))?),
+        None => None,
+    };
+    let input = DemandInput { history: req.history, start_us };
+    check_demand(&input, model, &app.limits, ["history", "start_unix_s"])?;
+    let series = model.series().to_string();
     let work = Arc::clone(&served);
-    let history = req.history;
-    let horizons =
-        app.batcher.run(move || run_demand(work.model.demand().expect("a demand model"), &history)).await??;
+    let horizons = app.batcher.run(move || run_demand(work.model.demand().expect("a demand model"), &input)).await??;
     let body = DemandForecastResponse { model: served.name.clone(), version: served.version.clone(), series, horizons };
     Ok((Extension(ModelLabel::of(&served)), Json(body)).into_response())
 }

@@ -11,6 +11,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use hcp_models::classifier::JobSpec;
+use hcp_models::forecast::demand_model::DemandModel;
 use hcp_models::forecast::realtime;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -18,7 +19,7 @@ use utoipa::ToSchema;
 use crate::app::{ApiJson, App, ModelLabel};
 use crate::classify::{check_jobs, run_classify};
 use crate::error::{ApiError, ErrorBody, JsonRouteErrors};
-use crate::forecast::{PriceInput, check_demand, check_price, run_demand, run_price};
+use crate::forecast::{DemandInput, PriceInput, check_demand, check_price, run_demand, run_price};
 use crate::registry::{Model, Served};
 
 /// A tensor's values, flat in row-major order.
@@ -133,8 +134,12 @@ pub fn tensors(model: &Model) -> (Vec<TensorMetadata>, Vec<TensorMetadata>) {
                 .chain(QUANTILE_OUTPUTS.iter().map(|n| meta(n, "FP64", &[-1])))
                 .collect(),
         ),
-        Model::Demand(_) => (
-            vec![meta("history", "FP64", &[-1])],
+        Model::Demand(m) => (
+            match m {
+                DemandModel::Lear(_) => vec![meta("history", "FP64", &[-1])],
+                // The LSTM reads the clock of each hour.
+                DemandModel::Lstm(_) => vec![meta("start_unix_s", "INT64", &[1]), meta("history", "FP64", &[-1])],
+            },
             QUANTILE_OUTPUTS
                 .iter()
                 .map(|n| meta(n, "FP64", &[hcp_models::forecast::demand::HORIZONS as i64]))
@@ -408,12 +413,21 @@ async fn infer_with(app: &App, served: Arc<Served>, req: InferRequest) -> Result
             outs.extend(quantile_outputs(&q));
             outs
         }
-        Model::Demand(_) => {
+        Model::Demand(model) => {
             let inputs = Inputs::new(&req, &expected_in, &[])?;
-            let history = inputs.numbers("history");
-            check_demand(&history, &app.limits, "inputs[history]")?;
+            let start_us = match model {
+                DemandModel::Lear(_) => None,
+                DemandModel::Lstm(_) => match inputs.numbers("start_unix_s").as_slice() {
+                    [s] => Some((*s as i64).checked_mul(1_000_000).ok_or_else(|| {
+                        ApiError::invalid("inputs[start_unix_s]", "outside 1970-01-01 .. 2100-01-01 UTC")
+                    })?),
+                    _ => return Err(ApiError::invalid("inputs", "`start_unix_s` holds one value")),
+                },
+            };
+            let input = DemandInput { history: inputs.numbers("history"), start_us };
+            check_demand(&input, model, &app.limits, ["inputs[history]", "inputs[start_unix_s]"])?;
             let rows =
-                app.batcher.run(move || run_demand(work.model.demand().expect("a demand model"), &history)).await??;
+                app.batcher.run(move || run_demand(work.model.demand().expect("a demand model"), &input)).await??;
             quantile_outputs(&rows.iter().map(|h| (h.mean, [h.p10, h.p50, h.p90])).collect::<Vec<_>>())
         }
         Model::Classifier(bundle) => {

@@ -9,7 +9,8 @@ use std::sync::Arc;
 use hcp_models::artifact::{MANIFEST_FILE, Manifest};
 use hcp_models::classifier::JobSpec;
 use hcp_models::classifier::artifact::{self as classifier_artifact, ClassifierBundle};
-use hcp_models::forecast::demand::{self, DemandForecaster};
+use hcp_models::forecast::demand::LOOKBACK;
+use hcp_models::forecast::demand_model::{self, DemandModel};
 use hcp_models::forecast::price::{self, PriceModel};
 use hcp_models::forecast::realtime::{self, HourlyPrices};
 
@@ -19,7 +20,7 @@ use crate::error::{Error, Result};
 #[derive(Debug, Clone)]
 pub enum Model {
     Price(PriceModel),
-    Demand(DemandForecaster),
+    Demand(DemandModel),
     Classifier(ClassifierBundle),
 }
 
@@ -28,7 +29,7 @@ impl Model {
         if let Model::Price(m) = self { Some(m) } else { None }
     }
 
-    pub fn demand(&self) -> Option<&DemandForecaster> {
+    pub fn demand(&self) -> Option<&DemandModel> {
         if let Model::Demand(m) = self { Some(m) } else { None }
     }
 
@@ -39,7 +40,7 @@ impl Model {
     pub fn kind(&self) -> &'static str {
         match self {
             Model::Price(m) => m.kind(),
-            Model::Demand(_) => demand::ARTIFACT_KIND,
+            Model::Demand(m) => m.kind(),
             Model::Classifier(_) => classifier_artifact::KIND,
         }
     }
@@ -121,19 +122,25 @@ impl Registry {
         self.models.iter().filter(move |m| m.model.kind() == kind)
     }
 
-    /// The model of `kind` a request names, or the only one of that kind when it names none;
-    /// else why not (with the names of that kind), for the request's `model` field.
-    pub fn named_or_only(&self, kind: &str, name: Option<&str>) -> std::result::Result<Arc<Served>, String> {
-        let all: Vec<&Arc<Served>> = self.of_kind(kind).collect();
+    /// The model of one of `kinds` (`what` names them: "demand", "classifier") a request
+    /// names, or the only one when it names none; else why not (with the names of those
+    /// kinds), for the request's `model` field.
+    pub fn named_or_only(
+        &self,
+        what: &str,
+        kinds: &[&str],
+        name: Option<&str>,
+    ) -> std::result::Result<Arc<Served>, String> {
+        let all: Vec<&Arc<Served>> = self.models.iter().filter(|m| kinds.contains(&m.model.kind())).collect();
         let names: Vec<&str> = all.iter().map(|m| m.name.as_str()).collect();
         match name {
             Some(n) => all
                 .iter()
                 .find(|m| m.name == n)
                 .map(|m| Arc::clone(m))
-                .ok_or_else(|| format!("no {kind} model `{n}` is loaded ({kind} models: {names:?})")),
+                .ok_or_else(|| format!("no {what} model `{n}` is loaded ({what} models: {names:?})")),
             None if all.len() == 1 => Ok(Arc::clone(all[0])),
-            None => Err(format!("{} {kind} models are loaded; name one of {names:?}", all.len())),
+            None => Err(format!("{} {what} models are loaded; name one of {names:?}", all.len())),
         }
     }
 
@@ -151,7 +158,9 @@ fn load_one(name: &str, dir: &Path) -> Result<Served> {
     let fail = |e: hcp_models::Error| model_error(name, dir, e.to_string());
     let (model, manifest) = match kind {
         k if price::KINDS.contains(&k) => PriceModel::load(dir).map(|(m, man)| (Model::Price(m), man)).map_err(fail)?,
-        demand::ARTIFACT_KIND => demand::load(dir).map(|(m, man)| (Model::Demand(m), man)).map_err(fail)?,
+        k if demand_model::KINDS.contains(&k) => {
+            DemandModel::load(dir).map(|(m, man)| (Model::Demand(m), man)).map_err(fail)?
+        }
         classifier_artifact::KIND => {
             classifier_artifact::load(dir).map(|(m, man)| (Model::Classifier(m), man)).map_err(fail)?
         }
@@ -160,10 +169,9 @@ fn load_one(name: &str, dir: &Path) -> Result<Served> {
                 name,
                 dir,
                 format!(
-                    "kind `{other}` is not served (this build serves {}, {}, {} and {})",
-                    price::KINDS[0],
-                    price::KINDS[1],
-                    demand::ARTIFACT_KIND,
+                    "kind `{other}` is not served (this build serves {}, {} and {})",
+                    price::KINDS.join(", "),
+                    demand_model::KINDS.join(", "),
                     classifier_artifact::KIND
                 ),
             ));
@@ -203,7 +211,7 @@ pub fn smoke_test(model: &Model) -> std::result::Result<(), String> {
             }
         }
         Model::Demand(m) => {
-            let out = m.forecast(&vec![100.0; demand::LOOKBACK]).map_err(|e| e.to_string())?;
+            let out = m.forecast(&vec![100.0; m.lookback().max(LOOKBACK)], 0).map_err(|e| e.to_string())?;
             match out.iter().position(|(mean, q)| !mean.is_finite() || !ordered(q)) {
                 Some(h) => Err(format!("horizon {}: {:?}", h + 1, out[h])),
                 None => Ok(()),

@@ -267,6 +267,60 @@ async fn demand_forecast_and_its_errors() {
     assert_eq!(field(&body), "model");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_lstm_demand_model_is_served_through_candle() {
+    let dir = tempfile::tempdir().unwrap();
+    let model_dir = dir.path().join("demand-lstm");
+    save_lstm_demand_model(&model_dir);
+    let router = hcp_serving::router(app(dir.path()));
+    let history = demand_series(24 * 15);
+    let start_s = 3600 * 24 * 3;
+    let req = json!({"history": history, "start_unix_s": start_s}).to_string();
+    let (status, _, body) = call(&router, "POST", "/v1/forecast/demand", Some(READ_KEY), Some(&req)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!((body["model"].as_str(), body["series"].as_str()), (Some("demand-lstm"), Some("gpus_held")));
+    let h = body["horizons"].as_array().unwrap();
+    assert_eq!(h.len(), 168);
+    // 3 days + 15 days of history: the first target hour starts on day 18.
+    assert_eq!(h[0]["target_start"], "1970-01-19T00:00:00Z");
+    // Golden: the model called directly on the same history and clock.
+    let (model, _) = hcp_models::forecast::demand_model::DemandModel::load(&model_dir).unwrap();
+    assert_eq!((model.kind(), model.lookback()), ("demand_lstm", 336));
+    let direct = model.forecast(&history, start_s * 1_000_000).unwrap();
+    for (row, (mean, q)) in h.iter().zip(&direct) {
+        assert_eq!(row["mean"].as_f64().unwrap(), *mean);
+        assert_eq!(row["p10"].as_f64().unwrap(), q[0]);
+        assert_eq!(row["p90"].as_f64().unwrap(), q[2]);
+    }
+    // The clock matters to it, and it must be given.
+    let shifted = model.forecast(&history, (start_s + 3600 * 5) * 1_000_000).unwrap();
+    assert_ne!(shifted, direct);
+    let no_start = json!({"history": history}).to_string();
+    let (status, _, body) = call(&router, "POST", "/v1/forecast/demand", Some(READ_KEY), Some(&no_start)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(field(&body), "start_unix_s", "{body}");
+    let short = json!({"history": vec![1.0; 100], "start_unix_s": 0}).to_string();
+    let (status, _, body) = call(&router, "POST", "/v1/forecast/demand", Some(READ_KEY), Some(&short)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(field(&body), "history");
+    assert!(body["error"].as_str().unwrap().contains("lstm_demand `gpus_held` needs 336"), "{body}");
+    // The Open Inference Protocol route: the same medians; the clock is one of its inputs.
+    let infer = json!({"inputs": [
+        {"name": "start_unix_s", "datatype": "INT64", "shape": [1], "data": [start_s]},
+        {"name": "history", "datatype": "FP64", "shape": [history.len()], "data": history},
+    ]});
+    let (status, _, body) =
+        call(&router, "POST", "/v2/models/demand-lstm/infer", Some(READ_KEY), Some(&infer.to_string())).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let p50 = body["outputs"].as_array().unwrap().iter().find(|o| o["name"] == "p50").unwrap();
+    let p50: Vec<f64> = p50["data"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+    assert_eq!(p50, direct.iter().map(|(_, q)| q[1]).collect::<Vec<_>>());
+    let infer = json!({"inputs": [{"name": "history", "datatype": "FP64", "shape": [history.len()], "data": history}]});
+    let (status, _, body) =
+        call(&router, "POST", "/v2/models/demand-lstm/infer", Some(READ_KEY), Some(&infer.to_string())).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+}
+
 fn job(num_gpu: i64, gpu_milli: i64) -> Value {
     json!({"cpu_milli": 8000, "memory_mib": 32768, "num_gpu": num_gpu, "gpu_milli": gpu_milli, "creation_time_s": 3600 * 30})
 }

@@ -15,6 +15,9 @@
 //! `lear_demand`: one lasso per horizon (AIC) in invariant (asinh) space over the last 24 hours,
 //! the target's hour one and two weeks before, the last week's mean, and hour-of-day and
 //! day-of-week (of the index) dummies, fitted on issues at every hour whose targets were known.
+//! With an LSTM configuration, also `lstm_demand` (`hcp_lstm::demand`: trained once on the
+//! hours before the walk, its own quantiles as its band) and `ensemble_lear_lstm` (the mean of
+//! the two points).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -163,6 +166,8 @@ enum Model {
     Persistence,
     WeeklyNaive,
     Lear,
+    Lstm,
+    Ensemble,
 }
 
 impl Model {
@@ -173,6 +178,8 @@ impl Model {
             Model::Persistence => "persistence",
             Model::WeeklyNaive => "seasonal_naive_weekly",
             Model::Lear => "lear_demand",
+            Model::Lstm => "lstm_demand",
+            Model::Ensemble => "ensemble_lear_lstm",
         }
     }
 }
@@ -189,6 +196,8 @@ pub struct DemandConfig {
     pub band_days: usize,
     pub threads: usize,
     pub path: PathConfig,
+    /// Train `lstm_demand` (saved in `out/lstm_demand/`) and score it and `ensemble_lear_lstm`.
+    pub lstm: Option<hcp_lstm::LstmConfig>,
     pub out: PathBuf,
     pub run_id: String,
 }
@@ -204,6 +213,7 @@ impl DemandConfig {
             band_days: 28,
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             path: PathConfig::default(),
+            lstm: None,
             out,
             run_id: "evaluate".into(),
         }
@@ -235,12 +245,19 @@ pub struct DemandReport {
     pub band_days: usize,
     pub models: BTreeMap<String, DemandScores>,
     pub best_model: String,
+    /// `lstm_demand`'s training, when it ran.
+    pub lstm_training: Option<hcp_lstm::DemandTrainReport>,
     pub elapsed_s: f64,
 }
 
 /// Runs the walk-forward evaluation and writes `forecasts.parquet`, `metrics.json` and
-/// `report.md` under `cfg.out`.
-pub fn evaluate_demand(cfg: &DemandConfig, progress: &(dyn Fn(usize, usize) + Sync)) -> Result<DemandReport> {
+/// `report.md` under `cfg.out`. `progress` reports recalibrations done of all, `lstm_progress`
+/// the LSTM's training.
+pub fn evaluate_demand(
+    cfg: &DemandConfig,
+    progress: &(dyn Fn(usize, usize) + Sync),
+    lstm_progress: &mut dyn FnMut(&hcp_lstm::Progress),
+) -> Result<DemandReport> {
     let started = Instant::now();
     if cfg.recalibrate_every == 0 || cfg.band_days == 0 {
         return Err(Error::Invalid("--recalibrate-every and the band days must be positive".into()));
@@ -280,12 +297,35 @@ pub fn evaluate_demand(cfg: &DemandConfig, progress: &(dyn Fn(usize, usize) + Sy
     .flatten()
     .collect();
 
-    let names: Vec<Arc<str>> = Model::ALL.iter().map(|m| Arc::from(m.id())).collect();
+    // lstm_demand: trained once on every target before the walk, then run on every issue.
+    let mut all_models = Model::ALL.to_vec();
+    let mut lstm_training = None;
+    let mut lstm: BTreeMap<usize, Vec<[f64; 3]>> = BTreeMap::new();
+    if let Some(lstm_cfg) = &cfg.lstm {
+        let checkpoints = cfg.out.join("lstm_demand/checkpoints");
+        let s = hcp_lstm::Series { name: &series.name, values: y, start_us: series.start_us };
+        let trained = hcp_lstm::train_demand(s, 0, walk_first, lstm_cfg, Some(&checkpoints), lstm_progress)?;
+        trained.save(&cfg.out.join("lstm_demand"), &cfg.input.display().to_string())?;
+        let model = trained.model()?;
+        let scaler = model.spec.scaler;
+        for chunk in issues.chunks(64) {
+            for (&k, q) in chunk.iter().zip(model.quantiles_z(y, series.start_us, chunk)?) {
+                let q = q.ok_or_else(|| {
+                    Error::Invalid(format!("lstm_demand: issue at hour {k} of `{}` lacks its inputs", series.name))
+                })?;
+                lstm.insert(k, q.iter().map(|z| z.map(|v| scaler.inverse(f64::from(v)))).collect());
+            }
+        }
+        lstm_training = Some(trained.report);
+        all_models.extend([Model::Lstm, Model::Ensemble]);
+    }
+
+    let names: Vec<Arc<str>> = all_models.iter().map(|m| Arc::from(m.id())).collect();
     let labels = RowLabels::new(&series.name, "cluster", env!("CARGO_PKG_VERSION"), &cfg.run_id);
-    let mut bands: Vec<ErrorBands> = Model::ALL.iter().map(|_| ErrorBands::new(HORIZONS, cfg.band_days)).collect();
+    let mut bands: Vec<ErrorBands> = all_models.iter().map(|_| ErrorBands::new(HORIZONS, cfg.band_days)).collect();
     let mut pending: std::collections::VecDeque<(usize, usize, usize, f64)> = Default::default();
-    let mut totals = vec![Accumulator::default(); Model::ALL.len()];
-    let mut by_day = vec![vec![Accumulator::default(); 7]; Model::ALL.len()];
+    let mut totals = vec![Accumulator::default(); all_models.len()];
+    let mut by_day = vec![vec![Accumulator::default(); 7]; all_models.len()];
     let mut rows = Vec::new();
     for &k in &issues {
         // Errors whose target hour is over by this issue.
@@ -298,17 +338,22 @@ pub fn evaluate_demand(cfg: &DemandConfig, progress: &(dyn Fn(usize, usize) + Sy
         for h in 1..=HORIZONS {
             let j = k + h - 1;
             let actual = y[j];
-            for (m, model) in Model::ALL.iter().enumerate() {
+            for (m, model) in all_models.iter().enumerate() {
                 let point = match model {
                     Model::Persistence => y[k - 1],
                     Model::WeeklyNaive => y[j - 168],
                     Model::Lear => lear[&k][h - 1],
+                    Model::Lstm => lstm[&k][h - 1][1],
+                    Model::Ensemble => 0.5 * (lear[&k][h - 1] + lstm[&k][h - 1][1]),
                 };
                 pending.push_back((j + 1, m, h, actual - point));
                 if k < test_first {
                     continue;
                 }
-                let q = offsets[m][h - 1].map(|o| point + o);
+                let q = match model {
+                    Model::Lstm => lstm[&k][h - 1],
+                    _ => offsets[m][h - 1].map(|o| point + o),
+                };
                 totals[m].add(actual, point, &q);
                 by_day[m][(h - 1) / 24].add(actual, point, &q);
                 let (issue_us, target_us) =
@@ -318,7 +363,7 @@ pub fn evaluate_demand(cfg: &DemandConfig, progress: &(dyn Fn(usize, usize) + Sy
         }
     }
     let weekly_mae = totals[1].mae();
-    let models: BTreeMap<String, DemandScores> = Model::ALL
+    let models: BTreeMap<String, DemandScores> = all_models
         .iter()
         .enumerate()
         .map(|(m, model)| {
@@ -345,6 +390,7 @@ pub fn evaluate_demand(cfg: &DemandConfig, progress: &(dyn Fn(usize, usize) + Sy
         band_days: cfg.band_days,
         models,
         best_model,
+        lstm_training,
         elapsed_s: started.elapsed().as_secs_f64(),
     };
     let mut opts = WriteOptions::new(cfg.run_id.clone(), format!("hcp evaluate demand {}", cfg.input.display()));

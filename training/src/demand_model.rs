@@ -1,6 +1,7 @@
-//! `hcp train demand` and `hcp forecast demand`: the week-ahead GPU-demand forecaster fitted on
-//! a series (a dataset's `jobs` table, the v2023 pod list or the spot trace's hourly file),
-//! saved with a checked manifest, and its forecasts in the hive-partitioned layout.
+//! `hcp train demand` and `hcp forecast demand`: the week-ahead GPU-demand forecaster
+//! (`lear_demand`, or with `--lstm` the LSTM `lstm_demand`) fitted on a series (a dataset's
+//! `jobs` table, the v2023 pod list or the spot trace's hourly file), saved with a checked
+//! manifest, and its forecasts in the hive-partitioned layout.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -9,6 +10,7 @@ use hcp_datasets::rows::forecasts_batch;
 use hcp_datasets::{Table, WriteOptions, WrittenFile, write_table};
 use hcp_models::artifact::{self, Manifest};
 use hcp_models::forecast::demand::{ARTIFACT_KIND, DemandForecaster, HORIZONS, LOOKBACK, LearDemand, feature_names};
+use hcp_models::forecast::demand_model::DemandModel;
 use hcp_models::forecast::lasso::PathConfig;
 use hcp_models::forecast::{Accumulator, ErrorBands, QUANTILES};
 
@@ -128,8 +130,25 @@ pub fn train_demand(cfg: &TrainDemandConfig) -> Result<Manifest> {
     Ok(artifact::save(&cfg.out, ARTIFACT_KIND, &feature_names(), &forecaster, training, validation)?)
 }
 
-pub fn load_demand_model(dir: &Path) -> Result<(DemandForecaster, Manifest)> {
-    Ok(hcp_models::forecast::demand::load(dir)?)
+/// Trains `lstm_demand` on the whole series (its validation split: the last `lstm.valid_days`)
+/// and writes `model.safetensors` and `manifest.json` to `cfg.out`, with the best weights
+/// checkpointed in `cfg.out/checkpoints` as training goes.
+pub fn train_demand_lstm(
+    cfg: &TrainDemandConfig,
+    lstm: &hcp_lstm::LstmConfig,
+    progress: &mut dyn FnMut(&hcp_lstm::Progress),
+) -> Result<Manifest> {
+    let series = cfg.source.read(cfg.series.as_deref())?;
+    let y = &series.values;
+    let s = hcp_lstm::Series { name: &series.name, values: y, start_us: series.start_us };
+    let trained = hcp_lstm::train_demand(s, 0, y.len(), lstm, Some(&cfg.out.join("checkpoints")), progress)
+        .map_err(|e| Error::Invalid(format!("{}: {e}", cfg.source.describe())))?;
+    Ok(trained.save(&cfg.out, &cfg.source.describe())?)
+}
+
+/// Loads a demand model of either kind (checksum, inputs and weights verified).
+pub fn load_demand_model(dir: &Path) -> Result<(DemandModel, Manifest)> {
+    Ok(DemandModel::load(dir)?)
 }
 
 /// What `hcp forecast demand` runs.
@@ -144,13 +163,14 @@ pub struct ForecastDemandConfig {
 /// The next 168 hours after the history's last hour, written under
 /// `out/forecasts/target=<series>/forecast_date=.../part-<run_id>.parquet`.
 pub fn forecast_demand(cfg: &ForecastDemandConfig) -> Result<Vec<WrittenFile>> {
-    let (forecaster, manifest) = load_demand_model(&cfg.model)?;
-    let series = cfg.history.read(Some(&forecaster.series))?;
-    let forecasts =
-        forecaster.forecast(&series.values).map_err(|e| Error::Invalid(format!("{}: {e}", cfg.history.describe())))?;
+    let (model, manifest) = load_demand_model(&cfg.model)?;
+    let series = cfg.history.read(Some(model.series()))?;
+    let forecasts = model
+        .forecast(&series.values, series.start_us)
+        .map_err(|e| Error::Invalid(format!("{}: {e}", cfg.history.describe())))?;
     let issue_us = series.start_us + series.values.len() as i64 * HOUR_US;
     let labels = RowLabels::new(&series.name, "cluster", &manifest.model_sha256[..12], &cfg.run_id);
-    let model_id: Arc<str> = "lear_demand".into();
+    let model_id: Arc<str> = model.model_id().into();
     let mut rows = Vec::new();
     for (h, (mean, quantiles)) in forecasts.into_iter().enumerate() {
         let target_us = issue_us + h as i64 * HOUR_US;

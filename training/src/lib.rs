@@ -26,7 +26,7 @@ pub enum Error {
     Data(#[from] hcp_datasets::Error),
     #[error(transparent)]
     Model(#[from] hcp_models::Error),
-    #[error("lstm_rt: {0}")]
+    #[error(transparent)]
     Lstm(#[from] hcp_lstm::Error),
     #[error("{0}")]
     Invalid(String),

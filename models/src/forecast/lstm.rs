@@ -76,19 +76,13 @@ impl LstmSpec {
         }
     }
 
+    pub fn shape(&self) -> NetShape {
+        NetShape { n_step: N_STEP, hidden: self.hidden, layers: self.layers, n_head: N_HEAD, horizons: HORIZONS }
+    }
+
     /// The weights' names and shapes, in order.
     pub fn weight_shapes(&self) -> Vec<(String, Vec<usize>)> {
-        let h = self.hidden;
-        let mut shapes = Vec::new();
-        for l in 0..self.layers {
-            let d_in = if l == 0 { N_STEP } else { h };
-            shapes.push((format!("layers.{l}.wx"), vec![d_in, 4 * h]));
-            shapes.push((format!("layers.{l}.wh"), vec![h, 4 * h]));
-            shapes.push((format!("layers.{l}.b"), vec![4 * h]));
-        }
-        shapes.push(("head.w".into(), vec![h + N_HEAD, N_OUT]));
-        shapes.push(("head.b".into(), vec![N_OUT]));
-        shapes
+        self.shape().weight_shapes()
     }
 
     fn check(&self) -> Result<()> {
@@ -112,6 +106,39 @@ impl LstmSpec {
     }
 }
 
+/// The shape of an LSTM forecaster's network (`lstm_rt`'s, `lstm_demand`'s): inputs per step,
+/// hidden units, stacked layers, head inputs beside the last hidden state, horizons (three
+/// outputs each).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NetShape {
+    pub n_step: usize,
+    pub hidden: usize,
+    pub layers: usize,
+    pub n_head: usize,
+    pub horizons: usize,
+}
+
+impl NetShape {
+    pub fn n_out(&self) -> usize {
+        self.horizons * QUANTILES.len()
+    }
+
+    /// The weights' names and shapes, in order: each layer's `wx`, `wh`, `b`, then the head.
+    pub fn weight_shapes(&self) -> Vec<(String, Vec<usize>)> {
+        let h = self.hidden;
+        let mut shapes = Vec::new();
+        for l in 0..self.layers {
+            let d_in = if l == 0 { self.n_step } else { h };
+            shapes.push((format!("layers.{l}.wx"), vec![d_in, 4 * h]));
+            shapes.push((format!("layers.{l}.wh"), vec![h, 4 * h]));
+            shapes.push((format!("layers.{l}.b"), vec![4 * h]));
+        }
+        shapes.push(("head.w".into(), vec![h + self.n_head, self.n_out()]));
+        shapes.push(("head.b".into(), vec![self.n_out()]));
+        shapes
+    }
+}
+
 pub fn head_input_names() -> Vec<String> {
     let mut names = Vec::with_capacity(N_HEAD);
     for h in 1..=HORIZONS {
@@ -127,7 +154,7 @@ pub fn head_input_names() -> Vec<String> {
     names
 }
 
-fn cyclic(value: u8, period: f64) -> (f32, f32) {
+pub(crate) fn cyclic(value: u8, period: f64) -> (f32, f32) {
     let a = f64::from(value) / period * std::f64::consts::TAU;
     (a.sin() as f32, a.cos() as f32)
 }
@@ -215,16 +242,16 @@ pub struct LstmNet {
     layers: Vec<[Tensor; 3]>,
     head_w: Tensor,
     head_b: Tensor,
-    hidden: usize,
+    shape: NetShape,
 }
 
-fn candle_err(e: candle_core::Error) -> Error {
+pub(crate) fn candle_err(e: candle_core::Error) -> Error {
     Error::Invalid(format!("candle: {e}"))
 }
 
 impl LstmNet {
-    /// Builds the network from named f32 tensors shaped as `spec.weight_shapes()`.
-    pub fn from_tensors(spec: &LstmSpec, mut tensors: HashMap<String, Tensor>) -> Result<LstmNet> {
+    /// Builds the network from named f32 tensors shaped as `shape.weight_shapes()`.
+    pub fn from_tensors(shape: &NetShape, mut tensors: HashMap<String, Tensor>) -> Result<LstmNet> {
         let mut take = |name: &str, shape: &[usize]| -> Result<Tensor> {
             let t = tensors.remove(name).ok_or_else(|| Error::Invalid(format!("weights lack `{name}`")))?;
             if t.dims() != shape {
@@ -235,11 +262,11 @@ impl LstmNet {
             }
             t.to_dtype(DType::F32).map_err(candle_err)
         };
-        let shapes = spec.weight_shapes();
+        let shapes = shape.weight_shapes();
         let mut it = shapes.iter();
         let mut next = || it.next().map(|(n, s)| take(n, s)).expect("shapes cover the weights");
-        let mut layers = Vec::with_capacity(spec.layers);
-        for _ in 0..spec.layers {
+        let mut layers = Vec::with_capacity(shape.layers);
+        for _ in 0..shape.layers {
             layers.push([next()?, next()?, next()?]);
         }
         let head_w = next()?;
@@ -247,16 +274,16 @@ impl LstmNet {
         if let Some(extra) = tensors.keys().next() {
             return Err(Error::Invalid(format!("weights hold `{extra}`, which the spec does not name")));
         }
-        Ok(LstmNet { layers, head_w, head_b, hidden: spec.hidden })
+        Ok(LstmNet { layers, head_w, head_b, shape: *shape })
     }
 
-    /// Raw outputs `[batch, N_OUT]` for `batch` issues: `steps` is `batch × window × N_STEP`,
-    /// `head` is `batch × N_HEAD`, both row-major.
+    /// Raw outputs `[batch, n_out]` for `batch` issues: `steps` is `batch × window × n_step`,
+    /// `head` is `batch × n_head`, both row-major.
     pub fn forward(&self, batch: usize, window: usize, steps: &[f32], head: &[f32]) -> Result<Vec<f32>> {
         let dev = Device::Cpu;
-        let hsz = self.hidden;
+        let NetShape { n_step, hidden: hsz, n_head, .. } = self.shape;
         let run = || -> candle_core::Result<Vec<f32>> {
-            let mut seq = Tensor::from_slice(steps, (batch, window, N_STEP), &dev)?;
+            let mut seq = Tensor::from_slice(steps, (batch, window, n_step), &dev)?;
             let mut h = Tensor::zeros((batch, hsz), DType::F32, &dev)?;
             for (l, [wx, wh, b]) in self.layers.iter().enumerate() {
                 let d_in = seq.dim(2)?;
@@ -286,7 +313,7 @@ impl LstmNet {
                     seq = Tensor::stack(&outputs, 1)?;
                 }
             }
-            let head = Tensor::from_slice(head, (batch, N_HEAD), &dev)?;
+            let head = Tensor::from_slice(head, (batch, n_head), &dev)?;
             let z = Tensor::cat(&[&h, &head], 1)?;
             z.matmul(&self.head_w)?.broadcast_add(&self.head_b)?.flatten_all()?.to_vec1::<f32>()
         };
@@ -319,7 +346,7 @@ impl LstmForecaster {
     /// Builds the forecaster from safetensors bytes.
     pub fn from_safetensors(spec: LstmSpec, bytes: &[u8]) -> Result<LstmForecaster> {
         let tensors = candle_core::safetensors::load_buffer(bytes, &Device::Cpu).map_err(candle_err)?;
-        let net = LstmNet::from_tensors(&spec, tensors)?;
+        let net = LstmNet::from_tensors(&spec.shape(), tensors)?;
         Ok(LstmForecaster { spec, net })
     }
 
@@ -337,7 +364,7 @@ impl LstmForecaster {
                 Tensor::from_vec(v, shape, &Device::Cpu).map(|t| (name, t)).map_err(candle_err)
             })
             .collect::<Result<HashMap<_, _>>>()?;
-        let net = LstmNet::from_tensors(&spec, tensors)?;
+        let net = LstmNet::from_tensors(&spec.shape(), tensors)?;
         Ok(LstmForecaster { spec, net })
     }
 
@@ -428,7 +455,7 @@ mod tests {
             ("head.w".to_string(), t(head_w, &[1 + N_HEAD, N_OUT])),
             ("head.b".to_string(), t(vec![0.5; N_OUT], &[N_OUT])),
         ]);
-        let net = LstmNet::from_tensors(&spec, tensors).unwrap();
+        let net = LstmNet::from_tensors(&spec.shape(), tensors).unwrap();
         let mut steps = vec![0f32; 2 * N_STEP];
         steps[0] = 0.3;
         steps[N_STEP] = -0.7;
@@ -474,11 +501,11 @@ mod tests {
     #[test]
     fn missing_or_misshapen_weights_are_named() {
         let spec = LstmSpec::new("N", 2, 1, 1, Invariant { median: 0.0, scale: 1.0 });
-        let err = LstmNet::from_tensors(&spec, HashMap::new()).unwrap_err().to_string();
+        let err = LstmNet::from_tensors(&spec.shape(), HashMap::new()).unwrap_err().to_string();
         assert!(err.contains("layers.0.wx"), "{err}");
         let bad =
             HashMap::from([("layers.0.wx".to_string(), Tensor::zeros((3, 4), DType::F32, &Device::Cpu).unwrap())]);
-        let err = LstmNet::from_tensors(&spec, bad).unwrap_err().to_string();
+        let err = LstmNet::from_tensors(&spec.shape(), bad).unwrap_err().to_string();
         assert!(err.contains("[3, 4]") && err.contains("[8, 4]"), "{err}");
     }
 }

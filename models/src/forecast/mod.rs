@@ -3,6 +3,8 @@
 
 pub mod bands;
 pub mod demand;
+pub mod demand_lstm;
+pub mod demand_model;
 pub mod lasso;
 pub mod lear;
 pub mod lstm;

@@ -96,6 +96,16 @@ pub fn save_demand_model(dir: &Path) {
     .unwrap();
 }
 
+/// A small `lstm_demand` trained by burn on [`demand_series`] (window 48, 8 units).
+pub fn save_lstm_demand_model(dir: &Path) {
+    let y = demand_series(24 * 40);
+    let cfg =
+        hcp_lstm::LstmConfig { window: 48, hidden: 8, batch: 32, max_epochs: 2, valid_days: 10, ..Default::default() };
+    let series = hcp_lstm::Series { name: "gpus_held", values: &y, start_us: 0 };
+    let trained = hcp_lstm::train_demand(series, 0, y.len(), &cfg, None, &mut |_| {}).unwrap();
+    trained.save(dir, "synthetic").unwrap();
+}
+
 /// Two tasks: `ls_be` (a whole GPU is LS, else BE) and `qos` (four classes by GPU count).
 pub fn save_classifier(dir: &Path) {
     let split = |feature: u16, threshold: f64, left: u16, right: u16| Tree {

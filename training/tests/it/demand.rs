@@ -1,5 +1,6 @@
-//! The demand protocol: forecasts issued before a change in the data do not move, the fitted
-//! model learns a weekly market, pods become the hourly series exactly, bad files are named.
+//! The demand protocol: forecasts issued before a change in the data do not move (the LSTM's
+//! too), the fitted models learn a weekly market, pods become the hourly series exactly, bad
+//! files are named.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -43,7 +44,20 @@ fn demand_forecasts_ignore_later_hours_and_learn_the_weekly_shape() {
         let mut cfg = DemandConfig::new(input, 1_008 * 3600, dir.path().join(out));
         cfg.band_days = 7;
         cfg.threads = 2;
-        (evaluate_demand(&cfg, &|_, _| {}).unwrap(), forecasts(&cfg.out))
+        cfg.lstm = Some(hcp_lstm::LstmConfig {
+            window: 48,
+            hidden: 8,
+            batch: 32,
+            learning_rate: 1e-2,
+            max_epochs: 6,
+            patience: 2,
+            valid_days: 10,
+            ..Default::default()
+        });
+        let mut epochs = 0;
+        let report = evaluate_demand(&cfg, &|_, _| {}, &mut |p| epochs += usize::from(p.valid_loss.is_some())).unwrap();
+        assert_eq!(epochs, report.lstm_training.as_ref().unwrap().epochs_run);
+        (report, forecasts(&cfg.out))
     };
     let (report, base) = run(spot_csv(dir.path(), "a.csv", 1_500, None), "a");
     let (_, changed) = run(spot_csv(dir.path(), "b.csv", 1_500, Some(cut)), "b");
@@ -55,16 +69,19 @@ fn demand_forecasts_ignore_later_hours_and_learn_the_weekly_shape() {
             .unwrap()
     };
     let (a, b) = (until(&base), until(&changed));
-    assert_eq!(a.height(), 5 * 168 * 3 * 4, "issues at hours 1008..=1104 by day, 168 h, 3 models, mean + 3 quantiles");
+    assert_eq!(a.height(), 5 * 168 * 5 * 4, "issues at hours 1008..=1104 by day, 168 h, 5 models, mean + 3 quantiles");
     assert!(a.equals_missing(&b), "a forecast issued before the change moved");
     assert!(!base.equals_missing(&changed));
     let mae = |m: &str| report.models[m].scores.mae;
-    assert!(
-        mae("lear_demand") < 0.8 * mae("seasonal_naive_weekly"),
-        "{} vs {}",
-        mae("lear_demand"),
-        mae("seasonal_naive_weekly")
-    );
+    eprintln!("{}\n{:?}", report.markdown(), report.lstm_training);
+    for m in ["lear_demand", "lstm_demand"] {
+        assert!(mae(m) < 0.8 * mae("seasonal_naive_weekly"), "{m} {} vs {}", mae(m), mae("seasonal_naive_weekly"));
+    }
+    // lstm_demand's rows are there, and its model was saved.
+    let q = base.clone().lazy().filter(col("model_id").eq(lit("lstm_demand"))).collect().unwrap();
+    assert_eq!(q.height(), base.height() / 5);
+    let (_, saved) = hcp_models::forecast::demand_lstm::DemandLstm::load(&dir.path().join("a/lstm_demand")).unwrap();
+    assert_eq!(saved.kind, "demand_lstm");
 }
 
 #[test]

@@ -1,0 +1,253 @@
+//! Fitting `lstm_demand` (GPU demand a week ahead): the issues of an hourly series, their
+//! batches, and the same training loop as `lstm_rt` ([`crate::train`]); the artifact that
+//! `hcp_models::forecast::demand_lstm` loads.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Instant;
+
+use burn::tensor::{Device, Tensor, TensorData};
+use hcp_models::artifact::{FORMAT_VERSION, Manifest, sha256_hex};
+use hcp_models::forecast::demand::HORIZONS;
+use hcp_models::forecast::demand_lstm::{
+    ARTIFACT_KIND, DemandLstm, DemandLstmSpec, Head, N_HEAD, N_STEP, WEIGHTS_FILE, head, step_features,
+};
+use hcp_models::forecast::scaler::Invariant;
+use serde::Serialize;
+
+use crate::net::Batch;
+use crate::train::{LstmConfig, Progress, Samples, check_config, fit};
+use crate::{Error, Result};
+
+/// An hourly series with its step inputs and every issue's head inputs, computed once.
+#[derive(Debug, Clone)]
+pub struct DemandGrid<'a> {
+    pub y: &'a [f64],
+    pub scaler: Invariant,
+    pub window: usize,
+    steps: Vec<Option<[f32; N_STEP]>>,
+    heads: Vec<Option<Head>>,
+}
+
+impl<'a> DemandGrid<'a> {
+    pub fn new(y: &'a [f64], start_us: i64, scaler: Invariant, window: usize) -> DemandGrid<'a> {
+        let steps = (0..y.len()).map(|t| step_features(y, start_us, &scaler, t)).collect();
+        let heads = (0..y.len()).map(|k| head(y, start_us, &scaler, k)).collect();
+        DemandGrid { y, scaler, window, steps, heads }
+    }
+
+    /// Issues `k` in `[first, end)` whose 168 targets end by `end`, with a full window of finite
+    /// values, the head inputs and finite targets; the others counted by reason.
+    pub fn issues(&self, first: usize, end: usize) -> (Vec<usize>, BTreeMap<String, usize>) {
+        let mut issues = Vec::new();
+        let mut left_out = BTreeMap::new();
+        let mut skip = |why: &str| *left_out.entry(why.to_string()).or_insert(0) += 1;
+        for k in first..end.min(self.y.len()).saturating_sub(HORIZONS - 1) {
+            if k < self.window || self.heads[k].is_none() {
+                skip("less than a window and two weeks of history");
+            } else if self.steps[k - self.window..k].iter().any(Option::is_none) {
+                skip("a value of the window missing");
+            } else if self.y[k..k + HORIZONS].iter().any(|v| !v.is_finite()) {
+                skip("a target missing");
+            } else {
+                issues.push(k);
+            }
+        }
+        (issues, left_out)
+    }
+
+    /// The batch of `issues` on `device`.
+    pub fn batch(&self, issues: &[usize], device: &Device) -> Batch {
+        let (n, w) = (issues.len(), self.window);
+        let mut seq = Vec::with_capacity(w * n * N_STEP);
+        for t in 0..w {
+            for &k in issues {
+                seq.extend_from_slice(&self.steps[k - w + t].expect("issues have their window"));
+            }
+        }
+        let mut head = Vec::with_capacity(n * N_HEAD);
+        let mut base = Vec::with_capacity(n * HORIZONS);
+        let mut target = Vec::with_capacity(n * HORIZONS);
+        for &k in issues {
+            let x = self.heads[k].as_ref().expect("issues have their head inputs");
+            head.extend_from_slice(&x.inputs);
+            base.extend_from_slice(&x.base);
+            target.extend((0..HORIZONS).map(|h| self.scaler.transform(self.y[k + h]) as f32));
+        }
+        Batch {
+            seq: Tensor::from_data(TensorData::new(seq, [w, n, N_STEP]), device),
+            head: Tensor::from_data(TensorData::new(head, [n, N_HEAD]), device),
+            base: Tensor::from_data(TensorData::new(base, [n, HORIZONS]), device),
+            target: Tensor::from_data(TensorData::new(target, [n, HORIZONS]), device),
+        }
+    }
+}
+
+/// What a demand training run did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DemandTrainReport {
+    pub epochs_run: usize,
+    pub best_epoch: usize,
+    pub train_loss_by_epoch: Vec<f64>,
+    pub valid_loss_by_epoch: Vec<f64>,
+    /// The kept weights' validation pinball loss (invariant space) and MAE of the median.
+    pub valid_pinball: f64,
+    pub valid_mae: f64,
+    /// The weekly naive forecast's MAE on the same validation issues.
+    pub valid_weekly_naive_mae: f64,
+    pub train_issues: usize,
+    pub valid_issues: usize,
+    pub left_out: BTreeMap<String, usize>,
+    pub train_first_hour: usize,
+    pub train_end_hour: usize,
+    /// sha256 of the values trained on (f64 little-endian).
+    pub data_sha256: String,
+    pub windows_per_s: f64,
+    pub elapsed_s: f64,
+}
+
+/// A trained `lstm_demand`.
+#[derive(Debug, Clone)]
+pub struct TrainedDemand {
+    pub spec: DemandLstmSpec,
+    pub config: LstmConfig,
+    pub weights: Vec<u8>,
+    pub report: DemandTrainReport,
+}
+
+/// An hourly series to train on: its name, values and the start of hour 0 (UTC µs; 0 for a
+/// trace, whose times count from its start).
+#[derive(Debug, Clone, Copy)]
+pub struct Series<'a> {
+    pub name: &'a str,
+    pub values: &'a [f64],
+    pub start_us: i64,
+}
+
+/// Trains on the issues of `[first, end)` of `series`: every target before `end`, the last
+/// `cfg.valid_days` held out by time.
+pub fn train_demand(
+    s: Series,
+    first: usize,
+    end: usize,
+    cfg: &LstmConfig,
+    checkpoint: Option<&Path>,
+    progress: &mut dyn FnMut(&Progress),
+) -> Result<TrainedDemand> {
+    let started = Instant::now();
+    let (series, y, start_us) = (s.name, s.values, s.start_us);
+    check_config(cfg)?;
+    let end = end.min(y.len());
+    let first = match cfg.train_days {
+        Some(d) => first.max(end.saturating_sub(d * 24)),
+        None => first,
+    };
+    let valid_first = end.saturating_sub(cfg.valid_days * 24);
+    let known: Vec<f64> = y[first..end].iter().copied().filter(|v| v.is_finite()).collect();
+    if valid_first <= first || known.is_empty() {
+        return Err(Error::Invalid(format!(
+            "{} hours of `{series}` leave nothing before the {}-day validation split",
+            end.saturating_sub(first),
+            cfg.valid_days
+        )));
+    }
+    let scaler = Invariant::fit(&known);
+    let grid = DemandGrid::new(y, start_us, scaler, cfg.window);
+    let (train_issues, mut left_out) = grid.issues(first, valid_first);
+    let (valid_issues, valid_left_out) = grid.issues(valid_first, end);
+    if train_issues.len() < cfg.batch || valid_issues.is_empty() {
+        return Err(Error::Invalid(format!(
+            "`{series}`: {} training and {} validation issues between hours {first} and {end} (left out: {left_out:?}): \
+             too few for batches of {} (each issue needs a window and two weeks before it and the week after it; \
+             --lstm-valid-days {} must leave a week of issues)",
+            train_issues.len(),
+            valid_issues.len(),
+            cfg.batch,
+            cfg.valid_days
+        )));
+    }
+    for (why, n) in valid_left_out {
+        *left_out.entry(why).or_insert(0) += n;
+    }
+    let mut spec = DemandLstmSpec::new(series, cfg.window, cfg.hidden, cfg.layers, scaler);
+    spec.trained_hours = end;
+    let make = |issues: &[usize], device: &Device| grid.batch(issues, device);
+    let samples = Samples { shape: spec.shape(), train: &train_issues, valid: &valid_issues, make: &make };
+    let fitted = fit(&samples, cfg, None, checkpoint, progress)?;
+    let model = DemandLstm::from_safetensors(spec.clone(), &fitted.weights)?;
+    let (mut mae, mut naive, mut n) = (0.0, 0.0, 0usize);
+    for chunk in valid_issues.chunks(256) {
+        for (&k, q) in chunk.iter().zip(model.quantiles_z(y, start_us, chunk)?) {
+            let q = q.expect("validation issues have their inputs");
+            for (h, z) in q.iter().enumerate() {
+                mae += (scaler.inverse(f64::from(z[1])) - y[k + h]).abs();
+                naive += (y[k + h - 168] - y[k + h]).abs();
+                n += 1;
+            }
+        }
+    }
+    let hash_input: Vec<u8> = y[first..end].iter().flat_map(|v| v.to_le_bytes()).collect();
+    let report = DemandTrainReport {
+        epochs_run: fitted.train_losses.len(),
+        best_epoch: fitted.best_epoch,
+        train_loss_by_epoch: fitted.train_losses,
+        valid_loss_by_epoch: fitted.valid_losses,
+        valid_pinball: fitted.valid_pinball,
+        valid_mae: mae / n as f64,
+        valid_weekly_naive_mae: naive / n as f64,
+        train_issues: train_issues.len(),
+        valid_issues: valid_issues.len(),
+        left_out,
+        train_first_hour: first,
+        train_end_hour: end,
+        data_sha256: sha256_hex(&hash_input),
+        windows_per_s: fitted.windows_per_s,
+        elapsed_s: started.elapsed().as_secs_f64(),
+    };
+    Ok(TrainedDemand { spec, config: cfg.clone(), weights: fitted.weights, report })
+}
+
+impl TrainedDemand {
+    /// The trained network on the candle path.
+    pub fn model(&self) -> Result<DemandLstm> {
+        Ok(DemandLstm::from_safetensors(self.spec.clone(), &self.weights)?)
+    }
+
+    /// Writes `model.safetensors` and `manifest.json` under `dir`.
+    pub fn save(&self, dir: &Path, source: &str) -> Result<Manifest> {
+        let r = &self.report;
+        let manifest = Manifest {
+            format_version: FORMAT_VERSION,
+            kind: ARTIFACT_KIND.into(),
+            model_sha256: String::new(),
+            feature_names: self.spec.step_features.iter().chain(&self.spec.head_inputs).cloned().collect(),
+            training: serde_json::json!({
+                "source": source,
+                "series": self.spec.series,
+                "config": self.config,
+                "first_hour": r.train_first_hour,
+                "end_hour": r.train_end_hour,
+                "train_issues": r.train_issues,
+                "valid_issues": r.valid_issues,
+                "left_out": r.left_out,
+                "data_sha256": r.data_sha256,
+                "epochs_run": r.epochs_run,
+                "best_epoch": r.best_epoch,
+                "train_loss_by_epoch": r.train_loss_by_epoch,
+                "windows_per_s": r.windows_per_s,
+                "elapsed_s": r.elapsed_s,
+            }),
+            validation: serde_json::json!({
+                "split": format!("the last {} days of the training range, by time", self.config.valid_days),
+                "pinball_asinh": r.valid_pinball,
+                "mae": r.valid_mae,
+                "seasonal_naive_weekly_mae": r.valid_weekly_naive_mae,
+                "rmae": r.valid_mae / r.valid_weekly_naive_mae,
+                "valid_loss_by_epoch": r.valid_loss_by_epoch,
+            }),
+            created_by: format!("hcp {}", env!("CARGO_PKG_VERSION")),
+            config: serde_json::to_value(&self.spec).map_err(|e| Error::Invalid(e.to_string()))?,
+        };
+        Ok(hcp_models::artifact::save_bytes(dir, WEIGHTS_FILE, &self.weights, manifest)?)
+    }
+}

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use burn::tensor::{Device, Tensor, TensorData};
-use hcp_models::artifact::{FORMAT_VERSION, Manifest, sha256_hex};
+use hcp_models::artifact::Manifest;
 use hcp_models::forecast::demand::HORIZONS;
 use hcp_models::forecast::demand_lstm::{
     ARTIFACT_KIND, DemandLstm, DemandLstmSpec, Head, N_HEAD, N_STEP, WEIGHTS_FILE, head, step_features,
@@ -16,7 +16,7 @@ use hcp_models::forecast::scaler::Invariant;
 use serde::Serialize;
 
 use crate::net::Batch;
-use crate::train::{LstmConfig, Progress, Samples, check_config, fit};
+use crate::train::{FitReport, LstmConfig, Progress, Samples, check_config, fit, manifest, sha256_f64};
 use crate::{Error, Result};
 
 /// An hourly series with its step inputs and every issue's head inputs, computed once.
@@ -86,24 +86,14 @@ impl<'a> DemandGrid<'a> {
 /// What a demand training run did.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DemandTrainReport {
-    pub epochs_run: usize,
-    pub best_epoch: usize,
-    pub train_loss_by_epoch: Vec<f64>,
-    pub valid_loss_by_epoch: Vec<f64>,
-    /// The kept weights' validation pinball loss (invariant space) and MAE of the median.
-    pub valid_pinball: f64,
+    #[serde(flatten)]
+    pub fit: FitReport,
+    /// The kept weights' validation MAE of the median.
     pub valid_mae: f64,
     /// The weekly naive forecast's MAE on the same validation issues.
     pub valid_weekly_naive_mae: f64,
-    pub train_issues: usize,
-    pub valid_issues: usize,
-    pub left_out: BTreeMap<String, usize>,
     pub train_first_hour: usize,
     pub train_end_hour: usize,
-    /// sha256 of the values trained on (f64 little-endian).
-    pub data_sha256: String,
-    pub windows_per_s: f64,
-    pub elapsed_s: f64,
 }
 
 /// A trained `lstm_demand`.
@@ -172,9 +162,16 @@ pub fn train_demand(
     let mut spec = DemandLstmSpec::new(series, cfg.window, cfg.hidden, cfg.layers, scaler);
     spec.trained_hours = end;
     let make = |issues: &[usize], device: &Device| grid.batch(issues, device);
-    let samples = Samples { shape: spec.shape(), train: &train_issues, valid: &valid_issues, make: &make };
-    let fitted = fit(&samples, cfg, None, checkpoint, progress)?;
-    let model = DemandLstm::from_safetensors(spec.clone(), &fitted.weights)?;
+    let samples = Samples {
+        shape: spec.shape(),
+        train: &train_issues,
+        valid: &valid_issues,
+        left_out,
+        data_sha256: sha256_f64(&y[first..end]),
+        make: &make,
+    };
+    let (weights, mut fit) = fit(samples, cfg, None, checkpoint, progress)?;
+    let model = DemandLstm::from_safetensors(spec.clone(), &weights)?;
     let (mut mae, mut naive, mut n) = (0.0, 0.0, 0usize);
     for chunk in valid_issues.chunks(256) {
         for (&k, q) in chunk.iter().zip(model.quantiles_z(y, start_us, chunk)?) {
@@ -186,25 +183,15 @@ pub fn train_demand(
             }
         }
     }
-    let hash_input: Vec<u8> = y[first..end].iter().flat_map(|v| v.to_le_bytes()).collect();
+    fit.elapsed_s = started.elapsed().as_secs_f64();
     let report = DemandTrainReport {
-        epochs_run: fitted.train_losses.len(),
-        best_epoch: fitted.best_epoch,
-        train_loss_by_epoch: fitted.train_losses,
-        valid_loss_by_epoch: fitted.valid_losses,
-        valid_pinball: fitted.valid_pinball,
+        fit,
         valid_mae: mae / n as f64,
         valid_weekly_naive_mae: naive / n as f64,
-        train_issues: train_issues.len(),
-        valid_issues: valid_issues.len(),
-        left_out,
         train_first_hour: first,
         train_end_hour: end,
-        data_sha256: sha256_hex(&hash_input),
-        windows_per_s: fitted.windows_per_s,
-        elapsed_s: started.elapsed().as_secs_f64(),
     };
-    Ok(TrainedDemand { spec, config: cfg.clone(), weights: fitted.weights, report })
+    Ok(TrainedDemand { spec, config: cfg.clone(), weights, report })
 }
 
 impl TrainedDemand {
@@ -216,38 +203,24 @@ impl TrainedDemand {
     /// Writes `model.safetensors` and `manifest.json` under `dir`.
     pub fn save(&self, dir: &Path, source: &str) -> Result<Manifest> {
         let r = &self.report;
-        let manifest = Manifest {
-            format_version: FORMAT_VERSION,
-            kind: ARTIFACT_KIND.into(),
-            model_sha256: String::new(),
-            feature_names: self.spec.step_features.iter().chain(&self.spec.head_inputs).cloned().collect(),
-            training: serde_json::json!({
+        let manifest = manifest(
+            ARTIFACT_KIND,
+            &self.spec,
+            self.spec.step_features.iter().chain(&self.spec.head_inputs).cloned().collect(),
+            &self.config,
+            &r.fit,
+            serde_json::json!({
                 "source": source,
                 "series": self.spec.series,
-                "config": self.config,
                 "first_hour": r.train_first_hour,
                 "end_hour": r.train_end_hour,
-                "train_issues": r.train_issues,
-                "valid_issues": r.valid_issues,
-                "left_out": r.left_out,
-                "data_sha256": r.data_sha256,
-                "epochs_run": r.epochs_run,
-                "best_epoch": r.best_epoch,
-                "train_loss_by_epoch": r.train_loss_by_epoch,
-                "windows_per_s": r.windows_per_s,
-                "elapsed_s": r.elapsed_s,
             }),
-            validation: serde_json::json!({
-                "split": format!("the last {} days of the training range, by time", self.config.valid_days),
-                "pinball_asinh": r.valid_pinball,
+            serde_json::json!({
                 "mae": r.valid_mae,
                 "seasonal_naive_weekly_mae": r.valid_weekly_naive_mae,
                 "rmae": r.valid_mae / r.valid_weekly_naive_mae,
-                "valid_loss_by_epoch": r.valid_loss_by_epoch,
             }),
-            created_by: format!("hcp {}", env!("CARGO_PKG_VERSION")),
-            config: serde_json::to_value(&self.spec).map_err(|e| Error::Invalid(e.to_string()))?,
-        };
+        )?;
         Ok(hcp_models::artifact::save_bytes(dir, WEIGHTS_FILE, &self.weights, manifest)?)
     }
 }

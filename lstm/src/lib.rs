@@ -20,7 +20,7 @@ pub mod samples;
 pub mod train;
 
 pub use demand::{DemandTrainReport, Series, TrainedDemand, train_demand};
-pub use train::{LstmConfig, Progress, TrainDevice, TrainReport, Trained, train, train_from};
+pub use train::{FitReport, LstmConfig, Progress, TrainDevice, TrainReport, Trained, train, train_from};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

@@ -158,27 +158,36 @@ pub struct Progress {
     pub valid_loss: Option<f64>,
 }
 
-/// What a training run did.
+/// What the training loop did, for any LSTM forecaster.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct TrainReport {
+pub struct FitReport {
     pub epochs_run: usize,
     pub best_epoch: usize,
     /// Mean pinball loss (invariant space) per epoch.
     pub train_loss_by_epoch: Vec<f64>,
     pub valid_loss_by_epoch: Vec<f64>,
-    /// The kept weights' validation pinball loss (invariant space) and MAE of the median ($/MWh).
+    /// The kept weights' validation pinball loss (invariant space).
     pub valid_pinball: f64,
-    pub valid_mae_usd_per_mwh: f64,
     pub train_issues: usize,
     pub valid_issues: usize,
     /// Issues of the training range left out, by reason.
     pub left_out: BTreeMap<String, usize>,
-    pub train_first_us: i64,
-    pub train_end_us: i64,
-    /// sha256 of the prices trained on (real-time then day-ahead, f64 little-endian).
+    /// sha256 of the data trained on (f64 little-endian).
     pub data_sha256: String,
     pub windows_per_s: f64,
+    /// The whole training call, inputs and validation included.
     pub elapsed_s: f64,
+}
+
+/// What a training run of `lstm_rt` did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TrainReport {
+    #[serde(flatten)]
+    pub fit: FitReport,
+    /// The kept weights' validation MAE of the median ($/MWh).
+    pub valid_mae_usd_per_mwh: f64,
+    pub train_first_us: i64,
+    pub train_end_us: i64,
 }
 
 /// A trained network: its spec, weights (safetensors) and report.
@@ -271,33 +280,23 @@ pub fn train_from(
     let mut spec = LstmSpec::new(&p.node, cfg.window, cfg.hidden, cfg.layers, scaler);
     spec.trained_until_us = p.time(end - 1);
     let make = |issues: &[usize], device: &Device| grid.batch(issues, device);
-    let samples = Samples { shape: spec.shape(), train: &train_set.issues, valid: &valid_set.issues, make: &make };
-    let fitted = fit(&samples, cfg, init.map(|t| t.weights.as_slice()), checkpoint, progress)?;
-    let forecaster = LstmForecaster::from_safetensors(spec.clone(), &fitted.weights)?;
-    let valid_mae = validation_mae(&forecaster, p, &valid_set.issues)?;
-    let mut hash_input = Vec::with_capacity((end - first) * 16);
-    for series in [&p.rt, &p.da] {
-        for v in &series[first..end] {
-            hash_input.extend_from_slice(&v.to_le_bytes());
-        }
-    }
-    let report = TrainReport {
-        epochs_run: fitted.train_losses.len(),
-        best_epoch: fitted.best_epoch,
-        train_loss_by_epoch: fitted.train_losses,
-        valid_loss_by_epoch: fitted.valid_losses,
-        valid_pinball: fitted.valid_pinball,
-        valid_mae_usd_per_mwh: valid_mae,
-        train_issues: train_set.issues.len(),
-        valid_issues: valid_set.issues.len(),
+    // The prices trained on: real-time, then day-ahead.
+    let data = [&p.rt, &p.da].map(|series| &series[first..end]).concat();
+    let samples = Samples {
+        shape: spec.shape(),
+        train: &train_set.issues,
+        valid: &valid_set.issues,
         left_out,
-        train_first_us: p.time(first),
-        train_end_us: p.time(end),
-        data_sha256: sha256_hex(&hash_input),
-        windows_per_s: fitted.windows_per_s,
-        elapsed_s: started.elapsed().as_secs_f64(),
+        data_sha256: sha256_f64(&data),
+        make: &make,
     };
-    Ok(Trained { spec, config: cfg.clone(), weights: fitted.weights, report })
+    let (weights, mut fit) = fit(samples, cfg, init.map(|t| t.weights.as_slice()), checkpoint, progress)?;
+    let forecaster = LstmForecaster::from_safetensors(spec.clone(), &weights)?;
+    let valid_mae = validation_mae(&forecaster, p, &valid_set.issues)?;
+    fit.elapsed_s = started.elapsed().as_secs_f64();
+    let report =
+        TrainReport { fit, valid_mae_usd_per_mwh: valid_mae, train_first_us: p.time(first), train_end_us: p.time(end) };
+    Ok(Trained { spec, config: cfg.clone(), weights, report })
 }
 
 /// Refuses a configuration that cannot train: sizes and epochs of zero, a learning rate that
@@ -321,36 +320,34 @@ pub(crate) fn check_config(cfg: &LstmConfig) -> Result<()> {
     Ok(())
 }
 
-/// What [`fit`] kept: the best epoch's weights (safetensors) and the loss curves.
-pub(crate) struct Fit {
-    pub weights: Vec<u8>,
-    pub best_epoch: usize,
-    pub valid_pinball: f64,
-    pub train_losses: Vec<f64>,
-    pub valid_losses: Vec<f64>,
-    pub windows_per_s: f64,
+/// sha256 of values as f64 little-endian: what a report says it trained on.
+pub(crate) fn sha256_f64(values: &[f64]) -> String {
+    sha256_hex(&values.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>())
 }
 
-/// What a network learns from: its shape, the issues it trains and validates on, and how a
-/// batch of issues is built on a device.
+/// What a network learns from: its shape, the issues it trains and validates on (and those
+/// left out, by reason), the data's sha256, and how a batch of issues is built on a device.
 pub(crate) struct Samples<'a> {
     pub shape: NetShape,
     pub train: &'a [usize],
     pub valid: &'a [usize],
+    pub left_out: BTreeMap<String, usize>,
+    pub data_sha256: String,
     pub make: &'a dyn Fn(&[usize], &Device) -> Batch,
 }
 
 /// The training loop every LSTM forecaster shares: a network of `s.shape` (from `init`'s
 /// weights, which count as epoch 0, or drawn from the seed on the CPU) trained by Adam on
 /// shuffled batches of the training issues, validated after each epoch, stopped after
-/// `cfg.patience` epochs without a better validation loss.
+/// `cfg.patience` epochs without a better validation loss. Returns the kept weights
+/// (safetensors) and the report (`elapsed_s` the loop's own, for the caller to extend).
 pub(crate) fn fit(
-    s: &Samples,
+    s: Samples,
     cfg: &LstmConfig,
     init: Option<&[u8]>,
     checkpoint: Option<&Path>,
     progress: &mut dyn FnMut(&Progress),
-) -> Result<Fit> {
+) -> Result<(Vec<u8>, FitReport)> {
     let (shape, make) = (&s.shape, s.make);
     let kernel = Kernel::Fused { threads: cfg.threads };
     let plain = cfg.device.burn()?;
@@ -434,13 +431,71 @@ pub(crate) fn fit(
     }
     let fit_s = fit_started.elapsed().as_secs_f64();
     let (valid_pinball, best_epoch, kept) = best.expect("at least one epoch ran");
-    Ok(Fit {
-        weights: kept.to_safetensors()?,
+    let report = FitReport {
+        epochs_run: train_losses.len(),
         best_epoch,
+        train_loss_by_epoch: train_losses,
+        valid_loss_by_epoch: valid_losses,
         valid_pinball,
-        train_losses,
-        valid_losses,
+        train_issues: s.train.len(),
+        valid_issues: s.valid.len(),
+        left_out: s.left_out,
+        data_sha256: s.data_sha256,
         windows_per_s: windows as f64 / fit_s,
+        elapsed_s: fit_s,
+    };
+    Ok((kept.to_safetensors()?, report))
+}
+
+/// An LSTM artifact's manifest: the spec as `config`; `training` with the training config and
+/// the fit's issues, epochs, losses and speed added; `validation` with the split, the kept
+/// weights' pinball loss and the losses by epoch added.
+pub(crate) fn manifest(
+    kind: &str,
+    spec: &impl Serialize,
+    feature_names: Vec<String>,
+    config: &LstmConfig,
+    fit: &FitReport,
+    mut training: serde_json::Value,
+    mut validation: serde_json::Value,
+) -> Result<Manifest> {
+    let add = |target: &mut serde_json::Value, entries: serde_json::Value| {
+        if let (Some(t), serde_json::Value::Object(e)) = (target.as_object_mut(), entries) {
+            t.extend(e);
+        }
+    };
+    add(
+        &mut training,
+        serde_json::json!({
+            "config": config,
+            "train_issues": fit.train_issues,
+            "valid_issues": fit.valid_issues,
+            "left_out": fit.left_out,
+            "data_sha256": fit.data_sha256,
+            "epochs_run": fit.epochs_run,
+            "best_epoch": fit.best_epoch,
+            "train_loss_by_epoch": fit.train_loss_by_epoch,
+            "windows_per_s": fit.windows_per_s,
+            "elapsed_s": fit.elapsed_s,
+        }),
+    );
+    add(
+        &mut validation,
+        serde_json::json!({
+            "split": format!("the last {} days of the training range, by time", config.valid_days),
+            "pinball_asinh": fit.valid_pinball,
+            "valid_loss_by_epoch": fit.valid_loss_by_epoch,
+        }),
+    );
+    Ok(Manifest {
+        format_version: FORMAT_VERSION,
+        kind: kind.into(),
+        model_sha256: String::new(),
+        feature_names,
+        training,
+        validation,
+        created_by: format!("hcp {}", env!("CARGO_PKG_VERSION")),
+        config: serde_json::to_value(spec).map_err(|e| Error::Invalid(e.to_string()))?,
     })
 }
 
@@ -494,36 +549,20 @@ impl Trained {
     /// training config, data and report as `training`, the validation metrics.
     pub fn save(&self, dir: &Path, source: &str) -> Result<Manifest> {
         let r = &self.report;
-        let manifest = Manifest {
-            format_version: FORMAT_VERSION,
-            kind: ARTIFACT_KIND.into(),
-            model_sha256: String::new(),
-            feature_names: self.spec.step_features.iter().chain(&self.spec.head_inputs).cloned().collect(),
-            training: serde_json::json!({
+        let manifest = manifest(
+            ARTIFACT_KIND,
+            &self.spec,
+            self.spec.step_features.iter().chain(&self.spec.head_inputs).cloned().collect(),
+            &self.config,
+            &r.fit,
+            serde_json::json!({
                 "source": source,
                 "node": self.spec.node,
-                "config": self.config,
                 "first_hour": format_micros(r.train_first_us),
                 "end_hour": format_micros(r.train_end_us),
-                "train_issues": r.train_issues,
-                "valid_issues": r.valid_issues,
-                "left_out": r.left_out,
-                "data_sha256": r.data_sha256,
-                "epochs_run": r.epochs_run,
-                "best_epoch": r.best_epoch,
-                "train_loss_by_epoch": r.train_loss_by_epoch,
-                "windows_per_s": r.windows_per_s,
-                "elapsed_s": r.elapsed_s,
             }),
-            validation: serde_json::json!({
-                "split": format!("the last {} days of the training range, by time", self.config.valid_days),
-                "pinball_asinh": r.valid_pinball,
-                "mae": r.valid_mae_usd_per_mwh,
-                "valid_loss_by_epoch": r.valid_loss_by_epoch,
-            }),
-            created_by: format!("hcp {}", env!("CARGO_PKG_VERSION")),
-            config: serde_json::to_value(&self.spec).map_err(|e| Error::Invalid(e.to_string()))?,
-        };
+            serde_json::json!({ "mae": r.valid_mae_usd_per_mwh }),
+        )?;
         Ok(hcp_models::artifact::save_bytes(dir, WEIGHTS_FILE, &self.weights, manifest)?)
     }
 }

@@ -89,7 +89,7 @@ fn training_beats_the_day_ahead_price_and_is_reproducible() {
         }
     })
     .unwrap();
-    let r = &trained.report;
+    let r = &trained.report.fit;
     assert_eq!(seen, (1..=r.epochs_run).collect::<Vec<_>>());
     let best = r.valid_loss_by_epoch[r.best_epoch - 1];
     assert!(r.valid_loss_by_epoch.iter().all(|&l| l >= best));
@@ -106,11 +106,9 @@ fn training_beats_the_day_ahead_price_and_is_reproducible() {
         }
     }
     let dam = dam / (valid.len() * HORIZONS) as f64;
-    eprintln!(
-        "validation MAE: lstm {} vs dam_latest {dam}; losses {:?}",
-        r.valid_mae_usd_per_mwh, r.valid_loss_by_epoch
-    );
-    assert!(r.valid_mae_usd_per_mwh < dam, "lstm {} vs dam_latest {dam}", r.valid_mae_usd_per_mwh);
+    let mae = trained.report.valid_mae_usd_per_mwh;
+    eprintln!("validation MAE: lstm {mae} vs dam_latest {dam}; losses {:?}", r.valid_loss_by_epoch);
+    assert!(mae < dam, "lstm {mae} vs dam_latest {dam}");
     // Forecasts: quantiles ordered, median the point forecast.
     for k in valid.iter().step_by(50) {
         for h in f.forecast(&p, *k).unwrap() {
@@ -126,8 +124,8 @@ fn training_beats_the_day_ahead_price_and_is_reproducible() {
     let tune = LstmConfig { max_epochs: 2, ..cfg.clone() };
     let tuned = hcp_lstm::train_from(&later, 0, later.len(), &tune, Some(&trained), None, &mut |_| {}).unwrap();
     assert_eq!(tuned.spec.scaler, trained.spec.scaler);
-    assert!(tuned.report.valid_loss_by_epoch.iter().all(|&l| l >= tuned.report.valid_pinball));
-    assert_eq!(tuned.report.best_epoch == 0, tuned.weights == trained.weights);
+    assert!(tuned.report.fit.valid_loss_by_epoch.iter().all(|&l| l >= tuned.report.fit.valid_pinball));
+    assert_eq!(tuned.report.fit.best_epoch == 0, tuned.weights == trained.weights);
     let wider = LstmConfig { hidden: 32, ..tune };
     let err = hcp_lstm::train_from(&later, 0, later.len(), &wider, Some(&trained), None, &mut |_| {}).unwrap_err();
     assert!(err.to_string().contains("fine-tuning a network of window 24, hidden 16"), "{err}");
@@ -240,14 +238,14 @@ fn gpu_training_follows_the_cpu_and_matches_candle() {
         "cpu vs gpu after {} epochs: weights differ by at most {worst}; validation losses {:?} vs {:?}; \
          {:.0} vs {:.0} windows/s",
         cfg.max_epochs,
-        cpu.report.valid_loss_by_epoch,
-        gpu.report.valid_loss_by_epoch,
-        cpu.report.windows_per_s,
-        gpu.report.windows_per_s
+        cpu.report.fit.valid_loss_by_epoch,
+        gpu.report.fit.valid_loss_by_epoch,
+        cpu.report.fit.windows_per_s,
+        gpu.report.fit.windows_per_s
     );
     assert_eq!(wc.len(), wg.len());
     assert!(worst < 1e-2, "gpu training drifted from the cpu's by {worst}");
-    for (c, g) in cpu.report.valid_loss_by_epoch.iter().zip(&gpu.report.valid_loss_by_epoch) {
+    for (c, g) in cpu.report.fit.valid_loss_by_epoch.iter().zip(&gpu.report.fit.valid_loss_by_epoch) {
         assert!((c - g).abs() < 1e-3 * c.abs(), "validation loss {c} on the cpu, {g} on the gpu");
     }
     // The GPU-trained weights: burn on the GPU and candle agree.

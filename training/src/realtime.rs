@@ -522,17 +522,17 @@ impl RealTimeReport {
                 "\nlstm_rt: trained before the walk on {} issues ({} validation), {} epochs (best {}), \
                  validation MAE {:.2} $/MWh, {:.0} windows/s, {:.0} s; its band is its own quantiles, \
                  recalibrated by conformal quantile regression on its last band days of scores.\n",
-                t.train_issues,
-                t.valid_issues,
-                t.epochs_run,
-                t.best_epoch,
+                t.fit.train_issues,
+                t.fit.valid_issues,
+                t.fit.epochs_run,
+                t.fit.best_epoch,
                 t.valid_mae_usd_per_mwh,
-                t.windows_per_s,
-                t.elapsed_s
+                t.fit.windows_per_s,
+                t.fit.elapsed_s
             );
             if !r.lstm_finetunes.is_empty() {
-                let kept = r.lstm_finetunes.iter().filter(|f| f.best_epoch == 0).count();
-                let secs: f64 = r.lstm_finetunes.iter().map(|f| f.elapsed_s).sum();
+                let kept = r.lstm_finetunes.iter().filter(|f| f.fit.best_epoch == 0).count();
+                let secs: f64 = r.lstm_finetunes.iter().map(|f| f.fit.elapsed_s).sum();
                 s += &format!(
                     "Fine-tuned at {} recalibrations ({kept} kept the previous weights), {secs:.0} s in all.\n",
                     r.lstm_finetunes.len()

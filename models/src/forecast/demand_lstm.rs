@@ -13,15 +13,13 @@
 //! values lost to the weekly naive forecast on a synthetic trending series: 172 × 504 head
 //! weights against a few hundred training issues.
 
-use std::collections::HashMap;
 use std::path::Path;
 
-use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::QUANTILES;
 use super::demand::HORIZONS;
-use super::lstm::{LstmNet, NetShape, candle_err, cyclic, decode};
+use super::lstm::{LstmNet, NetShape, check_spec, cyclic, decode, load_artifact};
 use super::scaler::Invariant;
 use crate::artifact::Manifest;
 use crate::error::{Error, Result};
@@ -76,23 +74,13 @@ impl DemandLstmSpec {
     }
 
     fn check(&self) -> Result<()> {
-        if self.window == 0 || self.hidden == 0 || self.layers == 0 {
-            return Err(Error::Invalid(format!(
-                "window {}, hidden {} and layers {} must be positive",
-                self.window, self.hidden, self.layers
-            )));
-        }
         let expected = DemandLstmSpec::new(&self.series, self.window, self.hidden, self.layers, self.scaler);
-        if self.step_features != expected.step_features || self.head_inputs != expected.head_inputs {
-            return Err(Error::Invalid(format!(
-                "inputs {:?} + {:?}, this build computes {:?} + {:?}",
-                self.step_features, self.head_inputs, expected.step_features, expected.head_inputs
-            )));
-        }
-        if self.quantiles != QUANTILES {
-            return Err(Error::Invalid(format!("quantiles {:?}, this build decodes {QUANTILES:?}", self.quantiles)));
-        }
-        Ok(())
+        check_spec(
+            [self.window, self.hidden, self.layers],
+            [&self.step_features, &self.head_inputs],
+            [&expected.step_features, &expected.head_inputs],
+            &self.quantiles,
+        )
     }
 }
 
@@ -157,21 +145,11 @@ pub struct DemandLstm {
 impl DemandLstm {
     /// Reads `model.safetensors` and `manifest.json` from `dir`, checksum, kind and inputs checked.
     pub fn load(dir: &Path) -> Result<(DemandLstm, Manifest)> {
-        let (bytes, manifest) = crate::artifact::load_bytes(dir, ARTIFACT_KIND, WEIGHTS_FILE)?;
-        let manifest_path = dir.join(crate::artifact::MANIFEST_FILE);
-        let invalid = |message: String| Error::Artifact { path: manifest_path.clone(), message };
-        let spec: DemandLstmSpec =
-            serde_json::from_value(manifest.config.clone()).map_err(|e| invalid(format!("config: {e}")))?;
-        spec.check().map_err(|e| invalid(e.to_string()))?;
-        let model = DemandLstm::from_safetensors(spec, &bytes)
-            .map_err(|e| Error::Artifact { path: dir.join(WEIGHTS_FILE), message: e.to_string() })?;
-        Ok((model, manifest))
+        load_artifact(dir, ARTIFACT_KIND, DemandLstmSpec::check, DemandLstm::from_safetensors)
     }
 
     pub fn from_safetensors(spec: DemandLstmSpec, bytes: &[u8]) -> Result<DemandLstm> {
-        let tensors: HashMap<String, Tensor> =
-            candle_core::safetensors::load_buffer(bytes, &Device::Cpu).map_err(candle_err)?;
-        let net = LstmNet::from_tensors(&spec.shape(), tensors)?;
+        let net = LstmNet::from_safetensors(&spec.shape(), bytes)?;
         Ok(DemandLstm { spec, net })
     }
 
@@ -246,18 +224,7 @@ mod tests {
     }
 
     fn random(spec: DemandLstmSpec, seed: u64) -> DemandLstm {
-        let mut mix = super::super::synthetic::Mix(seed);
-        let tensors = spec
-            .shape()
-            .weight_shapes()
-            .into_iter()
-            .map(|(name, shape)| {
-                let n = shape.iter().product();
-                let v: Vec<f32> = (0..n).map(|_| (0.3 * mix.noise()) as f32).collect();
-                (name, Tensor::from_vec(v, shape, &Device::Cpu).unwrap())
-            })
-            .collect();
-        DemandLstm { net: LstmNet::from_tensors(&spec.shape(), tensors).unwrap(), spec }
+        DemandLstm { net: LstmNet::random(&spec.shape(), seed, 0.3).unwrap(), spec }
     }
 
     #[test]

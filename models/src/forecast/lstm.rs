@@ -86,24 +86,39 @@ impl LstmSpec {
     }
 
     fn check(&self) -> Result<()> {
-        if self.window == 0 || self.hidden == 0 || self.layers == 0 {
-            return Err(Error::Invalid(format!(
-                "window {}, hidden {} and layers {} must be positive",
-                self.window, self.hidden, self.layers
-            )));
-        }
         let expected = LstmSpec::new(&self.node, self.window, self.hidden, self.layers, self.scaler);
-        if self.step_features != expected.step_features || self.head_inputs != expected.head_inputs {
-            return Err(Error::Invalid(format!(
-                "inputs {:?} + {:?}, this build computes {:?} + {:?}",
-                self.step_features, self.head_inputs, expected.step_features, expected.head_inputs
-            )));
-        }
-        if self.quantiles != QUANTILES {
-            return Err(Error::Invalid(format!("quantiles {:?}, this build decodes {QUANTILES:?}", self.quantiles)));
-        }
-        Ok(())
+        check_spec(
+            [self.window, self.hidden, self.layers],
+            [&self.step_features, &self.head_inputs],
+            [&expected.step_features, &expected.head_inputs],
+            &self.quantiles,
+        )
     }
+}
+
+/// What a saved LSTM spec must hold: a positive window, hidden size and layer count
+/// (`sizes`), the inputs this build computes (`inputs` against `expected`: step, head), and the
+/// quantiles it decodes.
+pub(crate) fn check_spec(
+    sizes: [usize; 3],
+    inputs: [&[String]; 2],
+    expected: [&[String]; 2],
+    quantiles: &[f64],
+) -> Result<()> {
+    let [window, hidden, layers] = sizes;
+    if window == 0 || hidden == 0 || layers == 0 {
+        return Err(Error::Invalid(format!("window {window}, hidden {hidden} and layers {layers} must be positive")));
+    }
+    if inputs != expected {
+        return Err(Error::Invalid(format!(
+            "inputs {:?} + {:?}, this build computes {:?} + {:?}",
+            inputs[0], inputs[1], expected[0], expected[1]
+        )));
+    }
+    if quantiles != QUANTILES {
+        return Err(Error::Invalid(format!("quantiles {quantiles:?}, this build decodes {QUANTILES:?}")));
+    }
+    Ok(())
 }
 
 /// The shape of an LSTM forecaster's network (`lstm_rt`'s, `lstm_demand`'s): inputs per step,
@@ -250,6 +265,28 @@ pub(crate) fn candle_err(e: candle_core::Error) -> Error {
 }
 
 impl LstmNet {
+    /// An untrained network with seeded uniform weights (±`amplitude`): for tests and
+    /// benchmarks that need the network's shape, not its skill.
+    pub fn random(shape: &NetShape, seed: u64, amplitude: f64) -> Result<LstmNet> {
+        let mut mix = super::synthetic::Mix(seed);
+        let tensors = shape
+            .weight_shapes()
+            .into_iter()
+            .map(|(name, dims)| {
+                let n = dims.iter().product();
+                let v: Vec<f32> = (0..n).map(|_| (amplitude * mix.noise()) as f32).collect();
+                Tensor::from_vec(v, dims, &Device::Cpu).map(|t| (name, t)).map_err(candle_err)
+            })
+            .collect::<Result<HashMap<_, _>>>()?;
+        LstmNet::from_tensors(shape, tensors)
+    }
+
+    /// Builds the network from safetensors bytes shaped as `shape.weight_shapes()`.
+    pub fn from_safetensors(shape: &NetShape, bytes: &[u8]) -> Result<LstmNet> {
+        let tensors = candle_core::safetensors::load_buffer(bytes, &Device::Cpu).map_err(candle_err)?;
+        LstmNet::from_tensors(shape, tensors)
+    }
+
     /// Builds the network from named f32 tensors shaped as `shape.weight_shapes()`.
     pub fn from_tensors(shape: &NetShape, mut tensors: HashMap<String, Tensor>) -> Result<LstmNet> {
         let mut take = |name: &str, shape: &[usize]| -> Result<Tensor> {
@@ -321,6 +358,25 @@ impl LstmNet {
     }
 }
 
+/// Reads an LSTM artifact of `kind` from `dir`: the weights (their sha256 must be the
+/// manifest's), the spec in the manifest's `config` (checked by `check`: errors name
+/// `manifest.json`), and the model `build` makes of them (errors name `model.safetensors`).
+pub(crate) fn load_artifact<S: serde::de::DeserializeOwned, M>(
+    dir: &Path,
+    kind: &str,
+    check: impl FnOnce(&S) -> Result<()>,
+    build: impl FnOnce(S, &[u8]) -> Result<M>,
+) -> Result<(M, Manifest)> {
+    let (bytes, manifest) = crate::artifact::load_bytes(dir, kind, WEIGHTS_FILE)?;
+    let manifest_path = dir.join(crate::artifact::MANIFEST_FILE);
+    let invalid = |message: String| Error::Artifact { path: manifest_path.clone(), message };
+    let spec: S = serde_json::from_value(manifest.config.clone()).map_err(|e| invalid(format!("config: {e}")))?;
+    check(&spec).map_err(|e| invalid(e.to_string()))?;
+    let model =
+        build(spec, &bytes).map_err(|e| Error::Artifact { path: dir.join(WEIGHTS_FILE), message: e.to_string() })?;
+    Ok((model, manifest))
+}
+
 /// A loaded `lstm_rt`: its spec and network.
 #[derive(Debug)]
 pub struct LstmForecaster {
@@ -332,39 +388,19 @@ impl LstmForecaster {
     /// Reads `model.safetensors` and `manifest.json` from `dir`: the weights' sha256 must be the
     /// manifest's, the kind `price_lstm_rt`, the inputs this build's.
     pub fn load(dir: &Path) -> Result<(LstmForecaster, Manifest)> {
-        let (bytes, manifest) = crate::artifact::load_bytes(dir, ARTIFACT_KIND, WEIGHTS_FILE)?;
-        let manifest_path = dir.join(crate::artifact::MANIFEST_FILE);
-        let invalid = |message: String| Error::Artifact { path: manifest_path.clone(), message };
-        let spec: LstmSpec =
-            serde_json::from_value(manifest.config.clone()).map_err(|e| invalid(format!("config: {e}")))?;
-        spec.check().map_err(|e| invalid(e.to_string()))?;
-        let forecaster = LstmForecaster::from_safetensors(spec, &bytes)
-            .map_err(|e| Error::Artifact { path: dir.join(WEIGHTS_FILE), message: e.to_string() })?;
-        Ok((forecaster, manifest))
+        load_artifact(dir, ARTIFACT_KIND, LstmSpec::check, LstmForecaster::from_safetensors)
     }
 
     /// Builds the forecaster from safetensors bytes.
     pub fn from_safetensors(spec: LstmSpec, bytes: &[u8]) -> Result<LstmForecaster> {
-        let tensors = candle_core::safetensors::load_buffer(bytes, &Device::Cpu).map_err(candle_err)?;
-        let net = LstmNet::from_tensors(&spec.shape(), tensors)?;
+        let net = LstmNet::from_safetensors(&spec.shape(), bytes)?;
         Ok(LstmForecaster { spec, net })
     }
 
     /// An untrained forecaster with seeded uniform weights (±1/√hidden): for tests and
     /// benchmarks that need the network's shape, not its skill.
     pub fn random(spec: LstmSpec, seed: u64) -> Result<LstmForecaster> {
-        let mut mix = super::synthetic::Mix(seed);
-        let a = 2.0 / (spec.hidden as f64).sqrt();
-        let tensors = spec
-            .weight_shapes()
-            .into_iter()
-            .map(|(name, shape)| {
-                let n = shape.iter().product();
-                let v: Vec<f32> = (0..n).map(|_| (a * mix.noise()) as f32).collect();
-                Tensor::from_vec(v, shape, &Device::Cpu).map(|t| (name, t)).map_err(candle_err)
-            })
-            .collect::<Result<HashMap<_, _>>>()?;
-        let net = LstmNet::from_tensors(&spec.shape(), tensors)?;
+        let net = LstmNet::random(&spec.shape(), seed, 2.0 / (spec.hidden as f64).sqrt())?;
         Ok(LstmForecaster { spec, net })
     }
 

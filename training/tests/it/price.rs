@@ -166,8 +166,8 @@ fn real_time_forecasts_use_only_what_was_published_at_issue() {
         let mut epochs = 0;
         let report =
             evaluate_real_time(&cfg, &|_, _| {}, &mut |p| epochs += usize::from(p.valid_loss.is_some())).unwrap();
-        let finetuned: usize = report.lstm_finetunes.iter().map(|f| f.epochs_run).sum();
-        assert_eq!(epochs, report.lstm_training.as_ref().unwrap().epochs_run + finetuned);
+        let finetuned: usize = report.lstm_finetunes.iter().map(|f| f.fit.epochs_run).sum();
+        assert_eq!(epochs, report.lstm_training.as_ref().unwrap().fit.epochs_run + finetuned);
         assert_eq!(report.lstm_finetunes.len(), report.recalibrations - 1);
         assert!(cfg.out.join("lstm_rt/model.safetensors").exists());
         (report, forecasts(&cfg.out))

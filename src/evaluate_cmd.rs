@@ -148,8 +148,8 @@ pub struct LstmArgs {
     /// Threads each LSTM layer spreads a batch over (the trained weights do not depend on it).
     #[arg(long, default_value_t = 1)]
     lstm_threads: usize,
-    /// Where the LSTM trains: cpu, or gpu / gpu:N (a discrete GPU through wgpu: Vulkan, Metal or
-    /// DirectX 12; hcp built with `--features gpu`).
+    /// Where the LSTM trains: cpu; gpu (the adapter wgpu prefers) or gpu:N (the N-th discrete
+    /// GPU), through burn's CubeCL backend on wgpu, in hcp built with `--features gpu`.
     #[arg(long, default_value = "cpu")]
     lstm_device: hcp_training::lstm::TrainDevice,
 }

@@ -10,7 +10,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use hcp_models::artifact::Manifest;
 use hcp_models::forecast::demand::HORIZONS;
 use hcp_models::forecast::demand_lstm::{
-    ARTIFACT_KIND, DemandLstm, DemandLstmSpec, Head, N_HEAD, N_STEP, WEIGHTS_FILE, head, step_features,
+    ARTIFACT_KIND, DemandLstm, DemandLstmSpec, Head, N_HEAD, N_SKIP, N_STEP, WEIGHTS_FILE, head, step_features,
 };
 use hcp_models::forecast::scaler::Invariant;
 use serde::Serialize;
@@ -66,17 +66,20 @@ impl<'a> DemandGrid<'a> {
             }
         }
         let mut head = Vec::with_capacity(n * N_HEAD);
+        let mut skip: Vec<f32> = Vec::with_capacity(n * HORIZONS * N_SKIP);
         let mut base = Vec::with_capacity(n * HORIZONS);
         let mut target = Vec::with_capacity(n * HORIZONS);
         for &k in issues {
             let x = self.heads[k].as_ref().expect("issues have their head inputs");
             head.extend_from_slice(&x.inputs);
+            skip.extend(x.skip.iter().flatten());
             base.extend_from_slice(&x.base);
             target.extend((0..HORIZONS).map(|h| self.scaler.transform(self.y[k + h]) as f32));
         }
         Batch {
             seq: Tensor::from_data(TensorData::new(seq, [w, n, N_STEP]), device),
             head: Tensor::from_data(TensorData::new(head, [n, N_HEAD]), device),
+            skip: Some(Tensor::from_data(TensorData::new(skip, [n, HORIZONS, N_SKIP]), device)),
             base: Tensor::from_data(TensorData::new(base, [n, HORIZONS]), device),
             target: Tensor::from_data(TensorData::new(target, [n, HORIZONS]), device),
         }
@@ -206,7 +209,13 @@ impl TrainedDemand {
         let manifest = manifest(
             ARTIFACT_KIND,
             &self.spec,
-            self.spec.step_features.iter().chain(&self.spec.head_inputs).cloned().collect(),
+            self.spec
+                .step_features
+                .iter()
+                .chain(&self.spec.head_inputs)
+                .chain(&self.spec.skip_inputs)
+                .cloned()
+                .collect(),
             &self.config,
             &r.fit,
             serde_json::json!({

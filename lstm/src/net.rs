@@ -38,6 +38,8 @@ pub struct Net {
     pub layers: Vec<Layer>,
     pub head_w: Param<Tensor<2>>,
     pub head_b: Param<Tensor<1>>,
+    /// Per-horizon skip weights `[horizons, 3, n_skip]` (`NetShape::n_skip` > 0).
+    pub skip: Option<Param<Tensor<3>>>,
 }
 
 /// One weight array: its safetensors name, shape and row-major values.
@@ -49,20 +51,23 @@ pub struct NamedWeight {
 }
 
 /// One batch: the window's inputs `[steps, batch, n_step]` (oldest step first), the head
-/// inputs, the median's base per horizon (`lstm_rt`: the latest day-ahead price; `lstm_demand`:
+/// inputs, the per-horizon skip inputs `[batch, horizons, n_skip]` (where the network has
+/// them), the median's base per horizon (`lstm_rt`: the latest day-ahead price; `lstm_demand`:
 /// the value a week earlier; invariant space) and the targets `[batch, horizons]`.
 #[derive(Debug, Clone)]
 pub struct Batch {
     pub seq: Tensor<3>,
     pub head: Tensor<2>,
+    pub skip: Option<Tensor<3>>,
     pub base: Tensor<2>,
     pub target: Tensor<2>,
 }
 
 impl Net {
     /// PyTorch's LSTM initialisation (uniform ±1/√H), the forget gate's bias at 1 (the usual
-    /// choice that lets a fresh cell remember), the head's weights small and its bias 0, so
-    /// that an untrained network forecasts the latest day-ahead price. Seeded through `device`.
+    /// choice that lets a fresh cell remember), the head's weights small and its bias and skip
+    /// weights 0, so that an untrained network forecasts its base (`lstm_rt`: the latest
+    /// day-ahead price). Seeded through `device`.
     pub fn init(shape: &NetShape, device: &Device) -> Net {
         let h = shape.hidden;
         let a = 1.0 / (h as f64).sqrt();
@@ -83,6 +88,8 @@ impl Net {
             layers,
             head_w: Param::from_tensor(uniform([h + shape.n_head, shape.n_out()], 0.01)),
             head_b: Param::from_tensor(Tensor::zeros([shape.n_out()], device)),
+            skip: (shape.n_skip > 0)
+                .then(|| Param::from_tensor(Tensor::zeros([shape.horizons, QUANTILES.len(), shape.n_skip], device))),
         }
     }
 
@@ -111,12 +118,15 @@ impl Net {
         let layers = (0..shape.layers)
             .map(|_| Layer { wx: param(next(), device), wh: param(next(), device), b: param(next(), device) })
             .collect();
-        Ok(Net { layers, head_w: param(next(), device), head_b: param(next(), device) })
+        let (head_w, head_b) = (param(next(), device), param(next(), device));
+        let skip = (shape.n_skip > 0).then(|| param(next(), device));
+        Ok(Net { layers, head_w, head_b, skip })
     }
 
     /// Raw outputs `[batch, n_out]` from the window `seq [steps, batch, n_step]` (oldest step
-    /// first) and the head inputs `[batch, n_head]`.
-    pub fn raw(&self, kernel: Kernel, seq: Tensor<3>, head: Tensor<2>) -> Tensor<2> {
+    /// first), the head inputs `[batch, n_head]` and the skip inputs `[batch, horizons,
+    /// n_skip]` (where the network has skip weights).
+    pub fn raw(&self, kernel: Kernel, seq: Tensor<3>, head: Tensor<2>, skip: Option<Tensor<3>>) -> Tensor<2> {
         let [steps, batch, _] = seq.dims();
         let mut x = seq;
         for layer in &self.layers {
@@ -128,14 +138,26 @@ impl Net {
         }
         let hidden = x.dims()[2];
         let last = x.narrow(0, steps - 1, 1).reshape([batch, hidden]);
-        Tensor::cat(vec![last, head], 1).matmul(self.head_w.val()) + self.head_b.val().unsqueeze::<2>()
+        let raw = Tensor::cat(vec![last, head], 1).matmul(self.head_w.val()) + self.head_b.val().unsqueeze::<2>();
+        match (&self.skip, skip) {
+            (Some(w), Some(x)) => {
+                // Each horizon's three outputs: its own skip inputs · its own weights.
+                let [_, horizons, n_skip] = x.dims();
+                let w = w.val().unsqueeze::<4>();
+                let add = (x.reshape([batch, horizons, 1, n_skip]) * w).sum_dim(3);
+                raw + add.reshape([batch, horizons * QUANTILES.len()])
+            }
+            (None, None) => raw,
+            (w, x) => panic!("skip weights {} but skip inputs {}", w.is_some(), x.is_some()),
+        }
     }
 
-    /// The three quantiles `[batch, horizons]` each (invariant space; `base` is `[batch,
-    /// horizons]`), decoded as `hcp_models::forecast::lstm::decode`.
-    pub fn quantiles(&self, kernel: Kernel, seq: Tensor<3>, head: Tensor<2>, base: Tensor<2>) -> [Tensor<2>; 3] {
+    /// The three quantiles `[batch, horizons]` each (invariant space), decoded around the
+    /// batch's base as `hcp_models::forecast::lstm::decode`.
+    pub fn quantiles(&self, kernel: Kernel, b: &Batch) -> [Tensor<2>; 3] {
+        let base = b.base.clone();
         let [batch, horizons] = base.dims();
-        let raw = self.raw(kernel, seq, head).reshape([batch, horizons, 3]);
+        let raw = self.raw(kernel, b.seq.clone(), b.head.clone(), b.skip.clone()).reshape([batch, horizons, 3]);
         let part = |q: usize| raw.clone().narrow(2, q, 1).reshape([batch, horizons]);
         let softplus = |x: Tensor<2>| relu(x.clone()) + x.abs().neg().exp().log1p();
         let median = base + part(0);
@@ -144,7 +166,7 @@ impl Net {
 
     /// Mean pinball loss over the three quantiles, every horizon and row.
     pub fn loss(&self, kernel: Kernel, batch: &Batch) -> Tensor<1> {
-        let q = self.quantiles(kernel, batch.seq.clone(), batch.head.clone(), batch.base.clone());
+        let q = self.quantiles(kernel, batch);
         let mut total: Option<Tensor<2>> = None;
         for (pred, tau) in q.into_iter().zip(QUANTILES) {
             let e = batch.target.clone() - pred;
@@ -176,6 +198,10 @@ impl Net {
         let b = self.head_b.val();
         out.push(read("head.w".into(), w.dims().to_vec(), w.into_data())?);
         out.push(read("head.b".into(), b.dims().to_vec(), b.into_data())?);
+        if let Some(skip) = &self.skip {
+            let s = skip.val();
+            out.push(read("head.skip".into(), s.dims().to_vec(), s.into_data())?);
+        }
         Ok(out)
     }
 

@@ -77,6 +77,7 @@ impl<'a> Grid<'a> {
         Batch {
             seq: Tensor::from_data(TensorData::new(seq, [w, n, N_STEP]), device),
             head: Tensor::from_data(TensorData::new(head, [n, N_HEAD]), device),
+            skip: None,
             base: Tensor::from_data(TensorData::new(base, [n, HORIZONS]), device),
             target: Tensor::from_data(TensorData::new(target, [n, HORIZONS]), device),
         }

@@ -14,7 +14,7 @@ use hcp_models::forecast::synthetic::{Mix, hourly_prices};
 
 fn burn_quantiles(net: &Net, kernel: Kernel, grid: &Grid, issues: &[usize]) -> Vec<[Vec<f32>; 3]> {
     let b = grid.batch(issues, &cpu_device());
-    let q = net.quantiles(kernel, b.seq, b.head, b.base);
+    let q = net.quantiles(kernel, &b);
     let q: Vec<Vec<f32>> = q.into_iter().map(|t| t.into_data().try_into_vec::<f32>().unwrap()).collect();
     (0..issues.len()).map(|i| std::array::from_fn(|j| q[j][i * HORIZONS..(i + 1) * HORIZONS].to_vec())).collect()
 }
@@ -65,6 +65,52 @@ fn burn_and_candle_agree_within_1e4() {
             }
         }
     }
+}
+
+/// `lstm_demand`'s network (168 horizons, per-horizon skip weights): burn and candle agree
+/// within 1e-4 after a few Adam steps that move every weight, the skip weights included.
+#[test]
+fn demand_network_burn_and_candle_agree_within_1e4() {
+    use hcp_lstm::demand::DemandGrid;
+    use hcp_models::forecast::demand_lstm::{DemandLstm, DemandLstmSpec};
+    let y: Vec<f64> = (0..24 * 30)
+        .map(|t| 50.0 + 20.0 * ((t % 24) as f64 / 24.0 * std::f64::consts::TAU).sin() + 0.05 * t as f64)
+        .collect();
+    let scaler = Invariant::fit(&y);
+    let spec = DemandLstmSpec::new("s", 24, 8, 2, scaler);
+    let grid = DemandGrid::new(&y, 0, scaler, spec.window);
+    let (issues, _) = grid.issues(0, y.len());
+    assert!(issues.len() > 100, "{}", issues.len());
+    let device = cpu_device().autodiff();
+    device.seed(3);
+    let mut net = Net::init(&spec.shape(), &device);
+    let mut optim = AdamConfig::new().init();
+    for chunk in issues.chunks(32).take(3) {
+        let loss = net.loss(Kernel::default(), &grid.batch(chunk, &device));
+        let grads = GradientsParams::from_grads(loss.backward(), &net);
+        net = optim.step(1e-2, net, grads);
+    }
+    let kept = net.valid();
+    let skip: Vec<f32> = kept.skip.as_ref().unwrap().val().into_data().try_into_vec().unwrap();
+    // Every skip weight moved but horizon 168's for the last value, which is that horizon's
+    // weekly naive value itself (an input of 0): weights `[horizon, quantile, input]`.
+    let still: Vec<usize> = (0..skip.len()).filter(|&i| skip[i] == 0.0).collect();
+    assert_eq!(still, (0..3).map(|q| (167 * 3 + q) * 3 + 1).collect::<Vec<_>>());
+    let candle = DemandLstm::from_safetensors(spec.clone(), &kept.to_safetensors().unwrap()).unwrap();
+    let sample: Vec<usize> = issues.iter().copied().step_by(13).collect();
+    let from_candle = candle.quantiles_z(&y, 0, &sample).unwrap();
+    let b = grid.batch(&sample, &cpu_device());
+    let q: Vec<Vec<f32>> =
+        kept.quantiles(Kernel::default(), &b).into_iter().map(|t| t.into_data().try_into_vec().unwrap()).collect();
+    let mut worst = 0f32;
+    for (i, c) in from_candle.iter().enumerate() {
+        for (h, c) in c.as_ref().expect("inputs exist").iter().enumerate() {
+            for j in 0..3 {
+                worst = worst.max((q[j][i * 168 + h] - c[j]).abs());
+            }
+        }
+    }
+    assert!(worst < 1e-4, "burn and candle differ by {worst}");
 }
 
 /// A short training run learns something the latest day-ahead price does not know (the
@@ -255,7 +301,7 @@ fn gpu_training_follows_the_cpu_and_matches_candle() {
     let net = Net::from_safetensors(&gpu.spec.shape(), &gpu.weights, &device).unwrap();
     let b = grid.batch(&sample, &device);
     let q: Vec<Vec<f32>> = net
-        .quantiles(Kernel::TensorOps, b.seq, b.head, b.base)
+        .quantiles(Kernel::TensorOps, &b)
         .into_iter()
         .map(|t| t.into_data().try_into_vec::<f32>().unwrap())
         .collect();

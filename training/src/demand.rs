@@ -427,6 +427,20 @@ impl DemandReport {
                 m.mae_by_day[6]
             );
         }
+        if let Some(t) = &self.lstm_training {
+            md += &format!(
+                "\nlstm_demand: trained before the walk on {} issues ({} validation), {} epochs (best {}), \
+                 validation MAE {:.2} (weekly naive {:.2}), {:.0} windows/s, {:.0} s; its band is its own quantiles.\n",
+                t.fit.train_issues,
+                t.fit.valid_issues,
+                t.fit.epochs_run,
+                t.fit.best_epoch,
+                t.valid_mae,
+                t.valid_weekly_naive_mae,
+                t.fit.windows_per_s,
+                t.fit.elapsed_s
+            );
+        }
         md += &format!("\n{} recalibrations in {:.1} s.\n", self.recalibrations, self.elapsed_s);
         md
     }

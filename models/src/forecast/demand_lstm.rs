@@ -7,11 +7,14 @@
 //! sine/cosine, from the series' own clock: hour 0 of a trace is the epoch). The head reads,
 //! beside the last hidden state, the last value, the means of the last week and of the week
 //! before, and the issue's hour of day ([`head_input_names`]): the level shift a linear layer
-//! can add to the weekly naive forecast. Outputs decode as `lstm_rt`'s ([`decode`]) around the
-//! target hour's value a week earlier (the weekly seasonal naive forecast): quantiles
-//! 0.1/0.5/0.9 that never cross. A first version whose head also read the 168 weekly naive
-//! values lost to the weekly naive forecast on a synthetic trending series: 172 × 504 head
-//! weights against a few hundred training issues.
+//! can add to the weekly naive forecast. Each horizon also reads its own [`SKIP_INPUTS`] through
+//! weights of its own (`head.skip`): how the target hour two weeks back, the last value and the
+//! last day's mean differ from the weekly naive value, so that a horizon can lean towards
+//! persistence or the fortnight as a lasso over lags would. Outputs decode as `lstm_rt`'s
+//! ([`decode`]) around the target hour's value a week earlier (the weekly seasonal naive
+//! forecast): quantiles 0.1/0.5/0.9 that never cross. A first version whose dense head read the
+//! 168 weekly naive values lost to the weekly naive forecast on a synthetic trending series:
+//! 172 × 504 head weights against a few hundred training issues.
 
 use std::path::Path;
 
@@ -31,6 +34,9 @@ pub const N_STEP: usize = STEP_FEATURES.len();
 /// Head inputs: the last value, the means of the last week and of the week before, the issue's
 /// hour of day (sine, cosine).
 pub const N_HEAD: usize = 5;
+/// Per-horizon inputs, each against the target hour's weekly naive value (invariant space).
+pub const SKIP_INPUTS: [&str; 3] = ["y_target_minus_336h_vs_168h", "y_last_vs_168h", "y_mean_last_24h_vs_168h"];
+pub const N_SKIP: usize = SKIP_INPUTS.len();
 const WEEK: usize = 168;
 const HOUR_US: i64 = 3_600_000_000;
 
@@ -44,6 +50,8 @@ pub struct DemandLstmSpec {
     pub scaler: Invariant,
     pub step_features: Vec<String>,
     pub head_inputs: Vec<String>,
+    /// Per-horizon inputs ([`SKIP_INPUTS`]).
+    pub skip_inputs: Vec<String>,
     pub quantiles: Vec<f64>,
     /// Hours of the series it was trained on (the last target it saw is the hour before).
     pub trained_hours: usize,
@@ -59,13 +67,21 @@ impl DemandLstmSpec {
             scaler,
             step_features: STEP_FEATURES.iter().map(|s| s.to_string()).collect(),
             head_inputs: head_input_names(),
+            skip_inputs: SKIP_INPUTS.iter().map(|s| s.to_string()).collect(),
             quantiles: QUANTILES.to_vec(),
             trained_hours: 0,
         }
     }
 
     pub fn shape(&self) -> NetShape {
-        NetShape { n_step: N_STEP, hidden: self.hidden, layers: self.layers, n_head: N_HEAD, horizons: HORIZONS }
+        NetShape {
+            n_step: N_STEP,
+            hidden: self.hidden,
+            layers: self.layers,
+            n_head: N_HEAD,
+            horizons: HORIZONS,
+            n_skip: N_SKIP,
+        }
     }
 
     /// Hours of history an issue reads: the window, and two weeks for the head's inputs.
@@ -77,8 +93,8 @@ impl DemandLstmSpec {
         let expected = DemandLstmSpec::new(&self.series, self.window, self.hidden, self.layers, self.scaler);
         check_spec(
             [self.window, self.hidden, self.layers],
-            [&self.step_features, &self.head_inputs],
-            [&expected.step_features, &expected.head_inputs],
+            &[&self.step_features, &self.head_inputs, &self.skip_inputs],
+            &[&expected.step_features, &expected.head_inputs, &expected.skip_inputs],
             &self.quantiles,
         )
     }
@@ -109,12 +125,13 @@ pub fn step_features(y: &[f64], start_us: i64, scaler: &Invariant, t: usize) -> 
     Some([scaler.transform(y[t]) as f32, hs, hc, ws, wc])
 }
 
-/// What issue `k` gives the head: its inputs, and per horizon the median's base (the target
-/// hour's value a week earlier, invariant space).
+/// What issue `k` gives the head: its inputs, per horizon the median's base (the target hour's
+/// value a week earlier, invariant space) and the skip inputs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Head {
     pub inputs: [f32; N_HEAD],
     pub base: [f32; HORIZONS],
+    pub skip: [[f32; N_SKIP]; HORIZONS],
 }
 
 /// The head of issue `k` (reading `y[..k]` only); `None` before two weeks of history or where
@@ -131,8 +148,15 @@ pub fn head(y: &[f64], start_us: i64, scaler: &Invariant, k: usize) -> Option<He
     }
     let mean = |w: &[f64]| w.iter().sum::<f64>() / w.len() as f64;
     let (hs, hc) = cyclic(clock(start_us, k).0, 24.0);
-    let inputs = [z(y[k - 1])?, z(mean(&y[k - WEEK..k]))?, z(mean(&y[k - 2 * WEEK..k - WEEK]))?, hs, hc];
-    Some(Head { inputs, base })
+    let last = z(y[k - 1])?;
+    let inputs = [last, z(mean(&y[k - WEEK..k]))?, z(mean(&y[k - 2 * WEEK..k - WEEK]))?, hs, hc];
+    let day = z(mean(&y[k - 24..k]))?;
+    let mut skip = [[0f32; N_SKIP]; HORIZONS];
+    for (h, s) in skip.iter_mut().enumerate() {
+        // Target hour k + h, two weeks earlier: at most k - 1.
+        *s = [z(y[k + h - 2 * WEEK])? - base[h], last - base[h], day - base[h]];
+    }
+    Some(Head { inputs, base, skip })
 }
 
 /// A loaded `lstm_demand`.
@@ -185,7 +209,8 @@ impl DemandLstm {
             return Ok(out);
         }
         let n_out = self.spec.shape().n_out();
-        let raw = self.net.forward(which.len(), self.spec.window, &steps, &inputs)?;
+        let skip: Vec<f32> = heads.iter().flat_map(|h| h.skip.iter().flatten().copied()).collect();
+        let raw = self.net.forward(which.len(), self.spec.window, &steps, &inputs, &skip)?;
         for (row, (&n, head)) in which.iter().zip(&heads).enumerate() {
             let o = &raw[row * n_out..(row + 1) * n_out];
             out[n] =

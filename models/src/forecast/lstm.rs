@@ -77,7 +77,14 @@ impl LstmSpec {
     }
 
     pub fn shape(&self) -> NetShape {
-        NetShape { n_step: N_STEP, hidden: self.hidden, layers: self.layers, n_head: N_HEAD, horizons: HORIZONS }
+        NetShape {
+            n_step: N_STEP,
+            hidden: self.hidden,
+            layers: self.layers,
+            n_head: N_HEAD,
+            horizons: HORIZONS,
+            n_skip: 0,
+        }
     }
 
     /// The weights' names and shapes, in order.
@@ -89,8 +96,8 @@ impl LstmSpec {
         let expected = LstmSpec::new(&self.node, self.window, self.hidden, self.layers, self.scaler);
         check_spec(
             [self.window, self.hidden, self.layers],
-            [&self.step_features, &self.head_inputs],
-            [&expected.step_features, &expected.head_inputs],
+            &[&self.step_features, &self.head_inputs],
+            &[&expected.step_features, &expected.head_inputs],
             &self.quantiles,
         )
     }
@@ -101,8 +108,8 @@ impl LstmSpec {
 /// quantiles it decodes.
 pub(crate) fn check_spec(
     sizes: [usize; 3],
-    inputs: [&[String]; 2],
-    expected: [&[String]; 2],
+    inputs: &[&[String]],
+    expected: &[&[String]],
     quantiles: &[f64],
 ) -> Result<()> {
     let [window, hidden, layers] = sizes;
@@ -110,10 +117,7 @@ pub(crate) fn check_spec(
         return Err(Error::Invalid(format!("window {window}, hidden {hidden} and layers {layers} must be positive")));
     }
     if inputs != expected {
-        return Err(Error::Invalid(format!(
-            "inputs {:?} + {:?}, this build computes {:?} + {:?}",
-            inputs[0], inputs[1], expected[0], expected[1]
-        )));
+        return Err(Error::Invalid(format!("inputs {inputs:?}, this build computes {expected:?}")));
     }
     if quantiles != QUANTILES {
         return Err(Error::Invalid(format!("quantiles {quantiles:?}, this build decodes {QUANTILES:?}")));
@@ -123,7 +127,9 @@ pub(crate) fn check_spec(
 
 /// The shape of an LSTM forecaster's network (`lstm_rt`'s, `lstm_demand`'s): inputs per step,
 /// hidden units, stacked layers, head inputs beside the last hidden state, horizons (three
-/// outputs each).
+/// outputs each), and per-horizon skip inputs (`n_skip` per horizon, each horizon's three
+/// outputs adding its own weighted sum of its own skip inputs: `head.skip [horizons, 3,
+/// n_skip]`; none for `lstm_rt`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NetShape {
     pub n_step: usize,
@@ -131,6 +137,7 @@ pub struct NetShape {
     pub layers: usize,
     pub n_head: usize,
     pub horizons: usize,
+    pub n_skip: usize,
 }
 
 impl NetShape {
@@ -150,6 +157,9 @@ impl NetShape {
         }
         shapes.push(("head.w".into(), vec![h + self.n_head, self.n_out()]));
         shapes.push(("head.b".into(), vec![self.n_out()]));
+        if self.n_skip > 0 {
+            shapes.push(("head.skip".into(), vec![self.horizons, QUANTILES.len(), self.n_skip]));
+        }
         shapes
     }
 }
@@ -257,6 +267,7 @@ pub struct LstmNet {
     layers: Vec<[Tensor; 3]>,
     head_w: Tensor,
     head_b: Tensor,
+    skip: Option<Tensor>,
     shape: NetShape,
 }
 
@@ -308,17 +319,19 @@ impl LstmNet {
         }
         let head_w = next()?;
         let head_b = next()?;
+        let skip = if shape.n_skip > 0 { Some(next()?) } else { None };
         if let Some(extra) = tensors.keys().next() {
             return Err(Error::Invalid(format!("weights hold `{extra}`, which the spec does not name")));
         }
-        Ok(LstmNet { layers, head_w, head_b, shape: *shape })
+        Ok(LstmNet { layers, head_w, head_b, skip, shape: *shape })
     }
 
     /// Raw outputs `[batch, n_out]` for `batch` issues: `steps` is `batch × window × n_step`,
-    /// `head` is `batch × n_head`, both row-major.
-    pub fn forward(&self, batch: usize, window: usize, steps: &[f32], head: &[f32]) -> Result<Vec<f32>> {
+    /// `head` is `batch × n_head`, `skip` is `batch × horizons × n_skip` (empty without skip
+    /// inputs), all row-major.
+    pub fn forward(&self, batch: usize, window: usize, steps: &[f32], head: &[f32], skip: &[f32]) -> Result<Vec<f32>> {
         let dev = Device::Cpu;
-        let NetShape { n_step, hidden: hsz, n_head, .. } = self.shape;
+        let NetShape { n_step, hidden: hsz, n_head, horizons, n_skip, .. } = self.shape;
         let run = || -> candle_core::Result<Vec<f32>> {
             let mut seq = Tensor::from_slice(steps, (batch, window, n_step), &dev)?;
             let mut h = Tensor::zeros((batch, hsz), DType::F32, &dev)?;
@@ -352,7 +365,14 @@ impl LstmNet {
             }
             let head = Tensor::from_slice(head, (batch, n_head), &dev)?;
             let z = Tensor::cat(&[&h, &head], 1)?;
-            z.matmul(&self.head_w)?.broadcast_add(&self.head_b)?.flatten_all()?.to_vec1::<f32>()
+            let mut raw = z.matmul(&self.head_w)?.broadcast_add(&self.head_b)?;
+            if let Some(w) = &self.skip {
+                // Each horizon's outputs: its own skip inputs · its own weights.
+                let x = Tensor::from_slice(skip, (batch, horizons, 1, n_skip), &dev)?;
+                let add = x.broadcast_mul(&w.unsqueeze(0)?)?.sum(3)?.reshape((batch, horizons * QUANTILES.len()))?;
+                raw = (raw + add)?;
+            }
+            raw.flatten_all()?.to_vec1::<f32>()
         };
         run().map_err(candle_err)
     }
@@ -422,7 +442,7 @@ impl LstmForecaster {
         if which.is_empty() {
             return Ok(out);
         }
-        let raw = self.net.forward(which.len(), w, &steps, &heads)?;
+        let raw = self.net.forward(which.len(), w, &steps, &heads, &[])?;
         for (row, &n) in which.iter().enumerate() {
             let o = &raw[row * N_OUT..(row + 1) * N_OUT];
             let head = &heads[row * N_HEAD..(row + 1) * N_HEAD];
@@ -495,7 +515,7 @@ mod tests {
         let mut steps = vec![0f32; 2 * N_STEP];
         steps[0] = 0.3;
         steps[N_STEP] = -0.7;
-        let out = net.forward(1, 2, &steps, &[0.0; N_HEAD]).unwrap();
+        let out = net.forward(1, 2, &steps, &[0.0; N_HEAD], &[]).unwrap();
         let sig = |x: f64| 1.0 / (1.0 + (-x).exp());
         let (mut h, mut c) = (0.0f64, 0.0f64);
         for x in [0.3f64, -0.7] {

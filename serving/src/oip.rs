@@ -386,8 +386,12 @@ async fn infer_with(app: &App, served: Arc<Served>, req: InferRequest) -> Result
             if start.len() != 1 {
                 return Err(ApiError::invalid("inputs", "`start_unix_s` holds one value"));
             }
+            // Integers reach 9e15 here: seconds that many overflow µs.
+            let start_us = (start[0] as i64)
+                .checked_mul(1_000_000)
+                .ok_or_else(|| ApiError::invalid("inputs[start_unix_s]", "outside 2000-01-01 .. 2100-01-01 UTC"))?;
             let input = PriceInput {
-                start_us: start[0] as i64 * 1_000_000,
+                start_us,
                 rt: inputs.numbers("rt"),
                 da: inputs.numbers("da"),
                 horizons: realtime::HORIZONS,

@@ -479,6 +479,13 @@ async fn open_inference_protocol_routes() {
         call(&router, "POST", "/v2/models/price-HB_WEST/infer", Some(READ_KEY), Some(&infer.to_string())).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["id"], "req-7");
+    // Seconds too many for microseconds: named, not a panic.
+    let mut far = infer.clone();
+    far["inputs"][0]["data"] = json!([9_000_000_000_000_000i64]);
+    let (status, _, far_body) =
+        call(&router, "POST", "/v2/models/price-HB_WEST/infer", Some(READ_KEY), Some(&far.to_string())).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{far_body}");
+    assert_eq!(field(&far_body), "inputs[start_unix_s]", "{far_body}");
     assert_eq!(body["model_version"], version.as_str());
     let outs = body["outputs"].as_array().unwrap();
     assert_eq!(outs.len(), 2);

@@ -19,6 +19,8 @@ use crate::net::Batch;
 use crate::train::{FitReport, LstmConfig, Progress, Samples, check_config, fit, manifest, sha256_f64};
 use crate::{Error, Result};
 
+const WEEK: usize = 168;
+
 /// An hourly series with its step inputs and every issue's head inputs, computed once.
 #[derive(Debug, Clone)]
 pub struct DemandGrid<'a> {
@@ -43,10 +45,10 @@ impl<'a> DemandGrid<'a> {
         let mut left_out = BTreeMap::new();
         let mut skip = |why: &str| *left_out.entry(why.to_string()).or_insert(0) += 1;
         for k in first..end.min(self.y.len()).saturating_sub(HORIZONS - 1) {
-            if k < self.window || self.heads[k].is_none() {
+            if k < self.window.max(2 * WEEK) {
                 skip("less than a window and two weeks of history");
-            } else if self.steps[k - self.window..k].iter().any(Option::is_none) {
-                skip("a value of the window missing");
+            } else if self.heads[k].is_none() || self.steps[k - self.window..k].iter().any(Option::is_none) {
+                skip("a value of the window or of the last two weeks missing");
             } else if self.y[k..k + HORIZONS].iter().any(|v| !v.is_finite()) {
                 skip("a target missing");
             } else {

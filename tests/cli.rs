@@ -429,17 +429,21 @@ fn evaluate_demand_walks_the_spot_trace() {
     let train = hcp().args(["train", "demand", "--input"]).arg(&spot).arg("--out").arg(&model).output().unwrap();
     assert!(train.status.success(), "{}", String::from_utf8_lossy(&train.stderr));
     let fc_dir = out.path().join("fc");
-    let fc = hcp()
-        .args(["forecast", "demand", "--run-id", "w1", "--model"])
-        .arg(&model)
-        .arg("--input")
-        .arg(&spot)
-        .arg("--out")
-        .arg(&fc_dir)
-        .output()
-        .unwrap();
-    assert!(fc.status.success(), "{}", String::from_utf8_lossy(&fc.stderr));
-    let stdout = String::from_utf8_lossy(&fc.stdout);
+    // `hcp forecast demand` with a model on the trace, into `fc_dir`: its stdout.
+    let forecast = |model: &Path, run_id: &str| {
+        let fc = hcp()
+            .args(["forecast", "demand", "--run-id", run_id, "--model"])
+            .arg(model)
+            .arg("--input")
+            .arg(&spot)
+            .arg("--out")
+            .arg(&fc_dir)
+            .output()
+            .unwrap();
+        assert!(fc.status.success(), "{}", String::from_utf8_lossy(&fc.stderr));
+        String::from_utf8_lossy(&fc.stdout).into_owned()
+    };
+    let stdout = forecast(&model, "w1");
     assert!(
         stdout.contains("target=gpus_requested_active/forecast_date=") && stdout.contains("(672 rows)"),
         "{stdout}"
@@ -462,17 +466,7 @@ fn evaluate_demand_walks_the_spot_trace() {
     assert_eq!(manifest["training"]["config"]["window"], 48);
     assert!(manifest["validation"]["rmae"].as_f64().unwrap().is_finite());
     assert!(lstm.join("model.safetensors").exists() && lstm.join("checkpoints/checkpoint.safetensors").exists());
-    let fc = hcp()
-        .args(["forecast", "demand", "--run-id", "w2", "--model"])
-        .arg(&lstm)
-        .arg("--input")
-        .arg(&spot)
-        .arg("--out")
-        .arg(&fc_dir)
-        .output()
-        .unwrap();
-    assert!(fc.status.success(), "{}", String::from_utf8_lossy(&fc.stderr));
-    assert!(String::from_utf8_lossy(&fc.stdout).contains("(672 rows)"));
+    assert!(forecast(&lstm, "w2").contains("(672 rows)"));
 }
 
 #[test]

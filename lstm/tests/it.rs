@@ -3,6 +3,7 @@
 
 use burn::module::Module;
 use burn::optim::{AdamConfig, GradientsParams};
+use burn::tensor::Tensor;
 use hcp_lstm::net::{Kernel, Net};
 use hcp_lstm::samples::Grid;
 use hcp_lstm::train::cpu_device;
@@ -12,11 +13,20 @@ use hcp_models::forecast::realtime::HORIZONS;
 use hcp_models::forecast::scaler::Invariant;
 use hcp_models::forecast::synthetic::{Mix, hourly_prices};
 
-fn burn_quantiles(net: &Net, kernel: Kernel, grid: &Grid, issues: &[usize]) -> Vec<[Vec<f32>; 3]> {
-    let b = grid.batch(issues, &cpu_device());
-    let q = net.quantiles(kernel, &b);
-    let q: Vec<Vec<f32>> = q.into_iter().map(|t| t.into_data().try_into_vec::<f32>().unwrap()).collect();
-    (0..issues.len()).map(|i| std::array::from_fn(|j| q[j][i * HORIZONS..(i + 1) * HORIZONS].to_vec())).collect()
+/// The largest difference between burn's quantiles of a batch (`[batch, horizons]` each) and
+/// candle's for the same issues (`[issue][horizon][quantile]`).
+fn worst_gap<C: AsRef<[[f32; 3]]>>(burn: [Tensor<2>; 3], candle: &[Option<C>]) -> f32 {
+    let q: Vec<Vec<f32>> = burn.into_iter().map(|t| t.into_data().try_into_vec::<f32>().unwrap()).collect();
+    let mut worst = 0f32;
+    for (i, row) in candle.iter().enumerate() {
+        let row = row.as_ref().expect("inputs exist").as_ref();
+        for (h, c) in row.iter().enumerate() {
+            for j in 0..3 {
+                worst = worst.max((q[j][i * row.len() + h] - c[j]).abs());
+            }
+        }
+    }
+    worst
 }
 
 /// burn (training: the fused layers and the same as tensor operations) and candle (inference)
@@ -47,17 +57,9 @@ fn burn_and_candle_agree_within_1e4() {
             let candle = LstmForecaster::from_safetensors(spec.clone(), &kept.to_safetensors().unwrap()).unwrap();
             let sample: Vec<usize> = issues.iter().copied().step_by(97).collect();
             let from_candle = candle.quantiles_z(&p, &sample).unwrap();
+            let batch = grid.batch(&sample, &cpu_device());
             for kernel in [Kernel::Fused { threads: 1 }, Kernel::Fused { threads: 2 }, Kernel::TensorOps] {
-                let from_burn = burn_quantiles(&kept, kernel, &grid, &sample);
-                let mut worst = 0f32;
-                for (b, c) in from_burn.iter().zip(&from_candle) {
-                    let c = c.expect("inputs exist");
-                    for h in 0..HORIZONS {
-                        for q in 0..3 {
-                            worst = worst.max((b[q][h] - c[h][q]).abs());
-                        }
-                    }
-                }
+                let worst = worst_gap(kept.quantiles(kernel, &batch), &from_candle);
                 assert!(
                     worst < 1e-4,
                     "{layers} layer(s), round {round}, {kernel:?}: burn and candle differ by {worst}"
@@ -99,17 +101,7 @@ fn demand_network_burn_and_candle_agree_within_1e4() {
     let candle = DemandLstm::from_safetensors(spec.clone(), &kept.to_safetensors().unwrap()).unwrap();
     let sample: Vec<usize> = issues.iter().copied().step_by(13).collect();
     let from_candle = candle.quantiles_z(&y, 0, &sample).unwrap();
-    let b = grid.batch(&sample, &cpu_device());
-    let q: Vec<Vec<f32>> =
-        kept.quantiles(Kernel::default(), &b).into_iter().map(|t| t.into_data().try_into_vec().unwrap()).collect();
-    let mut worst = 0f32;
-    for (i, c) in from_candle.iter().enumerate() {
-        for (h, c) in c.as_ref().expect("inputs exist").iter().enumerate() {
-            for j in 0..3 {
-                worst = worst.max((q[j][i * 168 + h] - c[j]).abs());
-            }
-        }
-    }
+    let worst = worst_gap(kept.quantiles(Kernel::default(), &grid.batch(&sample, &cpu_device())), &from_candle);
     assert!(worst < 1e-4, "burn and candle differ by {worst}");
 }
 
@@ -262,21 +254,9 @@ fn gpu_training_follows_the_cpu_and_matches_candle() {
     let cpu = train(&p, 0, p.len(), &cfg, None, &mut |_| {}).unwrap();
     let gpu_cfg = LstmConfig { device: TrainDevice::Gpu(None), ..cfg.clone() };
     let gpu = train(&p, 0, p.len(), &gpu_cfg, None, &mut |_| {}).unwrap();
-    let read = |bytes: &[u8]| {
-        let st = safetensors::SafeTensors::deserialize(bytes).unwrap();
-        let mut names: Vec<String> = st.names().into_iter().map(String::from).collect();
-        names.sort();
-        names
-            .into_iter()
-            .flat_map(|n| {
-                st.tensor(&n)
-                    .unwrap()
-                    .data()
-                    .chunks_exact(4)
-                    .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
-                    .collect::<Vec<_>>()
-            })
-            .collect::<Vec<f32>>()
+    let read = |bytes: &[u8]| -> Vec<f32> {
+        let net = Net::from_safetensors(&cpu.spec.shape(), bytes, &cpu_device()).unwrap();
+        net.named_weights().unwrap().into_iter().flat_map(|w| w.values).collect()
     };
     let (wc, wg) = (read(&cpu.weights), read(&gpu.weights));
     let worst = wc.iter().zip(&wg).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
@@ -299,22 +279,8 @@ fn gpu_training_follows_the_cpu_and_matches_candle() {
     let sample: Vec<usize> = grid.issues(0, p.len()).issues.into_iter().step_by(37).collect();
     let device = TrainDevice::Gpu(None).burn().unwrap();
     let net = Net::from_safetensors(&gpu.spec.shape(), &gpu.weights, &device).unwrap();
-    let b = grid.batch(&sample, &device);
-    let q: Vec<Vec<f32>> = net
-        .quantiles(Kernel::TensorOps, &b)
-        .into_iter()
-        .map(|t| t.into_data().try_into_vec::<f32>().unwrap())
-        .collect();
     let from_candle = gpu.forecaster().unwrap().quantiles_z(&p, &sample).unwrap();
-    let mut worst = 0f32;
-    for (i, c) in from_candle.iter().enumerate() {
-        let c = c.expect("inputs exist");
-        for h in 0..HORIZONS {
-            for j in 0..3 {
-                worst = worst.max((q[j][i * HORIZONS + h] - c[h][j]).abs());
-            }
-        }
-    }
+    let worst = worst_gap(net.quantiles(Kernel::TensorOps, &grid.batch(&sample, &device)), &from_candle);
     eprintln!("burn on the gpu vs candle: {worst}");
     assert!(worst < 1e-4, "burn on the gpu and candle differ by {worst}");
     let again = train(&p, 0, p.len(), &gpu_cfg, None, &mut |_| {}).unwrap();

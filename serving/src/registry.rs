@@ -9,7 +9,6 @@ use std::sync::Arc;
 use hcp_models::artifact::{MANIFEST_FILE, Manifest};
 use hcp_models::classifier::JobSpec;
 use hcp_models::classifier::artifact::{self as classifier_artifact, ClassifierBundle};
-use hcp_models::forecast::demand::LOOKBACK;
 use hcp_models::forecast::demand_model::{self, DemandModel};
 use hcp_models::forecast::price::{self, PriceModel};
 use hcp_models::forecast::realtime::{self, HourlyPrices};
@@ -211,7 +210,7 @@ pub fn smoke_test(model: &Model) -> std::result::Result<(), String> {
             }
         }
         Model::Demand(m) => {
-            let out = m.forecast(&vec![100.0; m.lookback().max(LOOKBACK)], 0).map_err(|e| e.to_string())?;
+            let out = m.forecast(&vec![100.0; m.lookback()], 0).map_err(|e| e.to_string())?;
             match out.iter().position(|(mean, q)| !mean.is_finite() || !ordered(q)) {
                 Some(h) => Err(format!("horizon {}: {:?}", h + 1, out[h])),
                 None => Ok(()),

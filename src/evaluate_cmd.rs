@@ -6,7 +6,8 @@ use anyhow::{Context, Result};
 use chrono::NaiveDate;
 use clap::{Args, Subcommand, ValueEnum};
 use hcp_training::classifier::{EvaluateConfig, Grid, PodSource, TrainConfig, evaluate, train};
-use hcp_training::day_ahead::{DayAheadConfig, evaluate_day_ahead};
+use hcp_training::day_ahead::{DayAheadConfig, DnnWalk, evaluate_day_ahead};
+use hcp_training::lstm::day_ahead::{DnnConfig, ValidSplit};
 use hcp_training::demand::{DemandConfig, evaluate_demand};
 use hcp_training::demand_model::{DemandSource, TrainDemandConfig, train_demand, train_demand_lstm};
 use hcp_training::price_model::{TrainPriceConfig, train_price, train_price_lstm};
@@ -107,8 +108,82 @@ struct EvaluatePriceArgs {
     /// weights for at most this many epochs on everything before it (0: trained once).
     #[arg(long, default_value_t = 0)]
     lstm_finetune_epochs: usize,
+    #[command(flatten)]
+    dnn: DnnArgs,
     #[arg(long)]
     quiet: bool,
+}
+
+/// The day-ahead perceptron (epftoolbox only): networks over LEAR's inputs, fitted at the
+/// walk's start and fine-tuned every --dnn-every days, scored as `dnn` (their mean) and
+/// `ensemble_lear_dnn` (the mean of `dnn` and `lear`).
+#[derive(Debug, Args)]
+struct DnnArgs {
+    /// Score the day-ahead perceptron and its ensemble with LEAR beside the others.
+    #[arg(long)]
+    dnn: bool,
+    /// Networks averaged (seeds --dnn-seed, +1, ...).
+    #[arg(long, default_value_t = 4)]
+    dnn_members: usize,
+    /// Days between fine-tunes.
+    #[arg(long, default_value_t = 7)]
+    dnn_every: usize,
+    /// Hidden layer widths.
+    #[arg(long, value_delimiter = ',', default_value = "256,128")]
+    dnn_hidden: Vec<usize>,
+    /// Days before each fit's day it calibrates on (the last --dnn-valid-days validate).
+    #[arg(long, default_value_t = 1456)]
+    dnn_window: usize,
+    #[arg(long, default_value_t = 42)]
+    dnn_valid_days: usize,
+    /// Which days validate: last (the window's last, by time) or random (drawn by the seed from
+    /// the whole window, so the newest days train too).
+    #[arg(long, default_value = "last")]
+    dnn_valid: ValidSplit,
+    #[arg(long, default_value_t = 32)]
+    dnn_batch: usize,
+    #[arg(long, default_value_t = 1e-3)]
+    dnn_learning_rate: f64,
+    /// Most epochs of the first fit; a fit stops after --dnn-patience epochs without a better
+    /// validation loss.
+    #[arg(long, default_value_t = 200)]
+    dnn_epochs: usize,
+    /// Most epochs of each fine-tune.
+    #[arg(long, default_value_t = 30)]
+    dnn_finetune_epochs: usize,
+    #[arg(long, default_value_t = 20)]
+    dnn_patience: usize,
+    /// Share of hidden units dropped in training.
+    #[arg(long, default_value_t = 0.0)]
+    dnn_dropout: f64,
+    /// L2 penalty on the weights (through Adam).
+    #[arg(long, default_value_t = 0.0)]
+    dnn_weight_decay: f64,
+    #[arg(long, default_value_t = 7)]
+    dnn_seed: u64,
+}
+
+impl DnnArgs {
+    fn walk(&self) -> Option<DnnWalk> {
+        self.dnn.then(|| DnnWalk {
+            config: DnnConfig {
+                hidden: self.dnn_hidden.clone(),
+                window_days: self.dnn_window,
+                valid_days: self.dnn_valid_days,
+                valid_split: self.dnn_valid,
+                batch: self.dnn_batch,
+                learning_rate: self.dnn_learning_rate,
+                max_epochs: self.dnn_epochs,
+                finetune_epochs: self.dnn_finetune_epochs,
+                patience: self.dnn_patience,
+                dropout: self.dnn_dropout,
+                weight_decay: self.dnn_weight_decay,
+                seed: self.dnn_seed,
+            },
+            members: self.dnn_members,
+            every: self.dnn_every,
+        })
+    }
 }
 
 /// The LSTM forecaster (`lstm_rt` for prices, `lstm_demand` for GPU demand; burn on the CPU or a
@@ -458,6 +533,7 @@ fn evaluate_price(a: EvaluatePriceArgs) -> Result<()> {
                 "--lstm runs with --format ercot (hourly issues of the real-time price); the day-ahead benchmark has no LSTM in hcp yet"
             );
             let mut cfg = DayAheadConfig::new(a.input, days_since_epoch(a.test_start), a.out);
+            cfg.dnn = a.dnn.walk();
             cfg.test_end_day = a.test_end.map(days_since_epoch);
             cfg.windows = a.windows;
             cfg.recalibrate_every = a.recalibrate_every.unwrap_or(1);
@@ -472,6 +548,10 @@ fn evaluate_price(a: EvaluatePriceArgs) -> Result<()> {
             Ok(())
         }
         PriceFormat::Ercot => {
+            anyhow::ensure!(
+                !a.dnn.dnn,
+                "--dnn is the day-ahead perceptron of --format epftoolbox; ercot's neural model is --lstm"
+            );
             let point = a.point.context("--format ercot needs --point (a settlement point such as HB_WEST)")?;
             let mut cfg = RealTimeConfig::new(a.input, point, a.test_start, a.out);
             cfg.test_end = a.test_end;

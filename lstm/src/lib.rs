@@ -10,8 +10,10 @@
 //! - [`kernel`]: that layer's arithmetic in plain Rust (SIMD products, vectorised gates).
 //! - [`samples`]: the training issues of a price grid and their batches.
 //! - [`train`]: Adam, a time-ordered validation split, early stopping, checkpoints, the artifact.
+//! - [`day_ahead`]: `dnn`, the day-ahead perceptron of the benchmark's protocol.
 //! - [`demand`]: `lstm_demand`, GPU demand a week ahead, through the same training loop.
 
+pub mod day_ahead;
 pub mod demand;
 pub mod fused;
 pub mod kernel;

@@ -11,11 +11,13 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use hcp_datasets::ingest::{Format, parse};
 use hcp_datasets::rows::{exogenous_rows, price_rows};
 use hcp_datasets::{Table, WriteOptions};
+use hcp_lstm::day_ahead::{DayAheadDnn, DnnConfig, DnnFit};
 use hcp_models::forecast::lasso::PathConfig;
 use hcp_models::forecast::lear::{self, Lear};
 use hcp_models::forecast::{Accumulator, Day, DayAheadPanel, ErrorBands, HOURS, Naive, Scores};
@@ -104,8 +106,27 @@ pub struct DayAheadConfig {
     pub band_days: usize,
     pub threads: usize,
     pub path: PathConfig,
+    /// The day-ahead perceptron beside LEAR (`--dnn`).
+    pub dnn: Option<DnnWalk>,
     pub out: PathBuf,
     pub run_id: String,
+}
+
+/// How the walk runs the day-ahead perceptron: `members` networks (seeds `config.seed`,
+/// `config.seed + 1`, …), each fitted from random weights at the walk's first day and then
+/// fine-tuned every `every` days on the days before it; `dnn` is their mean and
+/// `ensemble_lear_dnn` the mean of `dnn` and `lear`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DnnWalk {
+    pub config: DnnConfig,
+    pub members: usize,
+    pub every: usize,
+}
+
+impl Default for DnnWalk {
+    fn default() -> Self {
+        DnnWalk { config: DnnConfig::default(), members: 4, every: 7 }
+    }
 }
 
 impl DayAheadConfig {
@@ -119,6 +140,7 @@ impl DayAheadConfig {
             band_days: 91,
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             path: PathConfig::default(),
+            dnn: None,
             out,
             run_id: "evaluate".into(),
         }
@@ -162,12 +184,28 @@ pub struct DayAheadReport {
     pub band_days: usize,
     pub windows: Vec<WindowUse>,
     pub models: BTreeMap<String, ModelScores>,
+    /// What the perceptron's fits did, when it ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dnn: Option<DnnReport>,
     pub best_model: String,
     pub threads: usize,
     pub elapsed_s: f64,
 }
 
+/// The perceptron's fits in a walk.
+#[derive(Debug, Clone, Serialize)]
+pub struct DnnReport {
+    #[serde(flatten)]
+    pub walk: DnnWalk,
+    /// Every fit, member by member, in day order: the first from random weights, the others
+    /// fine-tunes.
+    pub fits: Vec<Vec<DnnFit>>,
+    pub elapsed_s: f64,
+}
+
 const ENSEMBLE: &str = "lear";
+const DNN: &str = "dnn";
+const LEAR_DNN: &str = "ensemble_lear_dnn";
 
 fn window_id(window: usize) -> String {
     format!("lear_{window}")
@@ -234,19 +272,45 @@ pub fn evaluate_day_ahead(cfg: &DayAheadConfig, progress: &(dyn Fn(usize, usize)
         }
     }
 
+    let (dnn_points, dnn_report) = match &cfg.dnn {
+        Some(walk) => {
+            let started = Instant::now();
+            let lear_fits = blocks.len();
+            let members = walk_dnn(panel, walk, walk_start, test_end, cfg.threads, &|done, total| {
+                progress(lear_fits + done, lear_fits + total)
+            })?;
+            let (points, fits) = members.into_iter().map(|m| (m.days, m.fits)).unzip();
+            (points, Some(DnnReport { walk: walk.clone(), fits, elapsed_s: started.elapsed().as_secs_f64() }))
+        }
+        None => (Vec::new(), None),
+    };
+    let lear_mean = |d: usize| -> Day {
+        std::array::from_fn(|h| lear_points.iter().map(|w| w[d - walk_start][h]).sum::<f64>() / cfg.windows.len() as f64)
+    };
+    let dnn_mean = |d: usize| -> Day {
+        std::array::from_fn(|h| dnn_points.iter().map(|m| m[d - walk_start][h]).sum::<f64>() / dnn_points.len() as f64)
+    };
+
     // Every model's point forecast per day, in a fixed order.
     let mut model_ids: Vec<String> = Naive::ALL.iter().map(|n| n.id().to_string()).collect();
     model_ids.extend(cfg.windows.iter().map(|&w| window_id(w)));
     model_ids.push(ENSEMBLE.to_string());
+    if cfg.dnn.is_some() {
+        model_ids.extend([DNN.to_string(), LEAR_DNN.to_string()]);
+    }
     let point = |m: usize, d: usize| -> Day {
+        let lear_end = Naive::ALL.len() + cfg.windows.len();
         if m < Naive::ALL.len() {
             Naive::ALL[m].forecast(panel, d).expect("a week of history before every walked day")
-        } else if m < Naive::ALL.len() + cfg.windows.len() {
+        } else if m < lear_end {
             lear_points[m - Naive::ALL.len()][d - walk_start]
+        } else if m == lear_end {
+            lear_mean(d)
+        } else if m == lear_end + 1 {
+            dnn_mean(d)
         } else {
-            std::array::from_fn(|h| {
-                lear_points.iter().map(|w| w[d - walk_start][h]).sum::<f64>() / cfg.windows.len() as f64
-            })
+            let (lear, dnn) = (lear_mean(d), dnn_mean(d));
+            std::array::from_fn(|h| 0.5 * (lear[h] + dnn[h]))
         }
     };
 
@@ -314,6 +378,7 @@ pub fn evaluate_day_ahead(cfg: &DayAheadConfig, progress: &(dyn Fn(usize, usize)
             .map(|(&w, (lo, hi))| WindowUse { window_days: w, min_samples: lo, max_samples: hi })
             .collect(),
         models,
+        dnn: dnn_report,
         best_model,
         threads: cfg.threads,
         elapsed_s: started.elapsed().as_secs_f64(),
@@ -326,6 +391,46 @@ pub fn evaluate_day_ahead(cfg: &DayAheadConfig, progress: &(dyn Fn(usize, usize)
     .with_time_basis(hcp_datasets::ingest::EPFTOOLBOX_TIME_BASIS);
     write_outputs(&cfg.out, &opts, &rows, &report, &report.markdown())?;
     Ok(report)
+}
+
+/// Every member's forecasts of days `walk_start..=test_end` and its fits (members on
+/// `threads` workers). `progress(done, total)` counts fits.
+fn walk_dnn(
+    panel: &DayAheadPanel,
+    walk: &DnnWalk,
+    walk_start: usize,
+    test_end: usize,
+    threads: usize,
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> Result<Vec<DnnMember>> {
+    if walk.members == 0 || walk.every == 0 {
+        return Err(Error::Invalid("--dnn-members and --dnn-every must be positive".into()));
+    }
+    let starts: Vec<usize> = (walk_start..=test_end).step_by(walk.every).collect();
+    let members: Vec<usize> = (0..walk.members).collect();
+    let total = members.len() * starts.len();
+    let done = AtomicUsize::new(0);
+    fit_blocks(&members, threads, &|_, _| {}, |m| {
+        let config = DnnConfig { seed: walk.config.seed + m as u64, ..walk.config.clone() };
+        let mut days = Vec::with_capacity(test_end + 1 - walk_start);
+        let mut fits = Vec::with_capacity(starts.len());
+        let mut last: Option<DayAheadDnn> = None;
+        for &first in &starts {
+            let dnn = DayAheadDnn::fit(panel, first, &config, last.as_ref())?;
+            let block: Vec<usize> = (first..=(first + walk.every - 1).min(test_end)).collect();
+            days.extend(dnn.forecast(panel, &block));
+            fits.push(dnn.fit.clone());
+            last = Some(dnn);
+            progress(done.fetch_add(1, Ordering::Relaxed) + 1, total);
+        }
+        Ok(DnnMember { days, fits })
+    })
+}
+
+/// One network's forecasts of the walked days and its fits.
+struct DnnMember {
+    days: Vec<Day>,
+    fits: Vec<DnnFit>,
 }
 
 impl DayAheadReport {
@@ -354,6 +459,23 @@ impl DayAheadReport {
         s += "\nLEAR windows (training days used, min..max):";
         for w in &r.windows {
             s += &format!(" {} d: {}..{};", w.window_days, w.min_samples, w.max_samples);
+        }
+        if let Some(dnn) = &r.dnn {
+            let fits: usize = dnn.fits.iter().map(Vec::len).sum();
+            let epochs: usize = dnn.fits.iter().flatten().map(|f| f.epochs_run).sum();
+            let first: Vec<String> =
+                dnn.fits.iter().filter_map(|m| m.first()).map(|f| f.best_epoch.to_string()).collect();
+            s += &format!(
+                "\n\ndnn: {} networks of hidden layers {:?}, each fitted on the last {} days (the last {} validating) \
+                 and fine-tuned every {} days: {fits} fits, {epochs} epochs (best epoch of the first fits: {}) in {:.1} s.",
+                dnn.walk.members,
+                dnn.walk.config.hidden,
+                dnn.walk.config.window_days,
+                dnn.walk.config.valid_days,
+                dnn.walk.every,
+                first.join(", "),
+                dnn.elapsed_s
+            );
         }
         s += &format!("\n\n{} recalibrations on {} threads in {:.1} s.\n", r.recalibrations, r.threads, r.elapsed_s);
         s

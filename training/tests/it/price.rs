@@ -6,7 +6,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use chrono::{Duration, NaiveDate};
-use hcp_training::day_ahead::{DayAheadConfig, evaluate_day_ahead};
+use hcp_training::day_ahead::{DayAheadConfig, DnnWalk, evaluate_day_ahead};
+use hcp_training::lstm::day_ahead::DnnConfig;
 use hcp_training::realtime::{RealTimeConfig, evaluate_real_time};
 use polars::prelude::*;
 
@@ -120,7 +121,22 @@ fn day_ahead_forecasts_ignore_prices_after_their_issue_and_lear_beats_the_naive(
         cfg.band_days = 14;
         cfg.recalibrate_every = 3;
         cfg.threads = 2;
-        let report = evaluate_day_ahead(&cfg, &|_, _| {}).unwrap();
+        // Two small perceptrons, fitted at the walk's first day and fine-tuned every 5 days.
+        // Dropout draws its masks from each fit's own generator: two members on two threads
+        // still give the same forecasts in both runs.
+        let config = DnnConfig {
+            hidden: vec![16],
+            valid_days: 14,
+            max_epochs: 30,
+            finetune_epochs: 3,
+            dropout: 0.1,
+            ..DnnConfig::default()
+        };
+        cfg.dnn = Some(DnnWalk { config, members: 2, every: 5 });
+        let last = std::sync::Mutex::new((0, 0));
+        let report = evaluate_day_ahead(&cfg, &|done, total| *last.lock().unwrap() = (done, total)).unwrap();
+        // LEAR's 22 recalibrations of the 64 walked days, then 2 x 13 perceptron fits.
+        assert_eq!(*last.lock().unwrap(), (22 + 26, 22 + 26));
         (report, forecasts(&cfg.out))
     };
     let (report, base) = run(epftoolbox_csv(dir.path(), 170, None), "base");
@@ -129,13 +145,17 @@ fn day_ahead_forecasts_ignore_prices_after_their_issue_and_lear_beats_the_naive(
     // Day `cut_day` is forecast at its midnight from prices up to the day before.
     let cut_us = (16_440 + cut_day as i64) * 86_400_000_000;
     let (a, b) = (issued_until(&base, cut_us), issued_until(&changed, cut_us));
-    assert_eq!(a.height(), 31 * 24 * 4 * 6, "31 issue days x 24 h x (mean + 3 quantiles) x 6 models");
+    assert_eq!(a.height(), 31 * 24 * 4 * 8, "31 issue days x 24 h x (mean + 3 quantiles) x 8 models");
     assert!(a.equals_missing(&b), "a forecast issued before the change moved");
     assert!(!base.equals_missing(&changed), "the change is visible after the cut");
     assert_quantiles_never_cross(&base);
     let mae = |m: &str| report.models[m].scores.mae;
     assert!(mae("lear") < 0.8 * mae("naive_daily"), "LEAR {} vs naive {}", mae("lear"), mae("naive_daily"));
     assert!((report.models["seasonal_naive_weekly"].rmae - 1.0).abs() < 1e-12);
+    assert!(mae("dnn") < 0.8 * mae("naive_daily"), "dnn {} vs naive {}", mae("dnn"), mae("naive_daily"));
+    let dnn = report.dnn.as_ref().unwrap();
+    assert!(dnn.fits.iter().all(|m| m.len() == 13 && m[1..].iter().all(|f| f.epochs_run <= 3)));
+    assert_ne!(dnn.fits[0], dnn.fits[1], "two seeds, two networks");
 }
 
 #[test]

@@ -1,0 +1,489 @@
+//! `dnn`, the day-ahead neural network of the open price benchmark's protocol (after Lago,
+//! Marcjasz, De Schutter and Weron 2021, whose DNN is a multilayer perceptron over LEAR's inputs):
+//! the 24 prices of day D from the same features LEAR reads (prices of D-1, D-2, D-3 and D-7,
+//! each exogenous forecast on D, D-1 and D-7, weekday dummies), in the same invariant space,
+//! through fully connected ReLU layers to 24 outputs, trained by Adam on the mean absolute
+//! error (the benchmark's metric) with early stopping on the last `valid_days` days before D
+//! (by time: every validation day after every training day).
+//!
+//! A fitted network can be fine-tuned on a later day: its scalers are kept, its weights start
+//! the new fit and count as epoch 0 (kept when no epoch beats them on the new validation days).
+//! Initial weights and batch order come from the seed through the crate's own generator, not
+//! burn's global one, so networks fitted on several threads at once are reproducible.
+
+use burn::module::{Module, Param};
+use burn::optim::decay::WeightDecayConfig;
+use burn::optim::{AdamConfig, GradientsParams};
+use burn::tensor::activation::relu;
+use burn::tensor::{Device, Tensor, TensorData};
+use hcp_models::forecast::lear::{self, MAX_LAG};
+use hcp_models::forecast::scaler::Invariant;
+use hcp_models::forecast::{Day, DayAheadPanel, HOURS};
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use serde::{Deserialize, Serialize};
+
+use crate::train::cpu_device;
+use crate::{Error, Result};
+
+/// The exact configuration of one network's fit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DnnConfig {
+    /// Widths of the hidden ReLU layers.
+    pub hidden: Vec<usize>,
+    /// Days before D the network calibrates on (its first week feeds lags only).
+    pub window_days: usize,
+    /// Days of the window held out for early stopping.
+    pub valid_days: usize,
+    /// Which days those are.
+    #[serde(default)]
+    pub valid_split: ValidSplit,
+    pub batch: usize,
+    pub learning_rate: f64,
+    /// Epochs of a fit from random weights.
+    pub max_epochs: usize,
+    /// Epochs of a fine-tune from an earlier fit.
+    pub finetune_epochs: usize,
+    /// Stop after this many epochs without a better validation loss.
+    pub patience: usize,
+    /// Share of each hidden layer's units dropped in training (inverted dropout).
+    #[serde(default)]
+    pub dropout: f64,
+    /// L2 penalty on every weight, through Adam.
+    #[serde(default)]
+    pub weight_decay: f64,
+    pub seed: u64,
+}
+
+impl Default for DnnConfig {
+    fn default() -> Self {
+        DnnConfig {
+            hidden: vec![256, 128],
+            window_days: 1456,
+            valid_days: 42,
+            valid_split: ValidSplit::Last,
+            batch: 32,
+            learning_rate: 1e-3,
+            max_epochs: 200,
+            finetune_epochs: 30,
+            patience: 20,
+            dropout: 0.0,
+            weight_decay: 0.0,
+            seed: 7,
+        }
+    }
+}
+
+/// The days of a fit's window that validate: the last ones (by time: every validation day
+/// after every training day), or days drawn from the whole window by the seed (as the
+/// benchmark's DNN draws them), so that the newest days train too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ValidSplit {
+    #[default]
+    Last,
+    Random,
+}
+
+impl std::str::FromStr for ValidSplit {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<ValidSplit> {
+        match s {
+            "last" => Ok(ValidSplit::Last),
+            "random" => Ok(ValidSplit::Random),
+            _ => Err(Error::Invalid(format!("validation split {s:?}: expected last or random"))),
+        }
+    }
+}
+
+/// One fully connected layer, `y = x·w + b`.
+#[derive(Module, Debug)]
+pub struct Dense {
+    pub w: Param<Tensor<2>>,
+    pub b: Param<Tensor<1>>,
+}
+
+/// The perceptron: ReLU after every layer but the last.
+#[derive(Module, Debug)]
+pub struct Mlp {
+    pub layers: Vec<Dense>,
+}
+
+impl Mlp {
+    /// PyTorch's default initialisation of a linear layer (weights and biases uniform within
+    /// ±1/√fan_in), drawn from `rng`.
+    fn init(widths: &[usize], rng: &mut impl Rng, device: &Device) -> Mlp {
+        let layers = widths
+            .windows(2)
+            .map(|w| {
+                let a = 1.0 / (w[0] as f32).sqrt();
+                let mut draw = |n: usize| (0..n).map(|_| rng.gen_range(-a..a)).collect::<Vec<f32>>();
+                let weights = draw(w[0] * w[1]);
+                let bias = draw(w[1]);
+                Dense {
+                    w: Param::from_tensor(Tensor::from_data(TensorData::new(weights, [w[0], w[1]]), device)),
+                    b: Param::from_tensor(Tensor::from_data(TensorData::new(bias, [w[1]]), device)),
+                }
+            })
+            .collect();
+        Mlp { layers }
+    }
+
+    fn from_weights(weights: &[Weights], device: &Device) -> Mlp {
+        let layers = weights
+            .iter()
+            .map(|l| Dense {
+                w: Param::from_tensor(Tensor::from_data(TensorData::new(l.w.clone(), [l.d_in, l.d_out]), device)),
+                b: Param::from_tensor(Tensor::from_data(TensorData::new(l.b.clone(), [l.d_out]), device)),
+            })
+            .collect();
+        Mlp { layers }
+    }
+
+    fn weights(&self) -> Result<Vec<Weights>> {
+        let read = |data: TensorData| data.try_into_vec::<f32>().map_err(|e| Error::Burn(format!("{e:?}")));
+        self.layers
+            .iter()
+            .map(|l| {
+                let w = l.w.val();
+                let [d_in, d_out] = w.dims();
+                Ok(Weights { d_in, d_out, w: read(w.into_data())?, b: read(l.b.val().into_data())? })
+            })
+            .collect()
+    }
+
+    pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
+        self.forward_dropped(x, &mut |_| None)
+    }
+
+    /// The forward pass, each hidden layer's output multiplied by `mask(i)` where it gives one.
+    fn forward_dropped(&self, x: Tensor<2>, mask: &mut dyn FnMut(usize) -> Option<Tensor<2>>) -> Tensor<2> {
+        let last = self.layers.len() - 1;
+        let mut x = x;
+        for (i, l) in self.layers.iter().enumerate() {
+            x = x.matmul(l.w.val()) + l.b.val().unsqueeze::<2>();
+            if i < last {
+                x = relu(x);
+                if let Some(m) = mask(i) {
+                    x = x * m;
+                }
+            }
+        }
+        x
+    }
+}
+
+/// One layer's weights as plain data, row-major `[d_in, d_out]`.
+#[derive(Debug, Clone, PartialEq)]
+struct Weights {
+    d_in: usize,
+    d_out: usize,
+    w: Vec<f32>,
+    b: Vec<f32>,
+}
+
+/// What one fit did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DnnFit {
+    pub train_days: usize,
+    pub valid_days: usize,
+    pub epochs_run: usize,
+    /// 0: the earlier fit's weights were kept.
+    pub best_epoch: usize,
+    /// The kept weights' validation MAE in the invariant space.
+    pub valid_mae_asinh: f64,
+}
+
+/// A fitted day-ahead network: its scalers and weights.
+#[derive(Debug, Clone)]
+pub struct DayAheadDnn {
+    x_scalers: Vec<Invariant>,
+    y_scalers: Vec<Invariant>,
+    weights: Vec<Weights>,
+    pub fit: DnnFit,
+}
+
+/// `cfg`'s sizes, epochs and learning rate must be positive.
+fn check(cfg: &DnnConfig) -> Result<()> {
+    if cfg.hidden.contains(&0)
+        || cfg.window_days == 0
+        || cfg.valid_days == 0
+        || cfg.batch == 0
+        || cfg.max_epochs == 0
+        || cfg.patience == 0
+        || !(0.0..1.0).contains(&cfg.dropout)
+        || !(cfg.weight_decay >= 0.0 && cfg.weight_decay.is_finite())
+    {
+        return Err(Error::Invalid(format!(
+            "dnn: hidden widths {:?}, window {}, validation days {}, batch {}, epochs {} and patience {} must all be positive, dropout {} in [0, 1) and weight decay {} not negative",
+            cfg.hidden, cfg.window_days, cfg.valid_days, cfg.batch, cfg.max_epochs, cfg.patience, cfg.dropout, cfg.weight_decay
+        )));
+    }
+    if !(cfg.learning_rate > 0.0 && cfg.learning_rate.is_finite()) {
+        return Err(Error::Invalid(format!("dnn: learning rate {} must be positive", cfg.learning_rate)));
+    }
+    Ok(())
+}
+
+impl DayAheadDnn {
+    /// Fits on the `cfg.window_days` days before day `d` (reading prices before `d` only), or
+    /// fine-tunes `init` on them (its scalers kept). The last `cfg.valid_days` of them validate.
+    pub fn fit(panel: &DayAheadPanel, d: usize, cfg: &DnnConfig, init: Option<&DayAheadDnn>) -> Result<DayAheadDnn> {
+        check(cfg)?;
+        if d > panel.days() {
+            return Err(Error::Invalid(format!("dnn: day {d} is past the panel's {} days", panel.days())));
+        }
+        let first = d.saturating_sub(cfg.window_days).max(MAX_LAG);
+        let n_days = d.saturating_sub(first);
+        if n_days < cfg.valid_days + cfg.batch {
+            return Err(Error::Invalid(format!(
+                "dnn: day {d} has {} training days besides its {} validation days; at least a batch ({}) is needed",
+                n_days.saturating_sub(cfg.valid_days),
+                cfg.valid_days,
+                cfg.batch
+            )));
+        }
+        // One generator per (seed, day): fits on other days or threads do not move it.
+        let mut rng = rand::rngs::SmallRng::seed_from_u64(cfg.seed ^ (d as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        // Rows of the window (day `first + i`) that train and that validate.
+        let (train_rows, valid_rows): (Vec<usize>, Vec<usize>) = match cfg.valid_split {
+            ValidSplit::Last => ((0..n_days - cfg.valid_days).collect(), (n_days - cfg.valid_days..n_days).collect()),
+            ValidSplit::Random => {
+                let mut all: Vec<usize> = (0..n_days).collect();
+                all.shuffle(&mut rng);
+                let (valid, train) = all.split_at(cfg.valid_days);
+                let (mut train, mut valid) = (train.to_vec(), valid.to_vec());
+                train.sort_unstable();
+                valid.sort_unstable();
+                (train, valid)
+            }
+        };
+        let raw: Vec<Vec<f64>> = (first..d).map(|t| lear::features(panel, t)).collect();
+        let n_in = raw[0].len();
+        let n_scaled = n_in - 7;
+        let (x_scalers, y_scalers) = match init {
+            Some(prev) => {
+                if prev.x_scalers.len() != n_scaled {
+                    return Err(Error::Invalid(format!(
+                        "dnn: fine-tuning a network of {} inputs on {n_in}",
+                        prev.x_scalers.len() + 7
+                    )));
+                }
+                (prev.x_scalers.clone(), prev.y_scalers.clone())
+            }
+            None => {
+                // Fitted on the training days only: the validation days stay unseen.
+                let column = |j: usize| train_rows.iter().map(|&i| raw[i][j]).collect::<Vec<_>>();
+                let hour = |h: usize| train_rows.iter().map(|&i| panel.price[first + i][h]).collect::<Vec<_>>();
+                (
+                    (0..n_scaled).map(|j| Invariant::fit(&column(j))).collect(),
+                    (0..HOURS).map(|h| Invariant::fit(&hour(h))).collect(),
+                )
+            }
+        };
+        let x: Vec<f32> = raw.iter().flat_map(|r| scale_features(&x_scalers, r)).collect();
+        let y_scalers_ref = &y_scalers;
+        let y: Vec<f32> = (first..d)
+            .flat_map(|t| (0..HOURS).map(move |h| y_scalers_ref[h].transform(panel.price[t][h]) as f32))
+            .collect();
+
+        let plain = cpu_device();
+        let device = plain.clone().autodiff();
+        let mut net = match init {
+            Some(prev) => Mlp::from_weights(&prev.weights, &device),
+            None => {
+                let widths: Vec<usize> = std::iter::once(n_in).chain(cfg.hidden.iter().copied()).chain([HOURS]).collect();
+                Mlp::init(&widths, &mut rng, &device)
+            }
+        };
+        let rows = |days: &[usize], device: &Device| -> (Tensor<2>, Tensor<2>) {
+            let xs: Vec<f32> = days.iter().flat_map(|&i| x[i * n_in..(i + 1) * n_in].iter().copied()).collect();
+            let ys: Vec<f32> = days.iter().flat_map(|&i| y[i * HOURS..(i + 1) * HOURS].iter().copied()).collect();
+            (
+                Tensor::from_data(TensorData::new(xs, [days.len(), n_in]), device),
+                Tensor::from_data(TensorData::new(ys, [days.len(), HOURS]), device),
+            )
+        };
+        let (vx, vy) = rows(&valid_rows, &plain);
+        let valid_mae = |net: &Mlp| -> f64 {
+            let l: f32 = (net.forward(vx.clone()) - vy.clone()).abs().mean().into_scalar();
+            f64::from(l)
+        };
+
+        let mut best: Option<(f64, usize, Mlp)> = None;
+        if init.is_some() {
+            let current = net.valid();
+            best = Some((valid_mae(&current), 0, current));
+        }
+        let epochs = if init.is_some() { cfg.finetune_epochs } else { cfg.max_epochs };
+        let mut optim = AdamConfig::new()
+            .with_weight_decay((cfg.weight_decay > 0.0).then(|| WeightDecayConfig::new(cfg.weight_decay as f32)))
+            .init();
+        let keep = 1.0 - cfg.dropout;
+        let mut order = train_rows.clone();
+        let mut epochs_run = 0;
+        for epoch in 1..=epochs {
+            order.shuffle(&mut rng);
+            for chunk in order.chunks(cfg.batch) {
+                let (bx, by) = rows(chunk, &device);
+                // Inverted dropout: masks drawn from the fit's own generator.
+                let mut mask = |i: usize| {
+                    (cfg.dropout > 0.0).then(|| {
+                        let width = cfg.hidden[i];
+                        let m: Vec<f32> = (0..chunk.len() * width)
+                            .map(|_| if rng.gen_bool(keep) { (1.0 / keep) as f32 } else { 0.0 })
+                            .collect();
+                        Tensor::from_data(TensorData::new(m, [chunk.len(), width]), &device)
+                    })
+                };
+                let loss = (net.forward_dropped(bx, &mut mask) - by).abs().mean();
+                let grads = GradientsParams::from_grads(loss.backward(), &net);
+                net = optim.step(cfg.learning_rate, net, grads);
+            }
+            epochs_run = epoch;
+            let current = net.valid();
+            let loss = valid_mae(&current);
+            if !loss.is_finite() {
+                return Err(Error::Invalid(format!(
+                    "dnn: validation loss became {loss} at epoch {epoch}: lower the learning rate"
+                )));
+            }
+            if best.as_ref().is_none_or(|(l, _, _)| loss < *l) {
+                best = Some((loss, epoch, current));
+            } else if best.as_ref().is_some_and(|(_, e, _)| epoch - e >= cfg.patience) {
+                break;
+            }
+        }
+        let (valid_mae_asinh, best_epoch, kept) = match best {
+            Some(b) => b,
+            // No epochs asked for (a fine-tune of 0 epochs): the network as it came.
+            None => (valid_mae(&net.valid()), 0, net.valid()),
+        };
+        Ok(DayAheadDnn {
+            x_scalers,
+            y_scalers,
+            weights: kept.weights()?,
+            fit: DnnFit {
+                train_days: train_rows.len(),
+                valid_days: valid_rows.len(),
+                epochs_run,
+                best_epoch,
+                valid_mae_asinh,
+            },
+        })
+    }
+
+    /// The 24 prices of each of `days` (each read from prices before it and exogenous
+    /// forecasts up to it).
+    pub fn forecast(&self, panel: &DayAheadPanel, days: &[usize]) -> Vec<Day> {
+        if days.is_empty() {
+            return Vec::new();
+        }
+        let device = cpu_device();
+        let n_in = self.x_scalers.len() + 7;
+        let x: Vec<f32> = days.iter().flat_map(|&d| scale_features(&self.x_scalers, &lear::features(panel, d))).collect();
+        let net = Mlp::from_weights(&self.weights, &device);
+        let out = net.forward(Tensor::from_data(TensorData::new(x, [days.len(), n_in]), &device));
+        let z = out.into_data().try_into_vec::<f32>().expect("the network's outputs are f32");
+        z.chunks_exact(HOURS)
+            .map(|row| std::array::from_fn(|h| self.y_scalers[h].inverse(f64::from(row[h]))))
+            .collect()
+    }
+}
+
+/// LEAR's raw features of a day in the invariant space (the weekday dummies as they are), f32.
+fn scale_features(scalers: &[Invariant], raw: &[f64]) -> Vec<f32> {
+    raw.iter().enumerate().map(|(j, &v)| scalers.get(j).map_or(v, |s| s.transform(v)) as f32).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A market whose price is driven by an exogenous load, as `lear`'s tests build it.
+    fn panel(days: usize) -> DayAheadPanel {
+        let mut price = Vec::new();
+        let mut load = Vec::new();
+        let mut state = 99u64;
+        let mut noise = || {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            ((state >> 11) as f64 / (1u64 << 53) as f64) - 0.5
+        };
+        let mut level = 0.0;
+        for _ in 0..days {
+            level = 0.8 * level + noise();
+            for h in 0..HOURS {
+                let l = 1000.0 + 300.0 * ((h as f64 - 6.0) / 24.0 * std::f64::consts::TAU).sin() + 50.0 * noise();
+                load.push(l);
+                price.push(10.0 + 0.03 * l + level + 0.5 * noise());
+            }
+        }
+        DayAheadPanel::from_hourly(0, &price, vec![("load".into(), load)]).unwrap()
+    }
+
+    fn small() -> DnnConfig {
+        DnnConfig { hidden: vec![16], window_days: 120, valid_days: 14, max_epochs: 40, patience: 5, ..DnnConfig::default() }
+    }
+
+    #[test]
+    fn learns_a_load_driven_market_better_than_yesterday_and_is_reproducible() {
+        let p = panel(160);
+        let dnn = DayAheadDnn::fit(&p, 130, &small(), None).unwrap();
+        assert_eq!((dnn.fit.train_days, dnn.fit.valid_days), (106, 14));
+        let days: Vec<usize> = (130..160).collect();
+        let f = dnn.forecast(&p, &days);
+        let (mut err, mut naive) = (0.0, 0.0);
+        for (k, &d) in days.iter().enumerate() {
+            for (h, actual) in p.price[d].iter().enumerate() {
+                err += (f[k][h] - actual).abs();
+                naive += (p.price[d - 1][h] - actual).abs();
+            }
+        }
+        assert!(err < 0.8 * naive, "dnn {err} vs yesterday {naive}");
+        let again = DayAheadDnn::fit(&p, 130, &small(), None).unwrap();
+        assert_eq!(again.forecast(&p, &days), f, "the same seed gives the same network");
+        let other = DayAheadDnn::fit(&p, 130, &DnnConfig { seed: 8, ..small() }, None).unwrap();
+        assert_ne!(other.forecast(&p, &days), f, "another seed gives another network");
+    }
+
+    #[test]
+    fn a_fit_reads_nothing_from_its_day_or_later() {
+        let p = panel(150);
+        let dnn = DayAheadDnn::fit(&p, 120, &small(), None).unwrap();
+        let mut changed = p.clone();
+        for d in 120..150 {
+            changed.price[d] = [9999.0; HOURS];
+            changed.exogenous[0][d + 1..].iter_mut().for_each(|day| *day = [-5.0; HOURS]);
+        }
+        let refit = DayAheadDnn::fit(&changed, 120, &small(), None).unwrap();
+        assert_eq!(refit.forecast(&changed, &[120]), dnn.forecast(&p, &[120]));
+    }
+
+    #[test]
+    fn a_fine_tune_keeps_the_scalers_and_never_validates_worse_than_its_start() {
+        let p = panel(170);
+        let first = DayAheadDnn::fit(&p, 130, &small(), None).unwrap();
+        let tuned = DayAheadDnn::fit(&p, 140, &DnnConfig { finetune_epochs: 3, ..small() }, Some(&first)).unwrap();
+        assert_eq!((&tuned.x_scalers, &tuned.y_scalers), (&first.x_scalers, &first.y_scalers));
+        assert!(tuned.fit.epochs_run <= 3);
+        // Epoch 0 is the earlier network scored on the new validation days.
+        let start = DayAheadDnn::fit(&p, 140, &DnnConfig { finetune_epochs: 0, ..small() }, Some(&first)).unwrap();
+        assert_eq!(start.fit.best_epoch, 0);
+        assert_eq!(start.forecast(&p, &[150]), first.forecast(&p, &[150]));
+        assert!(tuned.fit.valid_mae_asinh <= start.fit.valid_mae_asinh);
+        assert_eq!(tuned.fit.best_epoch == 0, tuned.forecast(&p, &[150]) == first.forecast(&p, &[150]));
+    }
+
+    #[test]
+    fn bad_configs_and_short_histories_are_refused_by_name() {
+        let p = panel(60);
+        let err = DayAheadDnn::fit(&p, 30, &small(), None).unwrap_err().to_string();
+        assert!(err.contains("9 training days besides its 14 validation days"), "{err}");
+        let err = DayAheadDnn::fit(&p, 50, &DnnConfig { hidden: vec![0], ..small() }, None).unwrap_err().to_string();
+        assert!(err.contains("hidden widths [0]"), "{err}");
+        let err =
+            DayAheadDnn::fit(&p, 50, &DnnConfig { learning_rate: f64::NAN, ..small() }, None).unwrap_err().to_string();
+        assert!(err.contains("learning rate NaN"), "{err}");
+    }
+}

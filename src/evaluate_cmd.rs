@@ -129,12 +129,12 @@ struct DnnArgs {
     #[arg(long, default_value_t = 7)]
     dnn_every: usize,
     /// Hidden layer widths.
-    #[arg(long, value_delimiter = ',', default_value = "256,128")]
+    #[arg(long, value_delimiter = ',', default_value = "128,64")]
     dnn_hidden: Vec<usize>,
     /// Days before each fit's day it calibrates on (the last --dnn-valid-days validate).
     #[arg(long, default_value_t = 1456)]
     dnn_window: usize,
-    #[arg(long, default_value_t = 42)]
+    #[arg(long, default_value_t = 21)]
     dnn_valid_days: usize,
     /// Which days validate: last (the window's last, by time) or random (drawn by the seed from
     /// the whole window, so the newest days train too).
@@ -530,7 +530,7 @@ fn evaluate_price(a: EvaluatePriceArgs) -> Result<()> {
         PriceFormat::Epftoolbox => {
             anyhow::ensure!(
                 !a.lstm.lstm,
-                "--lstm runs with --format ercot (hourly issues of the real-time price); the day-ahead benchmark has no LSTM in hcp yet"
+                "--lstm runs with --format ercot (hourly issues of the real-time price); the day-ahead benchmark's neural model is --dnn"
             );
             let mut cfg = DayAheadConfig::new(a.input, days_since_epoch(a.test_start), a.out);
             cfg.dnn = a.dnn.walk();

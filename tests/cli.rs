@@ -370,6 +370,15 @@ fn evaluate_price_walks_real_markets_and_names_a_missing_point() {
         .unwrap();
     let said = String::from_utf8_lossy(&no_lstm.stderr);
     assert!(!no_lstm.status.success() && said.contains("--lstm-finetune-epochs") && said.contains("--lstm"), "{said}");
+    // The day-ahead perceptron is the epftoolbox walk's; on ERCOT it is refused, not ignored.
+    let dnn = hcp()
+        .args(["evaluate", "price", "--format", "ercot", "--point", "HB_WEST", "--input", "x.csv"])
+        .args(["--test-start", "2025-01-01", "--dnn", "--out"])
+        .arg(out.path())
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&dnn.stderr);
+    assert!(!dnn.status.success() && said.contains("--dnn") && said.contains("epftoolbox"), "{said}");
 
     let Some(np) = shared_data("epftoolbox/NP.csv.gz") else { return };
     let dir = out.path().join("np");
@@ -378,13 +387,28 @@ fn evaluate_price_walks_real_markets_and_names_a_missing_point() {
         .arg(&np)
         .args(["--test-start", "2016-12-13", "--windows", "56,84", "--band-days", "14", "--quiet", "--out"])
         .arg(&dir)
+        // Two small perceptrons on the last 400 days, fine-tuned weekly.
+        .args(["--dnn", "--dnn-members", "2", "--dnn-window", "400", "--dnn-epochs", "20", "--dnn-finetune-epochs", "2"])
         .output()
         .unwrap();
     assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
     let metrics: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("metrics.json")).unwrap()).unwrap();
     assert_eq!(metrics["test_days"], 14);
     assert_eq!(metrics["market"], "NP");
-    for model in ["naive_daily", "seasonal_naive_weekly", "naive_benchmark", "lear_56", "lear_84", "lear"] {
+    // 28 walked days: fitted on the first, fine-tuned on the 8th, 15th and 22nd.
+    let fits = metrics["dnn"]["fits"].as_array().unwrap();
+    assert!(fits.len() == 2 && fits.iter().all(|m| m.as_array().unwrap().len() == 4), "{fits:?}");
+    assert_eq!(metrics["dnn"]["config"]["hidden"], serde_json::json!([128, 64]));
+    for model in [
+        "naive_daily",
+        "seasonal_naive_weekly",
+        "naive_benchmark",
+        "lear_56",
+        "lear_84",
+        "lear",
+        "dnn",
+        "ensemble_lear_dnn",
+    ] {
         let mae = metrics["models"][model]["mae"].as_f64().unwrap();
         assert!(mae > 0.0 && mae < 20.0, "{model}: MAE {mae}");
     }

@@ -58,9 +58,9 @@ pub struct DnnConfig {
 impl Default for DnnConfig {
     fn default() -> Self {
         DnnConfig {
-            hidden: vec![256, 128],
+            hidden: vec![128, 64],
             window_days: 1456,
-            valid_days: 42,
+            valid_days: 21,
             valid_split: ValidSplit::Last,
             batch: 32,
             learning_rate: 1e-3,
@@ -204,7 +204,14 @@ pub struct DayAheadDnn {
     pub fit: DnnFit,
 }
 
-/// `cfg`'s sizes, epochs and learning rate must be positive.
+impl DnnConfig {
+    /// Refuses a configuration that cannot train: sizes, epochs or patience of zero, a learning
+    /// rate that is not a positive number, dropout outside [0, 1), a negative weight decay.
+    pub fn check(&self) -> Result<()> {
+        check(self)
+    }
+}
+
 fn check(cfg: &DnnConfig) -> Result<()> {
     if cfg.hidden.contains(&0)
         || cfg.window_days == 0
@@ -448,6 +455,21 @@ mod tests {
     }
 
     #[test]
+    fn a_random_split_and_dropout_are_seeded() {
+        let p = panel(160);
+        let cfg = DnnConfig { valid_split: ValidSplit::Random, dropout: 0.2, ..small() };
+        let a = DayAheadDnn::fit(&p, 130, &cfg, None).unwrap();
+        assert_eq!((a.fit.train_days, a.fit.valid_days), (106, 14));
+        let b = DayAheadDnn::fit(&p, 130, &cfg, None).unwrap();
+        assert_eq!(a.forecast(&p, &[130, 131]), b.forecast(&p, &[130, 131]));
+        let last = DayAheadDnn::fit(&p, 130, &DnnConfig { dropout: 0.2, ..small() }, None).unwrap();
+        assert_ne!(a.fit.valid_mae_asinh, last.fit.valid_mae_asinh, "other days validate");
+        assert_eq!("random".parse::<ValidSplit>().unwrap(), ValidSplit::Random);
+        assert_eq!("last".parse::<ValidSplit>().unwrap(), ValidSplit::Last);
+        assert!("first".parse::<ValidSplit>().unwrap_err().to_string().contains("expected last or random"));
+    }
+
+    #[test]
     fn a_fit_reads_nothing_from_its_day_or_later() {
         let p = panel(150);
         let dnn = DayAheadDnn::fit(&p, 120, &small(), None).unwrap();
@@ -485,5 +507,7 @@ mod tests {
         let err =
             DayAheadDnn::fit(&p, 50, &DnnConfig { learning_rate: f64::NAN, ..small() }, None).unwrap_err().to_string();
         assert!(err.contains("learning rate NaN"), "{err}");
+        let err = DayAheadDnn::fit(&p, 50, &DnnConfig { dropout: 1.0, ..small() }, None).unwrap_err().to_string();
+        assert!(err.contains("dropout 1 in [0, 1)"), "{err}");
     }
 }

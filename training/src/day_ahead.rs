@@ -17,7 +17,7 @@ use std::time::Instant;
 use hcp_datasets::ingest::{Format, parse};
 use hcp_datasets::rows::{exogenous_rows, price_rows};
 use hcp_datasets::{Table, WriteOptions};
-use hcp_lstm::day_ahead::{DayAheadDnn, DnnConfig, DnnFit};
+use hcp_lstm::day_ahead::{DayAheadDnn, DnnConfig, DnnFit, ValidSplit};
 use hcp_models::forecast::lasso::PathConfig;
 use hcp_models::forecast::lear::{self, Lear};
 use hcp_models::forecast::{Accumulator, Day, DayAheadPanel, ErrorBands, HOURS, Naive, Scores};
@@ -218,6 +218,13 @@ pub fn evaluate_day_ahead(cfg: &DayAheadConfig, progress: &(dyn Fn(usize, usize)
     if cfg.windows.is_empty() || cfg.recalibrate_every == 0 || cfg.band_days == 0 {
         return Err(Error::Invalid("windows, --recalibrate-every and the band days must be positive".into()));
     }
+    // The perceptron's settings are checked before LEAR's minutes of fitting, not after.
+    if let Some(walk) = &cfg.dnn {
+        if walk.members == 0 || walk.every == 0 {
+            return Err(Error::Invalid("--dnn-members and --dnn-every must be positive".into()));
+        }
+        walk.config.check()?;
+    }
     let history = read_epftoolbox(&cfg.input)?;
     let panel = &history.panel;
     let day_name = |d: usize| hcp_datasets::time::utc_date_string((panel.first_day + d as i64) * DAY_US);
@@ -249,9 +256,11 @@ pub fn evaluate_day_ahead(cfg: &DayAheadConfig, progress: &(dyn Fn(usize, usize)
     }
     let walk_start = test_start.saturating_sub(cfg.band_days).max(earliest);
     let blocks: Vec<usize> = (walk_start..=test_end).step_by(cfg.recalibrate_every).collect();
+    // The progress counts LEAR's recalibrations, then the perceptrons' fits.
+    let dnn_fits = cfg.dnn.as_ref().map_or(0, |w| w.members * (test_end + 1 - walk_start).div_ceil(w.every));
 
     // Per block, per window: the LEAR forecasts of the block's days and the training days used.
-    let fitted = fit_blocks(&blocks, cfg.threads, progress, |first| {
+    let fitted = fit_blocks(&blocks, cfg.threads, &|done, total| progress(done, total + dnn_fits), |first| {
         let last = (first + cfg.recalibrate_every - 1).min(test_end);
         cfg.windows
             .iter()
@@ -276,8 +285,8 @@ pub fn evaluate_day_ahead(cfg: &DayAheadConfig, progress: &(dyn Fn(usize, usize)
         Some(walk) => {
             let started = Instant::now();
             let lear_fits = blocks.len();
-            let members = walk_dnn(panel, walk, walk_start, test_end, cfg.threads, &|done, total| {
-                progress(lear_fits + done, lear_fits + total)
+            let members = walk_dnn(panel, walk, walk_start, test_end, cfg.threads, &|done, _| {
+                progress(lear_fits + done, lear_fits + dnn_fits)
             })?;
             let (points, fits) = members.into_iter().map(|m| (m.days, m.fits)).unzip();
             (points, Some(DnnReport { walk: walk.clone(), fits, elapsed_s: started.elapsed().as_secs_f64() }))
@@ -403,9 +412,6 @@ fn walk_dnn(
     threads: usize,
     progress: &(dyn Fn(usize, usize) + Sync),
 ) -> Result<Vec<DnnMember>> {
-    if walk.members == 0 || walk.every == 0 {
-        return Err(Error::Invalid("--dnn-members and --dnn-every must be positive".into()));
-    }
     let starts: Vec<usize> = (walk_start..=test_end).step_by(walk.every).collect();
     let members: Vec<usize> = (0..walk.members).collect();
     let total = members.len() * starts.len();
@@ -466,12 +472,16 @@ impl DayAheadReport {
             let first: Vec<String> =
                 dnn.fits.iter().filter_map(|m| m.first()).map(|f| f.best_epoch.to_string()).collect();
             s += &format!(
-                "\n\ndnn: {} networks of hidden layers {:?}, each fitted on the last {} days (the last {} validating) \
+                "\n\ndnn: {} networks of hidden layers {:?}, each fitted on the last {} days ({} of them validating: {}) \
                  and fine-tuned every {} days: {fits} fits, {epochs} epochs (best epoch of the first fits: {}) in {:.1} s.",
                 dnn.walk.members,
                 dnn.walk.config.hidden,
                 dnn.walk.config.window_days,
                 dnn.walk.config.valid_days,
+                match dnn.walk.config.valid_split {
+                    ValidSplit::Last => "the last",
+                    ValidSplit::Random => "drawn at random",
+                },
                 dnn.walk.every,
                 first.join(", "),
                 dnn.elapsed_s

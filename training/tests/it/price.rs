@@ -250,4 +250,14 @@ fn bad_price_input_is_refused_by_name() {
         .to_string();
     assert!(err.contains("2015-01-06T05:00:00Z is missing"), "{err}");
     assert!(!dir.path().join("d").exists(), "nothing written on error");
+
+    // The perceptron's settings are refused by name before any model is fitted.
+    let mut cfg = DayAheadConfig::new(epftoolbox_csv(dir.path(), 60, None), 16_440 + 50, dir.path().join("n"));
+    cfg.dnn = Some(DnnWalk { members: 0, ..DnnWalk::default() });
+    let err = evaluate_day_ahead(&cfg, &|_, _| panic!("nothing is fitted")).unwrap_err().to_string();
+    assert!(err.contains("--dnn-members"), "{err}");
+    cfg.dnn = Some(DnnWalk { config: DnnConfig { learning_rate: -1.0, ..DnnConfig::default() }, ..DnnWalk::default() });
+    let err = evaluate_day_ahead(&cfg, &|_, _| panic!("nothing is fitted")).unwrap_err().to_string();
+    assert!(err.contains("learning rate -1"), "{err}");
+    assert!(!dir.path().join("n").exists(), "nothing written on error");
 }

@@ -388,7 +388,17 @@ fn evaluate_price_walks_real_markets_and_names_a_missing_point() {
         .args(["--test-start", "2016-12-13", "--windows", "56,84", "--band-days", "14", "--quiet", "--out"])
         .arg(&dir)
         // Two small perceptrons on the last 400 days, fine-tuned weekly.
-        .args(["--dnn", "--dnn-members", "2", "--dnn-window", "400", "--dnn-epochs", "20", "--dnn-finetune-epochs", "2"])
+        .args([
+            "--dnn",
+            "--dnn-members",
+            "2",
+            "--dnn-window",
+            "400",
+            "--dnn-epochs",
+            "20",
+            "--dnn-finetune-epochs",
+            "2",
+        ])
         .output()
         .unwrap();
     assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));

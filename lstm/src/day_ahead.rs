@@ -224,7 +224,14 @@ fn check(cfg: &DnnConfig) -> Result<()> {
     {
         return Err(Error::Invalid(format!(
             "dnn: hidden widths {:?}, window {}, validation days {}, batch {}, epochs {} and patience {} must all be positive, dropout {} in [0, 1) and weight decay {} not negative",
-            cfg.hidden, cfg.window_days, cfg.valid_days, cfg.batch, cfg.max_epochs, cfg.patience, cfg.dropout, cfg.weight_decay
+            cfg.hidden,
+            cfg.window_days,
+            cfg.valid_days,
+            cfg.batch,
+            cfg.max_epochs,
+            cfg.patience,
+            cfg.dropout,
+            cfg.weight_decay
         )));
     }
     if !(cfg.learning_rate > 0.0 && cfg.learning_rate.is_finite()) {
@@ -300,7 +307,8 @@ impl DayAheadDnn {
         let mut net = match init {
             Some(prev) => Mlp::from_weights(&prev.weights, &device),
             None => {
-                let widths: Vec<usize> = std::iter::once(n_in).chain(cfg.hidden.iter().copied()).chain([HOURS]).collect();
+                let widths: Vec<usize> =
+                    std::iter::once(n_in).chain(cfg.hidden.iter().copied()).chain([HOURS]).collect();
                 Mlp::init(&widths, &mut rng, &device)
             }
         };
@@ -389,13 +397,12 @@ impl DayAheadDnn {
         }
         let device = cpu_device();
         let n_in = self.x_scalers.len() + 7;
-        let x: Vec<f32> = days.iter().flat_map(|&d| scale_features(&self.x_scalers, &lear::features(panel, d))).collect();
+        let x: Vec<f32> =
+            days.iter().flat_map(|&d| scale_features(&self.x_scalers, &lear::features(panel, d))).collect();
         let net = Mlp::from_weights(&self.weights, &device);
         let out = net.forward(Tensor::from_data(TensorData::new(x, [days.len(), n_in]), &device));
         let z = out.into_data().try_into_vec::<f32>().expect("the network's outputs are f32");
-        z.chunks_exact(HOURS)
-            .map(|row| std::array::from_fn(|h| self.y_scalers[h].inverse(f64::from(row[h]))))
-            .collect()
+        z.chunks_exact(HOURS).map(|row| std::array::from_fn(|h| self.y_scalers[h].inverse(f64::from(row[h])))).collect()
     }
 }
 
@@ -430,7 +437,14 @@ mod tests {
     }
 
     fn small() -> DnnConfig {
-        DnnConfig { hidden: vec![16], window_days: 120, valid_days: 14, max_epochs: 40, patience: 5, ..DnnConfig::default() }
+        DnnConfig {
+            hidden: vec![16],
+            window_days: 120,
+            valid_days: 14,
+            max_epochs: 40,
+            patience: 5,
+            ..DnnConfig::default()
+        }
     }
 
     #[test]

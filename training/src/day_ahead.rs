@@ -294,7 +294,9 @@ pub fn evaluate_day_ahead(cfg: &DayAheadConfig, progress: &(dyn Fn(usize, usize)
         None => (Vec::new(), None),
     };
     let lear_mean = |d: usize| -> Day {
-        std::array::from_fn(|h| lear_points.iter().map(|w| w[d - walk_start][h]).sum::<f64>() / cfg.windows.len() as f64)
+        std::array::from_fn(|h| {
+            lear_points.iter().map(|w| w[d - walk_start][h]).sum::<f64>() / cfg.windows.len() as f64
+        })
     };
     let dnn_mean = |d: usize| -> Day {
         std::array::from_fn(|h| dnn_points.iter().map(|m| m[d - walk_start][h]).sum::<f64>() / dnn_points.len() as f64)

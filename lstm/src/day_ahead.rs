@@ -242,7 +242,8 @@ fn check(cfg: &DnnConfig) -> Result<()> {
 
 impl DayAheadDnn {
     /// Fits on the `cfg.window_days` days before day `d` (reading prices before `d` only), or
-    /// fine-tunes `init` on them (its scalers kept). The last `cfg.valid_days` of them validate.
+    /// fine-tunes `init` on them (its scalers kept); `cfg.valid_days` of them validate (which
+    /// ones: `cfg.valid_split`).
     pub fn fit(panel: &DayAheadPanel, d: usize, cfg: &DnnConfig, init: Option<&DayAheadDnn>) -> Result<DayAheadDnn> {
         check(cfg)?;
         if d > panel.days() {
@@ -278,10 +279,12 @@ impl DayAheadDnn {
         let n_scaled = n_in - 7;
         let (x_scalers, y_scalers) = match init {
             Some(prev) => {
-                if prev.x_scalers.len() != n_scaled {
+                let hidden: Vec<usize> = prev.weights[..prev.weights.len() - 1].iter().map(|l| l.d_out).collect();
+                if prev.x_scalers.len() != n_scaled || hidden != cfg.hidden {
                     return Err(Error::Invalid(format!(
-                        "dnn: fine-tuning a network of {} inputs on {n_in}",
-                        prev.x_scalers.len() + 7
+                        "dnn: fine-tuning a network of {} inputs and hidden widths {hidden:?} with {n_in} inputs and hidden widths {:?}",
+                        prev.x_scalers.len() + 7,
+                        cfg.hidden
                     )));
                 }
                 (prev.x_scalers.clone(), prev.y_scalers.clone())
@@ -509,6 +512,12 @@ mod tests {
         assert_eq!(start.forecast(&p, &[150]), first.forecast(&p, &[150]));
         assert!(tuned.fit.valid_mae_asinh <= start.fit.valid_mae_asinh);
         assert_eq!(tuned.fit.best_epoch == 0, tuned.forecast(&p, &[150]) == first.forecast(&p, &[150]));
+        // Another network shape is refused, naming both.
+        let err = DayAheadDnn::fit(&p, 140, &DnnConfig { hidden: vec![8], ..small() }, Some(&first)).unwrap_err();
+        assert!(
+            err.to_string().contains("175 inputs and hidden widths [16] with 175 inputs and hidden widths [8]"),
+            "{err}"
+        );
     }
 
     #[test]

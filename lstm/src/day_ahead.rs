@@ -373,11 +373,8 @@ impl DayAheadDnn {
                 break;
             }
         }
-        let (valid_mae_asinh, best_epoch, kept) = match best {
-            Some(b) => b,
-            // No epochs asked for (a fine-tune of 0 epochs): the network as it came.
-            None => (valid_mae(&net.valid()), 0, net.valid()),
-        };
+        // A fine-tune has its epoch 0; a fit from random weights at least one epoch (checked).
+        let (valid_mae_asinh, best_epoch, kept) = best.expect("epoch 0 or at least one epoch");
         Ok(DayAheadDnn {
             x_scalers,
             y_scalers,

@@ -37,8 +37,7 @@ fn run_on_the_synthetic_default_writes_history_and_report() {
     assert!(out.path().join(file).is_file());
     // The week's backtest of every policy after the history, in the report and on disk.
     assert!(report.contains("## Backtest: hb-west-joint"), "{report}");
-    let summary: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.path().join("backtest/summary.json")).unwrap()).unwrap();
+    let summary = read_json(&out.path().join("backtest/summary.json"));
     let policies = summary["policies"].as_array().unwrap();
     let names: Vec<&str> = policies.iter().map(|p| p["policy"].as_str().unwrap()).collect();
     assert_eq!(names, ["always_on", "threshold", "optimiser_perfect", "optimiser_hcp"]);
@@ -286,7 +285,7 @@ fn evaluate_and_train_classifier_write_metrics_predictions_and_a_checked_artifac
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let metrics: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("metrics.json")).unwrap()).unwrap();
+    let metrics = read_json(&out.join("metrics.json"));
     let ls_be = &metrics["tasks"][0];
     assert_eq!(ls_be["task"], "ls_be");
     let selected = ls_be["test"].as_object().unwrap().iter().find(|(k, _)| k.starts_with("selected")).unwrap().1;
@@ -335,6 +334,11 @@ fn evaluate_and_train_classifier_write_metrics_predictions_and_a_checked_artifac
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let (again, _) = hcp_models::classifier::artifact::load(&from_data).unwrap();
     assert_eq!(again.tasks, bundle.tasks);
+}
+
+/// A JSON file the command wrote.
+fn read_json(path: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
 }
 
 fn shared_data(rel: &str) -> Option<std::path::PathBuf> {
@@ -402,7 +406,7 @@ fn evaluate_price_walks_real_markets_and_names_a_missing_point() {
         .output()
         .unwrap();
     assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
-    let metrics: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("metrics.json")).unwrap()).unwrap();
+    let metrics = read_json(&dir.join("metrics.json"));
     assert_eq!(metrics["test_days"], 14);
     assert_eq!(metrics["market"], "NP");
     // 28 walked days: fitted on the first, fine-tuned on the 8th, 15th and 22nd.
@@ -434,7 +438,7 @@ fn evaluate_price_walks_real_markets_and_names_a_missing_point() {
         .output()
         .unwrap();
     assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
-    let metrics: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("metrics.json")).unwrap()).unwrap();
+    let metrics = read_json(&dir.join("metrics.json"));
     assert_eq!(metrics["issues"], 7 * 24);
     let mae = |m: &str| metrics["models"][m]["mae"].as_f64().unwrap();
     assert!(mae("dam_latest") < mae("same_hour_yesterday"), "the day-ahead price is the better naive forecast");
@@ -452,8 +456,7 @@ fn evaluate_demand_walks_the_spot_trace() {
         .output()
         .unwrap();
     assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
-    let metrics: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.path().join("metrics.json")).unwrap()).unwrap();
+    let metrics = read_json(&out.path().join("metrics.json"));
     assert_eq!(metrics["series"], "gpus_requested_active");
     assert_eq!(metrics["issues"], 10, "days 140..=149: the last issue whose week is in the trace");
     let rmae = metrics["models"]["lear_demand"]["rmae"].as_f64().unwrap();
@@ -494,8 +497,7 @@ fn evaluate_demand_walks_the_spot_trace() {
         .output()
         .unwrap();
     assert!(train.status.success(), "{}", String::from_utf8_lossy(&train.stderr));
-    let manifest: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(lstm.join("manifest.json")).unwrap()).unwrap();
+    let manifest = read_json(&lstm.join("manifest.json"));
     assert_eq!(manifest["kind"], "demand_lstm");
     assert_eq!(manifest["training"]["config"]["window"], 48);
     assert!(manifest["validation"]["rmae"].as_f64().unwrap().is_finite());
@@ -524,8 +526,7 @@ fn train_and_forecast_price_on_a_simulated_history() {
         .output()
         .unwrap();
     assert!(train.status.success(), "{}", String::from_utf8_lossy(&train.stderr));
-    let manifest: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(model.join("manifest.json")).unwrap()).unwrap();
+    let manifest = read_json(&model.join("manifest.json"));
     assert_eq!(manifest["kind"], "price_lear_rt");
     assert!(manifest["validation"]["mae_vs_dam_latest"].as_f64().unwrap() > 0.0);
 
@@ -563,8 +564,7 @@ fn train_and_forecast_price_on_a_simulated_history() {
         .output()
         .unwrap();
     assert!(train.status.success(), "{}", String::from_utf8_lossy(&train.stderr));
-    let manifest: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(lstm.join("manifest.json")).unwrap()).unwrap();
+    let manifest = read_json(&lstm.join("manifest.json"));
     assert_eq!(manifest["kind"], "price_lstm_rt");
     assert_eq!(manifest["config"]["window"], 48);
     assert_eq!(manifest["training"]["config"]["max_epochs"], 2);
@@ -654,8 +654,7 @@ fn dashboard_queries_use_exported_metrics() {
     use hcp_sim::miner_api::{MinerServer, SimMiner};
 
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let dashboard: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(root.join("ops/grafana/hcp-fleet.json")).unwrap()).unwrap();
+    let dashboard = read_json(&root.join("ops/grafana/hcp-fleet.json"));
     let exprs: Vec<String> = dashboard["panels"]
         .as_array()
         .unwrap()
@@ -792,7 +791,7 @@ fn backtest_names_bad_input_and_replays_real_prices() {
     let dir = out.path().join("bt");
     let ok = run_with("HB_WEST", &dir, &[&classifier]);
     assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
-    let summary: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("summary.json")).unwrap()).unwrap();
+    let summary = read_json(&dir.join("summary.json"));
     let names: Vec<&str> =
         summary["policies"].as_array().unwrap().iter().map(|p| p["policy"].as_str().unwrap()).collect();
     assert_eq!(names, ["always_on", "threshold", "optimiser_perfect", "optimiser_hcp", "optimiser_hcp_classified"]);
@@ -1080,8 +1079,7 @@ fn serve_reloads_on_sighup_passes_schemathesis_and_exits_cleanly_on_sigterm() {
     assert_eq!(http_get(&addr, "/v2/health/ready").0, 200);
 
     // A forecast issued right after the model's training data.
-    let model: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(price_dir.join("model.json")).unwrap()).unwrap();
+    let model = read_json(&price_dir.join("model.json"));
     let issue_us = model["trained_until_us"].as_i64().unwrap() + 3_600_000_000;
     let start = hcp_datasets::time::format_micros(issue_us - 192 * 3_600_000_000);
     let body = serde_json::json!({"node": "HB_WEST", "start": start, "rt": vec![32.0; 192], "da": vec![30.0; 192]})

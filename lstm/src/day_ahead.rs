@@ -208,36 +208,32 @@ impl DnnConfig {
     /// Refuses a configuration that cannot train: sizes, epochs or patience of zero, a learning
     /// rate that is not a positive number, dropout outside [0, 1), a negative weight decay.
     pub fn check(&self) -> Result<()> {
-        check(self)
+        if self.hidden.contains(&0)
+            || self.window_days == 0
+            || self.valid_days == 0
+            || self.batch == 0
+            || self.max_epochs == 0
+            || self.patience == 0
+            || !(0.0..1.0).contains(&self.dropout)
+            || !(self.weight_decay >= 0.0 && self.weight_decay.is_finite())
+        {
+            return Err(Error::Invalid(format!(
+                "dnn: hidden widths {:?}, window {}, validation days {}, batch {}, epochs {} and patience {} must all be positive, dropout {} in [0, 1) and weight decay {} not negative",
+                self.hidden,
+                self.window_days,
+                self.valid_days,
+                self.batch,
+                self.max_epochs,
+                self.patience,
+                self.dropout,
+                self.weight_decay
+            )));
+        }
+        if !(self.learning_rate > 0.0 && self.learning_rate.is_finite()) {
+            return Err(Error::Invalid(format!("dnn: learning rate {} must be positive", self.learning_rate)));
+        }
+        Ok(())
     }
-}
-
-fn check(cfg: &DnnConfig) -> Result<()> {
-    if cfg.hidden.contains(&0)
-        || cfg.window_days == 0
-        || cfg.valid_days == 0
-        || cfg.batch == 0
-        || cfg.max_epochs == 0
-        || cfg.patience == 0
-        || !(0.0..1.0).contains(&cfg.dropout)
-        || !(cfg.weight_decay >= 0.0 && cfg.weight_decay.is_finite())
-    {
-        return Err(Error::Invalid(format!(
-            "dnn: hidden widths {:?}, window {}, validation days {}, batch {}, epochs {} and patience {} must all be positive, dropout {} in [0, 1) and weight decay {} not negative",
-            cfg.hidden,
-            cfg.window_days,
-            cfg.valid_days,
-            cfg.batch,
-            cfg.max_epochs,
-            cfg.patience,
-            cfg.dropout,
-            cfg.weight_decay
-        )));
-    }
-    if !(cfg.learning_rate > 0.0 && cfg.learning_rate.is_finite()) {
-        return Err(Error::Invalid(format!("dnn: learning rate {} must be positive", cfg.learning_rate)));
-    }
-    Ok(())
 }
 
 impl DayAheadDnn {
@@ -245,7 +241,7 @@ impl DayAheadDnn {
     /// fine-tunes `init` on them (its scalers kept); `cfg.valid_days` of them validate (which
     /// ones: `cfg.valid_split`).
     pub fn fit(panel: &DayAheadPanel, d: usize, cfg: &DnnConfig, init: Option<&DayAheadDnn>) -> Result<DayAheadDnn> {
-        check(cfg)?;
+        cfg.check()?;
         if d > panel.days() {
             return Err(Error::Invalid(format!("dnn: day {d} is past the panel's {} days", panel.days())));
         }
@@ -408,7 +404,7 @@ impl DayAheadDnn {
 
 /// LEAR's raw features of a day in the invariant space (the weekday dummies as they are), f32.
 fn scale_features(scalers: &[Invariant], raw: &[f64]) -> Vec<f32> {
-    raw.iter().enumerate().map(|(j, &v)| scalers.get(j).map_or(v, |s| s.transform(v)) as f32).collect()
+    lear::transform(scalers, raw.to_vec()).into_iter().map(|v| v as f32).collect()
 }
 
 #[cfg(test)]

@@ -111,7 +111,9 @@ impl Lear {
     }
 }
 
-fn transform(scalers: &[Invariant], mut raw: Vec<f64>) -> Vec<f64> {
+/// Raw features into the invariant space, column by column; the columns past the scalers (the
+/// weekday dummies) as they are.
+pub fn transform(scalers: &[Invariant], mut raw: Vec<f64>) -> Vec<f64> {
     for (v, s) in raw.iter_mut().zip(scalers) {
         *v = s.transform(*v);
     }

@@ -9,7 +9,7 @@ use hcp_training::classifier::{EvaluateConfig, Grid, PodSource, TrainConfig, eva
 use hcp_training::day_ahead::{DayAheadConfig, DnnWalk, evaluate_day_ahead};
 use hcp_training::demand::{DemandConfig, evaluate_demand};
 use hcp_training::demand_model::{DemandSource, TrainDemandConfig, train_demand, train_demand_lstm};
-use hcp_training::lstm::day_ahead::{DnnConfig, ValidSplit};
+use hcp_training::lstm::day_ahead::{DnnConfig, FinetuneScalers, ValidSplit};
 use hcp_training::price_model::{TrainPriceConfig, train_price, train_price_lstm};
 use hcp_training::realtime::{RealTimeConfig, evaluate_real_time};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -151,6 +151,10 @@ struct DnnArgs {
     /// Most epochs of each fine-tune.
     #[arg(long, default_value_t = 30)]
     dnn_finetune_epochs: usize,
+    /// A fine-tune's scalers: refit (on its own training days, as LEAR's are) or keep (the first
+    /// fit's).
+    #[arg(long, default_value = "refit")]
+    dnn_finetune_scalers: FinetuneScalers,
     #[arg(long, default_value_t = 20)]
     dnn_patience: usize,
     /// Share of hidden units dropped in training.
@@ -175,6 +179,7 @@ impl DnnArgs {
                 learning_rate: self.dnn_learning_rate,
                 max_epochs: self.dnn_epochs,
                 finetune_epochs: self.dnn_finetune_epochs,
+                finetune_scalers: self.dnn_finetune_scalers,
                 patience: self.dnn_patience,
                 dropout: self.dnn_dropout,
                 weight_decay: self.dnn_weight_decay,

@@ -413,6 +413,7 @@ fn evaluate_price_walks_real_markets_and_names_a_missing_point() {
     let fits = metrics["dnn"]["fits"].as_array().unwrap();
     assert!(fits.len() == 2 && fits.iter().all(|m| m.as_array().unwrap().len() == 4), "{fits:?}");
     assert_eq!(metrics["dnn"]["config"]["hidden"], serde_json::json!([128, 64]));
+    assert_eq!(metrics["dnn"]["config"]["finetune_scalers"], "refit");
     for model in [
         "naive_daily",
         "seasonal_naive_weekly",

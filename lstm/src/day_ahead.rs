@@ -6,8 +6,10 @@
 //! error (the benchmark's metric) with early stopping on the last `valid_days` days before D
 //! (by time: every validation day after every training day).
 //!
-//! A fitted network can be fine-tuned on a later day: its scalers are kept, its weights start
-//! the new fit and count as epoch 0 (kept when no epoch beats them on the new validation days).
+//! A fitted network can be fine-tuned on a later day: its weights start the new fit and count as
+//! epoch 0 (kept when no epoch beats them on the new validation days); its scalers are refitted
+//! on the new window's training days, as LEAR's are at each recalibration (or kept:
+//! [`FinetuneScalers`]).
 //! Initial weights and batch order come from the seed through the crate's own generator, not
 //! burn's global one, so networks fitted on several threads at once are reproducible.
 
@@ -44,6 +46,9 @@ pub struct DnnConfig {
     pub max_epochs: usize,
     /// Epochs of a fine-tune from an earlier fit.
     pub finetune_epochs: usize,
+    /// What a fine-tune does with the earlier fit's scalers.
+    #[serde(default)]
+    pub finetune_scalers: FinetuneScalers,
     /// Stop after this many epochs without a better validation loss.
     pub patience: usize,
     /// Share of each hidden layer's units dropped in training (inverted dropout).
@@ -66,6 +71,7 @@ impl Default for DnnConfig {
             learning_rate: 1e-3,
             max_epochs: 200,
             finetune_epochs: 30,
+            finetune_scalers: FinetuneScalers::Refit,
             patience: 20,
             dropout: 0.0,
             weight_decay: 0.0,
@@ -93,6 +99,29 @@ impl std::str::FromStr for ValidSplit {
             "last" => Ok(ValidSplit::Last),
             "random" => Ok(ValidSplit::Random),
             _ => Err(Error::Invalid(format!("validation split {s:?}: expected last or random"))),
+        }
+    }
+}
+
+/// The scalers of a fine-tune: refitted on its own training days (the inputs follow the prices'
+/// level as it drifts over a long walk, as LEAR's do), or the earlier fit's, kept (the weights
+/// then see the inputs they were trained on).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FinetuneScalers {
+    #[default]
+    Refit,
+    Keep,
+}
+
+impl std::str::FromStr for FinetuneScalers {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<FinetuneScalers> {
+        match s {
+            "refit" => Ok(FinetuneScalers::Refit),
+            "keep" => Ok(FinetuneScalers::Keep),
+            _ => Err(Error::Invalid(format!("fine-tune scalers {s:?}: expected refit or keep"))),
         }
     }
 }
@@ -238,8 +267,8 @@ impl DnnConfig {
 
 impl DayAheadDnn {
     /// Fits on the `cfg.window_days` days before day `d` (reading prices before `d` only), or
-    /// fine-tunes `init` on them (its scalers kept); `cfg.valid_days` of them validate (which
-    /// ones: `cfg.valid_split`).
+    /// fine-tunes `init` on them (its scalers refitted or kept: `cfg.finetune_scalers`);
+    /// `cfg.valid_days` of them validate (which ones: `cfg.valid_split`).
     pub fn fit(panel: &DayAheadPanel, d: usize, cfg: &DnnConfig, init: Option<&DayAheadDnn>) -> Result<DayAheadDnn> {
         cfg.check()?;
         if d > panel.days() {
@@ -273,19 +302,21 @@ impl DayAheadDnn {
         let raw: Vec<Vec<f64>> = (first..d).map(|t| lear::features(panel, t)).collect();
         let n_in = raw[0].len();
         let n_scaled = n_in - 7;
+        if let Some(prev) = init {
+            let hidden: Vec<usize> = prev.weights[..prev.weights.len() - 1].iter().map(|l| l.d_out).collect();
+            if prev.x_scalers.len() != n_scaled || hidden != cfg.hidden {
+                return Err(Error::Invalid(format!(
+                    "dnn: fine-tuning a network of {} inputs and hidden widths {hidden:?} with {n_in} inputs and hidden widths {:?}",
+                    prev.x_scalers.len() + 7,
+                    cfg.hidden
+                )));
+            }
+        }
         let (x_scalers, y_scalers) = match init {
-            Some(prev) => {
-                let hidden: Vec<usize> = prev.weights[..prev.weights.len() - 1].iter().map(|l| l.d_out).collect();
-                if prev.x_scalers.len() != n_scaled || hidden != cfg.hidden {
-                    return Err(Error::Invalid(format!(
-                        "dnn: fine-tuning a network of {} inputs and hidden widths {hidden:?} with {n_in} inputs and hidden widths {:?}",
-                        prev.x_scalers.len() + 7,
-                        cfg.hidden
-                    )));
-                }
+            Some(prev) if cfg.finetune_scalers == FinetuneScalers::Keep => {
                 (prev.x_scalers.clone(), prev.y_scalers.clone())
             }
-            None => {
+            _ => {
                 // Fitted on the training days only: the validation days stay unseen.
                 let column = |j: usize| train_rows.iter().map(|&i| raw[i][j]).collect::<Vec<_>>();
                 let hour = |h: usize| train_rows.iter().map(|&i| panel.price[first + i][h]).collect::<Vec<_>>();
@@ -493,24 +524,44 @@ mod tests {
     }
 
     #[test]
-    fn a_fine_tune_keeps_the_scalers_and_never_validates_worse_than_its_start() {
+    fn a_fine_tune_starts_from_the_earlier_weights_and_never_validates_worse_than_its_start() {
         let p = panel(170);
         let first = DayAheadDnn::fit(&p, 130, &small(), None).unwrap();
-        let tuned = DayAheadDnn::fit(&p, 140, &DnnConfig { finetune_epochs: 3, ..small() }, Some(&first)).unwrap();
-        assert_eq!((&tuned.x_scalers, &tuned.y_scalers), (&first.x_scalers, &first.y_scalers));
-        assert!(tuned.fit.epochs_run <= 3);
-        // Epoch 0 is the earlier network scored on the new validation days.
-        let start = DayAheadDnn::fit(&p, 140, &DnnConfig { finetune_epochs: 0, ..small() }, Some(&first)).unwrap();
-        assert_eq!(start.fit.best_epoch, 0);
-        assert_eq!(start.forecast(&p, &[150]), first.forecast(&p, &[150]));
-        assert!(tuned.fit.valid_mae_asinh <= start.fit.valid_mae_asinh);
-        assert_eq!(tuned.fit.best_epoch == 0, tuned.forecast(&p, &[150]) == first.forecast(&p, &[150]));
+        let fresh = DayAheadDnn::fit(&p, 140, &small(), None).unwrap();
+        assert_ne!(first.x_scalers, fresh.x_scalers, "the two windows' scalers differ");
+        for scalers in [FinetuneScalers::Refit, FinetuneScalers::Keep] {
+            let cfg = |epochs| DnnConfig { finetune_epochs: epochs, finetune_scalers: scalers, ..small() };
+            let tuned = DayAheadDnn::fit(&p, 140, &cfg(3), Some(&first)).unwrap();
+            // Refitted on day 140's window like a fit from random weights there, or kept.
+            let expected = match scalers {
+                FinetuneScalers::Refit => (&fresh.x_scalers, &fresh.y_scalers),
+                FinetuneScalers::Keep => (&first.x_scalers, &first.y_scalers),
+            };
+            assert_eq!((&tuned.x_scalers, &tuned.y_scalers), expected, "{scalers:?}");
+            assert!(tuned.fit.epochs_run <= 3);
+            // Epoch 0 is the earlier weights scored on the new validation days; kept scalers
+            // make it the earlier network itself.
+            let start = DayAheadDnn::fit(&p, 140, &cfg(0), Some(&first)).unwrap();
+            assert_eq!(start.fit.best_epoch, 0);
+            assert_eq!(start.weights, first.weights);
+            assert_eq!(
+                start.forecast(&p, &[150]) == first.forecast(&p, &[150]),
+                scalers == FinetuneScalers::Keep,
+                "{scalers:?}"
+            );
+            assert!(tuned.fit.valid_mae_asinh <= start.fit.valid_mae_asinh);
+            assert_eq!(tuned.fit.best_epoch == 0, tuned.weights == first.weights);
+        }
         // Another network shape is refused, naming both.
         let err = DayAheadDnn::fit(&p, 140, &DnnConfig { hidden: vec![8], ..small() }, Some(&first)).unwrap_err();
         assert!(
             err.to_string().contains("175 inputs and hidden widths [16] with 175 inputs and hidden widths [8]"),
             "{err}"
         );
+        assert_eq!("keep".parse::<FinetuneScalers>().unwrap(), FinetuneScalers::Keep);
+        assert_eq!("refit".parse::<FinetuneScalers>().unwrap(), FinetuneScalers::Refit);
+        let err = "reuse".parse::<FinetuneScalers>().unwrap_err().to_string();
+        assert!(err.contains("expected refit or keep"), "{err}");
     }
 
     #[test]

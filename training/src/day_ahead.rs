@@ -17,7 +17,7 @@ use std::time::Instant;
 use hcp_datasets::ingest::{Format, parse};
 use hcp_datasets::rows::{exogenous_rows, price_rows};
 use hcp_datasets::{Table, WriteOptions};
-use hcp_lstm::day_ahead::{DayAheadDnn, DnnConfig, DnnFit, ValidSplit};
+use hcp_lstm::day_ahead::{DayAheadDnn, DnnConfig, DnnFit, FinetuneScalers, ValidSplit};
 use hcp_models::forecast::lasso::PathConfig;
 use hcp_models::forecast::lear::{self, Lear};
 use hcp_models::forecast::{Accumulator, Day, DayAheadPanel, ErrorBands, HOURS, Naive, Scores};
@@ -114,7 +114,8 @@ pub struct DayAheadConfig {
 
 /// How the walk runs the day-ahead perceptron: `members` networks (seeds `config.seed`,
 /// `config.seed + 1`, …), each fitted from random weights at the walk's first day and then
-/// fine-tuned every `every` days on the days before it; `dnn` is their mean and
+/// fine-tuned every `every` days on the days before it (`config.finetune_scalers`: with their
+/// scalers refitted there, or the first fit's kept); `dnn` is their mean and
 /// `ensemble_lear_dnn` the mean of `dnn` and `lear`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DnnWalk {
@@ -475,7 +476,7 @@ impl DayAheadReport {
                 dnn.fits.iter().filter_map(|m| m.first()).map(|f| f.best_epoch.to_string()).collect();
             s += &format!(
                 "\n\ndnn: {} networks of hidden layers {:?}, each fitted on the last {} days ({} of them validating: {}) \
-                 and fine-tuned every {} days: {fits} fits, {epochs} epochs (best epoch of the first fits: {}) in {:.1} s.",
+                 and fine-tuned every {} days (scalers {}): {fits} fits, {epochs} epochs (best epoch of the first fits: {}) in {:.1} s.",
                 dnn.walk.members,
                 dnn.walk.config.hidden,
                 dnn.walk.config.window_days,
@@ -485,6 +486,10 @@ impl DayAheadReport {
                     ValidSplit::Random => "drawn at random",
                 },
                 dnn.walk.every,
+                match dnn.walk.config.finetune_scalers {
+                    FinetuneScalers::Refit => "refitted",
+                    FinetuneScalers::Keep => "kept",
+                },
                 first.join(", "),
                 dnn.elapsed_s
             );

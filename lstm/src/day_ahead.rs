@@ -18,7 +18,7 @@ use burn::optim::decay::WeightDecayConfig;
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor, TensorData};
-use hcp_models::forecast::lear::{self, MAX_LAG};
+use hcp_models::forecast::lear::{self, MAX_LAG, WEEKDAY_DUMMIES};
 use hcp_models::forecast::scaler::Invariant;
 use hcp_models::forecast::{Day, DayAheadPanel, HOURS};
 use rand::seq::SliceRandom;
@@ -301,13 +301,12 @@ impl DayAheadDnn {
         };
         let raw: Vec<Vec<f64>> = (first..d).map(|t| lear::features(panel, t)).collect();
         let n_in = raw[0].len();
-        let n_scaled = n_in - 7;
         if let Some(prev) = init {
             let hidden: Vec<usize> = prev.weights[..prev.weights.len() - 1].iter().map(|l| l.d_out).collect();
-            if prev.x_scalers.len() != n_scaled || hidden != cfg.hidden {
+            if prev.n_in() != n_in || hidden != cfg.hidden {
                 return Err(Error::Invalid(format!(
                     "dnn: fine-tuning a network of {} inputs and hidden widths {hidden:?} with {n_in} inputs and hidden widths {:?}",
-                    prev.x_scalers.len() + 7,
+                    prev.n_in(),
                     cfg.hidden
                 )));
             }
@@ -318,10 +317,9 @@ impl DayAheadDnn {
             }
             _ => {
                 // Fitted on the training days only: the validation days stay unseen.
-                let column = |j: usize| train_rows.iter().map(|&i| raw[i][j]).collect::<Vec<_>>();
                 let hour = |h: usize| train_rows.iter().map(|&i| panel.price[first + i][h]).collect::<Vec<_>>();
                 (
-                    (0..n_scaled).map(|j| Invariant::fit(&column(j))).collect(),
+                    lear::feature_scalers(&train_rows.iter().map(|&i| &raw[i]).collect::<Vec<_>>()),
                     (0..HOURS).map(|h| Invariant::fit(&hour(h))).collect(),
                 )
             }
@@ -416,6 +414,11 @@ impl DayAheadDnn {
         })
     }
 
+    /// The network's input width: the scaled features and the weekday dummies.
+    fn n_in(&self) -> usize {
+        self.x_scalers.len() + WEEKDAY_DUMMIES
+    }
+
     /// The 24 prices of each of `days` (each read from prices before it and exogenous
     /// forecasts up to it).
     pub fn forecast(&self, panel: &DayAheadPanel, days: &[usize]) -> Vec<Day> {
@@ -423,7 +426,7 @@ impl DayAheadDnn {
             return Vec::new();
         }
         let device = cpu_device();
-        let n_in = self.x_scalers.len() + 7;
+        let n_in = self.n_in();
         let x: Vec<f32> =
             days.iter().flat_map(|&d| scale_features(&self.x_scalers, &lear::features(panel, d))).collect();
         let net = Mlp::from_weights(&self.weights, &device);

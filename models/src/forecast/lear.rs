@@ -20,6 +20,8 @@ pub const PRICE_LAGS: [usize; 4] = [1, 2, 3, 7];
 pub const EXOGENOUS_LAGS: [usize; 3] = [0, 1, 7];
 /// The longest lag: a sample needs this many days before it.
 pub const MAX_LAG: usize = 7;
+/// The weekday dummies that end every feature vector (not scaled).
+pub const WEEKDAY_DUMMIES: usize = 7;
 /// The benchmark's calibration windows, days.
 pub const BENCHMARK_WINDOWS: [usize; 4] = [56, 84, 1092, 1456];
 
@@ -28,7 +30,7 @@ const MIN_SAMPLES: usize = 14;
 
 /// The number of features for `n_exogenous` exogenous series.
 pub fn feature_count(n_exogenous: usize) -> usize {
-    HOURS * PRICE_LAGS.len() + n_exogenous * HOURS * EXOGENOUS_LAGS.len() + 7
+    HOURS * PRICE_LAGS.len() + n_exogenous * HOURS * EXOGENOUS_LAGS.len() + WEEKDAY_DUMMIES
 }
 
 /// The raw (untransformed) features of day `d`; the last 7 are the weekday dummies. Reads
@@ -45,7 +47,7 @@ pub fn features(panel: &DayAheadPanel, d: usize) -> Vec<f64> {
         }
     }
     let weekday = panel.weekday(d);
-    x.extend((0..7).map(|k| if k == weekday { 1.0 } else { 0.0 }));
+    x.extend((0..WEEKDAY_DUMMIES).map(|k| if k == weekday { 1.0 } else { 0.0 }));
     x
 }
 
@@ -79,9 +81,7 @@ impl Lear {
             });
         }
         let raw: Vec<Vec<f64>> = (first..d).map(|t| features(panel, t)).collect();
-        let n_scaled = raw[0].len() - 7;
-        let x_scalers: Vec<Invariant> =
-            (0..n_scaled).map(|j| Invariant::fit(&raw.iter().map(|r| r[j]).collect::<Vec<_>>())).collect();
+        let x_scalers = feature_scalers(&raw.iter().collect::<Vec<_>>());
         let rows: Vec<Vec<f64>> = raw.into_iter().map(|r| transform(&x_scalers, r)).collect();
         let design = Design::new(&rows);
         let mut y_scalers = Vec::with_capacity(HOURS);
@@ -109,6 +109,13 @@ impl Lear {
     pub fn nonzero(&self) -> Vec<usize> {
         self.models.iter().map(Linear::nonzero).collect()
     }
+}
+
+/// One [`Invariant`] per scaled column of `rows` (raw [`features`], all of one length): every
+/// column but the weekday dummies.
+pub fn feature_scalers(rows: &[&Vec<f64>]) -> Vec<Invariant> {
+    let n_scaled = rows[0].len() - WEEKDAY_DUMMIES;
+    (0..n_scaled).map(|j| Invariant::fit(&rows.iter().map(|r| r[j]).collect::<Vec<_>>())).collect()
 }
 
 /// Raw features into the invariant space, column by column; the columns past the scalers (the

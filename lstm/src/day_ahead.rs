@@ -445,25 +445,9 @@ fn scale_features(scalers: &[Invariant], raw: &[f64]) -> Vec<f32> {
 mod tests {
     use super::*;
 
-    /// A market whose price is driven by an exogenous load, as `lear`'s tests build it.
+    /// The load-driven market LEAR's tests learn too.
     fn panel(days: usize) -> DayAheadPanel {
-        let mut price = Vec::new();
-        let mut load = Vec::new();
-        let mut state = 99u64;
-        let mut noise = || {
-            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            ((state >> 11) as f64 / (1u64 << 53) as f64) - 0.5
-        };
-        let mut level = 0.0;
-        for _ in 0..days {
-            level = 0.8 * level + noise();
-            for h in 0..HOURS {
-                let l = 1000.0 + 300.0 * ((h as f64 - 6.0) / 24.0 * std::f64::consts::TAU).sin() + 50.0 * noise();
-                load.push(l);
-                price.push(10.0 + 0.03 * l + level + 0.5 * noise());
-            }
-        }
-        DayAheadPanel::from_hourly(0, &price, vec![("load".into(), load)]).unwrap()
+        hcp_models::forecast::synthetic::load_driven_panel(days, 99)
     }
 
     fn small() -> DnnConfig {

@@ -131,29 +131,8 @@ pub fn transform(scalers: &[Invariant], mut raw: Vec<f64>) -> Vec<f64> {
 mod tests {
     use super::*;
 
-    /// A synthetic market: daily and weekly shape, an exogenous load that drives the price, and
-    /// an AR(1) day level.
     fn panel(days: usize) -> DayAheadPanel {
-        let mut price = Vec::new();
-        let mut load = Vec::new();
-        let mut level = 0.0;
-        let mut state = 12345u64;
-        let mut noise = || {
-            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            ((state >> 11) as f64 / (1u64 << 53) as f64) - 0.5
-        };
-        for d in 0..days {
-            level = 0.8 * level + 1.0 * noise();
-            let weekend = matches!((d + 3) % 7, 5 | 6);
-            for h in 0..HOURS {
-                let l = 1000.0 + 300.0 * ((h as f64 - 6.0) / 24.0 * std::f64::consts::TAU).sin()
-                    - if weekend { 150.0 } else { 0.0 }
-                    + 30.0 * noise();
-                load.push(l);
-                price.push(10.0 + 0.03 * l + level + noise());
-            }
-        }
-        DayAheadPanel::from_hourly(0, &price, vec![("load".into(), load)]).unwrap()
+        crate::forecast::synthetic::load_driven_panel(days, 12345)
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Deterministic synthetic series for tests and benchmarks (no data file needed): a SplitMix64
-//! noise source and an hourly price grid shaped like a real node's (daily day-ahead cycle, an
-//! autocorrelated real-time spread, rare spikes).
+//! noise source, an hourly price grid shaped like a real node's (daily day-ahead cycle, an
+//! autocorrelated real-time spread, rare spikes), and a day-ahead market driven by its load.
 
+use super::panel::{DayAheadPanel, HOURS};
 use super::realtime::HourlyPrices;
 
 /// SplitMix64 noise in [-0.5, 0.5).
@@ -38,4 +39,30 @@ pub fn hourly_prices(hours: usize, r: &mut Mix) -> HourlyPrices {
         rt,
         da,
     }
+}
+
+/// `days` of a day-ahead market (day 0 = 1970-01-01) whose hourly price follows one exogenous
+/// series, "load" (daily shape, lower at weekends), plus an AR(1) day level and noise: what LEAR
+/// and the perceptron should learn. `seed` drives a 64-bit LCG.
+pub fn load_driven_panel(days: usize, seed: u64) -> DayAheadPanel {
+    let mut price = Vec::new();
+    let mut load = Vec::new();
+    let mut level = 0.0;
+    let mut state = seed;
+    let mut noise = || {
+        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        ((state >> 11) as f64 / (1u64 << 53) as f64) - 0.5
+    };
+    for d in 0..days {
+        level = 0.8 * level + 1.0 * noise();
+        let weekend = matches!((d + 3) % 7, 5 | 6);
+        for h in 0..HOURS {
+            let l = 1000.0 + 300.0 * ((h as f64 - 6.0) / 24.0 * std::f64::consts::TAU).sin()
+                - if weekend { 150.0 } else { 0.0 }
+                + 30.0 * noise();
+            load.push(l);
+            price.push(10.0 + 0.03 * l + level + noise());
+        }
+    }
+    DayAheadPanel::from_hourly(0, &price, vec![("load".into(), load)]).expect("whole days of hourly prices")
 }

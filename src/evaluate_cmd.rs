@@ -597,3 +597,24 @@ fn evaluate_demand_cmd(a: EvaluateDemandArgs) -> Result<()> {
     println!("-> {}", cfg.out.display());
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Probe {
+        #[command(flatten)]
+        dnn: DnnArgs,
+    }
+
+    /// The `--dnn-*` defaults are written for `--help`; the library's `Default` is what the
+    /// README's figures and the tests describe. They must be the same settings.
+    #[test]
+    fn dnn_flags_default_to_the_library_defaults() {
+        assert_eq!(Probe::parse_from(["hcp", "--dnn"]).dnn.walk(), Some(DnnWalk::default()));
+        assert_eq!(Probe::parse_from(["hcp"]).dnn.walk(), None);
+    }
+}

@@ -371,8 +371,9 @@ struct TrainDemandArgs {
     series: Option<String>,
     #[arg(long)]
     out: PathBuf,
-    /// Last days held out to measure the model and size its band (at least 8; lear_demand).
-    #[arg(long, default_value_t = 21)]
+    /// Last days held out to measure the model and size its band (at least 8; lear_demand:
+    /// the LSTM's split is --lstm-valid-days, so --lstm refuses this flag).
+    #[arg(long, default_value_t = 21, conflicts_with = "lstm")]
     holdout_days: usize,
     #[command(flatten)]
     lstm: LstmArgs,
@@ -390,8 +391,9 @@ struct TrainPriceArgs {
     point: String,
     #[arg(long)]
     out: PathBuf,
-    /// Last days held out to measure the model and size its quantile band.
-    #[arg(long, default_value_t = 28)]
+    /// Last days held out to measure the model and size its quantile band (lear_rt: the
+    /// LSTM's split is --lstm-valid-days, so --lstm refuses this flag).
+    #[arg(long, default_value_t = 28, conflicts_with = "lstm")]
     holdout_days: usize,
     #[command(flatten)]
     lstm: LstmArgs,
@@ -616,5 +618,32 @@ mod tests {
     fn dnn_flags_default_to_the_library_defaults() {
         assert_eq!(Probe::parse_from(["hcp", "--dnn"]).dnn.walk(), Some(DnnWalk::default()));
         assert_eq!(Probe::parse_from(["hcp"]).dnn.walk(), None);
+    }
+
+    #[derive(Parser)]
+    struct TrainProbe {
+        #[command(subcommand)]
+        _what: TrainWhat,
+    }
+
+    /// `--holdout-days` is the lasso's split; with `--lstm` it would be ignored, so it is refused.
+    #[test]
+    fn holdout_days_is_refused_with_the_lstm() {
+        for (what, source) in [
+            ("price", ["--data", "d", "--point", "HB_WEST"]),
+            ("demand", ["--input", "p.csv", "--series", "gpus_held"]),
+        ] {
+            let args = |extra: &[&str]| {
+                let mut a = vec!["hcp", what];
+                a.extend(source);
+                a.extend(["--out", "m"]);
+                a.extend(extra);
+                TrainProbe::try_parse_from(a)
+            };
+            assert!(args(&["--holdout-days", "7"]).is_ok(), "{what}: the lasso takes it");
+            assert!(args(&["--lstm"]).is_ok(), "{what}: the default is no conflict");
+            let refused = args(&["--lstm", "--holdout-days", "7"]).err().expect("refused").to_string();
+            assert!(refused.contains("--holdout-days") && refused.contains("--lstm"), "{what}: {refused}");
+        }
     }
 }

@@ -89,31 +89,37 @@ impl PriceInput {
     }
 }
 
-/// Checks a price request against the model and the limits; the error names the field.
-pub fn check_price(input: &PriceInput, model: &PriceModel, limits: &Limits) -> Result<(), ApiError> {
+/// The names of a `/v1` price request's fields, as [`check_price`] takes them (the inference
+/// route passes `inputs[start_unix_s]`, `inputs[rt]`, `inputs[da]`).
+pub const PRICE_FIELDS: [&str; 3] = ["start", "rt", "da"];
+
+/// Checks a price request against the model and the limits; the error names the field
+/// (`start`, `rt`, `da`, with `fields` naming them as the route does; `horizons`).
+pub fn check_price(input: &PriceInput, model: &PriceModel, limits: &Limits, fields: [&str; 3]) -> Result<(), ApiError> {
+    let [start, rt, da] = fields;
     if input.start_us % HOUR_US != 0 {
-        return Err(ApiError::invalid("start", "must be on the hour"));
+        return Err(ApiError::invalid(start, "must be on the hour"));
     }
     if !(EARLIEST_US..LATEST_US).contains(&input.start_us) {
-        return Err(ApiError::invalid("start", "must lie between 2000 and 2100"));
+        return Err(ApiError::invalid(start, "must lie between 2000 and 2100"));
     }
     let n = input.rt.len();
     if n < model.lookback() || n > limits.max_history_hours {
         return Err(ApiError::invalid(
-            "rt",
+            rt,
             format!("{n} hours; the model needs {} to {}", model.lookback(), limits.max_history_hours),
         ));
     }
     if input.da.len() > n + 48 {
         return Err(ApiError::invalid(
-            "da",
+            da,
             format!("{} hours; at most {} (48 past the issue hour)", input.da.len(), n + 48),
         ));
     }
     if !(1..=realtime::HORIZONS).contains(&input.horizons) {
         return Err(ApiError::invalid("horizons", format!("{} is outside 1..={}", input.horizons, realtime::HORIZONS)));
     }
-    for (name, values) in [("rt", &input.rt), ("da", &input.da)] {
+    for (name, values) in [(rt, &input.rt), (da, &input.da)] {
         if let Some(i) = values.iter().position(|v| v.is_infinite()) {
             return Err(ApiError::invalid(format!("{name}[{i}]"), "not a finite number"));
         }
@@ -121,7 +127,7 @@ pub fn check_price(input: &PriceInput, model: &PriceModel, limits: &Limits) -> R
     let issued = input.issued_us();
     if issued <= model.trained_until_us() {
         return Err(ApiError::invalid(
-            "rt",
+            rt,
             format!(
                 "the issue time {} is not after the model's training data (through {}): the model has seen what it would forecast",
                 format_micros(issued),
@@ -142,7 +148,7 @@ pub fn check_price(input: &PriceInput, model: &PriceModel, limits: &Limits) -> R
     }
     if let Some((i, hour, published)) = earliest_unpublished {
         return Err(ApiError::invalid(
-            format!("da[{i}]"),
+            format!("{da}[{i}]"),
             format!(
                 "the day-ahead price of {} is published at {}, after the issue time {}",
                 format_micros(hour),
@@ -212,7 +218,7 @@ pub async fn forecast_price(
         ApiError::invalid("node", format!("no price model for `{}` is loaded (nodes served: {nodes:?})", req.node))
     })?);
     let model = served.model.price().expect("price_for finds price models");
-    check_price(&input, model, &app.limits)?;
+    check_price(&input, model, &app.limits, PRICE_FIELDS)?;
     let issued_us = input.issued_us();
     let work = Arc::clone(&served);
     let (out, unavailable) =

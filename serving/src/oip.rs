@@ -396,7 +396,7 @@ async fn infer_with(app: &App, served: Arc<Served>, req: InferRequest) -> Result
                 da: inputs.numbers("da"),
                 horizons: realtime::HORIZONS,
             };
-            check_price(&input, model, &app.limits)?;
+            check_price(&input, model, &app.limits, ["inputs[start_unix_s]", "inputs[rt]", "inputs[da]"])?;
             let (rows, _) =
                 app.batcher.run(move || run_price(work.model.price().expect("a price model"), &input)).await??;
             let q: Vec<(f64, [f64; 3])> = rows.iter().map(|h| (h.mean, h.quantiles)).collect();

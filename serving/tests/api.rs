@@ -486,6 +486,18 @@ async fn open_inference_protocol_routes() {
         call(&router, "POST", "/v2/models/price-HB_WEST/infer", Some(READ_KEY), Some(&far.to_string())).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{far_body}");
     assert_eq!(field(&far_body), "inputs[start_unix_s]", "{far_body}");
+    // The checks shared with /v1 name the fields as this route has them.
+    let mut off_hour = infer.clone();
+    off_hour["inputs"][0]["data"] = json!([start_s + 60]);
+    let mut short = infer.clone();
+    short["inputs"][1]["data"] = json!(v1["rt"].as_array().unwrap()[..3]);
+    short["inputs"][1]["shape"] = json!([3]);
+    for (bad, named) in [(off_hour, "inputs[start_unix_s]"), (short, "inputs[rt]")] {
+        let (status, _, bad_body) =
+            call(&router, "POST", "/v2/models/price-HB_WEST/infer", Some(READ_KEY), Some(&bad.to_string())).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad_body}");
+        assert_eq!(field(&bad_body), named, "{bad_body}");
+    }
     assert_eq!(body["model_version"], version.as_str());
     let outs = body["outputs"].as_array().unwrap();
     assert_eq!(outs.len(), 2);

@@ -10,12 +10,17 @@
 # fine-tune (the default since November 30), scored the same as c2 on the half-years; it was
 # chosen on the full years before the test periods (PERIODS=year: NP and PJM 2014, DE 2013),
 # where the scalers have more drift to follow, before the test periods were run with it.
+# c1-c12 measure every member's prices from zero (`--dnn-origin zero`, as the perceptron then
+# did). c13 (alternating origins, the default since November 30) and c14 (every member from day
+# D-1's level) were chosen between on both the half-years and the full years
+# (scripts/experiments/dnn_price_origin.patch holds them and the variants not kept): c13 had
+# the best mean on both.
 #
 #   [CONFIGS="c2 c12"] [PERIODS=half|year] scripts/dnn_sweep.sh [DATA_DIR (../shared/data/epftoolbox)] [OUT_DIR (target/dnn-sweep)]
 #
 # Needs `target/debug/hcp` (cargo build). Prints one line per run and the average ratio per
 # configuration (runs under OUT_DIR/half or OUT_DIR/year); CONFIGS picks configurations (default:
-# all, about 30 minutes on 2 cores).
+# all, about 35 minutes on 2 cores for the half-years).
 set -euo pipefail
 data=${1:-../shared/data/epftoolbox}
 hcp=${HCP:-target/debug/hcp}
@@ -23,20 +28,22 @@ span=${PERIODS:-half}
 out=${2:-target/dnn-sweep}/$span
 mkdir -p "$out"
 declare -A configs=(
-  [c1]="--dnn-hidden 256,128 --dnn-valid-days 42 --dnn-finetune-scalers keep"
-  [c2]="--dnn-hidden 128,64 --dnn-valid-days 21 --dnn-finetune-scalers keep"
-  [c3]="--dnn-hidden 128,64 --dnn-valid-days 21 --dnn-dropout 0.1 --dnn-finetune-scalers keep"
-  [c4]="--dnn-hidden 128,64 --dnn-valid-days 21 --dnn-weight-decay 1e-3 --dnn-finetune-scalers keep"
-  [c5]="--dnn-hidden 128,64 --dnn-valid-days 42 --dnn-valid random --dnn-learning-rate 3e-4 --dnn-finetune-scalers keep"
-  [c6]="--dnn-hidden 128,64 --dnn-valid-days 21 --dnn-batch 16 --dnn-finetune-scalers keep"
-  [c7]="--dnn-hidden 128,64 --dnn-valid-days 21 --dnn-batch 64 --dnn-finetune-scalers keep"
-  [c8]="--dnn-hidden 128,64 --dnn-valid-days 21 --dnn-learning-rate 3e-3 --dnn-finetune-scalers keep"
-  [c9]="--dnn-hidden 128,64 --dnn-valid-days 21 --dnn-finetune-epochs 60 --dnn-finetune-scalers keep"
-  [c10]="--dnn-hidden 128,64 --dnn-valid-days 21 --dnn-members 8 --dnn-finetune-scalers keep"
-  [c11]="--dnn-hidden 256,128 --dnn-valid-days 21 --dnn-finetune-scalers keep"
-  [c12]="--dnn-hidden 128,64 --dnn-valid-days 21 --dnn-finetune-scalers refit"
+  [c1]="--dnn-hidden 256,128 --dnn-valid-days 42 --dnn-finetune-scalers keep --dnn-origin zero"
+  [c2]="--dnn-hidden 128,64 --dnn-valid-days 21 --dnn-finetune-scalers keep --dnn-origin zero"
+  [c3]="--dnn-hidden 128,64 --dnn-valid-days 21 --dnn-dropout 0.1 --dnn-finetune-scalers keep --dnn-origin zero"
+  [c4]="--dnn-hidden 128,64 --dnn-valid-days 21 --dnn-weight-decay 1e-3 --dnn-finetune-scalers keep --dnn-origin zero"
+  [c5]="--dnn-hidden 128,64 --dnn-valid-days 42 --dnn-valid random --dnn-learning-rate 3e-4 --dnn-finetune-scalers keep --dnn-origin zero"
+  [c6]="--dnn-hidden 128,64 --dnn-valid-days 21 --dnn-batch 16 --dnn-finetune-scalers keep --dnn-origin zero"
+  [c7]="--dnn-hidden 128,64 --dnn-valid-days 21 --dnn-batch 64 --dnn-finetune-scalers keep --dnn-origin zero"
+  [c8]="--dnn-hidden 128,64 --dnn-valid-days 21 --dnn-learning-rate 3e-3 --dnn-finetune-scalers keep --dnn-origin zero"
+  [c9]="--dnn-hidden 128,64 --dnn-valid-days 21 --dnn-finetune-epochs 60 --dnn-finetune-scalers keep --dnn-origin zero"
+  [c10]="--dnn-hidden 128,64 --dnn-valid-days 21 --dnn-members 8 --dnn-finetune-scalers keep --dnn-origin zero"
+  [c11]="--dnn-hidden 256,128 --dnn-valid-days 21 --dnn-finetune-scalers keep --dnn-origin zero"
+  [c12]="--dnn-hidden 128,64 --dnn-valid-days 21 --dnn-finetune-scalers refit --dnn-origin zero"
+  [c13]="--dnn-hidden 128,64 --dnn-valid-days 21 --dnn-finetune-scalers refit --dnn-origin alternate"
+  [c14]="--dnn-hidden 128,64 --dnn-valid-days 21 --dnn-finetune-scalers refit --dnn-origin last-day"
 )
-read -r -a chosen <<<"${CONFIGS:-c1 c2 c3 c4 c5 c6 c7 c8 c9 c10 c11 c12}"
+read -r -a chosen <<<"${CONFIGS:-c1 c2 c3 c4 c5 c6 c7 c8 c9 c10 c11 c12 c13 c14}"
 case $span in
   half) periods=("NP 2014-07-01 2014-12-31" "PJM 2014-07-01 2014-12-31" "DE 2013-07-01 2013-12-31") ;;
   year) periods=("NP 2014-01-01 2014-12-31" "PJM 2014-01-01 2014-12-31" "DE 2013-01-01 2013-12-31") ;;

@@ -6,10 +6,10 @@ use anyhow::{Context, Result};
 use chrono::NaiveDate;
 use clap::{Args, Subcommand, ValueEnum};
 use hcp_training::classifier::{EvaluateConfig, Grid, PodSource, TrainConfig, evaluate, train};
-use hcp_training::day_ahead::{DayAheadConfig, DnnWalk, evaluate_day_ahead};
+use hcp_training::day_ahead::{DayAheadConfig, DnnWalk, MemberOrigins, evaluate_day_ahead};
 use hcp_training::demand::{DemandConfig, evaluate_demand};
 use hcp_training::demand_model::{DemandSource, TrainDemandConfig, train_demand, train_demand_lstm};
-use hcp_training::lstm::day_ahead::{DnnConfig, FinetuneScalers, ValidSplit};
+use hcp_training::lstm::day_ahead::{DnnConfig, FinetuneScalers, PriceOrigin, ValidSplit};
 use hcp_training::price_model::{TrainPriceConfig, train_price, train_price_lstm};
 use hcp_training::realtime::{RealTimeConfig, evaluate_real_time};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -163,6 +163,11 @@ struct DnnArgs {
     /// L2 penalty on the weights (through Adam).
     #[arg(long, default_value_t = 0.0)]
     dnn_weight_decay: f64,
+    /// What the members' prices are measured from: zero (as scaled), last-day (the mean of day
+    /// D-1's scaled prices, subtracted from the lagged prices and the targets and added back), or
+    /// alternate (last-day in members 0, 2, ..., zero in the others).
+    #[arg(long, default_value = "alternate")]
+    dnn_origin: MemberOrigins,
     #[arg(long, default_value_t = 7)]
     dnn_seed: u64,
 }
@@ -183,10 +188,12 @@ impl DnnArgs {
                 patience: self.dnn_patience,
                 dropout: self.dnn_dropout,
                 weight_decay: self.dnn_weight_decay,
+                origin: PriceOrigin::Zero,
                 seed: self.dnn_seed,
             },
             members: self.dnn_members,
             every: self.dnn_every,
+            origins: self.dnn_origin,
         })
     }
 }

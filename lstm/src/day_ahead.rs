@@ -10,6 +10,7 @@
 //! epoch 0 (kept when no epoch beats them on the new validation days); its scalers are refitted
 //! on the new window's training days, as LEAR's are at each recalibration (or kept:
 //! [`FinetuneScalers`]).
+//! Its prices can be measured from day D-1's level rather than from zero ([`PriceOrigin`]).
 //! Initial weights and batch order come from the seed through the crate's own generator, not
 //! burn's global one, so networks fitted on several threads at once are reproducible.
 
@@ -57,6 +58,9 @@ pub struct DnnConfig {
     /// L2 penalty on every weight, through Adam.
     #[serde(default)]
     pub weight_decay: f64,
+    /// What the network's prices are measured from.
+    #[serde(default)]
+    pub origin: PriceOrigin,
     pub seed: u64,
 }
 
@@ -75,6 +79,7 @@ impl Default for DnnConfig {
             patience: 20,
             dropout: 0.0,
             weight_decay: 0.0,
+            origin: PriceOrigin::Zero,
             seed: 7,
         }
     }
@@ -122,6 +127,46 @@ impl std::str::FromStr for FinetuneScalers {
             "refit" => Ok(FinetuneScalers::Refit),
             "keep" => Ok(FinetuneScalers::Keep),
             _ => Err(Error::Invalid(format!("fine-tune scalers {s:?}: expected refit or keep"))),
+        }
+    }
+}
+
+/// What a network's prices are measured from, in the invariant space: zero (the prices as
+/// scaled), or the level of day D-1 (the mean of its 24 scaled prices, subtracted from every
+/// lagged price input and from the targets, and added back to the outputs), so the network
+/// forecasts the day's change from yesterday's level and a level it has not seen moves its
+/// forecast with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PriceOrigin {
+    #[default]
+    Zero,
+    LastDay,
+}
+
+impl std::str::FromStr for PriceOrigin {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<PriceOrigin> {
+        match s {
+            "zero" => Ok(PriceOrigin::Zero),
+            "last-day" => Ok(PriceOrigin::LastDay),
+            _ => Err(Error::Invalid(format!("price origin {s:?}: expected zero or last-day"))),
+        }
+    }
+}
+
+impl PriceOrigin {
+    /// Moves one scaled feature row (LEAR's layout: the lagged prices first, D-1's 24 leading)
+    /// to this origin; returns the origin, which the outputs are then measured from.
+    fn shift(self, row: &mut [f32]) -> f32 {
+        match self {
+            PriceOrigin::Zero => 0.0,
+            PriceOrigin::LastDay => {
+                let level = row[..HOURS].iter().sum::<f32>() / HOURS as f32;
+                row[..HOURS * lear::PRICE_LAGS.len()].iter_mut().for_each(|v| *v -= level);
+                level
+            }
         }
     }
 }
@@ -230,6 +275,7 @@ pub struct DayAheadDnn {
     x_scalers: Vec<Invariant>,
     y_scalers: Vec<Invariant>,
     weights: Vec<Weights>,
+    origin: PriceOrigin,
     pub fit: DnnFit,
 }
 
@@ -303,11 +349,13 @@ impl DayAheadDnn {
         let n_in = raw[0].len();
         if let Some(prev) = init {
             let hidden: Vec<usize> = prev.weights[..prev.weights.len() - 1].iter().map(|l| l.d_out).collect();
-            if prev.n_in() != n_in || hidden != cfg.hidden {
+            if prev.n_in() != n_in || hidden != cfg.hidden || prev.origin != cfg.origin {
                 return Err(Error::Invalid(format!(
-                    "dnn: fine-tuning a network of {} inputs and hidden widths {hidden:?} with {n_in} inputs and hidden widths {:?}",
+                    "dnn: fine-tuning a network of {} inputs, hidden widths {hidden:?} and price origin {:?} with {n_in} inputs, hidden widths {:?} and price origin {:?}",
                     prev.n_in(),
-                    cfg.hidden
+                    prev.origin,
+                    cfg.hidden,
+                    cfg.origin
                 )));
             }
         }
@@ -324,11 +372,15 @@ impl DayAheadDnn {
                 )
             }
         };
-        let x: Vec<f32> = raw.iter().flat_map(|r| scale_features(&x_scalers, r)).collect();
+        let mut x: Vec<f32> = raw.iter().flat_map(|r| scale_features(&x_scalers, r)).collect();
         let y_scalers_ref = &y_scalers;
-        let y: Vec<f32> = (first..d)
+        let mut y: Vec<f32> = (first..d)
             .flat_map(|t| (0..HOURS).map(move |h| y_scalers_ref[h].transform(panel.price[t][h]) as f32))
             .collect();
+        for (xr, yr) in x.chunks_exact_mut(n_in).zip(y.chunks_exact_mut(HOURS)) {
+            let origin = cfg.origin.shift(xr);
+            yr.iter_mut().for_each(|v| *v -= origin);
+        }
 
         let plain = cpu_device();
         let device = plain.clone().autodiff();
@@ -404,6 +456,7 @@ impl DayAheadDnn {
             x_scalers,
             y_scalers,
             weights: kept.weights()?,
+            origin: cfg.origin,
             fit: DnnFit {
                 train_days: train_rows.len(),
                 valid_days: valid_rows.len(),
@@ -427,12 +480,16 @@ impl DayAheadDnn {
         }
         let device = cpu_device();
         let n_in = self.n_in();
-        let x: Vec<f32> =
+        let mut x: Vec<f32> =
             days.iter().flat_map(|&d| scale_features(&self.x_scalers, &lear::features(panel, d))).collect();
+        let origins: Vec<f32> = x.chunks_exact_mut(n_in).map(|row| self.origin.shift(row)).collect();
         let net = Mlp::from_weights(&self.weights, &device);
         let out = net.forward(Tensor::from_data(TensorData::new(x, [days.len(), n_in]), &device));
         let z = out.into_data().try_into_vec::<f32>().expect("the network's outputs are f32");
-        z.chunks_exact(HOURS).map(|row| std::array::from_fn(|h| self.y_scalers[h].inverse(f64::from(row[h])))).collect()
+        z.chunks_exact(HOURS)
+            .zip(origins)
+            .map(|(row, origin)| std::array::from_fn(|h| self.y_scalers[h].inverse(f64::from(row[h] + origin))))
+            .collect()
     }
 }
 
@@ -542,13 +599,65 @@ mod tests {
         // Another network shape is refused, naming both.
         let err = DayAheadDnn::fit(&p, 140, &DnnConfig { hidden: vec![8], ..small() }, Some(&first)).unwrap_err();
         assert!(
-            err.to_string().contains("175 inputs and hidden widths [16] with 175 inputs and hidden widths [8]"),
+            err.to_string().contains(
+                "175 inputs, hidden widths [16] and price origin Zero with 175 inputs, hidden widths [8] and price origin Zero"
+            ),
+            "{err}"
+        );
+        // So is another price origin: the weights were trained on other inputs.
+        let other = DnnConfig { origin: PriceOrigin::LastDay, ..small() };
+        let err = DayAheadDnn::fit(&p, 140, &other, Some(&first)).unwrap_err();
+        assert!(
+            err.to_string().contains("price origin Zero with 175 inputs, hidden widths [16] and price origin LastDay"),
             "{err}"
         );
         assert_eq!("keep".parse::<FinetuneScalers>().unwrap(), FinetuneScalers::Keep);
         assert_eq!("refit".parse::<FinetuneScalers>().unwrap(), FinetuneScalers::Refit);
         let err = "reuse".parse::<FinetuneScalers>().unwrap_err().to_string();
         assert!(err.contains("expected refit or keep"), "{err}");
+    }
+
+    #[test]
+    fn a_last_day_origin_forecasts_around_yesterdays_level() {
+        let p = panel(160);
+        let cfg = DnnConfig { origin: PriceOrigin::LastDay, ..small() };
+        let dnn = DayAheadDnn::fit(&p, 130, &cfg, None).unwrap();
+        // Trained on targets less the level and read back with the level added: it learns the
+        // market as well as the network from zero does.
+        let days: Vec<usize> = (130..160).collect();
+        let f = dnn.forecast(&p, &days);
+        let (mut err, mut naive) = (0.0, 0.0);
+        for (k, &d) in days.iter().enumerate() {
+            for (h, actual) in p.price[d].iter().enumerate() {
+                err += (f[k][h] - actual).abs();
+                naive += (p.price[d - 1][h] - actual).abs();
+            }
+        }
+        assert!(err < 0.8 * naive, "dnn {err} vs yesterday {naive}");
+        // A network that outputs zero forecasts each hour at D-1's level (the mean of its 24
+        // scaled prices) mapped back through that hour's scaler; from zero, at the hour's median.
+        for (origin, fitted) in
+            [(PriceOrigin::LastDay, dnn), (PriceOrigin::Zero, DayAheadDnn::fit(&p, 130, &small(), None).unwrap())]
+        {
+            let mut silent = fitted.clone();
+            silent.weights.iter_mut().for_each(|l| {
+                l.w.fill(0.0);
+                l.b.fill(0.0);
+            });
+            for d in [130, 145] {
+                let x = scale_features(&silent.x_scalers, &lear::features(&p, d));
+                let level = match origin {
+                    PriceOrigin::LastDay => x[..HOURS].iter().sum::<f32>() / HOURS as f32,
+                    PriceOrigin::Zero => 0.0,
+                };
+                let expected: Day = std::array::from_fn(|h| silent.y_scalers[h].inverse(f64::from(level)));
+                assert_eq!(silent.forecast(&p, &[d]), vec![expected], "{origin:?}, day {d}");
+            }
+        }
+        assert_eq!("last-day".parse::<PriceOrigin>().unwrap(), PriceOrigin::LastDay);
+        assert_eq!("zero".parse::<PriceOrigin>().unwrap(), PriceOrigin::Zero);
+        let err = "yesterday".parse::<PriceOrigin>().unwrap_err().to_string();
+        assert!(err.contains("expected zero or last-day"), "{err}");
     }
 
     #[test]

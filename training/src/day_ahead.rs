@@ -17,7 +17,7 @@ use std::time::Instant;
 use hcp_datasets::ingest::{Format, parse};
 use hcp_datasets::rows::{exogenous_rows, price_rows};
 use hcp_datasets::{Table, WriteOptions};
-use hcp_lstm::day_ahead::{DayAheadDnn, DnnConfig, DnnFit, FinetuneScalers, ValidSplit};
+use hcp_lstm::day_ahead::{DayAheadDnn, DnnConfig, DnnFit, FinetuneScalers, PriceOrigin, ValidSplit};
 use hcp_models::forecast::lasso::PathConfig;
 use hcp_models::forecast::lear::{self, Lear};
 use hcp_models::forecast::{Accumulator, Day, DayAheadPanel, ErrorBands, HOURS, Naive, Scores};
@@ -116,17 +116,55 @@ pub struct DayAheadConfig {
 /// `config.seed + 1`, …), each fitted from random weights at the walk's first day and then
 /// fine-tuned every `every` days on the days before it (`config.finetune_scalers`: with their
 /// scalers refitted there, or the first fit's kept); `dnn` is their mean and
-/// `ensemble_lear_dnn` the mean of `dnn` and `lear`.
+/// `ensemble_lear_dnn` the mean of `dnn` and `lear`. Each member's price origin is `origins`'
+/// choice for it (it replaces `config.origin`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DnnWalk {
     pub config: DnnConfig,
     pub members: usize,
     pub every: usize,
+    pub origins: MemberOrigins,
 }
 
 impl Default for DnnWalk {
     fn default() -> Self {
-        DnnWalk { config: DnnConfig::default(), members: 4, every: 7 }
+        DnnWalk { config: DnnConfig::default(), members: 4, every: 7, origins: MemberOrigins::Alternate }
+    }
+}
+
+/// The members' price origins ([`PriceOrigin`]): all from zero, all from day D-1's level, or
+/// alternating (members 0, 2, … from D-1's level, 1, 3, … from zero), so the mean has networks
+/// of both kinds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MemberOrigins {
+    Zero,
+    LastDay,
+    Alternate,
+}
+
+impl MemberOrigins {
+    /// Member `m`'s origin.
+    pub fn of(self, m: usize) -> PriceOrigin {
+        match self {
+            MemberOrigins::Zero => PriceOrigin::Zero,
+            MemberOrigins::LastDay => PriceOrigin::LastDay,
+            MemberOrigins::Alternate if m.is_multiple_of(2) => PriceOrigin::LastDay,
+            MemberOrigins::Alternate => PriceOrigin::Zero,
+        }
+    }
+}
+
+impl std::str::FromStr for MemberOrigins {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<MemberOrigins> {
+        match s {
+            "zero" => Ok(MemberOrigins::Zero),
+            "last-day" => Ok(MemberOrigins::LastDay),
+            "alternate" => Ok(MemberOrigins::Alternate),
+            _ => Err(Error::Invalid(format!("member origins {s:?}: expected zero, last-day or alternate"))),
+        }
     }
 }
 
@@ -420,7 +458,7 @@ fn walk_dnn(
     let total = members.len() * starts.len();
     let done = AtomicUsize::new(0);
     fit_blocks(&members, threads, &|_, _| {}, |m| {
-        let config = DnnConfig { seed: walk.config.seed + m as u64, ..walk.config.clone() };
+        let config = DnnConfig { seed: walk.config.seed + m as u64, origin: walk.origins.of(m), ..walk.config.clone() };
         let mut days = Vec::with_capacity(test_end + 1 - walk_start);
         let mut fits = Vec::with_capacity(starts.len());
         let mut last: Option<DayAheadDnn> = None;
@@ -476,7 +514,7 @@ impl DayAheadReport {
                 dnn.fits.iter().filter_map(|m| m.first()).map(|f| f.best_epoch.to_string()).collect();
             s += &format!(
                 "\n\ndnn: {} networks of hidden layers {:?}, each fitted on the last {} days ({} of them validating: {}) \
-                 and fine-tuned every {} days (scalers {}): {fits} fits, {epochs} epochs (best epoch of the first fits: {}) in {:.1} s.",
+                 and fine-tuned every {} days (scalers {}; prices from {}): {fits} fits, {epochs} epochs (best epoch of the first fits: {}) in {:.1} s.",
                 dnn.walk.members,
                 dnn.walk.config.hidden,
                 dnn.walk.config.window_days,
@@ -489,6 +527,11 @@ impl DayAheadReport {
                 match dnn.walk.config.finetune_scalers {
                     FinetuneScalers::Refit => "refitted",
                     FinetuneScalers::Keep => "kept",
+                },
+                match dnn.walk.origins {
+                    MemberOrigins::Zero => "zero",
+                    MemberOrigins::LastDay => "day D-1's level",
+                    MemberOrigins::Alternate => "day D-1's level in members 0, 2, …, zero in the others",
                 },
                 first.join(", "),
                 dnn.elapsed_s

@@ -6,7 +6,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use chrono::{Duration, NaiveDate};
-use hcp_training::day_ahead::{DayAheadConfig, DnnWalk, evaluate_day_ahead};
+use hcp_training::day_ahead::{DayAheadConfig, DnnWalk, MemberOrigins, evaluate_day_ahead};
 use hcp_training::lstm::day_ahead::DnnConfig;
 use hcp_training::realtime::{RealTimeConfig, evaluate_real_time};
 use polars::prelude::*;
@@ -132,7 +132,9 @@ fn day_ahead_forecasts_ignore_prices_after_their_issue_and_lear_beats_the_naive(
             dropout: 0.1,
             ..DnnConfig::default()
         };
-        cfg.dnn = Some(DnnWalk { config, members: 2, every: 5 });
+        // Alternating origins: member 0 measures its prices from day D-1's level, member 1 from
+        // zero, so the no-look-ahead check covers both.
+        cfg.dnn = Some(DnnWalk { config, members: 2, every: 5, origins: MemberOrigins::Alternate });
         let last = std::sync::Mutex::new((0, 0));
         let report = evaluate_day_ahead(&cfg, &|done, total| *last.lock().unwrap() = (done, total)).unwrap();
         // LEAR's 22 recalibrations of the 64 walked days, then 2 x 13 perceptron fits.

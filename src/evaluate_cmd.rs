@@ -625,6 +625,10 @@ mod tests {
     fn dnn_flags_default_to_the_library_defaults() {
         assert_eq!(Probe::parse_from(["hcp", "--dnn"]).dnn.walk(), Some(DnnWalk::default()));
         assert_eq!(Probe::parse_from(["hcp"]).dnn.walk(), None);
+        let walk = Probe::parse_from(["hcp", "--dnn", "--dnn-origin", "last-day"]).dnn.walk().unwrap();
+        assert_eq!(walk.origins, MemberOrigins::LastDay);
+        let refused = Probe::try_parse_from(["hcp", "--dnn", "--dnn-origin", "yesterday"]).err().unwrap().to_string();
+        assert!(refused.contains("member origins \"yesterday\": expected zero, last-day or alternate"), "{refused}");
     }
 
     #[derive(Parser)]

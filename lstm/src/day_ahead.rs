@@ -85,6 +85,20 @@ impl Default for DnnConfig {
     }
 }
 
+/// The value named `s` among `choices` (a flag's words and what they mean); anything else is
+/// refused naming `what` and every word ("expected a, b or c").
+pub fn parse_choice<T: Copy>(what: &str, s: &str, choices: &[(&str, T)]) -> Result<T> {
+    if let Some(&(_, value)) = choices.iter().find(|(name, _)| *name == s) {
+        return Ok(value);
+    }
+    let names: Vec<&str> = choices.iter().map(|(name, _)| *name).collect();
+    let expected = match names.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+        _ => names.join(""),
+    };
+    Err(Error::Invalid(format!("{what} {s:?}: expected {expected}")))
+}
+
 /// The days of a fit's window that validate: the last ones (by time: every validation day
 /// after every training day), or days drawn from the whole window by the seed (as the
 /// benchmark's DNN draws them), so that the newest days train too.
@@ -100,11 +114,7 @@ impl std::str::FromStr for ValidSplit {
     type Err = Error;
 
     fn from_str(s: &str) -> Result<ValidSplit> {
-        match s {
-            "last" => Ok(ValidSplit::Last),
-            "random" => Ok(ValidSplit::Random),
-            _ => Err(Error::Invalid(format!("validation split {s:?}: expected last or random"))),
-        }
+        parse_choice("validation split", s, &[("last", ValidSplit::Last), ("random", ValidSplit::Random)])
     }
 }
 
@@ -123,11 +133,7 @@ impl std::str::FromStr for FinetuneScalers {
     type Err = Error;
 
     fn from_str(s: &str) -> Result<FinetuneScalers> {
-        match s {
-            "refit" => Ok(FinetuneScalers::Refit),
-            "keep" => Ok(FinetuneScalers::Keep),
-            _ => Err(Error::Invalid(format!("fine-tune scalers {s:?}: expected refit or keep"))),
-        }
+        parse_choice("fine-tune scalers", s, &[("refit", FinetuneScalers::Refit), ("keep", FinetuneScalers::Keep)])
     }
 }
 
@@ -148,11 +154,7 @@ impl std::str::FromStr for PriceOrigin {
     type Err = Error;
 
     fn from_str(s: &str) -> Result<PriceOrigin> {
-        match s {
-            "zero" => Ok(PriceOrigin::Zero),
-            "last-day" => Ok(PriceOrigin::LastDay),
-            _ => Err(Error::Invalid(format!("price origin {s:?}: expected zero or last-day"))),
-        }
+        parse_choice("price origin", s, &[("zero", PriceOrigin::Zero), ("last-day", PriceOrigin::LastDay)])
     }
 }
 
@@ -658,6 +660,16 @@ mod tests {
         assert_eq!("zero".parse::<PriceOrigin>().unwrap(), PriceOrigin::Zero);
         let err = "yesterday".parse::<PriceOrigin>().unwrap_err().to_string();
         assert!(err.contains("expected zero or last-day"), "{err}");
+    }
+
+    #[test]
+    fn a_choice_is_read_by_its_word_and_a_wrong_word_is_refused_naming_them_all() {
+        let choices = [("a", 1), ("b", 2), ("c", 3)];
+        assert_eq!(parse_choice("letter", "b", &choices).unwrap(), 2);
+        let err = parse_choice("letter", "d", &choices).unwrap_err().to_string();
+        assert!(err.ends_with("letter \"d\": expected a, b or c"), "{err}");
+        let err = parse_choice("only", "x", &[("a", 1)]).unwrap_err().to_string();
+        assert!(err.ends_with("only \"x\": expected a"), "{err}");
     }
 
     #[test]

@@ -17,7 +17,7 @@ use std::time::Instant;
 use hcp_datasets::ingest::{Format, parse};
 use hcp_datasets::rows::{exogenous_rows, price_rows};
 use hcp_datasets::{Table, WriteOptions};
-use hcp_lstm::day_ahead::{DayAheadDnn, DnnConfig, DnnFit, FinetuneScalers, PriceOrigin, ValidSplit};
+use hcp_lstm::day_ahead::{DayAheadDnn, DnnConfig, DnnFit, FinetuneScalers, PriceOrigin, ValidSplit, parse_choice};
 use hcp_models::forecast::lasso::PathConfig;
 use hcp_models::forecast::lear::{self, Lear};
 use hcp_models::forecast::{Accumulator, Day, DayAheadPanel, ErrorBands, HOURS, Naive, Scores};
@@ -159,12 +159,12 @@ impl std::str::FromStr for MemberOrigins {
     type Err = Error;
 
     fn from_str(s: &str) -> Result<MemberOrigins> {
-        match s {
-            "zero" => Ok(MemberOrigins::Zero),
-            "last-day" => Ok(MemberOrigins::LastDay),
-            "alternate" => Ok(MemberOrigins::Alternate),
-            _ => Err(Error::Invalid(format!("member origins {s:?}: expected zero, last-day or alternate"))),
-        }
+        let choices = [
+            ("zero", MemberOrigins::Zero),
+            ("last-day", MemberOrigins::LastDay),
+            ("alternate", MemberOrigins::Alternate),
+        ];
+        Ok(parse_choice("member origins", s, &choices)?)
     }
 }
 
@@ -539,5 +539,20 @@ impl DayAheadReport {
         }
         s += &format!("\n\n{} recalibrations on {} threads in {:.1} s.\n", r.recalibrations, r.threads, r.elapsed_s);
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn alternating_origins_measure_even_members_from_yesterdays_level() {
+        use PriceOrigin::{LastDay, Zero};
+        let of = |origins: MemberOrigins| (0..4).map(|m| origins.of(m)).collect::<Vec<_>>();
+        assert_eq!(of(MemberOrigins::Alternate), [LastDay, Zero, LastDay, Zero]);
+        assert_eq!(of(MemberOrigins::Zero), [Zero; 4]);
+        assert_eq!(of(MemberOrigins::LastDay), [LastDay; 4]);
+        assert_eq!("alternate".parse::<MemberOrigins>().unwrap(), MemberOrigins::Alternate);
     }
 }

@@ -43,16 +43,13 @@ pub fn hourly_prices(hours: usize, r: &mut Mix) -> HourlyPrices {
 
 /// `days` of a day-ahead market (day 0 = 1970-01-01) whose hourly price follows one exogenous
 /// series, "load" (daily shape, lower at weekends), plus an AR(1) day level and noise: what LEAR
-/// and the perceptron should learn. `seed` drives a 64-bit LCG.
+/// and the perceptron should learn. `seed` starts the [`Mix`] noise.
 pub fn load_driven_panel(days: usize, seed: u64) -> DayAheadPanel {
     let mut price = Vec::new();
     let mut load = Vec::new();
     let mut level = 0.0;
-    let mut state = seed;
-    let mut noise = || {
-        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        ((state >> 11) as f64 / (1u64 << 53) as f64) - 0.5
-    };
+    let mut r = Mix(seed);
+    let mut noise = || r.noise();
     for d in 0..days {
         level = 0.8 * level + 1.0 * noise();
         let weekend = matches!((d + 3) % 7, 5 | 6);

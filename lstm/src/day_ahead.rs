@@ -150,14 +150,6 @@ pub enum PriceOrigin {
     LastDay,
 }
 
-impl std::str::FromStr for PriceOrigin {
-    type Err = Error;
-
-    fn from_str(s: &str) -> Result<PriceOrigin> {
-        parse_choice("price origin", s, &[("zero", PriceOrigin::Zero), ("last-day", PriceOrigin::LastDay)])
-    }
-}
-
 impl PriceOrigin {
     /// Moves one scaled feature row (LEAR's layout: the lagged prices first, D-1's 24 leading)
     /// to this origin; returns the origin, which the outputs are then measured from.
@@ -656,10 +648,6 @@ mod tests {
                 assert_eq!(silent.forecast(&p, &[d]), vec![expected], "{origin:?}, day {d}");
             }
         }
-        assert_eq!("last-day".parse::<PriceOrigin>().unwrap(), PriceOrigin::LastDay);
-        assert_eq!("zero".parse::<PriceOrigin>().unwrap(), PriceOrigin::Zero);
-        let err = "yesterday".parse::<PriceOrigin>().unwrap_err().to_string();
-        assert!(err.contains("expected zero or last-day"), "{err}");
     }
 
     #[test]

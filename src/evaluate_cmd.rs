@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use chrono::NaiveDate;
 use clap::{Args, Subcommand, ValueEnum};
+use hcp_models::forecast::Trend;
 use hcp_training::classifier::{EvaluateConfig, Grid, PodSource, TrainConfig, evaluate, train};
 use hcp_training::day_ahead::{DayAheadConfig, DnnWalk, MemberOrigins, evaluate_day_ahead};
 use hcp_training::demand::{DemandConfig, evaluate_demand};
@@ -95,6 +96,11 @@ struct EvaluatePriceArgs {
     /// LEAR calibration windows in days (the benchmark's four by default; epftoolbox only).
     #[arg(long, value_delimiter = ',', default_value = "56,84,1092,1456")]
     windows: Vec<usize>,
+    /// What LEAR's prices are measured from, one model per window and trend (epftoolbox only):
+    /// `none` (the benchmark's LEAR) and `hp:LAMBDA` (the prices less the Hodrick-Prescott trend
+    /// of the window's daily means, smoothing LAMBDA per day²).
+    #[arg(long, value_delimiter = ',', default_value = "none,hp:1e6", value_parser = parse_trend)]
+    lear_trends: Vec<Trend>,
     /// Days of each model's own past errors behind its quantiles (default: 91 for epftoolbox,
     /// 28 for ercot).
     #[arg(long)]
@@ -550,6 +556,7 @@ fn evaluate_price(a: EvaluatePriceArgs) -> Result<()> {
             cfg.dnn = a.dnn.walk();
             cfg.test_end_day = a.test_end.map(days_since_epoch);
             cfg.windows = a.windows;
+            cfg.trends = a.lear_trends;
             cfg.recalibrate_every = a.recalibrate_every.unwrap_or(1);
             cfg.band_days = a.band_days.unwrap_or(91);
             if let Some(t) = a.threads {
@@ -607,9 +614,14 @@ fn evaluate_demand_cmd(a: EvaluateDemandArgs) -> Result<()> {
     Ok(())
 }
 
+fn parse_trend(word: &str) -> Result<Trend, String> {
+    Trend::parse("--lear-trends", word).map_err(|e| e.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use clap::Parser;
+    use hcp_training::day_ahead::DEFAULT_TRENDS;
 
     use super::*;
 
@@ -629,6 +641,26 @@ mod tests {
         assert_eq!(walk.origins, MemberOrigins::LastDay);
         let refused = Probe::try_parse_from(["hcp", "--dnn", "--dnn-origin", "yesterday"]).err().unwrap().to_string();
         assert!(refused.contains("member origins \"yesterday\": expected zero, last-day or alternate"), "{refused}");
+    }
+
+    #[derive(Parser)]
+    struct PriceProbe {
+        #[command(flatten)]
+        price: EvaluatePriceArgs,
+    }
+
+    #[test]
+    fn lear_trends_default_to_the_library_defaults_and_a_wrong_word_is_refused_by_flag() {
+        let args = |extra: &[&str]| {
+            let mut a =
+                vec!["hcp", "--format", "epftoolbox", "--input", "x", "--test-start", "2015-01-01", "--out", "o"];
+            a.extend(extra);
+            PriceProbe::try_parse_from(a)
+        };
+        assert_eq!(args(&[]).unwrap().price.lear_trends, DEFAULT_TRENDS);
+        assert_eq!(args(&["--lear-trends", "none"]).unwrap().price.lear_trends, [Trend::None]);
+        let refused = args(&["--lear-trends", "none,hp:0"]).err().unwrap().to_string();
+        assert!(refused.contains("--lear-trends: \"hp:0\" is neither none nor hp:LAMBDA"), "{refused}");
     }
 
     #[derive(Parser)]

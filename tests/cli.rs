@@ -420,6 +420,8 @@ fn evaluate_price_walks_real_markets_and_names_a_missing_point() {
         "naive_benchmark",
         "lear_56",
         "lear_84",
+        "lear_56_hp1e6",
+        "lear_84_hp1e6",
         "lear",
         "dnn",
         "ensemble_lear_dnn",

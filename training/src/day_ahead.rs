@@ -20,7 +20,7 @@ use hcp_datasets::{Table, WriteOptions};
 use hcp_lstm::day_ahead::{DayAheadDnn, DnnConfig, DnnFit, FinetuneScalers, PriceOrigin, ValidSplit, parse_choice};
 use hcp_models::forecast::lasso::PathConfig;
 use hcp_models::forecast::lear::{self, Lear};
-use hcp_models::forecast::{Accumulator, Day, DayAheadPanel, ErrorBands, HOURS, Naive, Scores};
+use hcp_models::forecast::{Accumulator, Day, DayAheadPanel, ErrorBands, HOURS, Naive, Scores, Trend};
 use serde::Serialize;
 
 use crate::forecast_rows::{Forecast, RowLabels};
@@ -102,6 +102,8 @@ pub struct DayAheadConfig {
     pub test_end_day: Option<i64>,
     /// LEAR calibration windows, days.
     pub windows: Vec<usize>,
+    /// What LEAR's prices are measured from: one model per window and trend (`--lear-trends`).
+    pub trends: Vec<Trend>,
     pub recalibrate_every: usize,
     pub band_days: usize,
     pub threads: usize,
@@ -175,6 +177,7 @@ impl DayAheadConfig {
             test_start_day,
             test_end_day: None,
             windows: lear::BENCHMARK_WINDOWS.to_vec(),
+            trends: DEFAULT_TRENDS.to_vec(),
             recalibrate_every: 1,
             band_days: 91,
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -196,10 +199,16 @@ pub struct ModelScores {
     pub mae_by_hour: Vec<f64>,
 }
 
-/// Training days a LEAR window actually had (fewer than the window where history is short).
+/// LEAR's trends by default: the benchmark's model and one calibrated without the prices'
+/// Hodrick-Prescott trend, chosen on the validation periods (README, "Choosing LEAR's trends").
+pub const DEFAULT_TRENDS: [Trend; 2] = [Trend::None, Trend::HodrickPrescott { lambda: 1e6 }];
+
+/// Training days a LEAR model actually had (fewer than the window where history is short).
 #[derive(Debug, Clone, Serialize)]
 pub struct WindowUse {
+    pub model_id: String,
     pub window_days: usize,
+    pub trend: Trend,
     pub min_samples: usize,
     pub max_samples: usize,
 }
@@ -246,17 +255,20 @@ const ENSEMBLE: &str = "lear";
 const DNN: &str = "dnn";
 const LEAR_DNN: &str = "ensemble_lear_dnn";
 
-fn window_id(window: usize) -> String {
-    format!("lear_{window}")
+fn window_id(window: usize, trend: Trend) -> String {
+    format!("lear_{window}{}", trend.id_suffix())
 }
 
 /// Runs the walk-forward evaluation and writes `forecasts.parquet`, `metrics.json` and
 /// `report.md` under `cfg.out`. `progress(done, total)` is called as recalibrations finish.
 pub fn evaluate_day_ahead(cfg: &DayAheadConfig, progress: &(dyn Fn(usize, usize) + Sync)) -> Result<DayAheadReport> {
     let started = Instant::now();
-    if cfg.windows.is_empty() || cfg.recalibrate_every == 0 || cfg.band_days == 0 {
-        return Err(Error::Invalid("windows, --recalibrate-every and the band days must be positive".into()));
+    if cfg.windows.is_empty() || cfg.trends.is_empty() || cfg.recalibrate_every == 0 || cfg.band_days == 0 {
+        return Err(Error::Invalid("windows, trends, --recalibrate-every and the band days must be positive".into()));
     }
+    // One LEAR per trend and window, in that order.
+    let specs: Vec<(usize, Trend)> =
+        cfg.trends.iter().flat_map(|&t| cfg.windows.iter().map(move |&w| (w, t))).collect();
     // The perceptron's settings are checked before LEAR's minutes of fitting, not after.
     if let Some(walk) = &cfg.dnn {
         if walk.members == 0 || walk.every == 0 {
@@ -298,21 +310,21 @@ pub fn evaluate_day_ahead(cfg: &DayAheadConfig, progress: &(dyn Fn(usize, usize)
     // The progress counts LEAR's recalibrations, then the perceptrons' fits.
     let dnn_fits = cfg.dnn.as_ref().map_or(0, |w| w.members * (test_end + 1 - walk_start).div_ceil(w.every));
 
-    // Per block, per window: the LEAR forecasts of the block's days and the training days used.
+    // Per block, per model: the LEAR forecasts of the block's days and the training days used.
     let fitted = fit_blocks(&blocks, cfg.threads, &|done, total| progress(done, total + dnn_fits), |first| {
         let last = (first + cfg.recalibrate_every - 1).min(test_end);
-        cfg.windows
+        specs
             .iter()
-            .map(|&window| {
-                let model = Lear::fit(panel, first, window, &cfg.path)?;
+            .map(|&(window, trend)| {
+                let model = Lear::fit_without(panel, first, window, trend, &cfg.path)?;
                 let days: Vec<Day> = (first..=last).map(|d| model.forecast(panel, d)).collect();
                 Ok((days, model.samples))
             })
             .collect::<Result<Vec<_>>>()
     })?;
-    // LEAR forecasts per window, by day offset from walk_start; training days per window.
-    let mut lear_points: Vec<Vec<Day>> = vec![Vec::with_capacity(test_end + 1 - walk_start); cfg.windows.len()];
-    let mut samples = vec![(usize::MAX, 0); cfg.windows.len()];
+    // LEAR forecasts per model, by day offset from walk_start; training days per model.
+    let mut lear_points: Vec<Vec<Day>> = vec![Vec::with_capacity(test_end + 1 - walk_start); specs.len()];
+    let mut samples = vec![(usize::MAX, 0); specs.len()];
     for block in fitted {
         for (w, (days, n)) in block.into_iter().enumerate() {
             lear_points[w].extend(days);
@@ -333,9 +345,7 @@ pub fn evaluate_day_ahead(cfg: &DayAheadConfig, progress: &(dyn Fn(usize, usize)
         None => (Vec::new(), None),
     };
     let lear_mean = |d: usize| -> Day {
-        std::array::from_fn(|h| {
-            lear_points.iter().map(|w| w[d - walk_start][h]).sum::<f64>() / cfg.windows.len() as f64
-        })
+        std::array::from_fn(|h| lear_points.iter().map(|w| w[d - walk_start][h]).sum::<f64>() / specs.len() as f64)
     };
     let dnn_mean = |d: usize| -> Day {
         std::array::from_fn(|h| dnn_points.iter().map(|m| m[d - walk_start][h]).sum::<f64>() / dnn_points.len() as f64)
@@ -343,13 +353,13 @@ pub fn evaluate_day_ahead(cfg: &DayAheadConfig, progress: &(dyn Fn(usize, usize)
 
     // Every model's point forecast per day, in a fixed order.
     let mut model_ids: Vec<String> = Naive::ALL.iter().map(|n| n.id().to_string()).collect();
-    model_ids.extend(cfg.windows.iter().map(|&w| window_id(w)));
+    model_ids.extend(specs.iter().map(|&(w, t)| window_id(w, t)));
     model_ids.push(ENSEMBLE.to_string());
     if cfg.dnn.is_some() {
         model_ids.extend([DNN.to_string(), LEAR_DNN.to_string()]);
     }
     let point = |m: usize, d: usize| -> Day {
-        let lear_end = Naive::ALL.len() + cfg.windows.len();
+        let lear_end = Naive::ALL.len() + specs.len();
         if m < Naive::ALL.len() {
             Naive::ALL[m].forecast(panel, d).expect("a week of history before every walked day")
         } else if m < lear_end {
@@ -421,11 +431,16 @@ pub fn evaluate_day_ahead(cfg: &DayAheadConfig, progress: &(dyn Fn(usize, usize)
         recalibrate_every_days: cfg.recalibrate_every,
         recalibrations: blocks.len(),
         band_days: cfg.band_days,
-        windows: cfg
-            .windows
+        windows: specs
             .iter()
             .zip(samples)
-            .map(|(&w, (lo, hi))| WindowUse { window_days: w, min_samples: lo, max_samples: hi })
+            .map(|(&(w, trend), (lo, hi))| WindowUse {
+                model_id: window_id(w, trend),
+                window_days: w,
+                trend,
+                min_samples: lo,
+                max_samples: hi,
+            })
             .collect(),
         models,
         dnn: dnn_report,
@@ -503,9 +518,9 @@ impl DayAheadReport {
                 m.scores.mae, m.rmae, m.scores.smape_percent, m.scores.rmse, m.scores.pinball, m.scores.coverage_80
             );
         }
-        s += "\nLEAR windows (training days used, min..max):";
+        s += "\nLEAR models (training days used, min..max):";
         for w in &r.windows {
-            s += &format!(" {} d: {}..{};", w.window_days, w.min_samples, w.max_samples);
+            s += &format!(" `{}`: {}..{};", w.model_id, w.min_samples, w.max_samples);
         }
         if let Some(dnn) = &r.dnn {
             let fits: usize = dnn.fits.iter().map(Vec::len).sum();

@@ -7,11 +7,13 @@
 //! Prices and exogenous inputs pass through the [`Invariant`] transformation fitted on the
 //! calibration window (per column); the dummies do not. Each hour's penalty is chosen by AIC
 //! along the lasso path. The benchmark's product is the average of four such models calibrated
-//! on the last 56, 84, 1,092 and 1,456 days.
+//! on the last 56, 84, 1,092 and 1,456 days. A model can also be calibrated on the window's
+//! prices less their long-term [`Trend`] and forecast the day's price less the last day's trend.
 
 use super::lasso::{self, Design, Linear, PathConfig};
 use super::panel::{Day, DayAheadPanel, HOURS};
 use super::scaler::Invariant;
+use super::trend::Trend;
 use crate::error::{Error, Result};
 
 /// Days of price history the features reach back.
@@ -61,12 +63,28 @@ pub struct Lear {
     y_scalers: Vec<Invariant>,
     models: Vec<Linear>,
     pub alphas: Vec<f64>,
+    /// What the prices were measured from.
+    pub trend: Trend,
+    /// Days from the first price the fit read to the day it forecast: the span a forecast
+    /// recomputes the trend over (ending before the day it forecasts).
+    span: usize,
 }
 
 impl Lear {
     /// Calibrates on the `window` days before day `d` (as the benchmark does: the window's
     /// first week only feeds lags), so it forecasts day `d` from prices up to `d - 1`.
     pub fn fit(panel: &DayAheadPanel, d: usize, window: usize, path: &PathConfig) -> Result<Lear> {
+        Lear::fit_without(panel, d, window, Trend::None, path)
+    }
+
+    /// [`Lear::fit`] on the prices less their `trend`, computed over the window alone.
+    pub fn fit_without(
+        panel: &DayAheadPanel,
+        d: usize,
+        window: usize,
+        trend: Trend,
+        path: &PathConfig,
+    ) -> Result<Lear> {
         if d > panel.days() {
             return Err(Error::Invalid(format!("day {d} is past the panel's {} days", panel.days())));
         }
@@ -80,7 +98,9 @@ impl Lear {
                 ),
             });
         }
-        let raw: Vec<Vec<f64>> = (first..d).map(|t| features(panel, t)).collect();
+        let span = d - (first - MAX_LAG);
+        let (panel, _) = trend.remove(panel, d - span, d);
+        let raw: Vec<Vec<f64>> = (first..d).map(|t| features(&panel, t)).collect();
         let x_scalers = feature_scalers(&raw.iter().collect::<Vec<_>>());
         let rows: Vec<Vec<f64>> = raw.into_iter().map(|r| transform(&x_scalers, r)).collect();
         let design = Design::new(&rows);
@@ -96,13 +116,16 @@ impl Lear {
             models.push(chosen.model);
             alphas.push(chosen.alpha);
         }
-        Ok(Lear { samples: d - first, x_scalers, y_scalers, models, alphas })
+        Ok(Lear { samples: d - first, x_scalers, y_scalers, models, alphas, trend, span })
     }
 
     /// The 24 prices of day `d`: reads prices up to `d - 1` and exogenous forecasts up to `d`.
+    /// With a trend, the trend is recomputed over as many days as the fit read, ending at
+    /// `d - 1`, and its value on `d - 1` added back.
     pub fn forecast(&self, panel: &DayAheadPanel, d: usize) -> Day {
-        let x = transform(&self.x_scalers, features(panel, d));
-        std::array::from_fn(|h| self.y_scalers[h].inverse(self.models[h].predict(&x)))
+        let (panel, level) = self.trend.remove(panel, d.saturating_sub(self.span), d);
+        let x = transform(&self.x_scalers, features(&panel, d));
+        std::array::from_fn(|h| self.y_scalers[h].inverse(self.models[h].predict(&x)) + level)
     }
 
     /// Nonzero coefficients per hour: how sparse the calibrated models are.
@@ -135,34 +158,59 @@ mod tests {
         crate::forecast::synthetic::load_driven_panel(days, 12345)
     }
 
+    const HP: Trend = Trend::HodrickPrescott { lambda: 1e6 };
+
     #[test]
     fn learns_a_load_driven_market_better_than_the_naive_forecasts() {
         let p = panel(200);
-        let lear = Lear::fit(&p, 150, 84, &PathConfig::default()).unwrap();
-        assert_eq!(lear.samples, 77);
-        let (mut lear_err, mut naive_err) = (0.0, 0.0);
-        for d in 150..200 {
-            let f = lear.forecast(&p, d);
-            for ((forecast, yesterday), actual) in f.iter().zip(&p.price[d - 1]).zip(&p.price[d]) {
-                lear_err += (forecast - actual).abs();
-                naive_err += (yesterday - actual).abs();
+        for trend in [Trend::None, HP] {
+            let lear = Lear::fit_without(&p, 150, 84, trend, &PathConfig::default()).unwrap();
+            assert_eq!(lear.samples, 77);
+            let (mut lear_err, mut naive_err) = (0.0, 0.0);
+            for d in 150..200 {
+                let f = lear.forecast(&p, d);
+                for ((forecast, yesterday), actual) in f.iter().zip(&p.price[d - 1]).zip(&p.price[d]) {
+                    lear_err += (forecast - actual).abs();
+                    naive_err += (yesterday - actual).abs();
+                }
             }
+            assert!(lear_err < 0.8 * naive_err, "{trend}: LEAR {lear_err} vs naive {naive_err}");
+            assert!(lear.nonzero().iter().all(|&k| k < feature_count(1)), "the lasso drops features");
         }
-        assert!(lear_err < 0.8 * naive_err, "LEAR {lear_err} vs naive {naive_err}");
-        assert!(lear.nonzero().iter().all(|&k| k < feature_count(1)), "the lasso drops features");
+    }
+
+    #[test]
+    fn a_detrended_model_is_the_plain_model_of_the_detrended_prices_with_the_trend_added_back() {
+        let p = panel(200);
+        let (fit_day, window) = (150, 84);
+        let lear = Lear::fit_without(&p, fit_day, window, HP, &PathConfig::default()).unwrap();
+        let (at_fit, _) = HP.remove(&p, fit_day - window, fit_day);
+        let plain = Lear::fit(&at_fit, fit_day, window, &PathConfig::default()).unwrap();
+        assert_eq!(plain.samples, lear.samples);
+        // Days after the fit (a weekly recalibration forecasts seven): the trend is recomputed
+        // over the same number of days, ending the day before.
+        for d in fit_day..fit_day + 7 {
+            let (now, level) = HP.remove(&p, d - window, d);
+            let want = plain.forecast(&now, d).map(|v| v + level);
+            assert_eq!(lear.forecast(&p, d), want, "day {d}");
+            assert!(level > 10.0, "the trend is a price level, {level}");
+        }
     }
 
     #[test]
     fn the_forecast_ignores_the_prices_of_its_own_day_and_later() {
         let p = panel(120);
-        let lear = Lear::fit(&p, 100, 56, &PathConfig::default()).unwrap();
-        let before = lear.forecast(&p, 100);
-        let mut changed = p.clone();
-        for d in 100..120 {
-            changed.price[d] = [9999.0; HOURS];
+        for trend in [Trend::None, HP] {
+            let lear = Lear::fit_without(&p, 100, 56, trend, &PathConfig::default()).unwrap();
+            let before = lear.forecast(&p, 100);
+            let mut changed = p.clone();
+            for d in 100..120 {
+                changed.price[d] = [9999.0; HOURS];
+            }
+            let refit = Lear::fit_without(&changed, 100, 56, trend, &PathConfig::default()).unwrap();
+            assert_eq!(refit.forecast(&changed, 100), before, "{trend}");
+            assert_eq!(lear.forecast(&changed, 100), before, "{trend}");
         }
-        let refit = Lear::fit(&changed, 100, 56, &PathConfig::default()).unwrap();
-        assert_eq!(refit.forecast(&changed, 100), before);
     }
 
     #[test]

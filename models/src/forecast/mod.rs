@@ -15,9 +15,11 @@ pub mod price;
 pub mod realtime;
 pub mod scaler;
 pub mod synthetic;
+pub mod trend;
 
 pub use bands::ErrorBands;
 pub use lear::Lear;
 pub use metrics::{Accumulator, QUANTILES, Scores};
 pub use naive::Naive;
 pub use panel::{Day, DayAheadPanel, HOURS};
+pub use trend::Trend;

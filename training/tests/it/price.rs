@@ -147,7 +147,12 @@ fn day_ahead_forecasts_ignore_prices_after_their_issue_and_lear_beats_the_naive(
     // Day `cut_day` is forecast at its midnight from prices up to the day before.
     let cut_us = (16_440 + cut_day as i64) * 86_400_000_000;
     let (a, b) = (issued_until(&base, cut_us), issued_until(&changed, cut_us));
-    assert_eq!(a.height(), 31 * 24 * 4 * 8, "31 issue days x 24 h x (mean + 3 quantiles) x 8 models");
+    // Naive x 3, LEAR of two windows with and without the trend (the default trends), their
+    // mean, the perceptrons' and the ensemble.
+    assert_eq!(a.height(), 31 * 24 * 4 * 10, "31 issue days x 24 h x (mean + 3 quantiles) x 10 models");
+    let ids: Vec<&str> = report.windows.iter().map(|w| w.model_id.as_str()).collect();
+    assert_eq!(ids, ["lear_56", "lear_84", "lear_56_hp1e6", "lear_84_hp1e6"]);
+    assert!(ids.iter().all(|m| report.models.contains_key(*m)));
     assert!(a.equals_missing(&b), "a forecast issued before the change moved");
     assert!(!base.equals_missing(&changed), "the change is visible after the cut");
     assert_quantiles_never_cross(&base);

@@ -14,7 +14,8 @@
 # did). c13 (alternating origins, the default since November 30) and c14 (every member from day
 # D-1's level) were chosen between on both the half-years and the full years
 # (scripts/experiments/dnn_price_origin.patch holds them and the variants not kept): c13 had
-# the best mean on both.
+# the best mean on both. LEAR is the benchmark's in every run (`--lear-trends none`: the
+# perceptron was chosen against it; scripts/lear_trend_sweep.sh chose LEAR's trends after).
 #
 #   [CONFIGS="c2 c12"] [PERIODS=half|year] scripts/dnn_sweep.sh [DATA_DIR (../shared/data/epftoolbox)] [OUT_DIR (target/dnn-sweep)]
 #
@@ -55,7 +56,7 @@ for c in "${chosen[@]}"; do
     dir="$out/$c-$market"
     # shellcheck disable=SC2086 # the configuration's flags split on purpose
     "$hcp" evaluate price --format epftoolbox --input "$data/$market.csv.gz" --test-start "$start" \
-      --test-end "$end" --recalibrate-every 7 --out "$dir" --quiet --dnn ${configs[$c]} >/dev/null
+      --test-end "$end" --recalibrate-every 7 --lear-trends none --out "$dir" --quiet --dnn ${configs[$c]} >/dev/null
     python3 - "$dir/metrics.json" "$c" "$market" <<'PY'
 import json, sys
 m = json.load(open(sys.argv[1]))["models"]

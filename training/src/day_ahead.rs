@@ -316,7 +316,7 @@ pub fn evaluate_day_ahead(cfg: &DayAheadConfig, progress: &(dyn Fn(usize, usize)
         specs
             .iter()
             .map(|&(window, trend)| {
-                let model = Lear::fit_without(panel, first, window, trend, &cfg.path)?;
+                let model = Lear::fit_with_trend(panel, first, window, trend, &cfg.path)?;
                 let days: Vec<Day> = (first..=last).map(|d| model.forecast(panel, d)).collect();
                 Ok((days, model.samples))
             })

@@ -74,11 +74,11 @@ impl Lear {
     /// Calibrates on the `window` days before day `d` (as the benchmark does: the window's
     /// first week only feeds lags), so it forecasts day `d` from prices up to `d - 1`.
     pub fn fit(panel: &DayAheadPanel, d: usize, window: usize, path: &PathConfig) -> Result<Lear> {
-        Lear::fit_without(panel, d, window, Trend::None, path)
+        Lear::fit_with_trend(panel, d, window, Trend::None, path)
     }
 
     /// [`Lear::fit`] on the prices less their `trend`, computed over the window alone.
-    pub fn fit_without(
+    pub fn fit_with_trend(
         panel: &DayAheadPanel,
         d: usize,
         window: usize,
@@ -164,7 +164,7 @@ mod tests {
     fn learns_a_load_driven_market_better_than_the_naive_forecasts() {
         let p = panel(200);
         for trend in [Trend::None, HP] {
-            let lear = Lear::fit_without(&p, 150, 84, trend, &PathConfig::default()).unwrap();
+            let lear = Lear::fit_with_trend(&p, 150, 84, trend, &PathConfig::default()).unwrap();
             assert_eq!(lear.samples, 77);
             let (mut lear_err, mut naive_err) = (0.0, 0.0);
             for d in 150..200 {
@@ -183,7 +183,7 @@ mod tests {
     fn a_detrended_model_is_the_plain_model_of_the_detrended_prices_with_the_trend_added_back() {
         let p = panel(200);
         let (fit_day, window) = (150, 84);
-        let lear = Lear::fit_without(&p, fit_day, window, HP, &PathConfig::default()).unwrap();
+        let lear = Lear::fit_with_trend(&p, fit_day, window, HP, &PathConfig::default()).unwrap();
         let (at_fit, _) = HP.remove(&p, fit_day - window, fit_day);
         let plain = Lear::fit(&at_fit, fit_day, window, &PathConfig::default()).unwrap();
         assert_eq!(plain.samples, lear.samples);
@@ -201,13 +201,13 @@ mod tests {
     fn the_forecast_ignores_the_prices_of_its_own_day_and_later() {
         let p = panel(120);
         for trend in [Trend::None, HP] {
-            let lear = Lear::fit_without(&p, 100, 56, trend, &PathConfig::default()).unwrap();
+            let lear = Lear::fit_with_trend(&p, 100, 56, trend, &PathConfig::default()).unwrap();
             let before = lear.forecast(&p, 100);
             let mut changed = p.clone();
             for d in 100..120 {
                 changed.price[d] = [9999.0; HOURS];
             }
-            let refit = Lear::fit_without(&changed, 100, 56, trend, &PathConfig::default()).unwrap();
+            let refit = Lear::fit_with_trend(&changed, 100, 56, trend, &PathConfig::default()).unwrap();
             assert_eq!(refit.forecast(&changed, 100), before, "{trend}");
             assert_eq!(lear.forecast(&changed, 100), before, "{trend}");
         }

@@ -266,6 +266,12 @@ pub fn evaluate_day_ahead(cfg: &DayAheadConfig, progress: &(dyn Fn(usize, usize)
     if cfg.windows.is_empty() || cfg.trends.is_empty() || cfg.recalibrate_every == 0 || cfg.band_days == 0 {
         return Err(Error::Invalid("windows, trends, --recalibrate-every and the band days must be positive".into()));
     }
+    if let Some(w) = cfg.windows.iter().enumerate().find_map(|(i, w)| cfg.windows[..i].contains(w).then_some(w)) {
+        return Err(Error::Invalid(format!("--windows lists {w} twice")));
+    }
+    if let Some(t) = cfg.trends.iter().enumerate().find_map(|(i, t)| cfg.trends[..i].contains(t).then_some(t)) {
+        return Err(Error::Invalid(format!("--lear-trends lists {t} twice")));
+    }
     // One LEAR per trend and window, in that order.
     let specs: Vec<(usize, Trend)> =
         cfg.trends.iter().flat_map(|&t| cfg.windows.iter().map(move |&w| (w, t))).collect();

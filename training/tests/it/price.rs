@@ -6,6 +6,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use chrono::{Duration, NaiveDate};
+use hcp_models::forecast::Trend;
 use hcp_training::day_ahead::{DayAheadConfig, DnnWalk, MemberOrigins, evaluate_day_ahead};
 use hcp_training::lstm::day_ahead::DnnConfig;
 use hcp_training::realtime::{RealTimeConfig, evaluate_real_time};
@@ -266,5 +267,14 @@ fn bad_price_input_is_refused_by_name() {
     cfg.dnn = Some(DnnWalk { config: DnnConfig { learning_rate: -1.0, ..DnnConfig::default() }, ..DnnWalk::default() });
     let err = evaluate_day_ahead(&cfg, &|_, _| panic!("nothing is fitted")).unwrap_err().to_string();
     assert!(err.contains("learning rate -1"), "{err}");
+    // So is a LEAR model listed twice (its forecasts would share one model id).
+    cfg.dnn = None;
+    cfg.trends = vec![Trend::None, Trend::HodrickPrescott { lambda: 1e6 }, Trend::HodrickPrescott { lambda: 1e6 }];
+    let err = evaluate_day_ahead(&cfg, &|_, _| panic!("nothing is fitted")).unwrap_err().to_string();
+    assert!(err.contains("--lear-trends lists hp:1e6 twice"), "{err}");
+    cfg.trends = vec![Trend::None];
+    cfg.windows = vec![56, 84, 56];
+    let err = evaluate_day_ahead(&cfg, &|_, _| panic!("nothing is fitted")).unwrap_err().to_string();
+    assert!(err.contains("--windows lists 56 twice"), "{err}");
     assert!(!dir.path().join("n").exists(), "nothing written on error");
 }

@@ -512,6 +512,18 @@ mod tests {
         }
     }
 
+    /// The absolute errors of forecasts `f` of `days`, and of yesterday's prices, summed.
+    fn errors_and_yesterdays(p: &DayAheadPanel, days: &[usize], f: &[Day]) -> (f64, f64) {
+        let (mut err, mut naive) = (0.0, 0.0);
+        for (forecast, &d) in f.iter().zip(days) {
+            for ((fc, yesterday), actual) in forecast.iter().zip(&p.price[d - 1]).zip(&p.price[d]) {
+                err += (fc - actual).abs();
+                naive += (yesterday - actual).abs();
+            }
+        }
+        (err, naive)
+    }
+
     #[test]
     fn learns_a_load_driven_market_better_than_yesterday_and_is_reproducible() {
         let p = panel(160);
@@ -519,13 +531,7 @@ mod tests {
         assert_eq!((dnn.fit.train_days, dnn.fit.valid_days), (106, 14));
         let days: Vec<usize> = (130..160).collect();
         let f = dnn.forecast(&p, &days);
-        let (mut err, mut naive) = (0.0, 0.0);
-        for (k, &d) in days.iter().enumerate() {
-            for (h, actual) in p.price[d].iter().enumerate() {
-                err += (f[k][h] - actual).abs();
-                naive += (p.price[d - 1][h] - actual).abs();
-            }
-        }
+        let (err, naive) = errors_and_yesterdays(&p, &days, &f);
         assert!(err < 0.8 * naive, "dnn {err} vs yesterday {naive}");
         let again = DayAheadDnn::fit(&p, 130, &small(), None).unwrap();
         assert_eq!(again.forecast(&p, &days), f, "the same seed gives the same network");
@@ -620,13 +626,7 @@ mod tests {
         // market as well as the network from zero does.
         let days: Vec<usize> = (130..160).collect();
         let f = dnn.forecast(&p, &days);
-        let (mut err, mut naive) = (0.0, 0.0);
-        for (k, &d) in days.iter().enumerate() {
-            for (h, actual) in p.price[d].iter().enumerate() {
-                err += (f[k][h] - actual).abs();
-                naive += (p.price[d - 1][h] - actual).abs();
-            }
-        }
+        let (err, naive) = errors_and_yesterdays(&p, &days, &f);
         assert!(err < 0.8 * naive, "dnn {err} vs yesterday {naive}");
         // A network that outputs zero forecasts each hour at D-1's level (the mean of its 24
         // scaled prices) mapped back through that hour's scaler; from zero, at the hour's median.

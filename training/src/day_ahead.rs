@@ -255,6 +255,11 @@ const ENSEMBLE: &str = "lear";
 const DNN: &str = "dnn";
 const LEAR_DNN: &str = "ensemble_lear_dnn";
 
+/// The first item that an earlier one equals (a flag's list naming one thing twice).
+fn first_repeat<T: PartialEq>(items: &[T]) -> Option<&T> {
+    items.iter().enumerate().find_map(|(i, x)| items[..i].contains(x).then_some(x))
+}
+
 fn window_id(window: usize, trend: Trend) -> String {
     format!("lear_{window}{}", trend.id_suffix())
 }
@@ -266,10 +271,10 @@ pub fn evaluate_day_ahead(cfg: &DayAheadConfig, progress: &(dyn Fn(usize, usize)
     if cfg.windows.is_empty() || cfg.trends.is_empty() || cfg.recalibrate_every == 0 || cfg.band_days == 0 {
         return Err(Error::Invalid("windows, trends, --recalibrate-every and the band days must be positive".into()));
     }
-    if let Some(w) = cfg.windows.iter().enumerate().find_map(|(i, w)| cfg.windows[..i].contains(w).then_some(w)) {
+    if let Some(w) = first_repeat(&cfg.windows) {
         return Err(Error::Invalid(format!("--windows lists {w} twice")));
     }
-    if let Some(t) = cfg.trends.iter().enumerate().find_map(|(i, t)| cfg.trends[..i].contains(t).then_some(t)) {
+    if let Some(t) = first_repeat(&cfg.trends) {
         return Err(Error::Invalid(format!("--lear-trends lists {t} twice")));
     }
     // One LEAR per trend and window, in that order.

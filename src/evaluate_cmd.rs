@@ -93,14 +93,15 @@ struct EvaluatePriceArgs {
     /// benchmark's; 7 for ercot).
     #[arg(long)]
     recalibrate_every: Option<usize>,
-    /// LEAR calibration windows in days (the benchmark's four by default; epftoolbox only).
-    #[arg(long, value_delimiter = ',', default_value = "56,84,1092,1456")]
-    windows: Vec<usize>,
+    /// LEAR calibration windows in days (epftoolbox only; the benchmark's four by default:
+    /// 56,84,1092,1456).
+    #[arg(long, value_delimiter = ',')]
+    windows: Option<Vec<usize>>,
     /// What LEAR's prices are measured from, one model per window and trend (epftoolbox only):
     /// `none` (the benchmark's LEAR) and `hp:LAMBDA` (the prices less the Hodrick-Prescott trend
-    /// of the window's daily means, smoothing LAMBDA per day²).
-    #[arg(long, value_delimiter = ',', default_value = "none,hp:1e6", value_parser = parse_trend)]
-    lear_trends: Vec<Trend>,
+    /// of the window's daily means, smoothing LAMBDA per day²); default: none,hp:1e6.
+    #[arg(long, value_delimiter = ',', value_parser = parse_trend)]
+    lear_trends: Option<Vec<Trend>>,
     /// Days of each model's own past errors behind its quantiles (default: 91 for epftoolbox,
     /// 28 for ercot).
     #[arg(long)]
@@ -112,7 +113,7 @@ struct EvaluatePriceArgs {
     lstm: LstmArgs,
     /// With --lstm: at each recalibration after the first, fine-tune lstm_rt from its last
     /// weights for at most this many epochs on everything before it (0: trained once).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, requires = "lstm", default_value_t = 0)]
     lstm_finetune_epochs: usize,
     #[command(flatten)]
     dnn: DnnArgs,
@@ -129,52 +130,52 @@ struct DnnArgs {
     #[arg(long)]
     dnn: bool,
     /// Networks averaged (seeds --dnn-seed, +1, ...).
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, requires = "dnn", default_value_t = 4)]
     dnn_members: usize,
     /// Days between fine-tunes.
-    #[arg(long, default_value_t = 7)]
+    #[arg(long, requires = "dnn", default_value_t = 7)]
     dnn_every: usize,
     /// Hidden layer widths.
-    #[arg(long, value_delimiter = ',', default_value = "128,64")]
+    #[arg(long, requires = "dnn", value_delimiter = ',', default_value = "128,64")]
     dnn_hidden: Vec<usize>,
     /// Days before each fit's day it calibrates on (the last --dnn-valid-days validate).
-    #[arg(long, default_value_t = 1456)]
+    #[arg(long, requires = "dnn", default_value_t = 1456)]
     dnn_window: usize,
-    #[arg(long, default_value_t = 21)]
+    #[arg(long, requires = "dnn", default_value_t = 21)]
     dnn_valid_days: usize,
     /// Which days validate: last (the window's last, by time) or random (drawn by the seed from
     /// the whole window, so the newest days train too).
-    #[arg(long, default_value = "last")]
+    #[arg(long, requires = "dnn", default_value = "last")]
     dnn_valid: ValidSplit,
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, requires = "dnn", default_value_t = 32)]
     dnn_batch: usize,
-    #[arg(long, default_value_t = 1e-3)]
+    #[arg(long, requires = "dnn", default_value_t = 1e-3)]
     dnn_learning_rate: f64,
     /// Most epochs of the first fit; a fit stops after --dnn-patience epochs without a better
     /// validation loss.
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, requires = "dnn", default_value_t = 200)]
     dnn_epochs: usize,
     /// Most epochs of each fine-tune.
-    #[arg(long, default_value_t = 30)]
+    #[arg(long, requires = "dnn", default_value_t = 30)]
     dnn_finetune_epochs: usize,
     /// A fine-tune's scalers: refit (on its own training days, as LEAR's are) or keep (the first
     /// fit's).
-    #[arg(long, default_value = "refit")]
+    #[arg(long, requires = "dnn", default_value = "refit")]
     dnn_finetune_scalers: FinetuneScalers,
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, requires = "dnn", default_value_t = 20)]
     dnn_patience: usize,
     /// Share of hidden units dropped in training.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, requires = "dnn", default_value_t = 0.0)]
     dnn_dropout: f64,
     /// L2 penalty on the weights (through Adam).
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, requires = "dnn", default_value_t = 0.0)]
     dnn_weight_decay: f64,
     /// What the members' prices are measured from: zero (as scaled), last-day (the mean of day
     /// D-1's scaled prices, subtracted from the lagged prices and the targets and added back), or
     /// alternate (last-day in members 0, 2, ..., zero in the others).
-    #[arg(long, default_value = "alternate")]
+    #[arg(long, requires = "dnn", default_value = "alternate")]
     dnn_origin: MemberOrigins,
-    #[arg(long, default_value_t = 7)]
+    #[arg(long, requires = "dnn", default_value_t = 7)]
     dnn_seed: u64,
 }
 
@@ -215,35 +216,35 @@ pub struct LstmArgs {
     #[arg(long)]
     lstm: bool,
     /// Hours of history per issue.
-    #[arg(long, default_value_t = 168)]
+    #[arg(long, requires = "lstm", default_value_t = 168)]
     lstm_window: usize,
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, requires = "lstm", default_value_t = 64)]
     lstm_hidden: usize,
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, requires = "lstm", default_value_t = 1)]
     lstm_layers: usize,
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, requires = "lstm", default_value_t = 64)]
     lstm_batch: usize,
-    #[arg(long, default_value_t = 1e-3)]
+    #[arg(long, requires = "lstm", default_value_t = 1e-3)]
     lstm_learning_rate: f64,
     /// Most epochs; training stops earlier after --lstm-patience epochs without a better
     /// validation loss (the last --lstm-valid-days of the training range).
-    #[arg(long, default_value_t = 30)]
+    #[arg(long, requires = "lstm", default_value_t = 30)]
     lstm_epochs: usize,
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, requires = "lstm", default_value_t = 4)]
     lstm_patience: usize,
-    #[arg(long, default_value_t = 28)]
+    #[arg(long, requires = "lstm", default_value_t = 28)]
     lstm_valid_days: usize,
     /// Days of history to train on (default: all before the walk).
-    #[arg(long)]
+    #[arg(long, requires = "lstm")]
     lstm_train_days: Option<usize>,
-    #[arg(long, default_value_t = 7)]
+    #[arg(long, requires = "lstm", default_value_t = 7)]
     lstm_seed: u64,
     /// Threads each LSTM layer spreads a batch over (the trained weights do not depend on it).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, requires = "lstm", default_value_t = 1)]
     lstm_threads: usize,
     /// Where the LSTM trains: cpu; gpu (the adapter wgpu prefers) or gpu:N (the N-th discrete
     /// GPU), through burn's CubeCL backend on wgpu, in hcp built with `--features gpu`.
-    #[arg(long, default_value = "cpu")]
+    #[arg(long, requires = "lstm", default_value = "cpu")]
     lstm_device: hcp_training::lstm::TrainDevice,
 }
 
@@ -542,21 +543,25 @@ fn with_progress<T>(quiet: bool, evaluate: impl FnOnce(&(dyn Fn(usize, usize) + 
 }
 
 fn evaluate_price(a: EvaluatePriceArgs) -> Result<()> {
-    anyhow::ensure!(
-        a.lstm.lstm || a.lstm_finetune_epochs == 0,
-        "--lstm-finetune-epochs fine-tunes the LSTM: it needs --lstm"
-    );
     match a.format {
         PriceFormat::Epftoolbox => {
             anyhow::ensure!(
                 !a.lstm.lstm,
                 "--lstm runs with --format ercot (hourly issues of the real-time price); the day-ahead benchmark's neural model is --dnn"
             );
+            anyhow::ensure!(
+                a.point.is_none(),
+                "--point names an ERCOT settlement point (--format ercot); an epftoolbox file has one market"
+            );
             let mut cfg = DayAheadConfig::new(a.input, days_since_epoch(a.test_start), a.out);
             cfg.dnn = a.dnn.walk();
             cfg.test_end_day = a.test_end.map(days_since_epoch);
-            cfg.windows = a.windows;
-            cfg.trends = a.lear_trends;
+            if let Some(windows) = a.windows {
+                cfg.windows = windows;
+            }
+            if let Some(trends) = a.lear_trends {
+                cfg.trends = trends;
+            }
             cfg.recalibrate_every = a.recalibrate_every.unwrap_or(1);
             cfg.band_days = a.band_days.unwrap_or(91);
             if let Some(t) = a.threads {
@@ -573,6 +578,12 @@ fn evaluate_price(a: EvaluatePriceArgs) -> Result<()> {
                 !a.dnn.dnn,
                 "--dnn is the day-ahead perceptron of --format epftoolbox; ercot's neural model is --lstm"
             );
+            for (given, flag) in [(a.windows.is_some(), "--windows"), (a.lear_trends.is_some(), "--lear-trends")] {
+                anyhow::ensure!(
+                    !given,
+                    "{flag} sets the day-ahead LEAR of --format epftoolbox; ercot's lear_rt (a lasso per horizon and issue hour) calibrates on every earlier hour"
+                );
+            }
             let point = a.point.context("--format ercot needs --point (a settlement point such as HB_WEST)")?;
             let mut cfg = RealTimeConfig::new(a.input, point, a.test_start, a.out);
             cfg.test_end = a.test_end;
@@ -620,7 +631,8 @@ fn parse_trend(word: &str) -> Result<Trend, String> {
 
 #[cfg(test)]
 mod tests {
-    use clap::Parser;
+    use clap::{CommandFactory, Parser};
+    use hcp_models::forecast::lear::BENCHMARK_WINDOWS;
     use hcp_training::day_ahead::DEFAULT_TRENDS;
 
     use super::*;
@@ -649,18 +661,59 @@ mod tests {
         price: EvaluatePriceArgs,
     }
 
+    fn price_args(format: &str, extra: &[&str]) -> Result<PriceProbe, clap::Error> {
+        let mut a = vec!["hcp", "--format", format, "--input", "x", "--test-start", "2015-01-01", "--out", "o"];
+        a.extend(extra);
+        PriceProbe::try_parse_from(a)
+    }
+
     #[test]
     fn lear_trends_default_to_the_library_defaults_and_a_wrong_word_is_refused_by_flag() {
-        let args = |extra: &[&str]| {
-            let mut a =
-                vec!["hcp", "--format", "epftoolbox", "--input", "x", "--test-start", "2015-01-01", "--out", "o"];
-            a.extend(extra);
-            PriceProbe::try_parse_from(a)
+        let args = |extra: &[&str]| price_args("epftoolbox", extra);
+        assert_eq!(args(&[]).unwrap().price.lear_trends, None, "the library's DEFAULT_TRENDS apply");
+        // The defaults --help states are the library's.
+        let command = PriceProbe::command();
+        let stated = |id: &str| {
+            let help = command.get_arguments().find(|a| a.get_id() == id).unwrap().get_help().unwrap().to_string();
+            let after =
+                help.split("default: ").nth(1).unwrap_or_else(|| panic!("{id}'s help states no default: {help}"));
+            after.split([')', ' ']).next().unwrap().trim_end_matches('.').to_string()
         };
-        assert_eq!(args(&[]).unwrap().price.lear_trends, DEFAULT_TRENDS);
-        assert_eq!(args(&["--lear-trends", "none"]).unwrap().price.lear_trends, [Trend::None]);
+        assert_eq!(
+            args(&["--lear-trends", &stated("lear_trends")]).unwrap().price.lear_trends.unwrap(),
+            DEFAULT_TRENDS
+        );
+        assert_eq!(args(&["--windows", &stated("windows")]).unwrap().price.windows.unwrap(), BENCHMARK_WINDOWS);
+        assert_eq!(args(&["--lear-trends", "none"]).unwrap().price.lear_trends, Some(vec![Trend::None]));
         let refused = args(&["--lear-trends", "none,hp:0"]).err().unwrap().to_string();
         assert!(refused.contains("--lear-trends: \"hp:0\" is neither none nor hp:LAMBDA"), "{refused}");
+    }
+
+    /// A flag the chosen format or model does not read is refused, not ignored. Every refusal
+    /// comes before any file is read (the input `x` does not exist).
+    #[test]
+    fn a_flag_the_run_would_ignore_is_refused_by_name() {
+        let refusal = |format: &str, extra: &[&str]| match price_args(format, extra) {
+            Err(e) => e.to_string(),
+            Ok(probe) => format!("{:#}", evaluate_price(probe.price).expect_err("refused")),
+        };
+        for (format, extra, flag) in [
+            ("ercot", &["--point", "HB_WEST", "--windows", "56"][..], "--windows"),
+            ("ercot", &["--point", "HB_WEST", "--lear-trends", "none"], "--lear-trends"),
+            ("ercot", &["--point", "HB_WEST", "--dnn"], "--dnn"),
+            ("epftoolbox", &["--point", "HB_WEST"], "--point"),
+            ("epftoolbox", &["--lstm"], "--lstm"),
+            ("epftoolbox", &["--dnn-members", "8"], "--dnn-members"),
+            ("epftoolbox", &["--dnn-origin", "zero"], "--dnn-origin"),
+            ("ercot", &["--point", "HB_WEST", "--lstm-window", "72"], "--lstm-window"),
+            ("ercot", &["--point", "HB_WEST", "--lstm-finetune-epochs", "2"], "--lstm-finetune-epochs"),
+        ] {
+            let message = refusal(format, extra);
+            assert!(message.contains(flag), "{format} {extra:?}: {message}");
+            assert!(!message.contains("No such file"), "{format} {extra:?} read the input: {message}");
+        }
+        assert!(price_args("epftoolbox", &["--dnn", "--dnn-members", "8"]).is_ok());
+        assert!(price_args("ercot", &["--point", "HB_WEST", "--lstm", "--lstm-finetune-epochs", "2"]).is_ok());
     }
 
     #[derive(Parser)]

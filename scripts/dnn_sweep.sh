@@ -14,14 +14,18 @@
 # did). c13 (alternating origins, the default since November 30) and c14 (every member from day
 # D-1's level) were chosen between on both the half-years and the full years
 # (scripts/experiments/dnn_price_origin.patch holds them and the variants not kept): c13 had
-# the best mean on both. LEAR is the benchmark's in every run (`--lear-trends none`: the
+# the best mean on both. c15 is c13 learning from every 24-hour window of the training days
+# (`--dnn-augment hourly`, with 20 epochs, patience 3 and 3 fine-tune epochs, an augmented epoch
+# being 24 rows a day), the default since November 30, better than c13 on both spans; c1-c14
+# pin `--dnn-augment none`, which they predate (the variant not kept, an augmented fit held to
+# c13's steps, is in scripts/experiments/dnn_augment_steps.patch). LEAR is the benchmark's in every run (`--lear-trends none`: the
 # perceptron was chosen against it; scripts/lear_trend_sweep.sh chose LEAR's trends after).
 #
 #   [CONFIGS="c2 c12"] [PERIODS=half|year] scripts/dnn_sweep.sh [DATA_DIR (../shared/data/epftoolbox)] [OUT_DIR (target/dnn-sweep)]
 #
 # Needs `target/debug/hcp` (cargo build). Prints one line per run and the average ratio per
 # configuration (runs under OUT_DIR/half or OUT_DIR/year); CONFIGS picks configurations (default:
-# all, about 35 minutes on 2 cores for the half-years).
+# all, about 40 minutes on 2 cores for the half-years).
 set -euo pipefail
 data=${1:-../shared/data/epftoolbox}
 hcp=${HCP:-target/debug/hcp}
@@ -29,22 +33,23 @@ span=${PERIODS:-half}
 out=${2:-target/dnn-sweep}/$span
 mkdir -p "$out"
 declare -A configs=(
-  [c1]="--dnn-hidden 256,128 --dnn-valid-days 42 --dnn-finetune-scalers keep --dnn-origin zero"
-  [c2]="--dnn-hidden 128,64 --dnn-valid-days 21 --dnn-finetune-scalers keep --dnn-origin zero"
-  [c3]="--dnn-hidden 128,64 --dnn-valid-days 21 --dnn-dropout 0.1 --dnn-finetune-scalers keep --dnn-origin zero"
-  [c4]="--dnn-hidden 128,64 --dnn-valid-days 21 --dnn-weight-decay 1e-3 --dnn-finetune-scalers keep --dnn-origin zero"
-  [c5]="--dnn-hidden 128,64 --dnn-valid-days 42 --dnn-valid random --dnn-learning-rate 3e-4 --dnn-finetune-scalers keep --dnn-origin zero"
-  [c6]="--dnn-hidden 128,64 --dnn-valid-days 21 --dnn-batch 16 --dnn-finetune-scalers keep --dnn-origin zero"
-  [c7]="--dnn-hidden 128,64 --dnn-valid-days 21 --dnn-batch 64 --dnn-finetune-scalers keep --dnn-origin zero"
-  [c8]="--dnn-hidden 128,64 --dnn-valid-days 21 --dnn-learning-rate 3e-3 --dnn-finetune-scalers keep --dnn-origin zero"
-  [c9]="--dnn-hidden 128,64 --dnn-valid-days 21 --dnn-finetune-epochs 60 --dnn-finetune-scalers keep --dnn-origin zero"
-  [c10]="--dnn-hidden 128,64 --dnn-valid-days 21 --dnn-members 8 --dnn-finetune-scalers keep --dnn-origin zero"
-  [c11]="--dnn-hidden 256,128 --dnn-valid-days 21 --dnn-finetune-scalers keep --dnn-origin zero"
-  [c12]="--dnn-hidden 128,64 --dnn-valid-days 21 --dnn-finetune-scalers refit --dnn-origin zero"
-  [c13]="--dnn-hidden 128,64 --dnn-valid-days 21 --dnn-finetune-scalers refit --dnn-origin alternate"
-  [c14]="--dnn-hidden 128,64 --dnn-valid-days 21 --dnn-finetune-scalers refit --dnn-origin last-day"
+  [c1]="--dnn-hidden 256,128 --dnn-valid-days 42 --dnn-finetune-scalers keep --dnn-origin zero --dnn-augment none"
+  [c2]="--dnn-hidden 128,64 --dnn-valid-days 21 --dnn-finetune-scalers keep --dnn-origin zero --dnn-augment none"
+  [c3]="--dnn-hidden 128,64 --dnn-valid-days 21 --dnn-dropout 0.1 --dnn-finetune-scalers keep --dnn-origin zero --dnn-augment none"
+  [c4]="--dnn-hidden 128,64 --dnn-valid-days 21 --dnn-weight-decay 1e-3 --dnn-finetune-scalers keep --dnn-origin zero --dnn-augment none"
+  [c5]="--dnn-hidden 128,64 --dnn-valid-days 42 --dnn-valid random --dnn-learning-rate 3e-4 --dnn-finetune-scalers keep --dnn-origin zero --dnn-augment none"
+  [c6]="--dnn-hidden 128,64 --dnn-valid-days 21 --dnn-batch 16 --dnn-finetune-scalers keep --dnn-origin zero --dnn-augment none"
+  [c7]="--dnn-hidden 128,64 --dnn-valid-days 21 --dnn-batch 64 --dnn-finetune-scalers keep --dnn-origin zero --dnn-augment none"
+  [c8]="--dnn-hidden 128,64 --dnn-valid-days 21 --dnn-learning-rate 3e-3 --dnn-finetune-scalers keep --dnn-origin zero --dnn-augment none"
+  [c9]="--dnn-hidden 128,64 --dnn-valid-days 21 --dnn-finetune-epochs 60 --dnn-finetune-scalers keep --dnn-origin zero --dnn-augment none"
+  [c10]="--dnn-hidden 128,64 --dnn-valid-days 21 --dnn-members 8 --dnn-finetune-scalers keep --dnn-origin zero --dnn-augment none"
+  [c11]="--dnn-hidden 256,128 --dnn-valid-days 21 --dnn-finetune-scalers keep --dnn-origin zero --dnn-augment none"
+  [c12]="--dnn-hidden 128,64 --dnn-valid-days 21 --dnn-finetune-scalers refit --dnn-origin zero --dnn-augment none"
+  [c13]="--dnn-hidden 128,64 --dnn-valid-days 21 --dnn-finetune-scalers refit --dnn-origin alternate --dnn-augment none"
+  [c14]="--dnn-hidden 128,64 --dnn-valid-days 21 --dnn-finetune-scalers refit --dnn-origin last-day --dnn-augment none"
+  [c15]="--dnn-hidden 128,64 --dnn-valid-days 21 --dnn-finetune-scalers refit --dnn-origin alternate --dnn-augment hourly --dnn-epochs 20 --dnn-patience 3 --dnn-finetune-epochs 3"
 )
-read -r -a chosen <<<"${CONFIGS:-c1 c2 c3 c4 c5 c6 c7 c8 c9 c10 c11 c12 c13 c14}"
+read -r -a chosen <<<"${CONFIGS:-c1 c2 c3 c4 c5 c6 c7 c8 c9 c10 c11 c12 c13 c14 c15}"
 case $span in
   half) periods=("NP 2014-07-01 2014-12-31" "PJM 2014-07-01 2014-12-31" "DE 2013-07-01 2013-12-31") ;;
   year) periods=("NP 2014-01-01 2014-12-31" "PJM 2014-01-01 2014-12-31" "DE 2013-01-01 2013-12-31") ;;

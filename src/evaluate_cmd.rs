@@ -10,7 +10,7 @@ use hcp_training::classifier::{EvaluateConfig, Grid, PodSource, TrainConfig, eva
 use hcp_training::day_ahead::{DayAheadConfig, DnnWalk, MemberOrigins, evaluate_day_ahead};
 use hcp_training::demand::{DemandConfig, evaluate_demand};
 use hcp_training::demand_model::{DemandSource, TrainDemandConfig, train_demand, train_demand_lstm};
-use hcp_training::lstm::day_ahead::{DnnConfig, FinetuneScalers, PriceOrigin, ValidSplit};
+use hcp_training::lstm::day_ahead::{Augment, DnnConfig, FinetuneScalers, PriceOrigin, ValidSplit};
 use hcp_training::price_model::{TrainPriceConfig, train_price, train_price_lstm};
 use hcp_training::realtime::{RealTimeConfig, evaluate_real_time};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -28,7 +28,7 @@ enum EvaluateWhat {
     Classifier(EvaluateClassifierArgs),
     /// Price forecasters, walk-forward over a test period: writes forecasts.parquet (every
     /// model, mean and 0.1/0.5/0.9 quantiles), metrics.json and report.md.
-    Price(EvaluatePriceArgs),
+    Price(Box<EvaluatePriceArgs>),
     /// GPU demand a week ahead, issued daily: the v2023 pod list (GPUs held by live pods, GPUs
     /// arriving) or the spot trace's spot_hourly.csv; writes forecasts.parquet, metrics.json and
     /// report.md.
@@ -151,19 +151,22 @@ struct DnnArgs {
     dnn_batch: usize,
     #[arg(long, requires = "dnn", default_value_t = 1e-3)]
     dnn_learning_rate: f64,
-    /// Most epochs of the first fit; a fit stops after --dnn-patience epochs without a better
+    /// Most epochs of the first fit (default: 20, or 200 with --dnn-augment none: an augmented
+    /// epoch is 24 rows a day); a fit stops after --dnn-patience epochs without a better
     /// validation loss.
-    #[arg(long, requires = "dnn", default_value_t = 200)]
-    dnn_epochs: usize,
-    /// Most epochs of each fine-tune.
-    #[arg(long, requires = "dnn", default_value_t = 30)]
-    dnn_finetune_epochs: usize,
+    #[arg(long, requires = "dnn")]
+    dnn_epochs: Option<usize>,
+    /// Most epochs of each fine-tune (default: 3, or 30 with --dnn-augment none).
+    #[arg(long, requires = "dnn")]
+    dnn_finetune_epochs: Option<usize>,
     /// A fine-tune's scalers: refit (on its own training days, as LEAR's are) or keep (the first
     /// fit's).
     #[arg(long, requires = "dnn", default_value = "refit")]
     dnn_finetune_scalers: FinetuneScalers,
-    #[arg(long, requires = "dnn", default_value_t = 20)]
-    dnn_patience: usize,
+    /// Epochs without a better validation loss before a fit stops (default: 3, or 20 with
+    /// --dnn-augment none).
+    #[arg(long, requires = "dnn")]
+    dnn_patience: Option<usize>,
     /// Share of hidden units dropped in training.
     #[arg(long, requires = "dnn", default_value_t = 0.0)]
     dnn_dropout: f64,
@@ -175,12 +178,18 @@ struct DnnArgs {
     /// alternate (last-day in members 0, 2, ..., zero in the others).
     #[arg(long, requires = "dnn", default_value = "alternate")]
     dnn_origin: MemberOrigins,
+    /// The rows each network learns from: hourly (the 24 hours from each start hour of every
+    /// training day, 24 rows a day: the benchmark DNN's data augmentation) or none (each day from
+    /// midnight only).
+    #[arg(long, requires = "dnn", default_value = "hourly")]
+    dnn_augment: Augment,
     #[arg(long, requires = "dnn", default_value_t = 7)]
     dnn_seed: u64,
 }
 
 impl DnnArgs {
     fn walk(&self) -> Option<DnnWalk> {
+        let defaults = DnnConfig::with_augment(self.dnn_augment);
         self.dnn.then(|| DnnWalk {
             config: DnnConfig {
                 hidden: self.dnn_hidden.clone(),
@@ -189,13 +198,14 @@ impl DnnArgs {
                 valid_split: self.dnn_valid,
                 batch: self.dnn_batch,
                 learning_rate: self.dnn_learning_rate,
-                max_epochs: self.dnn_epochs,
-                finetune_epochs: self.dnn_finetune_epochs,
+                max_epochs: self.dnn_epochs.unwrap_or(defaults.max_epochs),
+                finetune_epochs: self.dnn_finetune_epochs.unwrap_or(defaults.finetune_epochs),
                 finetune_scalers: self.dnn_finetune_scalers,
-                patience: self.dnn_patience,
+                patience: self.dnn_patience.unwrap_or(defaults.patience),
                 dropout: self.dnn_dropout,
                 weight_decay: self.dnn_weight_decay,
                 origin: PriceOrigin::Zero,
+                augment: self.dnn_augment,
                 seed: self.dnn_seed,
             },
             members: self.dnn_members,
@@ -435,7 +445,7 @@ struct TrainClassifierArgs {
 
 pub fn evaluate_cmd(args: EvaluateArgs) -> Result<()> {
     match args.what {
-        EvaluateWhat::Price(a) => evaluate_price(a),
+        EvaluateWhat::Price(a) => evaluate_price(*a),
         EvaluateWhat::Demand(a) => evaluate_demand_cmd(a),
         EvaluateWhat::Classifier(a) => {
             let cfg = EvaluateConfig {
@@ -651,6 +661,12 @@ mod tests {
         assert_eq!(Probe::parse_from(["hcp"]).dnn.walk(), None);
         let walk = Probe::parse_from(["hcp", "--dnn", "--dnn-origin", "last-day"]).dnn.walk().unwrap();
         assert_eq!(walk.origins, MemberOrigins::LastDay);
+        // Without augmentation the epochs default to the unaugmented fit's; a flag given wins.
+        let walk = Probe::parse_from(["hcp", "--dnn", "--dnn-augment", "none"]).dnn.walk().unwrap();
+        assert_eq!(walk.config, DnnConfig::with_augment(Augment::None));
+        assert_eq!((walk.config.max_epochs, walk.config.finetune_epochs, walk.config.patience), (200, 30, 20));
+        let walk = Probe::parse_from(["hcp", "--dnn", "--dnn-epochs", "7"]).dnn.walk().unwrap();
+        assert_eq!((walk.config.max_epochs, walk.config.patience, walk.config.augment), (7, 3, Augment::Hourly));
         let refused = Probe::try_parse_from(["hcp", "--dnn", "--dnn-origin", "yesterday"]).err().unwrap().to_string();
         assert!(refused.contains("member origins \"yesterday\": expected zero, last-day or alternate"), "{refused}");
     }

@@ -10,7 +10,9 @@
 //! epoch 0 (kept when no epoch beats them on the new validation days); its scalers are refitted
 //! on the new window's training days, as LEAR's are at each recalibration (or kept:
 //! [`FinetuneScalers`]).
-//! Its prices can be measured from day D-1's level rather than from zero ([`PriceOrigin`]).
+//! Its prices can be measured from day D-1's level rather than from zero ([`PriceOrigin`]), and
+//! it can learn from the 24 hours starting at every hour of the training days, not only at
+//! midnight ([`Augment`], the default).
 //! Initial weights and batch order come from the seed through the crate's own generator, not
 //! burn's global one, so networks fitted on several threads at once are reproducible.
 
@@ -61,6 +63,9 @@ pub struct DnnConfig {
     /// What the network's prices are measured from.
     #[serde(default)]
     pub origin: PriceOrigin,
+    /// Which 24-hour windows of the training days it learns from.
+    #[serde(default)]
+    pub augment: Augment,
     pub seed: u64,
 }
 
@@ -73,13 +78,15 @@ impl Default for DnnConfig {
             valid_split: ValidSplit::Last,
             batch: 32,
             learning_rate: 1e-3,
-            max_epochs: 200,
-            finetune_epochs: 30,
+            // An augmented epoch is 24 times as many rows (`with_augment`).
+            max_epochs: 20,
+            finetune_epochs: 3,
             finetune_scalers: FinetuneScalers::Refit,
-            patience: 20,
+            patience: 3,
             dropout: 0.0,
             weight_decay: 0.0,
             origin: PriceOrigin::Zero,
+            augment: Augment::Hourly,
             seed: 7,
         }
     }
@@ -162,6 +169,29 @@ impl PriceOrigin {
                 level
             }
         }
+    }
+}
+
+/// The rows a network learns from: each training day from midnight (`None`, the shape it
+/// forecasts), or also the 24 hours starting at each later hour of the day (`Hourly`, the data
+/// augmentation of Lago et al.'s DNN: 24 rows a day, each read as a day is, its lags counted
+/// back from its own start). An augmented row whose hours reach into the next day trains only
+/// when that day trains too, so it never covers a validation day or the day forecast.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Augment {
+    /// One row per training day (what a config saved before the option was).
+    #[default]
+    None,
+    /// 24 rows per training day.
+    Hourly,
+}
+
+impl std::str::FromStr for Augment {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Augment> {
+        parse_choice("augmentation", s, &[("none", Augment::None), ("hourly", Augment::Hourly)])
     }
 }
 
@@ -255,6 +285,8 @@ struct Weights {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DnnFit {
     pub train_days: usize,
+    /// Rows trained on: the training days, and with [`Augment::Hourly`] their shifted windows.
+    pub train_rows: usize,
     pub valid_days: usize,
     pub epochs_run: usize,
     /// 0: the earlier fit's weights were kept.
@@ -274,6 +306,19 @@ pub struct DayAheadDnn {
 }
 
 impl DnnConfig {
+    /// The defaults for `augment`: an augmented epoch passes over 24 rows a day, so an augmented
+    /// fit runs at most 20 epochs (a fine-tune 3) and stops after 3 without a better validation
+    /// loss; an unaugmented one at most 200 (30) and stops after 20. Both chosen on the
+    /// validation periods (README, "Choosing the perceptron's defaults").
+    pub fn with_augment(augment: Augment) -> DnnConfig {
+        match augment {
+            Augment::Hourly => DnnConfig::default(),
+            Augment::None => {
+                DnnConfig { augment, max_epochs: 200, finetune_epochs: 30, patience: 20, ..DnnConfig::default() }
+            }
+        }
+    }
+
     /// Refuses a configuration that cannot train: sizes, epochs or patience of zero, a learning
     /// rate that is not a positive number, dropout outside [0, 1), a negative weight decay.
     pub fn check(&self) -> Result<()> {
@@ -339,7 +384,26 @@ impl DayAheadDnn {
                 (train, valid)
             }
         };
-        let raw: Vec<Vec<f64>> = (first..d).map(|t| lear::features(panel, t)).collect();
+        // Rows 0..n_days are the window's days; augmented rows follow.
+        let mut raw: Vec<Vec<f64>> = (first..d).map(|t| lear::features(panel, t)).collect();
+        let mut targets: Vec<Day> = (first..d).map(|t| panel.price[t]).collect();
+        let days_training = train_rows.len();
+        let mut train_rows = train_rows;
+        if cfg.augment == Augment::Hourly {
+            let is_train: std::collections::HashSet<usize> = train_rows.iter().copied().collect();
+            let next_trains: Vec<usize> = train_rows.iter().copied().filter(|i| is_train.contains(&(i + 1))).collect();
+            // The shifted panels start a week before the window (the lags) and end before day
+            // d - 1: each shifted row reads its next day, so the last one is d - 2's.
+            let lo = first - MAX_LAG;
+            for hours in 1..HOURS {
+                let shifted = panel.shifted(hours, lo, d - 1);
+                for &i in &next_trains {
+                    raw.push(lear::features(&shifted, first + i - lo));
+                    targets.push(shifted.price[first + i - lo]);
+                    train_rows.push(raw.len() - 1);
+                }
+            }
+        }
         let n_in = raw[0].len();
         if let Some(prev) = init {
             let hidden: Vec<usize> = prev.weights[..prev.weights.len() - 1].iter().map(|l| l.d_out).collect();
@@ -359,7 +423,7 @@ impl DayAheadDnn {
             }
             _ => {
                 // Fitted on the training days only: the validation days stay unseen.
-                let hour = |h: usize| train_rows.iter().map(|&i| panel.price[first + i][h]).collect::<Vec<_>>();
+                let hour = |h: usize| train_rows.iter().map(|&i| targets[i][h]).collect::<Vec<_>>();
                 (
                     lear::feature_scalers(&train_rows.iter().map(|&i| &raw[i]).collect::<Vec<_>>()),
                     (0..HOURS).map(|h| Invariant::fit(&hour(h))).collect(),
@@ -368,9 +432,9 @@ impl DayAheadDnn {
         };
         let mut x: Vec<f32> = raw.iter().flat_map(|r| scale_features(&x_scalers, r)).collect();
         let y_scalers_ref = &y_scalers;
-        let mut y: Vec<f32> = (first..d)
-            .flat_map(|t| (0..HOURS).map(move |h| y_scalers_ref[h].transform(panel.price[t][h]) as f32))
-            .collect();
+        let mut y: Vec<f32> =
+            targets.iter().flat_map(|day| (0..HOURS).map(move |h| y_scalers_ref[h].transform(day[h]) as f32)).collect();
+
         for (xr, yr) in x.chunks_exact_mut(n_in).zip(y.chunks_exact_mut(HOURS)) {
             let origin = cfg.origin.shift(xr);
             yr.iter_mut().for_each(|v| *v -= origin);
@@ -452,7 +516,8 @@ impl DayAheadDnn {
             weights: kept.weights()?,
             origin: cfg.origin,
             fit: DnnFit {
-                train_days: train_rows.len(),
+                train_days: days_training,
+                train_rows: train_rows.len(),
                 valid_days: valid_rows.len(),
                 epochs_run,
                 best_epoch,
@@ -557,14 +622,45 @@ mod tests {
     #[test]
     fn a_fit_reads_nothing_from_its_day_or_later() {
         let p = panel(150);
-        let dnn = DayAheadDnn::fit(&p, 120, &small(), None).unwrap();
         let mut changed = p.clone();
         for d in 120..150 {
             changed.price[d] = [9999.0; HOURS];
             changed.exogenous[0][d + 1..].iter_mut().for_each(|day| *day = [-5.0; HOURS]);
         }
-        let refit = DayAheadDnn::fit(&changed, 120, &small(), None).unwrap();
-        assert_eq!(refit.forecast(&changed, &[120]), dnn.forecast(&p, &[120]));
+        for augment in [Augment::Hourly, Augment::None] {
+            let cfg = DnnConfig { augment, ..small() };
+            let dnn = DayAheadDnn::fit(&p, 120, &cfg, None).unwrap();
+            let refit = DayAheadDnn::fit(&changed, 120, &cfg, None).unwrap();
+            assert_eq!(refit.forecast(&changed, &[120]), dnn.forecast(&p, &[120]), "{augment:?}");
+        }
+    }
+
+    #[test]
+    fn augmentation_adds_each_later_start_hour_of_the_days_whose_next_day_trains() {
+        let p = panel(160);
+        let days: Vec<usize> = (130..160).collect();
+        let mut forecasts = Vec::new();
+        for (augment, rows) in [(Augment::None, 106), (Augment::Hourly, 106 + 23 * 105)] {
+            let dnn = DayAheadDnn::fit(&p, 130, &DnnConfig { augment, ..small() }, None).unwrap();
+            // 106 training days; the last one's next day validates, so its shifted rows, which
+            // would reach into that day, are left out.
+            assert_eq!((dnn.fit.train_days, dnn.fit.train_rows, dnn.fit.valid_days), (106, rows, 14), "{augment:?}");
+            let f = dnn.forecast(&p, &days);
+            let (err, naive) = errors_and_yesterdays(&p, &days, &f);
+            assert!(err < 0.8 * naive, "{augment:?}: dnn {err} vs yesterday {naive}");
+            forecasts.push(f);
+        }
+        assert_ne!(forecasts[0], forecasts[1]);
+        // With days drawn at random to validate, only the shifted rows of training days whose
+        // next day trains are added.
+        let cfg = DnnConfig { valid_split: ValidSplit::Random, ..small() };
+        let random = DayAheadDnn::fit(&p, 130, &cfg, None).unwrap();
+        // Each validation day takes at most the day before it, and the window's last day has no
+        // next day in the window.
+        let rows = random.fit.train_rows;
+        assert!((106 + 23 * (106 - 14 - 1)..=106 + 23 * 105).contains(&rows), "{rows}");
+        assert_eq!("hourly".parse::<Augment>().unwrap(), Augment::Hourly);
+        assert!("daily".parse::<Augment>().unwrap_err().to_string().contains("expected none or hourly"));
     }
 
     #[test]

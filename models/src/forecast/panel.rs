@@ -67,4 +67,66 @@ impl DayAheadPanel {
         // 1970-01-01 was a Thursday.
         (self.first_day + d as i64 + 3).rem_euclid(7) as usize
     }
+
+    /// Days `lo..hi` of this panel, each starting `hours` (0..24) later: row `t - lo` holds hours
+    /// `hours..24` of day `t` and hours `0..hours` of day `t + 1`, of the prices and of every
+    /// exogenous series; its weekday is day `t`'s. Reads days `lo..=hi` (`lo..hi` when `hours`
+    /// is 0).
+    pub fn shifted(&self, hours: usize, lo: usize, hi: usize) -> DayAheadPanel {
+        assert!(hours < HOURS, "a shift of {hours} hours is a day or more");
+        assert!(lo <= hi && hi + usize::from(hours > 0) <= self.days(), "days {lo}..{hi} shifted by {hours} hours");
+        let cut = |rows: &[Day]| -> Vec<Day> {
+            (lo..hi)
+                .map(|t| {
+                    std::array::from_fn(|h| {
+                        if hours + h < HOURS { rows[t][hours + h] } else { rows[t + 1][hours + h - HOURS] }
+                    })
+                })
+                .collect()
+        };
+        DayAheadPanel {
+            first_day: self.first_day + lo as i64,
+            price: cut(&self.price),
+            exogenous: self.exogenous.iter().map(|series| cut(series)).collect(),
+            exogenous_names: self.exogenous_names.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Hour `i` of the file holds `i` (prices) and `-i` (the exogenous series).
+    fn counting(days: usize) -> DayAheadPanel {
+        let hours: Vec<f64> = (0..days * HOURS).map(|i| i as f64).collect();
+        let minus: Vec<f64> = hours.iter().map(|v| -v).collect();
+        DayAheadPanel::from_hourly(16_071, &hours, vec![("load".into(), minus)]).unwrap()
+    }
+
+    #[test]
+    fn a_shifted_day_is_the_24_hours_from_its_start_hour() {
+        let p = counting(10);
+        let s = p.shifted(5, 2, 8);
+        assert_eq!(s.days(), 6);
+        assert_eq!(s.first_day, p.first_day + 2);
+        for (row, t) in (2..8).enumerate() {
+            let start = (t * HOURS + 5) as f64;
+            assert_eq!(s.price[row], std::array::from_fn::<f64, HOURS, _>(|h| start + h as f64), "day {t}");
+            assert_eq!(s.exogenous[0][row], std::array::from_fn::<f64, HOURS, _>(|h| -(start + h as f64)));
+            assert_eq!(s.weekday(row), p.weekday(t));
+        }
+        assert_eq!(p.shifted(0, 3, 10).price, p.price[3..10], "no shift: the days themselves");
+        assert_eq!(
+            p.shifted(23, 8, 9).price[0][1],
+            (9 * HOURS) as f64,
+            "the last day's second hour is the next day's first"
+        );
+    }
+
+    #[test]
+    #[should_panic(expected = "shifted by 5 hours")]
+    fn a_shifted_day_past_the_panel_is_refused() {
+        counting(10).shifted(5, 2, 10);
+    }
 }

@@ -414,6 +414,12 @@ fn evaluate_price_walks_real_markets_and_names_a_missing_point() {
     assert!(fits.len() == 2 && fits.iter().all(|m| m.as_array().unwrap().len() == 4), "{fits:?}");
     assert_eq!(metrics["dnn"]["config"]["hidden"], serde_json::json!([128, 64]));
     assert_eq!(metrics["dnn"]["config"]["finetune_scalers"], "refit");
+    // Every 24-hour window of the training days trains: 24 rows a day, less the shifted rows
+    // of the last training day (its next day validates).
+    assert_eq!(metrics["dnn"]["config"]["augment"], "hourly");
+    let first = &fits[0][0];
+    let days = first["train_days"].as_u64().unwrap();
+    assert_eq!(first["train_rows"].as_u64().unwrap(), days + 23 * (days - 1), "{first}");
     for model in [
         "naive_daily",
         "seasonal_naive_weekly",

@@ -434,7 +434,6 @@ impl DayAheadDnn {
         let y_scalers_ref = &y_scalers;
         let mut y: Vec<f32> =
             targets.iter().flat_map(|day| (0..HOURS).map(move |h| y_scalers_ref[h].transform(day[h]) as f32)).collect();
-
         for (xr, yr) in x.chunks_exact_mut(n_in).zip(y.chunks_exact_mut(HOURS)) {
             let origin = cfg.origin.shift(xr);
             yr.iter_mut().for_each(|v| *v -= origin);

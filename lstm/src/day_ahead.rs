@@ -390,8 +390,9 @@ impl DayAheadDnn {
         let days_training = train_rows.len();
         let mut train_rows = train_rows;
         if cfg.augment == Augment::Hourly {
-            let is_train: std::collections::HashSet<usize> = train_rows.iter().copied().collect();
-            let next_trains: Vec<usize> = train_rows.iter().copied().filter(|i| is_train.contains(&(i + 1))).collect();
+            // `train_rows` is sorted (either split).
+            let next_trains: Vec<usize> =
+                train_rows.iter().copied().filter(|i| train_rows.binary_search(&(i + 1)).is_ok()).collect();
             // The shifted panels start a week before the window (the lags) and end before day
             // d - 1: each shifted row reads its next day, so the last one is d - 2's.
             let lo = first - MAX_LAG;

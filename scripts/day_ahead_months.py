@@ -1,14 +1,16 @@
 """Month by month, where the day-ahead models of one `hcp evaluate price --format epftoolbox --dnn`
 run gain and lose: MAE of `lear`, `dnn` and `ensemble_lear_dnn` per month of the test period, and
 over the whole period with and without the months given by --exclude (e.g. a month of price
-spikes that dominates the total).
+spikes that dominates the total). With --days YYYY-MM, that month day by day instead: the
+outturn's mean and maximum, each model's mean forecast and its MAE.
 
-Usage: .venv-ci/bin/python scripts/day_ahead_months.py OUT_DIR MARKET.csv.gz [--exclude YYYY-MM ...]
+Usage: .venv-ci/bin/python scripts/day_ahead_months.py OUT_DIR MARKET.csv.gz [--exclude YYYY-MM ... | --days YYYY-MM]
 (DuckDB from notebooks/requirements.txt.) The outturn prices are the CSV's first column after
 the timestamp, as `hcp evaluate price` reads them; forecasts are the `mean` rows of
 OUT_DIR/forecasts.parquet.
 """
 
+import argparse
 import sys
 
 import duckdb
@@ -17,10 +19,14 @@ MODELS = ("lear", "dnn", "ensemble_lear_dnn")
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) < 3 or (len(argv) > 3 and argv[3] != "--exclude"):
-        print(__doc__, file=sys.stderr)
-        return 2
-    out, csv, excluded = argv[1], argv[2], argv[4:]
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("out", help="the run's OUT_DIR")
+    parser.add_argument("csv", help="the market's epftoolbox CSV the run read")
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--exclude", nargs="+", default=[], metavar="YYYY-MM", help="months left out of `without`")
+    group.add_argument("--days", metavar="YYYY-MM", help="one month, day by day")
+    args = parser.parse_args(argv[1:])
+    out, csv, excluded, day_month = args.out, args.csv, args.exclude, args.days
     con = duckdb.connect()
     con.execute(
         "create table outturn as select column0::timestamp as t, column1 as price "
@@ -38,6 +44,21 @@ def main(argv: list[str]) -> int:
         print(f"{missing} forecast hours have no outturn in {csv}", file=sys.stderr)
         return 1
     columns = ", ".join(f"avg(abs(value - price)) filter (where model_id = '{m}')" for m in MODELS)
+    if day_month is not None:
+        means = ", ".join(f"avg(value) filter (where model_id = '{m}')" for m in MODELS)
+        print(f"{'day':<10} {'mean':>7} {'max':>7} " + " ".join(f"{m + ' mean':>22} {'MAE':>7}" for m in MODELS))
+        rows = con.execute(
+            f"select t::date, avg(price) filter (where model_id = 'lear'), max(price), {means}, {columns} "
+            "from forecast join outturn using (t) where strftime(t, '%Y-%m') = ? group by 1 order by 1",
+            [day_month],
+        ).fetchall()
+        if not rows:
+            print(f"no forecasts in {day_month}", file=sys.stderr)
+            return 1
+        for day, mean, peak, *values in rows:
+            pairs = zip(values[: len(MODELS)], values[len(MODELS) :])
+            print(f"{day!s:<10} {mean:>7.1f} {peak:>7.1f} " + " ".join(f"{f:>22.1f} {e:>7.2f}" for f, e in pairs))
+        return 0
     print(f"{'month':<8} " + " ".join(f"{m:>18}" for m in MODELS))
     rows = con.execute(
         f"select strftime(t, '%Y-%m') as month, {columns} from forecast join outturn using (t) group by 1 order by 1"

@@ -18,7 +18,11 @@
 # (`--dnn-augment hourly`, with 20 epochs, patience 3 and 3 fine-tune epochs, an augmented epoch
 # being 24 rows a day), the default since November 30, better than c13 on both spans; c1-c14
 # pin `--dnn-augment none`, which they predate (the variant not kept, an augmented fit held to
-# c13's steps, is in scripts/experiments/dnn_augment_steps.patch). LEAR is the benchmark's in every run (`--lear-trends none`: the
+# c13's steps, is in scripts/experiments/dnn_augment_steps.patch). c1-c15 score the plain mean
+# of `lear` and `dnn` (`--dnn-ensemble-weight 0.5`, the only ensemble then); c16 is c15 with
+# `dnn` weighted 0.6, the default since November 30 (second session), chosen by
+# scripts/ensemble_weights.py on c15's runs and on scripts/lear_trend_sweep.sh's (README,
+# "Choosing the ensemble's weight"). LEAR is the benchmark's in every run (`--lear-trends none`: the
 # perceptron was chosen against it; scripts/lear_trend_sweep.sh chose LEAR's trends after).
 #
 #   [CONFIGS="c2 c12"] [PERIODS=half|year] scripts/dnn_sweep.sh [DATA_DIR (../shared/data/epftoolbox)] [OUT_DIR (target/dnn-sweep)]
@@ -33,23 +37,24 @@ span=${PERIODS:-half}
 out=${2:-target/dnn-sweep}/$span
 mkdir -p "$out"
 declare -A configs=(
-  [c1]="--dnn-hidden 256,128 --dnn-valid-days 42 --dnn-finetune-scalers keep --dnn-origin zero --dnn-augment none"
-  [c2]="--dnn-hidden 128,64 --dnn-valid-days 21 --dnn-finetune-scalers keep --dnn-origin zero --dnn-augment none"
-  [c3]="--dnn-hidden 128,64 --dnn-valid-days 21 --dnn-dropout 0.1 --dnn-finetune-scalers keep --dnn-origin zero --dnn-augment none"
-  [c4]="--dnn-hidden 128,64 --dnn-valid-days 21 --dnn-weight-decay 1e-3 --dnn-finetune-scalers keep --dnn-origin zero --dnn-augment none"
-  [c5]="--dnn-hidden 128,64 --dnn-valid-days 42 --dnn-valid random --dnn-learning-rate 3e-4 --dnn-finetune-scalers keep --dnn-origin zero --dnn-augment none"
-  [c6]="--dnn-hidden 128,64 --dnn-valid-days 21 --dnn-batch 16 --dnn-finetune-scalers keep --dnn-origin zero --dnn-augment none"
-  [c7]="--dnn-hidden 128,64 --dnn-valid-days 21 --dnn-batch 64 --dnn-finetune-scalers keep --dnn-origin zero --dnn-augment none"
-  [c8]="--dnn-hidden 128,64 --dnn-valid-days 21 --dnn-learning-rate 3e-3 --dnn-finetune-scalers keep --dnn-origin zero --dnn-augment none"
-  [c9]="--dnn-hidden 128,64 --dnn-valid-days 21 --dnn-finetune-epochs 60 --dnn-finetune-scalers keep --dnn-origin zero --dnn-augment none"
-  [c10]="--dnn-hidden 128,64 --dnn-valid-days 21 --dnn-members 8 --dnn-finetune-scalers keep --dnn-origin zero --dnn-augment none"
-  [c11]="--dnn-hidden 256,128 --dnn-valid-days 21 --dnn-finetune-scalers keep --dnn-origin zero --dnn-augment none"
-  [c12]="--dnn-hidden 128,64 --dnn-valid-days 21 --dnn-finetune-scalers refit --dnn-origin zero --dnn-augment none"
-  [c13]="--dnn-hidden 128,64 --dnn-valid-days 21 --dnn-finetune-scalers refit --dnn-origin alternate --dnn-augment none"
-  [c14]="--dnn-hidden 128,64 --dnn-valid-days 21 --dnn-finetune-scalers refit --dnn-origin last-day --dnn-augment none"
-  [c15]="--dnn-hidden 128,64 --dnn-valid-days 21 --dnn-finetune-scalers refit --dnn-origin alternate --dnn-augment hourly --dnn-epochs 20 --dnn-patience 3 --dnn-finetune-epochs 3"
+  [c1]="--dnn-hidden 256,128 --dnn-valid-days 42 --dnn-finetune-scalers keep --dnn-origin zero --dnn-augment none --dnn-ensemble-weight 0.5"
+  [c2]="--dnn-hidden 128,64 --dnn-valid-days 21 --dnn-finetune-scalers keep --dnn-origin zero --dnn-augment none --dnn-ensemble-weight 0.5"
+  [c3]="--dnn-hidden 128,64 --dnn-valid-days 21 --dnn-dropout 0.1 --dnn-finetune-scalers keep --dnn-origin zero --dnn-augment none --dnn-ensemble-weight 0.5"
+  [c4]="--dnn-hidden 128,64 --dnn-valid-days 21 --dnn-weight-decay 1e-3 --dnn-finetune-scalers keep --dnn-origin zero --dnn-augment none --dnn-ensemble-weight 0.5"
+  [c5]="--dnn-hidden 128,64 --dnn-valid-days 42 --dnn-valid random --dnn-learning-rate 3e-4 --dnn-finetune-scalers keep --dnn-origin zero --dnn-augment none --dnn-ensemble-weight 0.5"
+  [c6]="--dnn-hidden 128,64 --dnn-valid-days 21 --dnn-batch 16 --dnn-finetune-scalers keep --dnn-origin zero --dnn-augment none --dnn-ensemble-weight 0.5"
+  [c7]="--dnn-hidden 128,64 --dnn-valid-days 21 --dnn-batch 64 --dnn-finetune-scalers keep --dnn-origin zero --dnn-augment none --dnn-ensemble-weight 0.5"
+  [c8]="--dnn-hidden 128,64 --dnn-valid-days 21 --dnn-learning-rate 3e-3 --dnn-finetune-scalers keep --dnn-origin zero --dnn-augment none --dnn-ensemble-weight 0.5"
+  [c9]="--dnn-hidden 128,64 --dnn-valid-days 21 --dnn-finetune-epochs 60 --dnn-finetune-scalers keep --dnn-origin zero --dnn-augment none --dnn-ensemble-weight 0.5"
+  [c10]="--dnn-hidden 128,64 --dnn-valid-days 21 --dnn-members 8 --dnn-finetune-scalers keep --dnn-origin zero --dnn-augment none --dnn-ensemble-weight 0.5"
+  [c11]="--dnn-hidden 256,128 --dnn-valid-days 21 --dnn-finetune-scalers keep --dnn-origin zero --dnn-augment none --dnn-ensemble-weight 0.5"
+  [c12]="--dnn-hidden 128,64 --dnn-valid-days 21 --dnn-finetune-scalers refit --dnn-origin zero --dnn-augment none --dnn-ensemble-weight 0.5"
+  [c13]="--dnn-hidden 128,64 --dnn-valid-days 21 --dnn-finetune-scalers refit --dnn-origin alternate --dnn-augment none --dnn-ensemble-weight 0.5"
+  [c14]="--dnn-hidden 128,64 --dnn-valid-days 21 --dnn-finetune-scalers refit --dnn-origin last-day --dnn-augment none --dnn-ensemble-weight 0.5"
+  [c15]="--dnn-hidden 128,64 --dnn-valid-days 21 --dnn-finetune-scalers refit --dnn-origin alternate --dnn-augment hourly --dnn-epochs 20 --dnn-patience 3 --dnn-finetune-epochs 3 --dnn-ensemble-weight 0.5"
+  [c16]="--dnn-hidden 128,64 --dnn-valid-days 21 --dnn-finetune-scalers refit --dnn-origin alternate --dnn-augment hourly --dnn-epochs 20 --dnn-patience 3 --dnn-finetune-epochs 3 --dnn-ensemble-weight 0.6"
 )
-read -r -a chosen <<<"${CONFIGS:-c1 c2 c3 c4 c5 c6 c7 c8 c9 c10 c11 c12 c13 c14 c15}"
+read -r -a chosen <<<"${CONFIGS:-c1 c2 c3 c4 c5 c6 c7 c8 c9 c10 c11 c12 c13 c14 c15 c16}"
 case $span in
   half) periods=("NP 2014-07-01 2014-12-31" "PJM 2014-07-01 2014-12-31" "DE 2013-07-01 2013-12-31") ;;
   year) periods=("NP 2014-01-01 2014-12-31" "PJM 2014-01-01 2014-12-31" "DE 2013-01-01 2013-12-31") ;;

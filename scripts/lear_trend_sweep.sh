@@ -5,7 +5,9 @@
 # 2013-12-31; or PERIODS=year: NP and PJM 2014, DE 2013), LEAR recalibrated weekly, the
 # perceptron with its defaults. One walk per market fits every trend's LEAR beside the
 # perceptron; scripts/lear_trend_sets.py then scores each set of trends averaged as `lear` (and
-# its mean with `dnn`, as `ensemble_lear_dnn`) against the benchmark's LEAR (trend `none` alone).
+# its mean with `dnn`, as `ensemble_lear_dnn` was when the trends were chosen) against the
+# benchmark's LEAR (trend `none` alone). scripts/ensemble_weights.py scores the weighted
+# ensembles on the same walks (TRENDS=none,hp:1e6 for the default LEAR).
 #
 #   [PERIODS=half|year] scripts/lear_trend_sweep.sh [DATA_DIR (../shared/data/epftoolbox)] [OUT_DIR (target/lear-trend-sweep)]
 #

@@ -123,7 +123,7 @@ struct EvaluatePriceArgs {
 
 /// The day-ahead perceptron (epftoolbox only): networks over LEAR's inputs, fitted at the
 /// walk's start and fine-tuned every --dnn-every days, scored as `dnn` (their mean) and
-/// `ensemble_lear_dnn` (the mean of `dnn` and `lear`).
+/// `ensemble_lear_dnn` (their weighted mean with `lear`).
 #[derive(Debug, Args)]
 struct DnnArgs {
     /// Score the day-ahead perceptron and its ensemble with LEAR beside the others.
@@ -185,6 +185,9 @@ struct DnnArgs {
     dnn_augment: Augment,
     #[arg(long, requires = "dnn", default_value_t = 7)]
     dnn_seed: u64,
+    /// dnn's weight in ensemble_lear_dnn (lear's is 1 minus it).
+    #[arg(long, requires = "dnn", default_value_t = 0.6)]
+    dnn_ensemble_weight: f64,
 }
 
 impl DnnArgs {
@@ -211,6 +214,7 @@ impl DnnArgs {
             members: self.dnn_members,
             every: self.dnn_every,
             origins: self.dnn_origin,
+            ensemble_weight: self.dnn_ensemble_weight,
         })
     }
 }
@@ -721,6 +725,7 @@ mod tests {
             ("epftoolbox", &["--lstm"], "--lstm"),
             ("epftoolbox", &["--dnn-members", "8"], "--dnn-members"),
             ("epftoolbox", &["--dnn-origin", "zero"], "--dnn-origin"),
+            ("epftoolbox", &["--dnn-ensemble-weight", "0.5"], "--dnn-ensemble-weight"),
             ("ercot", &["--point", "HB_WEST", "--lstm-window", "72"], "--lstm-window"),
             ("ercot", &["--point", "HB_WEST", "--lstm-finetune-epochs", "2"], "--lstm-finetune-epochs"),
         ] {

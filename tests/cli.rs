@@ -414,6 +414,7 @@ fn evaluate_price_walks_real_markets_and_names_a_missing_point() {
     assert!(fits.len() == 2 && fits.iter().all(|m| m.as_array().unwrap().len() == 4), "{fits:?}");
     assert_eq!(metrics["dnn"]["config"]["hidden"], serde_json::json!([128, 64]));
     assert_eq!(metrics["dnn"]["config"]["finetune_scalers"], "refit");
+    assert_eq!(metrics["dnn"]["ensemble_weight"], 0.6, "the default weight of dnn in ensemble_lear_dnn");
     // Every 24-hour window of the training days trains: 24 rows a day, less the shifted rows
     // of the last training day (its next day validates).
     assert_eq!(metrics["dnn"]["config"]["augment"], "hourly");

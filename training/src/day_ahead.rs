@@ -118,19 +118,31 @@ pub struct DayAheadConfig {
 /// `config.seed + 1`, …), each fitted from random weights at the walk's first day and then
 /// fine-tuned every `every` days on the days before it (`config.finetune_scalers`: with their
 /// scalers refitted there, or the first fit's kept); `dnn` is their mean and
-/// `ensemble_lear_dnn` the mean of `dnn` and `lear`. Each member's price origin is `origins`'
-/// choice for it (it replaces `config.origin`).
+/// `ensemble_lear_dnn` is `ensemble_weight` × `dnn` + (1 − `ensemble_weight`) × `lear`. Each
+/// member's price origin is `origins`' choice for it (it replaces `config.origin`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DnnWalk {
     pub config: DnnConfig,
     pub members: usize,
     pub every: usize,
     pub origins: MemberOrigins,
+    /// `dnn`'s weight in `ensemble_lear_dnn`, in [0, 1].
+    pub ensemble_weight: f64,
 }
+
+/// `dnn`'s weight in `ensemble_lear_dnn` by default: chosen on the validation periods before
+/// the test periods (`scripts/ensemble_weights.py`; README, "Measured").
+pub const DEFAULT_ENSEMBLE_WEIGHT: f64 = 0.6;
 
 impl Default for DnnWalk {
     fn default() -> Self {
-        DnnWalk { config: DnnConfig::default(), members: 4, every: 7, origins: MemberOrigins::Alternate }
+        DnnWalk {
+            config: DnnConfig::default(),
+            members: 4,
+            every: 7,
+            origins: MemberOrigins::Alternate,
+            ensemble_weight: DEFAULT_ENSEMBLE_WEIGHT,
+        }
     }
 }
 
@@ -285,6 +297,12 @@ pub fn evaluate_day_ahead(cfg: &DayAheadConfig, progress: &(dyn Fn(usize, usize)
         if walk.members == 0 || walk.every == 0 {
             return Err(Error::Invalid("--dnn-members and --dnn-every must be positive".into()));
         }
+        if !(0.0..=1.0).contains(&walk.ensemble_weight) {
+            return Err(Error::Invalid(format!(
+                "--dnn-ensemble-weight {} is not a weight between 0 and 1",
+                walk.ensemble_weight
+            )));
+        }
         walk.config.check()?;
     }
     let history = read_epftoolbox(&cfg.input)?;
@@ -381,7 +399,8 @@ pub fn evaluate_day_ahead(cfg: &DayAheadConfig, progress: &(dyn Fn(usize, usize)
             dnn_mean(d)
         } else {
             let (lear, dnn) = (lear_mean(d), dnn_mean(d));
-            std::array::from_fn(|h| 0.5 * (lear[h] + dnn[h]))
+            let w = cfg.dnn.as_ref().expect("ensemble_lear_dnn is run with the perceptron").ensemble_weight;
+            std::array::from_fn(|h| w * dnn[h] + (1.0 - w) * lear[h])
         }
     };
 
@@ -540,7 +559,8 @@ impl DayAheadReport {
                 dnn.fits.iter().filter_map(|m| m.first()).map(|f| f.best_epoch.to_string()).collect();
             s += &format!(
                 "\n\ndnn: {} networks of hidden layers {:?}, each fitted on the last {} days ({} of them validating: {}) \
-                 and fine-tuned every {} days (scalers {}; prices from {}): {fits} fits, {epochs} epochs (best epoch of the first fits: {}) in {:.1} s.",
+                 and fine-tuned every {} days (scalers {}; prices from {}): {fits} fits, {epochs} epochs (best epoch of the first fits: {}) in {:.1} s. \
+                 `ensemble_lear_dnn` is w × `dnn` + (1 − w) × `lear`, w = {}.",
                 dnn.walk.members,
                 dnn.walk.config.hidden,
                 dnn.walk.config.window_days,
@@ -560,7 +580,8 @@ impl DayAheadReport {
                     MemberOrigins::Alternate => "day D-1's level in members 0, 2, …, zero in the others",
                 },
                 first.join(", "),
-                dnn.elapsed_s
+                dnn.elapsed_s,
+                dnn.walk.ensemble_weight
             );
         }
         s += &format!("\n\n{} recalibrations on {} threads in {:.1} s.\n", r.recalibrations, r.threads, r.elapsed_s);

@@ -135,7 +135,9 @@ fn day_ahead_forecasts_ignore_prices_after_their_issue_and_lear_beats_the_naive(
         };
         // Alternating origins: member 0 measures its prices from day D-1's level, member 1 from
         // zero, so the no-look-ahead check covers both.
-        cfg.dnn = Some(DnnWalk { config, members: 2, every: 5, origins: MemberOrigins::Alternate });
+        // A weight other than the default's: the ensemble below is checked against it.
+        cfg.dnn =
+            Some(DnnWalk { config, members: 2, every: 5, origins: MemberOrigins::Alternate, ensemble_weight: 0.25 });
         let last = std::sync::Mutex::new((0, 0));
         let report = evaluate_day_ahead(&cfg, &|done, total| *last.lock().unwrap() = (done, total)).unwrap();
         // LEAR's 22 recalibrations of the 64 walked days, then 2 x 13 perceptron fits.
@@ -161,6 +163,17 @@ fn day_ahead_forecasts_ignore_prices_after_their_issue_and_lear_beats_the_naive(
     assert!(mae("lear") < 0.8 * mae("naive_daily"), "LEAR {} vs naive {}", mae("lear"), mae("naive_daily"));
     assert!((report.models["seasonal_naive_weekly"].rmae - 1.0).abs() < 1e-12);
     assert!(mae("dnn") < 0.8 * mae("naive_daily"), "dnn {} vs naive {}", mae("dnn"), mae("naive_daily"));
+    // ensemble_lear_dnn is 0.25 x dnn + 0.75 x lear, hour by hour.
+    let means = |m: &str| -> Vec<f64> {
+        let rows = base.clone().lazy().filter(col("model_id").eq(lit(m)).and(col("output_type").eq(lit("mean"))));
+        let values = rows.collect().unwrap().column("value").unwrap().f64().unwrap().clone();
+        values.into_no_null_iter().collect()
+    };
+    let (lear, dnn, ensemble) = (means("lear"), means("dnn"), means("ensemble_lear_dnn"));
+    assert_eq!((lear.len(), ensemble.len()), (50 * 24, 50 * 24));
+    for ((l, d), e) in lear.iter().zip(&dnn).zip(&ensemble) {
+        assert!((0.25 * d + 0.75 * l - e).abs() < 1e-9, "ensemble {e} from lear {l} and dnn {d}");
+    }
     let dnn = report.dnn.as_ref().unwrap();
     assert!(dnn.fits.iter().all(|m| m.len() == 13 && m[1..].iter().all(|f| f.epochs_run <= 3)));
     assert_ne!(dnn.fits[0], dnn.fits[1], "two seeds, two networks");
@@ -267,6 +280,11 @@ fn bad_price_input_is_refused_by_name() {
     cfg.dnn = Some(DnnWalk { config: DnnConfig { learning_rate: -1.0, ..DnnConfig::default() }, ..DnnWalk::default() });
     let err = evaluate_day_ahead(&cfg, &|_, _| panic!("nothing is fitted")).unwrap_err().to_string();
     assert!(err.contains("learning rate -1"), "{err}");
+    for weight in [-0.1, 1.5, f64::NAN] {
+        cfg.dnn = Some(DnnWalk { ensemble_weight: weight, ..DnnWalk::default() });
+        let err = evaluate_day_ahead(&cfg, &|_, _| panic!("nothing is fitted")).unwrap_err().to_string();
+        assert!(err.contains("--dnn-ensemble-weight") && err.contains("between 0 and 1"), "{err}");
+    }
     // So is a LEAR model listed twice (its forecasts would share one model id).
     cfg.dnn = None;
     cfg.trends = vec![Trend::None, Trend::HodrickPrescott { lambda: 1e6 }, Trend::HodrickPrescott { lambda: 1e6 }];

@@ -7,7 +7,7 @@ use chrono::NaiveDate;
 use clap::{Args, Subcommand, ValueEnum};
 use hcp_models::forecast::Trend;
 use hcp_training::classifier::{EvaluateConfig, Grid, PodSource, TrainConfig, evaluate, train};
-use hcp_training::day_ahead::{DayAheadConfig, DnnWalk, MemberOrigins, evaluate_day_ahead};
+use hcp_training::day_ahead::{DEFAULT_ENSEMBLE_WEIGHT, DayAheadConfig, DnnWalk, MemberOrigins, evaluate_day_ahead};
 use hcp_training::demand::{DemandConfig, evaluate_demand};
 use hcp_training::demand_model::{DemandSource, TrainDemandConfig, train_demand, train_demand_lstm};
 use hcp_training::lstm::day_ahead::{Augment, DnnConfig, FinetuneScalers, PriceOrigin, ValidSplit};
@@ -186,7 +186,7 @@ struct DnnArgs {
     #[arg(long, requires = "dnn", default_value_t = 7)]
     dnn_seed: u64,
     /// dnn's weight in ensemble_lear_dnn (lear's is 1 minus it).
-    #[arg(long, requires = "dnn", default_value_t = 0.6)]
+    #[arg(long, requires = "dnn", default_value_t = DEFAULT_ENSEMBLE_WEIGHT)]
     dnn_ensemble_weight: f64,
 }
 

@@ -170,7 +170,7 @@ fn day_ahead_forecasts_ignore_prices_after_their_issue_and_lear_beats_the_naive(
         values.into_no_null_iter().collect()
     };
     let (lear, dnn, ensemble) = (means("lear"), means("dnn"), means("ensemble_lear_dnn"));
-    assert_eq!((lear.len(), ensemble.len()), (50 * 24, 50 * 24));
+    assert_eq!([lear.len(), dnn.len(), ensemble.len()], [50 * 24; 3]);
     for ((l, d), e) in lear.iter().zip(&dnn).zip(&ensemble) {
         assert!((0.25 * d + 0.75 * l - e).abs() < 1e-9, "ensemble {e} from lear {l} and dnn {d}");
     }

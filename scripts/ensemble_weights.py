@@ -1,6 +1,6 @@
 """How `ensemble_lear_dnn` would score with other weights: for each run of `hcp evaluate price
---format epftoolbox --dnn`, the MAE of w·dnn + (1 − w)·lear over its test days, for w from 0 to 1,
-relative to `lear`'s MAE, and the mean ratio over the runs given. Both models' forecasts do not
+--format epftoolbox --dnn`, the MAE of w·dnn + (1 − w)·lear over its test days, for each weight w
+given, relative to `lear`'s MAE, and the mean ratio over the runs given. Both models' forecasts do not
 depend on the ensemble's weight, so one run scores every weight.
 
 With --trailing K,..., also a weight chosen day by day: for each test day, the w of 0, 0.1, ...,

@@ -5,15 +5,16 @@ spikes that dominates the total). With --days YYYY-MM, that month day by day ins
 outturn's mean and maximum, each model's mean forecast and its MAE.
 
 Usage: .venv-ci/bin/python scripts/day_ahead_months.py OUT_DIR MARKET.csv.gz [--exclude YYYY-MM ... | --days YYYY-MM]
-(DuckDB from notebooks/requirements.txt.) The outturn prices are the CSV's first column after
-the timestamp, as `hcp evaluate price` reads them; forecasts are the `mean` rows of
-OUT_DIR/forecasts.parquet.
+(DuckDB from notebooks/requirements.txt.) The outturn and the `mean` rows of
+OUT_DIR/forecasts.parquet come through scripts/epftoolbox_scored.py.
 """
 
 import argparse
 import sys
 
 import duckdb
+
+from epftoolbox_scored import load_scored
 
 MODELS = ("lear", "dnn", "ensemble_lear_dnn")
 
@@ -28,28 +29,14 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv[1:])
     out, csv, excluded, day_month = args.out, args.csv, args.exclude, args.days
     con = duckdb.connect()
-    con.execute(
-        "create table outturn as select column0::timestamp as t, column1 as price "
-        "from read_csv(?, header = true, columns = {'column0': 'VARCHAR', 'column1': 'DOUBLE', "
-        "'column2': 'DOUBLE', 'column3': 'DOUBLE'})",
-        [csv],
-    )
-    con.execute(
-        "create table forecast as select target_time::timestamp as t, model_id, value "
-        "from read_parquet(?) where output_type = 'mean' and model_id in ('lear', 'dnn', 'ensemble_lear_dnn')",
-        [f"{out}/forecasts.parquet"],
-    )
-    missing = con.execute("select count(*) from forecast left join outturn using (t) where price is null").fetchone()[0]
-    if missing:
-        print(f"{missing} forecast hours have no outturn in {csv}", file=sys.stderr)
-        return 1
+    load_scored(con, csv, f"{out}/forecasts.parquet", MODELS)
     columns = ", ".join(f"avg(abs(value - price)) filter (where model_id = '{m}')" for m in MODELS)
     if day_month is not None:
         means = ", ".join(f"avg(value) filter (where model_id = '{m}')" for m in MODELS)
         print(f"{'day':<10} {'mean':>7} {'max':>7} " + " ".join(f"{m + ' mean':>22} {'MAE':>7}" for m in MODELS))
         rows = con.execute(
             f"select t::date, avg(price) filter (where model_id = 'lear'), max(price), {means}, {columns} "
-            "from forecast join outturn using (t) where strftime(t, '%Y-%m') = ? group by 1 order by 1",
+            "from scored where strftime(t, '%Y-%m') = ? group by 1 order by 1",
             [day_month],
         ).fetchall()
         if not rows:
@@ -61,15 +48,15 @@ def main(argv: list[str]) -> int:
         return 0
     print(f"{'month':<8} " + " ".join(f"{m:>18}" for m in MODELS))
     rows = con.execute(
-        f"select strftime(t, '%Y-%m') as month, {columns} from forecast join outturn using (t) group by 1 order by 1"
+        f"select strftime(t, '%Y-%m') as month, {columns} from scored group by 1 order by 1"
     ).fetchall()
     for month, *maes in rows:
         print(f"{month:<8} " + " ".join(f"{v:>18.3f}" for v in maes))
-    total = con.execute(f"select {columns} from forecast join outturn using (t)").fetchone()
+    total = con.execute(f"select {columns} from scored").fetchone()
     print(f"{'all':<8} " + " ".join(f"{v:>18.3f}" for v in total))
     if excluded:
         kept = con.execute(
-            f"select {columns} from forecast join outturn using (t) where strftime(t, '%Y-%m') not in "
+            f"select {columns} from scored where strftime(t, '%Y-%m') not in "
             f"(select unnest(?::varchar[]))",
             [excluded],
         ).fetchone()

@@ -1,17 +1,18 @@
 """How `ensemble_lear_dnn` would score with other weights: for each run of `hcp evaluate price
 --format epftoolbox --dnn`, the MAE of w·dnn + (1 − w)·lear over its test days, for each weight w
-given, relative to `lear`'s MAE, and the mean ratio over the runs given. Both models' forecasts do not
-depend on the ensemble's weight, so one run scores every weight.
+given, relative to `lear`'s MAE (or, with --mae, the MAE itself), and the mean over the runs
+given. Neither model's forecasts depend on the ensemble's weight, so one run scores every weight.
 
 With --trailing K,..., also a weight chosen day by day: for each test day, the w of 0, 0.1, ...,
 1 with the lowest MAE over the run's last K test days before it (0.5 for the first 7 days; a
 run's forecasts start at its test start, so the first K days have fewer).
 
-Usage: .venv-ci/bin/python scripts/ensemble_weights.py DATA_DIR OUT_DIR/MARKET ... [--weights 0.3,0.4,0.5,0.6,0.7] [--trailing 14,28,56]
+Usage: .venv-ci/bin/python scripts/ensemble_weights.py DATA_DIR OUT_DIR/MARKET ... [--weights 0.3,0.4,0.5,0.6,0.7] [--trailing 14,28,56] [--mae]
 
 (DuckDB from notebooks/requirements.txt.) A run's market is named by its directory's last
 component, alone or between '-' (NP, PJM or DE: target/lear-trend-sweep/half/PJM,
-target/dnn-sweep/half/c15-PJM); the outturn is the first column after the timestamp of DATA_DIR/MARKET.csv.gz.
+target/dnn-sweep/half/c15-PJM); its outturn is DATA_DIR/MARKET.csv.gz, read by
+scripts/epftoolbox_scored.py.
 """
 
 import argparse
@@ -20,53 +21,44 @@ import sys
 
 import duckdb
 
+from epftoolbox_scored import load_scored
+
 MARKETS = ("NP", "PJM", "DE")
+GRID = [i / 10 for i in range(11)]
 
 
-def scores(data: str, run: str, weights: list[float]) -> tuple[float, list[float]]:
+def hours(data: str, run: str) -> list[tuple[float, float, float]]:
+    """(outturn, lear, dnn) for each forecast hour of the run, in time order."""
     parts = os.path.basename(os.path.normpath(run)).split("-")
     market = next((p for p in parts if p in MARKETS), None)
     if market is None:
         raise SystemExit(f"{run}: its directory's name names none of the markets {', '.join(MARKETS)}")
     con = duckdb.connect()
-    con.execute(
-        "create table outturn as select column0::timestamp as t, column1 as price "
-        "from read_csv(?, header = true, columns = {'column0': 'VARCHAR', 'column1': 'DOUBLE', "
-        "'column2': 'DOUBLE', 'column3': 'DOUBLE'})",
-        [f"{data}/{market}.csv.gz"],
-    )
-    con.execute(
-        "create table pair as select t, any_value(price) as price, "
-        "max(value) filter (where model_id = 'lear') as lear, max(value) filter (where model_id = 'dnn') as dnn "
-        "from read_parquet(?) join outturn on target_time::timestamp = t where output_type = 'mean' group by t",
-        [f"{run}/forecasts.parquet"],
-    )
-    (hours, missing) = con.execute(
-        "select count(*), count(*) filter (where lear is null or dnn is null or price is null) from pair"
-    ).fetchone()
-    if hours == 0 or missing:
-        raise SystemExit(f"{run}: {missing} of {hours} forecast hours lack lear, dnn or an outturn (a run with --dnn?)")
-    lear = con.execute("select avg(abs(lear - price)) from pair").fetchone()[0]
-    maes = [con.execute("select avg(abs(? * dnn + (1 - ?) * lear - price)) from pair", [w, w]).fetchone()[0] for w in weights]
-    rows = con.execute("select price, lear, dnn from pair order by t").fetchall()
-    return lear, maes, rows
+    load_scored(con, f"{data}/{market}.csv.gz", f"{run}/forecasts.parquet", ("lear", "dnn"))
+    rows = con.execute(
+        "select any_value(price), max(value) filter (where model_id = 'lear'), "
+        "max(value) filter (where model_id = 'dnn') from scored group by t order by t"
+    ).fetchall()
+    if not rows or any(r[1] is None or r[2] is None for r in rows) or len(rows) % 24:
+        raise SystemExit(f"{run}: its {len(rows)} forecast hours are not whole days of both lear and dnn (a run with --dnn?)")
+    return rows
 
 
-def trailing_mae(rows: list[tuple[float, float, float]], k: int) -> float:
+def error(rows, w: float) -> float:
+    """Sum of absolute errors of w·dnn + (1 − w)·lear over `rows`."""
+    return sum(abs(w * d + (1 - w) * l - y) for y, l, d in rows)
+
+
+def trailing_mae(rows, k: int) -> float:
     """MAE of the ensemble whose weight, each day, did best over the K days before it."""
-    days = [rows[i : i + 24] for i in range(0, len(rows), 24)]
-    grid = [i / 10 for i in range(11)]
-
-    def day_error(day, w):
-        return sum(abs(w * d + (1 - w) * l - y) for y, l, d in day)
-
+    day_errors = [[error(rows[i : i + 24], g) for g in GRID] for i in range(0, len(rows), 24)]
     total = 0.0
-    for i, day in enumerate(days):
-        w = 0.5
+    for i, errors in enumerate(day_errors):
+        g = GRID.index(0.5)
         if i >= 7:
-            past = days[max(0, i - k) : i]
-            w = min(grid, key=lambda g: sum(day_error(p, g) for p in past))
-        total += day_error(day, w)
+            past = day_errors[max(0, i - k) : i]
+            g = min(range(len(GRID)), key=lambda j: sum(e[j] for e in past))
+        total += errors[g]
     return total / len(rows)
 
 
@@ -76,19 +68,22 @@ def main(argv: list[str]) -> int:
     parser.add_argument("runs", nargs="+", help="the runs' OUT_DIRs")
     parser.add_argument("--weights", default="0.3,0.4,0.5,0.6,0.7", help="dnn's weights to score, comma-separated")
     parser.add_argument("--trailing", default="", help="days of trailing MAE to choose a weight by, comma-separated")
+    parser.add_argument("--mae", action="store_true", help="print the ensembles' MAE, not its ratio to lear's")
     args = parser.parse_args(argv[1:])
     weights = [float(w) for w in args.weights.split(",")]
     trailing = [int(k) for k in args.trailing.split(",") if k]
     heads = [f"{'w=' + format(w, 'g'):>8}" for w in weights] + [f"{'last ' + str(k):>8}" for k in trailing]
     print(f"{'run':<40} {'lear MAE':>9} " + " ".join(heads))
-    ratios = []
+    cells = []
     for run in args.runs:
-        lear, maes, rows = scores(args.data, run, weights)
-        maes += [trailing_mae(rows, k) for k in trailing]
-        ratios.append([m / lear for m in maes])
-        print(f"{run:<40} {lear:>9.3f} " + " ".join(f"{r:>8.4f}" for r in ratios[-1]))
-    means = [sum(col) / len(col) for col in zip(*ratios)]
-    print(f"{'mean ratio (ensemble / lear)':<40} {'':>9} " + " ".join(f"{m:>8.4f}" for m in means))
+        rows = hours(args.data, run)
+        lear = error(rows, 0.0) / len(rows)
+        maes = [error(rows, w) / len(rows) for w in weights] + [trailing_mae(rows, k) for k in trailing]
+        cells.append(maes if args.mae else [m / lear for m in maes])
+        print(f"{run:<40} {lear:>9.3f} " + " ".join(f"{c:>8.4f}" for c in cells[-1]))
+    means = [sum(col) / len(col) for col in zip(*cells)]
+    label = "mean MAE" if args.mae else "mean ratio (ensemble / lear)"
+    print(f"{label:<40} {'':>9} " + " ".join(f"{m:>8.4f}" for m in means))
     return 0
 
 

@@ -17,6 +17,8 @@ import sys
 import duckdb
 import numpy as np
 
+from epftoolbox_scored import load_scored
+
 WINDOWS = [56, 84, 1092, 1456]
 MARKETS = ["NP", "PJM", "DE"]
 
@@ -37,20 +39,13 @@ def format_lambda(x):
 def main():
     data, out, trends = sys.argv[1], sys.argv[2], sys.argv[3].split(",")
     assert trends[0] == "none", "the benchmark's LEAR (none) comes first"
-    con = duckdb.connect()
     sets = [[t] for t in trends] + [["none", t] for t in trends[1:]]
     sets += [["none", a, b] for a, b in itertools.combinations(trends[1:], 2)]
     ratios = {tuple(s): [] for s in sets}
     for market in MARKETS:
-        run = f"{out}/{market}/forecasts.parquet"
-        price = con.sql(
-            f"select t::timestamp t, p from read_csv('{data}/{market}.csv.gz', header = true, "
-            "names = ['t', 'p', 'exogenous_1', 'exogenous_2'])"
-        )
-        rows = con.sql(
-            f"select model_id, f.target_time::timestamp t, f.value v, p from '{run}' f "
-            "join price on price.t = f.target_time::timestamp where output_type = 'mean' order by model_id, t"
-        ).fetchnumpy()
+        con = duckdb.connect()
+        load_scored(con, f"{data}/{market}.csv.gz", f"{out}/{market}/forecasts.parquet")
+        rows = con.sql("select model_id, t, value v, price p from scored order by model_id, t").fetchnumpy()
         models = {}
         for m in np.unique(rows["model_id"]):
             sel = rows["model_id"] == m

@@ -1,0 +1,27 @@
+"""One `hcp evaluate price --format epftoolbox` run's mean forecasts beside the outturn, in DuckDB:
+the loader the scripts that score such runs share (day_ahead_months.py, ensemble_weights.py,
+lear_trend_sets.py). The outturn is the column after the timestamp of the benchmark's CSV, as
+`hcp evaluate price` reads it."""
+
+import duckdb
+
+
+def load_scored(con: duckdb.DuckDBPyConnection, csv: str, forecasts: str, models: tuple[str, ...] | None = None) -> None:
+    """Creates the table `scored` (t, model_id, value, price): every `mean` row of the
+    forecasts.parquet `forecasts` (of `models` only, when given) with the outturn of its hour.
+    Exits naming the CSV when a forecast hour has no outturn there."""
+    con.execute(
+        "create table outturn as select column0::timestamp as t, column1 as price "
+        "from read_csv(?, header = true, columns = {'column0': 'VARCHAR', 'column1': 'DOUBLE', "
+        "'column2': 'DOUBLE', 'column3': 'DOUBLE'})",
+        [csv],
+    )
+    con.execute(
+        "create table forecast as select target_time::timestamp as t, model_id, value from read_parquet(?) "
+        "where output_type = 'mean' and (?::varchar[] is null or list_contains(?::varchar[], model_id))",
+        [forecasts, models and list(models), models and list(models)],
+    )
+    missing = con.execute("select count(*) from forecast anti join outturn using (t)").fetchone()[0]
+    if missing:
+        raise SystemExit(f"{forecasts}: {missing} forecast hours have no outturn in {csv}")
+    con.execute("create table scored as select t, model_id, value, price from forecast join outturn using (t)")

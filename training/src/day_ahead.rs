@@ -379,6 +379,8 @@ pub fn evaluate_day_ahead(cfg: &DayAheadConfig, progress: &(dyn Fn(usize, usize)
     let dnn_mean = |d: usize| -> Day {
         std::array::from_fn(|h| dnn_points.iter().map(|m| m[d - walk_start][h]).sum::<f64>() / dnn_points.len() as f64)
     };
+    // `dnn`'s weight in `ensemble_lear_dnn` (read only when the perceptron runs).
+    let dnn_weight = cfg.dnn.as_ref().map_or(0.0, |walk| walk.ensemble_weight);
 
     // Every model's point forecast per day, in a fixed order.
     let mut model_ids: Vec<String> = Naive::ALL.iter().map(|n| n.id().to_string()).collect();
@@ -399,8 +401,7 @@ pub fn evaluate_day_ahead(cfg: &DayAheadConfig, progress: &(dyn Fn(usize, usize)
             dnn_mean(d)
         } else {
             let (lear, dnn) = (lear_mean(d), dnn_mean(d));
-            let w = cfg.dnn.as_ref().expect("ensemble_lear_dnn is run with the perceptron").ensemble_weight;
-            std::array::from_fn(|h| w * dnn[h] + (1.0 - w) * lear[h])
+            std::array::from_fn(|h| dnn_weight * dnn[h] + (1.0 - dnn_weight) * lear[h])
         }
     };
 

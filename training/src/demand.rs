@@ -25,7 +25,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use hcp_datasets::WriteOptions;
-pub use hcp_models::forecast::demand::{HORIZONS, LOOKBACK, LearDemand};
+pub use hcp_models::forecast::demand::{FALLBACK_MARGIN, Fallback, HORIZONS, LOOKBACK, LearDemand, SELECTION_DAYS};
 use hcp_models::forecast::lasso::PathConfig;
 use hcp_models::forecast::{Accumulator, ErrorBands, Scores};
 use serde::Serialize;
@@ -245,6 +245,9 @@ pub struct DemandReport {
     pub band_days: usize,
     pub models: BTreeMap<String, DemandScores>,
     pub best_model: String,
+    /// Over the recalibrations, how many days ahead each forecaster of `lear_demand` had (its
+    /// lasso, or the naive rule that beat it before the calibration).
+    pub lear_demand_fallbacks: BTreeMap<Fallback, usize>,
     /// `lstm_demand`'s training, when it ran.
     pub lstm_training: Option<hcp_lstm::DemandTrainReport>,
     pub elapsed_s: f64,
@@ -285,17 +288,22 @@ pub fn evaluate_demand(
     let recalibrations: Vec<usize> = issues.iter().copied().step_by(cfg.recalibrate_every).collect();
 
     // lear_demand per issue, fitted in parallel by recalibration block.
-    let lear: BTreeMap<usize, Vec<f64>> = fit_blocks(&recalibrations, cfg.threads, progress, |k0| {
+    let blocks = fit_blocks(&recalibrations, cfg.threads, progress, |k0| {
         let model = LearDemand::fit(y, k0, &cfg.path)?;
-        Ok(issues
+        let forecasts = issues
             .iter()
             .filter(|&&k| k >= k0 && k < k0 + 24 * cfg.recalibrate_every)
             .map(|&k| (k, (1..=HORIZONS).map(|h| model.forecast(y, k, h)).collect()))
-            .collect::<Vec<_>>())
-    })?
-    .into_iter()
-    .flatten()
-    .collect();
+            .collect::<Vec<_>>();
+        Ok((forecasts, model.fallbacks()))
+    })?;
+    let mut lear_demand_fallbacks: BTreeMap<Fallback, usize> = Fallback::ALL.iter().map(|f| (*f, 0)).collect();
+    for (_, fallbacks) in &blocks {
+        for day in fallbacks.chunks(24) {
+            *lear_demand_fallbacks.entry(day[0]).or_default() += 1;
+        }
+    }
+    let lear: BTreeMap<usize, Vec<f64>> = blocks.into_iter().flat_map(|(forecasts, _)| forecasts).collect();
 
     // lstm_demand: trained once on every target before the walk, then run on every issue.
     let mut all_models = Model::ALL.to_vec();
@@ -390,6 +398,7 @@ pub fn evaluate_demand(
         band_days: cfg.band_days,
         models,
         best_model,
+        lear_demand_fallbacks,
         lstm_training,
         elapsed_s: started.elapsed().as_secs_f64(),
     };
@@ -427,6 +436,17 @@ impl DemandReport {
                 m.mae_by_day[6]
             );
         }
+        let count = |f: Fallback| self.lear_demand_fallbacks.get(&f).copied().unwrap_or(0);
+        md += &format!(
+            "\nlear_demand's days ahead over the {} recalibrations: {} by the lasso, {} by the last value, {} by the week-before value \
+             (a naive rule replaces the lasso where it did better by more than {:.0} % over the {} days before the calibration).\n",
+            self.recalibrations,
+            count(Fallback::Lasso),
+            count(Fallback::Persistence),
+            count(Fallback::WeeklyNaive),
+            FALLBACK_MARGIN * 100.0,
+            SELECTION_DAYS
+        );
         if let Some(t) = &self.lstm_training {
             md += &format!(
                 "\nlstm_demand: trained before the walk on {} issues ({} validation), {} epochs (best {}), \

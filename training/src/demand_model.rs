@@ -126,6 +126,8 @@ pub fn train_demand(cfg: &TrainDemandConfig) -> Result<Manifest> {
         "seasonal_naive_weekly": {"mae": w.mae, "rmse": w.rmse, "n": w.n},
         "rmae": m.mae / w.mae,
         "band_quantiles": QUANTILES,
+        // What forecasts each day ahead of the saved model (its lasso, or a naive rule).
+        "days_ahead": forecaster.model.fallbacks().chunks(24).map(|day| day[0]).collect::<Vec<_>>(),
     });
     Ok(artifact::save(&cfg.out, ARTIFACT_KIND, &feature_names(), &forecaster, training, validation)?)
 }

@@ -1,6 +1,13 @@
 //! GPU demand a week ahead: `lear_demand`, one lasso per hourly horizon (1..168) over the
 //! series' recent hours, its values one and two weeks before the target, the last week's mean
 //! and calendar dummies of the hour index, in invariant (asinh) space; and its saved form.
+//!
+//! Two guards keep it from doing worse than a naive forecast where a lasso in asinh space goes
+//! wrong (a series that steps and holds, or that leaves its range: GPUs held by a few long
+//! pods, arrivals that are zero for weeks and then are not). Its inputs are held within the
+//! range its training hours saw, and each day ahead falls back to the last value or to the
+//! value a week before the target ([`Fallback`]) when that beat the lasso by more than
+//! [`FALLBACK_MARGIN`] over the [`SELECTION_DAYS`] days before the calibration.
 
 use serde::{Deserialize, Serialize};
 
@@ -12,6 +19,27 @@ use crate::error::{Error, Result};
 pub const HORIZONS: usize = 168;
 /// How far back `lear_demand` reads: two weeks.
 pub const LOOKBACK: usize = 336;
+/// Days before a calibration on which each day ahead's forecaster is chosen.
+pub const SELECTION_DAYS: usize = 14;
+/// How much better than the lasso a naive forecast must have done there to replace it.
+pub const FALLBACK_MARGIN: f64 = 0.1;
+
+/// What forecasts one day ahead (24 horizons) of a calibrated `lear_demand`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Fallback {
+    /// The horizon's lasso.
+    #[default]
+    Lasso,
+    /// The last known hour.
+    Persistence,
+    /// The target hour a week before.
+    WeeklyNaive,
+}
+
+impl Fallback {
+    pub const ALL: [Fallback; 3] = [Fallback::Lasso, Fallback::Persistence, Fallback::WeeklyNaive];
+}
 
 /// Inputs of `lear_demand` at issue `k` (the first unknown hour) for horizon `h` (1-based).
 pub fn features(y: &[f64], s: &Invariant, k: usize, h: usize) -> Vec<f64> {
@@ -26,26 +54,90 @@ pub fn features(y: &[f64], s: &Invariant, k: usize, h: usize) -> Vec<f64> {
 }
 
 /// `lear_demand` calibrated at one issue: per horizon, the model and the range of its training
-/// targets in transformed space.
+/// targets in transformed space; the ranges its inputs are held in; per horizon, what forecasts
+/// it. (Artifacts saved before the guards load without them: inputs unheld, every horizon its
+/// lasso.)
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LearDemand {
     scaler: Invariant,
     models: Vec<(Linear, f64, f64)>,
+    /// Per horizon, the ranges its training rows' inputs spanned (transformed): the hourly
+    /// values (the lags and the week-back targets), and the last week's means.
+    #[serde(default)]
+    input_ranges: Vec<[(f64, f64); 2]>,
+    /// Per horizon; empty: every horizon its lasso.
+    #[serde(default)]
+    fallbacks: Vec<Fallback>,
 }
 
 impl LearDemand {
-    /// A prediction is held within the training targets' range (in asinh space) widened by
-    /// half its width on each side: room for a trend, but `sinh` of a linear extrapolation on a
-    /// sparse series (arrivals are mostly zero) gave numbers beyond any demand ever seen.
+    /// The forecast of hour `k + h - 1` issued at `k`. The lasso's inputs are held within the
+    /// ranges the training hours saw, and its prediction within the training targets' range (in
+    /// asinh space) widened by half its width on each side: room for a trend, but `sinh` of a
+    /// linear extrapolation on a sparse series (arrivals are mostly zero) gave numbers beyond
+    /// any demand ever seen.
     pub fn forecast(&self, y: &[f64], k: usize, h: usize) -> f64 {
+        match self.fallbacks.get(h - 1).copied().unwrap_or_default() {
+            Fallback::Persistence => return y[k - 1],
+            Fallback::WeeklyNaive => return y[k + h - 1 - 168],
+            Fallback::Lasso => {}
+        }
         let (model, lo, hi) = &self.models[h - 1];
-        self.scaler.inverse(model.predict(&features(y, &self.scaler, k, h)).clamp(*lo, *hi))
+        let mut x = features(y, &self.scaler, k, h);
+        if let Some(&[(lo_value, hi_value), (lo_mean, hi_mean)]) = self.input_ranges.get(h - 1) {
+            x[..MEAN_COLUMN].iter_mut().for_each(|v| *v = v.clamp(lo_value, hi_value));
+            x[MEAN_COLUMN] = x[MEAN_COLUMN].clamp(lo_mean, hi_mean);
+        }
+        self.scaler.inverse(model.predict(&x).clamp(*lo, *hi))
+    }
+
+    /// What forecasts each horizon (all the lasso when none was chosen).
+    pub fn fallbacks(&self) -> Vec<Fallback> {
+        (0..HORIZONS).map(|h| self.fallbacks.get(h).copied().unwrap_or_default()).collect()
     }
 }
 
+/// The smallest and largest of `values`.
+fn span(values: impl Iterator<Item = f64>) -> (f64, f64) {
+    values.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(v), b.max(v)))
+}
+
+/// Columns of [`features`] before the last week's mean: the 24 lags and the two week-back targets.
+const MEAN_COLUMN: usize = 26;
+
 impl LearDemand {
-    /// Calibrates at issue `k` on every earlier issue whose target is known (`y[..k]`).
+    /// Calibrates at issue `k` on every earlier issue whose target is known (`y[..k]`), then
+    /// chooses each day ahead's forecaster: the same calibration at `k` less [`SELECTION_DAYS`]
+    /// forecasts every hourly issue of those days whose target is before `k`, and the last value
+    /// or the week-before value replaces the lasso for that day's 24 horizons when its error
+    /// there is below (1 − [`FALLBACK_MARGIN`]) of the lasso's. With too short a history for
+    /// both calibrations, every horizon keeps its lasso.
     pub fn fit(y: &[f64], k: usize, path: &PathConfig) -> Result<LearDemand> {
+        let mut model = Self::fit_lasso(y, k, path)?;
+        let start = k.saturating_sub(SELECTION_DAYS * 24);
+        if start >= LOOKBACK + HORIZONS + 24 * 7 {
+            let earlier = Self::fit_lasso(y, start, path)?;
+            model.fallbacks = (0..HORIZONS / 24)
+                .flat_map(|day| {
+                    let mut error = [0.0; 3];
+                    for h in day * 24 + 1..=day * 24 + 24 {
+                        for i in start..=k - h {
+                            let target = y[i + h - 1];
+                            let forecasts = [earlier.forecast(y, i, h), y[i - 1], y[i + h - 1 - 168]];
+                            error.iter_mut().zip(forecasts).for_each(|(e, f)| *e += (f - target).abs());
+                        }
+                    }
+                    let bar = (1.0 - FALLBACK_MARGIN) * error[0];
+                    let best = (1..3).filter(|&m| error[m] < bar).min_by(|&a, &b| error[a].total_cmp(&error[b]));
+                    std::iter::repeat_n(Fallback::ALL[best.unwrap_or(0)], 24)
+                })
+                .collect();
+        }
+        Ok(model)
+    }
+
+    /// Every horizon's lasso calibrated at `k`.
+    fn fit_lasso(y: &[f64], k: usize, path: &PathConfig) -> Result<LearDemand> {
         let scaler = Invariant::fit(&y[..k]);
         let models = (1..=HORIZONS)
             .map(|h| {
@@ -61,12 +153,17 @@ impl LearDemand {
                 }
                 let rows: Vec<Vec<f64>> = issues.iter().map(|&i| features(y, &scaler, i, h)).collect();
                 let z: Vec<f64> = issues.iter().map(|&i| scaler.transform(y[i + h - 1])).collect();
-                let (lo, hi) = z.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(*v), b.max(*v)));
+                let (lo, hi) = span(z.iter().copied());
                 let margin = 0.5 * (hi - lo);
-                Ok((lasso::fit_aic(&Design::new(&rows), &z, path).model, lo - margin, hi + margin))
+                let inputs = [
+                    span(rows.iter().flat_map(|r| r[..MEAN_COLUMN].iter().copied())),
+                    span(rows.iter().map(|r| r[MEAN_COLUMN])),
+                ];
+                Ok(((lasso::fit_aic(&Design::new(&rows), &z, path).model, lo - margin, hi + margin), inputs))
             })
-            .collect::<Result<_>>()?;
-        Ok(LearDemand { scaler, models })
+            .collect::<Result<Vec<_>>>()?;
+        let (models, input_ranges) = models.into_iter().unzip();
+        Ok(LearDemand { scaler, models, input_ranges, fallbacks: Vec::new() })
     }
 }
 
@@ -130,6 +227,83 @@ mod tests {
                     + if (t / 24) % 7 >= 5 { -40.0 } else { 0.0 }
             })
             .collect()
+    }
+
+    #[test]
+    fn inputs_beyond_the_training_range_are_held_at_its_edge() {
+        // A lasso that reads only the last week's mean (identity scaler), fitted where that mean
+        // stayed within [0, 1] and the hourly values within [0, 2]; then issued after a week of
+        // eight an hour (the v2023 arrivals' test: unguarded, `sinh` of such extrapolations
+        // reached hundreds of GPUs, README).
+        let mut coef = vec![0.0; feature_names().len()];
+        coef[MEAN_COLUMN] = 1.0;
+        coef[0] = 0.5;
+        let model = LearDemand {
+            scaler: Invariant { median: 0.0, scale: 1.0 },
+            models: vec![(Linear { intercept: 0.0, coef }, -10.0, 10.0); HORIZONS],
+            input_ranges: vec![[(0.0, 2f64.asinh()), (0.0, 1f64.asinh())]; HORIZONS],
+            fallbacks: Vec::new(),
+        };
+        let y = vec![8.0; LOOKBACK + 24];
+        let guarded = 1f64.asinh() + 0.5 * 2f64.asinh();
+        for h in [1, 100, HORIZONS] {
+            assert!((model.forecast(&y, y.len(), h) - guarded.sinh()).abs() < 1e-9);
+        }
+        let unguarded = LearDemand { input_ranges: Vec::new(), ..model };
+        let free = 1.5 * 8f64.asinh();
+        assert!((unguarded.forecast(&y, y.len(), 1) - free.sinh()).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_series_that_steps_and_holds_falls_back_to_its_last_value() {
+        // GPUs held by a few long pods: a level that holds for days, then steps up by one.
+        let y: Vec<f64> = (0..24 * 60).map(|t| 6.0 + (t / (24 * 9)) as f64).collect();
+        let k = y.len();
+        let model = LearDemand::fit(&y, k, &PathConfig::default()).unwrap();
+        let fallbacks = model.fallbacks();
+        assert!(fallbacks.contains(&Fallback::Persistence), "{fallbacks:?}");
+        // Each day ahead is one choice, and a fallback forecasts its own rule.
+        for (day, chunk) in fallbacks.chunks(24).enumerate() {
+            assert!(chunk.iter().all(|f| *f == chunk[0]), "day {}: {chunk:?}", day + 1);
+            let h = day * 24 + 1;
+            let want = match chunk[0] {
+                Fallback::Persistence => Some(y[k - 1]),
+                Fallback::WeeklyNaive => Some(y[k + h - 1 - 168]),
+                Fallback::Lasso => None,
+            };
+            if let Some(want) = want {
+                assert_eq!(model.forecast(&y, k, h), want);
+            }
+        }
+        // Too short a history for the choice: every horizon its lasso.
+        let short = LearDemand::fit(&y, 24 * 30, &PathConfig::default()).unwrap();
+        assert!(short.fallbacks().iter().all(|f| *f == Fallback::Lasso));
+    }
+
+    #[test]
+    fn a_calibration_reads_nothing_at_or_after_its_issue() {
+        let y = series(24 * 50);
+        let k = 24 * 45;
+        let mut changed = y.clone();
+        changed[k..].iter_mut().for_each(|v| *v = 1e6);
+        let (a, b) = (
+            LearDemand::fit(&y, k, &PathConfig::default()).unwrap(),
+            LearDemand::fit(&changed, k, &PathConfig::default()).unwrap(),
+        );
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn a_model_saved_before_the_guards_loads_as_lassos_everywhere() {
+        let y = series(24 * 40);
+        let model = LearDemand::fit_lasso(&y, y.len(), &PathConfig::default()).unwrap();
+        let mut saved = serde_json::to_value(&model).unwrap();
+        let fields = saved.as_object_mut().unwrap();
+        fields.remove("input_ranges").unwrap();
+        fields.remove("fallbacks").unwrap();
+        let old: LearDemand = serde_json::from_value(saved).unwrap();
+        assert!(old.input_ranges.is_empty() && old.fallbacks().iter().all(|f| *f == Fallback::Lasso));
+        assert_eq!(old.forecast(&y, y.len() - 168, 5), model.forecast(&y, y.len() - 168, 5));
     }
 
     #[test]

@@ -100,7 +100,7 @@ pub fn features(p: &HourlyPrices, scaler: &Invariant, k: usize, h: usize) -> Opt
         return None;
     }
     let (da, own) = p.latest_da(k, j)?;
-    let mut x = Vec::with_capacity(96);
+    let mut x = Vec::with_capacity(88 + 2 * DA_AROUND);
     let mut push = |v: f64| {
         x.push(scaler.transform(v));
         v.is_finite()
@@ -126,8 +126,20 @@ pub fn features(p: &HourlyPrices, scaler: &Invariant, k: usize, h: usize) -> Opt
     x.push(f64::from(u8::from(own)));
     x.extend((0..24).map(|hod| f64::from(u8::from(p.hour_of_day[j] == hod))));
     x.extend((0..7).map(|wd| f64::from(u8::from(p.weekday[j] == wd))));
+    // The day-ahead market's profile around the target: the latest day-ahead price of each of
+    // the DA_AROUND hours before and after it (the target's own stands in where there is none:
+    // past the data's end, or a clock change's missing hour).
+    for d in 1..=DA_AROUND {
+        for t in [j - d, j + d] {
+            let v = if t < p.len() { p.latest_da(k, t).map_or(da, |(v, _)| v) } else { da };
+            x.push(scaler.transform(v));
+        }
+    }
     Some(x)
 }
+
+/// Hours either side of the target whose latest day-ahead prices `lear_rt` reads.
+pub const DA_AROUND: usize = 12;
 
 /// `lear_rt` calibrated at one issue time.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -195,6 +207,10 @@ pub fn feature_names() -> Vec<String> {
     names.push("da_own_published".into());
     names.extend((0..24).map(|h| format!("target_hour_{h}")));
     names.extend((0..7).map(|d| format!("target_weekday_{d}")));
+    for d in 1..=DA_AROUND {
+        names.push(format!("da_latest_target_minus_{d}h"));
+        names.push(format!("da_latest_target_plus_{d}h"));
+    }
     names
 }
 

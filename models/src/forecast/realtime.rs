@@ -100,7 +100,7 @@ pub fn features(p: &HourlyPrices, scaler: &Invariant, k: usize, h: usize) -> Opt
         return None;
     }
     let (da, own) = p.latest_da(k, j)?;
-    let mut x = Vec::with_capacity(88 + 2 * DA_AROUND);
+    let mut x = Vec::with_capacity(63 + 2 * DA_AROUND);
     let mut push = |v: f64| {
         x.push(scaler.transform(v));
         v.is_finite()
@@ -295,6 +295,27 @@ mod tests {
         let p = grid(400);
         let s = Invariant::fit(&p.rt);
         assert_eq!(features(&p, &s, 300, 5).unwrap().len(), feature_names().len());
+    }
+
+    #[test]
+    fn the_day_ahead_profile_reads_each_neighbour_as_published_at_the_issue() {
+        let p = grid(24 * 60);
+        let s = Invariant::fit(&p.rt);
+        let plus = |x: &[f64], d: usize| x[x.len() - 2 * DA_AROUND + 2 * (d - 1) + 1];
+        let minus = |x: &[f64], d: usize| x[x.len() - 2 * DA_AROUND + 2 * (d - 1)];
+        // Issued at 16:00 of day 50, after day 51's prices came out (10 hours before it starts):
+        // the target 20:00 and 12 hours on (08:00 of day 51) read their own prices.
+        let (k, h) = (24 * 50 + 16, 5);
+        let j = k + h - 1;
+        let x = features(&p, &s, k, h).unwrap();
+        assert_eq!(plus(&x, 12), s.transform(p.da[j + 12]));
+        assert_eq!(minus(&x, 12), s.transform(p.da[j - 12]));
+        // Issued at 10:00, before they came out: the hours of day 51 read the same hour of day 50.
+        let (k, h) = (24 * 50 + 10, 11);
+        let j = k + h - 1;
+        let x = features(&p, &s, k, h).unwrap();
+        assert_eq!(plus(&x, 3), s.transform(p.da[j + 3]), "20:00 + 3 h is 23:00 of day 50, published");
+        assert_eq!(plus(&x, 4), s.transform(p.da[j + 4 - 24]), "00:00 of day 51 is not: the day before's");
     }
 
     proptest::proptest! {

@@ -21,9 +21,8 @@ import sys
 import duckdb
 import numpy as np
 
-from epftoolbox_scored import load_scored
+from epftoolbox_scored import load_scored, run_market
 
-MARKETS = ("NP", "PJM", "DE")
 
 
 def scaled_level(t: np.ndarray, hist_t: np.ndarray, hist_p: np.ndarray, days: int) -> tuple[np.ndarray, np.ndarray]:
@@ -41,10 +40,7 @@ def scaled_level(t: np.ndarray, hist_t: np.ndarray, hist_p: np.ndarray, days: in
 
 
 def rules(data: str, run: str) -> dict[str, float]:
-    parts = os.path.basename(os.path.normpath(run)).split("-")
-    market = next((p for p in parts if p in MARKETS), None)
-    if market is None:
-        raise SystemExit(f"{run}: its directory's name names none of the markets {', '.join(MARKETS)}")
+    market = run_market(run)
     con = duckdb.connect()
     load_scored(con, f"{data}/{market}.csv.gz", f"{run}/forecasts.parquet")
     f = con.execute("pivot scored on model_id using max(value) group by t, price order by t").fetchnumpy()

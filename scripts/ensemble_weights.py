@@ -16,23 +16,18 @@ scripts/epftoolbox_scored.py.
 """
 
 import argparse
-import os
 import sys
 
 import duckdb
 
-from epftoolbox_scored import load_scored
+from epftoolbox_scored import load_scored, run_market
 
-MARKETS = ("NP", "PJM", "DE")
 GRID = [i / 10 for i in range(11)]
 
 
 def hours(data: str, run: str) -> list[tuple[float, float, float]]:
     """(outturn, lear, dnn) for each forecast hour of the run, in time order."""
-    parts = os.path.basename(os.path.normpath(run)).split("-")
-    market = next((p for p in parts if p in MARKETS), None)
-    if market is None:
-        raise SystemExit(f"{run}: its directory's name names none of the markets {', '.join(MARKETS)}")
+    market = run_market(run)
     con = duckdb.connect()
     load_scored(con, f"{data}/{market}.csv.gz", f"{run}/forecasts.parquet", ("lear", "dnn"))
     rows = con.execute(

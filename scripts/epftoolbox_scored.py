@@ -1,9 +1,24 @@
 """One `hcp evaluate price --format epftoolbox` run's mean forecasts beside the outturn, in DuckDB:
 the loader the scripts that score such runs share (day_ahead_months.py, ensemble_weights.py,
-lear_trend_sets.py). The outturn is the column after the timestamp of the benchmark's CSV, as
-`hcp evaluate price` reads it."""
+ensemble_rules.py, lear_trend_sets.py), and the market a run's directory names. The outturn is
+the column after the timestamp of the benchmark's CSV, as `hcp evaluate price` reads it."""
+
+import os
 
 import duckdb
+
+MARKETS = ("NP", "PJM", "DE")
+
+
+def run_market(run: str) -> str:
+    """The market of a run's directory: its last component, alone or between '-' (NP, PJM or
+    DE: target/lear-trend-sweep/half/PJM, target/dnn-sweep/half/c15-PJM). Exits naming the run
+    when it names none."""
+    parts = os.path.basename(os.path.normpath(run)).split("-")
+    market = next((p for p in parts if p in MARKETS), None)
+    if market is None:
+        raise SystemExit(f"{run}: its directory's name names none of the markets {', '.join(MARKETS)}")
+    return market
 
 
 def load_scored(con: duckdb.DuckDBPyConnection, csv: str, forecasts: str, models: tuple[str, ...] | None = None) -> None:

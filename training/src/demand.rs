@@ -25,7 +25,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use hcp_datasets::WriteOptions;
-pub use hcp_models::forecast::demand::{FALLBACK_MARGIN, Fallback, HORIZONS, LOOKBACK, LearDemand, SELECTION_DAYS};
+use hcp_models::forecast::demand::{FALLBACK_MARGIN, SELECTION_DAYS};
+pub use hcp_models::forecast::demand::{Fallback, HORIZONS, LOOKBACK, LearDemand};
 use hcp_models::forecast::lasso::PathConfig;
 use hcp_models::forecast::{Accumulator, ErrorBands, Scores};
 use serde::Serialize;
@@ -298,10 +299,8 @@ pub fn evaluate_demand(
         Ok((forecasts, model.fallbacks()))
     })?;
     let mut lear_demand_fallbacks: BTreeMap<Fallback, usize> = Fallback::ALL.iter().map(|f| (*f, 0)).collect();
-    for (_, fallbacks) in &blocks {
-        for day in fallbacks.chunks(24) {
-            *lear_demand_fallbacks.entry(day[0]).or_default() += 1;
-        }
+    for fallback in blocks.iter().flat_map(|(_, fallbacks)| fallbacks) {
+        *lear_demand_fallbacks.entry(*fallback).or_default() += 1;
     }
     let lear: BTreeMap<usize, Vec<f64>> = blocks.into_iter().flat_map(|(forecasts, _)| forecasts).collect();
 

@@ -127,7 +127,7 @@ pub fn train_demand(cfg: &TrainDemandConfig) -> Result<Manifest> {
         "rmae": m.mae / w.mae,
         "band_quantiles": QUANTILES,
         // What forecasts each day ahead of the saved model (its lasso, or a naive rule).
-        "days_ahead": forecaster.model.fallbacks().chunks(24).map(|day| day[0]).collect::<Vec<_>>(),
+        "days_ahead": forecaster.model.fallbacks(),
     });
     Ok(artifact::save(&cfg.out, ARTIFACT_KIND, &feature_names(), &forecaster, training, validation)?)
 }

@@ -65,7 +65,7 @@ pub struct LearDemand {
     /// values (the lags and the week-back targets), and the last week's means.
     #[serde(default)]
     input_ranges: Vec<[(f64, f64); 2]>,
-    /// Per horizon; empty: every horizon its lasso.
+    /// Per day ahead (horizons 1-24, 25-48, …); empty: every horizon its lasso.
     #[serde(default)]
     fallbacks: Vec<Fallback>,
 }
@@ -77,7 +77,7 @@ impl LearDemand {
     /// linear extrapolation on a sparse series (arrivals are mostly zero) gave numbers beyond
     /// any demand ever seen.
     pub fn forecast(&self, y: &[f64], k: usize, h: usize) -> f64 {
-        match self.fallbacks.get(h - 1).copied().unwrap_or_default() {
+        match self.fallbacks.get((h - 1) / 24).copied().unwrap_or_default() {
             Fallback::Persistence => return y[k - 1],
             Fallback::WeeklyNaive => return y[k + h - 1 - 168],
             Fallback::Lasso => {}
@@ -91,9 +91,9 @@ impl LearDemand {
         self.scaler.inverse(model.predict(&x).clamp(*lo, *hi))
     }
 
-    /// What forecasts each horizon (all the lasso when none was chosen).
+    /// What forecasts each day ahead (its lassos when none was chosen).
     pub fn fallbacks(&self) -> Vec<Fallback> {
-        (0..HORIZONS).map(|h| self.fallbacks.get(h).copied().unwrap_or_default()).collect()
+        (0..HORIZONS / 24).map(|day| self.fallbacks.get(day).copied().unwrap_or_default()).collect()
     }
 }
 
@@ -118,7 +118,7 @@ impl LearDemand {
         if start >= LOOKBACK + HORIZONS + 24 * 7 {
             let earlier = Self::fit_lasso(y, start, path)?;
             model.fallbacks = (0..HORIZONS / 24)
-                .flat_map(|day| {
+                .map(|day| {
                     let mut error = [0.0; 3];
                     for h in day * 24 + 1..=day * 24 + 24 {
                         for i in start..=k - h {
@@ -129,7 +129,7 @@ impl LearDemand {
                     }
                     let bar = (1.0 - FALLBACK_MARGIN) * error[0];
                     let best = (1..3).filter(|&m| error[m] < bar).min_by(|&a, &b| error[a].total_cmp(&error[b]));
-                    std::iter::repeat_n(Fallback::ALL[best.unwrap_or(0)], 24)
+                    Fallback::ALL[best.unwrap_or(0)]
                 })
                 .collect();
         }
@@ -262,17 +262,18 @@ mod tests {
         let model = LearDemand::fit(&y, k, &PathConfig::default()).unwrap();
         let fallbacks = model.fallbacks();
         assert!(fallbacks.contains(&Fallback::Persistence), "{fallbacks:?}");
-        // Each day ahead is one choice, and a fallback forecasts its own rule.
-        for (day, chunk) in fallbacks.chunks(24).enumerate() {
-            assert!(chunk.iter().all(|f| *f == chunk[0]), "day {}: {chunk:?}", day + 1);
-            let h = day * 24 + 1;
-            let want = match chunk[0] {
-                Fallback::Persistence => Some(y[k - 1]),
-                Fallback::WeeklyNaive => Some(y[k + h - 1 - 168]),
-                Fallback::Lasso => None,
-            };
-            if let Some(want) = want {
-                assert_eq!(model.forecast(&y, k, h), want);
+        // A day ahead's fallback forecasts its own rule at each of its 24 horizons.
+        assert_eq!(fallbacks.len(), HORIZONS / 24);
+        for (day, fallback) in fallbacks.iter().enumerate() {
+            for h in day * 24 + 1..=day * 24 + 24 {
+                let want = match fallback {
+                    Fallback::Persistence => Some(y[k - 1]),
+                    Fallback::WeeklyNaive => Some(y[k + h - 1 - 168]),
+                    Fallback::Lasso => None,
+                };
+                if let Some(want) = want {
+                    assert_eq!(model.forecast(&y, k, h), want, "day {}, horizon {h}", day + 1);
+                }
             }
         }
         // Too short a history for the choice: every horizon its lasso.

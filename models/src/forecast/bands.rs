@@ -1,5 +1,12 @@
 //! Quantile bands around a point forecast from the model's own recent out-of-sample errors
 //! (empirical, per hour or horizon): what the naive baselines and LEAR publish as quantiles.
+//!
+//! The level-`l` quantile of n errors is their (n + 1)·l-th smallest, interpolated between
+//! neighbouring ranks (Hyndman and Fan's type 6): a new error exchangeable with them falls
+//! below the k-th smallest with probability k / (n + 1), so the 0.1 and 0.9 quantiles bound
+//! 80 % of new errors on average. The more usual interpolation (type 7, numpy's default) puts
+//! them at ranks 1 + (n − 1)·l, inside that: from the 28 errors of a demand band it covers
+//! about 75 % (`next_error_is_covered_eighty_percent_of_the_time`).
 
 use std::collections::VecDeque;
 
@@ -33,8 +40,9 @@ impl ErrorBands {
         self.errors[slot].len()
     }
 
-    /// The quantiles at [`QUANTILES`] of `point + error`. Monotone in the level by
-    /// construction, so they never cross. With no error known yet the band is the point.
+    /// The quantiles at [`QUANTILES`] of `point + error` (finite-sample ranks, above).
+    /// Monotone in the level by construction, so they never cross. With no error known yet the
+    /// band is the point.
     pub fn quantiles(&self, slot: usize, point: f64) -> [f64; 3] {
         self.offsets(slot).map(|o| point + o)
     }
@@ -46,7 +54,7 @@ impl ErrorBands {
         if e.is_empty() {
             return [0.0; 3];
         }
-        QUANTILES.map(|q| quantile_sorted(&e, q))
+        QUANTILES.map(|q| rank_quantile_sorted(&e, q))
     }
 
     /// The split-conformal quantile of a slot's recorded values (scores) at `level`: the
@@ -68,11 +76,13 @@ impl ErrorBands {
     }
 }
 
-/// Linear interpolation between order statistics (type 7, numpy's default).
-fn quantile_sorted(sorted: &[f64], q: f64) -> f64 {
-    let pos = q * (sorted.len() - 1) as f64;
-    let (lo, frac) = (pos.floor() as usize, pos.fract());
-    if lo + 1 < sorted.len() { sorted[lo] + frac * (sorted[lo + 1] - sorted[lo]) } else { sorted[lo] }
+/// The (n + 1)·level-th smallest of `sorted` (1-based rank), interpolated between neighbouring
+/// ranks; below rank 1 the smallest, past rank n the largest (type 6).
+fn rank_quantile_sorted(sorted: &[f64], level: f64) -> f64 {
+    let n = sorted.len();
+    let rank = (level * (n + 1) as f64).clamp(1.0, n as f64);
+    let (k, frac) = (rank.floor() as usize, rank.fract());
+    if k < n { sorted[k - 1] + frac * (sorted[k] - sorted[k - 1]) } else { sorted[n - 1] }
 }
 
 #[cfg(test)]
@@ -100,8 +110,39 @@ mod tests {
             b.record(0, e as f64);
         }
         assert_eq!(b.known(0), 11);
-        // Errors 9..=19: q0.1 = 10, q0.5 = 14, q0.9 = 18.
-        assert_eq!(b.quantiles(0, 100.0), [110.0, 114.0, 118.0]);
+        // Errors 9..=19 (n = 11): q0.1 at rank 12 × 0.1 = 1.2, 9 + 0.2; q0.5 at rank 6, 14;
+        // q0.9 at rank 10.8, 18 + 0.8 (R's quantile(9:19, c(.1, .5, .9), type = 6)).
+        let q = b.quantiles(0, 100.0);
+        for (got, want) in q.iter().zip([109.2, 114.0, 118.8]) {
+            assert!((got - want).abs() < 1e-9, "{q:?}");
+        }
+        // A single error is every quantile.
+        let mut one = ErrorBands::new(1, 5);
+        one.record(0, -3.0);
+        assert_eq!(one.offsets(0), [-3.0; 3]);
+    }
+
+    /// Errors drawn independently from one distribution: the band from the last 28 (a demand
+    /// band's window) covers the next error 80 % of the time, whatever the distribution. 40,000
+    /// draws, so the coverage's standard error is 0.002; type 7 gives 0.745 here.
+    #[test]
+    fn next_error_is_covered_eighty_percent_of_the_time() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::SmallRng::seed_from_u64(7);
+        let mut b = ErrorBands::new(1, 28);
+        let (mut covered, mut scored) = (0usize, 0usize);
+        for i in 0..40_028 {
+            // Skewed errors: an exponential's.
+            let e = -(1.0 - rng.gen_range(0.0..1.0f64)).ln();
+            if i >= 28 {
+                let [lo, _, hi] = b.offsets(0);
+                covered += usize::from(lo <= e && e <= hi);
+                scored += 1;
+            }
+            b.record(0, e);
+        }
+        let coverage = covered as f64 / scored as f64;
+        assert!((coverage - 0.8).abs() < 0.01, "coverage {coverage}");
     }
 
     proptest! {

@@ -10,8 +10,9 @@
 #   scripts/demand_periods.sh [DATA_DIR (../shared/data)] [OUT_DIR (target/demand-periods)]
 #
 # Needs `target/debug/hcp` (cargo build; HCP=... for another binary). About a minute on 2 cores.
-# Prints, per run, the MAE of `lear_demand`, `seasonal_naive_weekly` and `persistence`, and how
-# many of `lear_demand`'s days ahead each forecaster had over the recalibrations.
+# Prints, per run, the MAE of `lear_demand`, `seasonal_naive_weekly` and `persistence`, their
+# pinball loss and 80 % interval coverage (in that order), and how many of `lear_demand`'s days
+# ahead each forecaster had over the recalibrations.
 set -euo pipefail
 data=${1:-../shared/data}
 out=${2:-target/demand-periods}
@@ -28,8 +29,9 @@ import json, sys
 r = json.load(open(sys.argv[1]))
 m = r["models"]
 maes = " ".join(f"{k} {m[k]['mae']:.3f}" for k in ("lear_demand", "seasonal_naive_weekly", "persistence"))
+band = " ".join(f"{m[k]['pinball']:.3f}/{m[k]['coverage_80']:.3f}" for k in ("lear_demand", "seasonal_naive_weekly", "persistence"))
 days = " ".join(f"{k} {v}" for k, v in r["lear_demand_fallbacks"].items())
-print(f"{sys.argv[2]:<20} {maes} | days ahead: {days}")
+print(f"{sys.argv[2]:<20} {maes} | pinball/coverage {band} | days ahead: {days}")
 PY
 }
 validation=(--test-start 6739200 --test-end 10108800)

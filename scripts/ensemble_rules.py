@@ -24,7 +24,6 @@ import numpy as np
 from epftoolbox_scored import load_scored, run_market
 
 
-
 def scaled_level(t: np.ndarray, hist_t: np.ndarray, hist_p: np.ndarray, days: int) -> tuple[np.ndarray, np.ndarray]:
     """Per forecast hour, the median and normal-consistent MAD of the outturn over the `days`
     days before its day."""

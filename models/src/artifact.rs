@@ -79,9 +79,18 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
 }
 
-/// Loads a model of `kind`, verifying the checksum and that its features are `feature_names`
-/// (this build's).
-pub fn load<T: DeserializeOwned>(dir: &Path, kind: &str, feature_names: &[String]) -> Result<(T, Manifest)> {
+/// What a loaded `model.json` must hold beyond what parses: the lengths and values its
+/// forecasts index by and divide by. A file that breaks them (edited by hand and its checksum
+/// updated, or written by a faulty build) is refused at load with the field that is wrong,
+/// instead of panicking, looping or forecasting from the wrong coefficients later.
+pub trait Check {
+    /// `Err` names the first field that is wrong and how.
+    fn check(&self) -> std::result::Result<(), String>;
+}
+
+/// Loads a model of `kind`, verifying the checksum, that its features are `feature_names`
+/// (this build's) and that it passes its [`Check`].
+pub fn load<T: DeserializeOwned + Check>(dir: &Path, kind: &str, feature_names: &[String]) -> Result<(T, Manifest)> {
     let (bytes, manifest) = load_bytes(dir, kind, MODEL_FILE)?;
     if manifest.feature_names != feature_names {
         return Err(Error::Artifact {
@@ -95,6 +104,7 @@ pub fn load<T: DeserializeOwned>(dir: &Path, kind: &str, feature_names: &[String
     let model_path = dir.join(MODEL_FILE);
     let model: T = serde_json::from_slice(&bytes)
         .map_err(|e| Error::Artifact { path: model_path.clone(), message: e.to_string() })?;
+    model.check().map_err(|message| Error::Artifact { path: model_path, message })?;
     Ok((model, manifest))
 }
 
@@ -126,4 +136,19 @@ pub fn load_bytes(dir: &Path, kind: &str, file: &str) -> Result<(Vec<u8>, Manife
         return Err(Error::Checksum { path: model_path, expected: manifest.model_sha256, actual });
     }
     Ok((bytes, manifest))
+}
+
+/// Test support: rewrites `dir/model.json` through `edit` and saves it again as a `kind` model
+/// over `feature_names`, its checksum recomputed, as a hand edit that updated the manifest
+/// would.
+#[cfg(test)]
+pub(crate) fn resave_edited(
+    dir: &Path,
+    kind: &str,
+    feature_names: &[String],
+    edit: impl FnOnce(&mut serde_json::Value),
+) {
+    let mut model: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join(MODEL_FILE)).unwrap()).unwrap();
+    edit(&mut model);
+    save(dir, kind, feature_names, &model, serde_json::json!({}), serde_json::json!({})).unwrap();
 }

@@ -674,26 +674,40 @@ async fn a_reload_swaps_models_whole_and_keeps_the_old_ones_when_a_new_one_fails
         call(&router, "POST", "/v1/forecast/price", Some(READ_KEY), Some(&price_request(3, 200).to_string())).await;
     assert_eq!(status, StatusCode::OK);
 
-    // A model that loads but fails its smoke test (a quantile band that crosses): refused.
+    // A model whose checksum matches but whose band crosses: refused at load, by the field.
     std::fs::write(&model_file, &good).unwrap();
     let crossing = dir.path().join("price-LZ_WEST");
-    let mut f = save_price_model(&crossing, "LZ_WEST", 5);
-    f.band_offsets[3] = [4.0, 0.0, -4.0];
-    hcp_models::artifact::save(
-        &crossing,
-        hcp_models::forecast::realtime::ARTIFACT_KIND,
-        &hcp_models::forecast::realtime::feature_names(),
-        &f,
-        json!({}),
-        json!({}),
-    )
-    .unwrap();
+    let f = save_price_model(&crossing, "LZ_WEST", 5);
+    let resave = |edit: &dyn Fn(&mut serde_json::Value)| {
+        let mut model = serde_json::to_value(&f).unwrap();
+        edit(&mut model);
+        hcp_models::artifact::save(
+            &crossing,
+            hcp_models::forecast::realtime::ARTIFACT_KIND,
+            &hcp_models::forecast::realtime::feature_names(),
+            &model,
+            json!({}),
+            json!({}),
+        )
+        .unwrap();
+    };
+    resave(&|m| m["band_offsets"][3] = json!([4.0, 0.0, -4.0]));
     let (status, _, body) = call(&router, "POST", "/v1/admin/reload", Some(OPERATE_KEY), None).await;
     assert_eq!(status, StatusCode::FAILED_DEPENDENCY, "{body}");
-    assert!(
-        body["error"].as_str().unwrap().contains("smoke test") && body["error"].as_str().unwrap().contains("LZ_WEST"),
-        "{body}"
-    );
+    let error = body["error"].as_str().unwrap();
+    assert!(error.contains("LZ_WEST") && error.contains("band_offsets[3] (horizon 4)"), "{body}");
+    assert!(app.registry().get("price-LZ_WEST").is_none());
+
+    // A model that loads but fails its smoke test (an intercept whose forecast overflows): refused.
+    resave(&|m| {
+        for lasso in m["model"]["models"].as_array_mut().unwrap() {
+            lasso["intercept"] = json!(1e300);
+        }
+    });
+    let (status, _, body) = call(&router, "POST", "/v1/admin/reload", Some(OPERATE_KEY), None).await;
+    assert_eq!(status, StatusCode::FAILED_DEPENDENCY, "{body}");
+    let error = body["error"].as_str().unwrap();
+    assert!(error.contains("LZ_WEST") && error.contains("smoke test failed: horizon 1: mean inf"), "{body}");
     assert!(app.registry().get("price-LZ_WEST").is_none());
 
     // A good new model: swapped in, the others kept.
@@ -708,7 +722,7 @@ async fn a_reload_swaps_models_whole_and_keeps_the_old_ones_when_a_new_one_fails
     let (_, _, text) = call(&router, "GET", "/metrics", None, None).await;
     let text = text.as_str().unwrap();
     assert!(text.contains("hcp_serving_model_reloads_total{result=\"ok\"} 1"), "{text}");
-    assert!(text.contains("hcp_serving_model_reloads_total{result=\"failed\"} 2"), "{text}");
+    assert!(text.contains("hcp_serving_model_reloads_total{result=\"failed\"} 3"), "{text}");
 }
 
 #[test]

@@ -61,6 +61,22 @@ impl ClassifierBundle {
     }
 }
 
+impl artifact::Check for ClassifierBundle {
+    fn check(&self) -> std::result::Result<(), String> {
+        if self.feature_names.iter().ne(FEATURE_NAMES) {
+            return Err(format!("feature_names: {:?}, this build computes {FEATURE_NAMES:?}", self.feature_names));
+        }
+        for (i, t) in self.tasks.iter().enumerate() {
+            let what = format!("tasks[{i}] ({})", t.task);
+            if t.classes.len() != t.model.n_classes() {
+                return Err(format!("{what}: {} class names, its model has {}", t.classes.len(), t.model.n_classes()));
+            }
+            t.model.check(FEATURE_NAMES.len()).map_err(|e| format!("{what}: {e}"))?;
+        }
+        Ok(())
+    }
+}
+
 pub const KIND: &str = "workload_classifier";
 
 /// Writes the classifier's `model.json` and `manifest.json` under `dir`.
@@ -119,5 +135,35 @@ mod tests {
         let err = load(dir.path()).unwrap_err();
         assert!(matches!(err, Error::Checksum { .. }), "{err}");
         assert!(err.to_string().contains("checksum mismatch"), "{err}");
+    }
+
+    #[test]
+    fn a_malformed_model_is_refused_by_the_field_it_breaks() {
+        use crate::classifier::model::{Node, Tree};
+        let names: Vec<String> = FEATURE_NAMES.iter().map(|s| s.to_string()).collect();
+        // A split whose right child is itself: a prediction going right would never end.
+        let looping = Tree {
+            nodes: vec![Node::Split { feature: 0, threshold: 1.0, left: 1, right: 0 }, Node::Leaf { class: 0 }],
+        };
+        let cases = [
+            (Model::Constant { class: 2, n_classes: 2 }, 2, "tasks[0] (ls_be): class 2 of 2"),
+            (Model::Constant { class: 0, n_classes: 3 }, 2, "tasks[0] (ls_be): 2 class names, its model has 3"),
+            (Model::Tree { tree: looping, n_classes: 2 }, 2, "node 0: child 0, not a later node"),
+            (Model::Forest { trees: vec![], n_classes: 2 }, 2, "a forest with no trees"),
+        ];
+        for (model, classes, message) in cases {
+            let mut bad = bundle();
+            bad.tasks[0].model = model;
+            bad.tasks[0].classes.truncate(classes);
+            let dir = tempfile::tempdir().unwrap();
+            artifact::save(dir.path(), KIND, &names, &bad, serde_json::json!({}), serde_json::json!({})).unwrap();
+            let err = load(dir.path()).unwrap_err().to_string();
+            assert!(err.contains(message), "{message}: {err}");
+        }
+        let mut renamed = bundle();
+        renamed.feature_names[3] = "other".into();
+        let dir = tempfile::tempdir().unwrap();
+        artifact::save(dir.path(), KIND, &names, &renamed, serde_json::json!({}), serde_json::json!({})).unwrap();
+        assert!(load(dir.path()).unwrap_err().to_string().contains("feature_names:"));
     }
 }

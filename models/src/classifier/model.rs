@@ -30,6 +30,40 @@ impl Tree {
         }
     }
 
+    /// Checks a saved tree over `n_features` inputs and `n_classes` classes: every split reads an
+    /// input there is, every leaf names a class there is, and every child comes after its
+    /// parent (the order the tree is saved in), so a prediction cannot leave the tree or loop.
+    pub fn check(&self, n_features: usize, n_classes: usize) -> Result<(), String> {
+        if self.nodes.is_empty() {
+            return Err("a tree with no nodes".into());
+        }
+        for (i, node) in self.nodes.iter().enumerate() {
+            match *node {
+                Node::Leaf { class } if usize::from(class) >= n_classes => {
+                    return Err(format!("node {i}: class {class} of {n_classes}"));
+                }
+                Node::Split { feature, threshold, left, right } => {
+                    if usize::from(feature) >= n_features {
+                        return Err(format!("node {i}: feature {feature} of {n_features}"));
+                    }
+                    if threshold.is_nan() {
+                        return Err(format!("node {i}: the threshold is NaN"));
+                    }
+                    for child in [left, right] {
+                        if child as usize <= i || child as usize >= self.nodes.len() {
+                            return Err(format!(
+                                "node {i}: child {child}, not a later node of the tree's {}",
+                                self.nodes.len()
+                            ));
+                        }
+                    }
+                }
+                Node::Leaf { .. } => {}
+            }
+        }
+        Ok(())
+    }
+
     pub fn depth(&self) -> usize {
         fn depth(t: &Tree, i: usize) -> usize {
             match &t.nodes[i] {
@@ -89,6 +123,56 @@ impl Model {
             }
             Model::Logistic { model } => model.intercept.len(),
             Model::Weighted { model, .. } => model.n_classes(),
+        }
+    }
+
+    /// Checks a saved model over `n_features` inputs: what [`Model::predict_proba`] indexes by.
+    pub fn check(&self, n_features: usize) -> Result<(), String> {
+        let n = self.n_classes();
+        if n == 0 {
+            return Err("no classes".into());
+        }
+        match self {
+            Model::Constant { class, .. } if *class >= n => Err(format!("class {class} of {n}")),
+            Model::Constant { .. } => Ok(()),
+            Model::Tree { tree, .. } => tree.check(n_features, n),
+            Model::Forest { trees, .. } if trees.is_empty() => Err("a forest with no trees".into()),
+            Model::Forest { trees, .. } => trees
+                .iter()
+                .enumerate()
+                .try_for_each(|(t, tree)| tree.check(n_features, n).map_err(|e| format!("tree {t}: {e}"))),
+            Model::Logistic { model } => {
+                let finite = |v: &[f64]| v.iter().all(|x| x.is_finite());
+                if model.mean.len() != n_features
+                    || model.scale.len() != n_features
+                    || model.weights.len() != n_features
+                {
+                    return Err(format!(
+                        "logistic: {} means, {} scales and {} weight rows for {n_features} features",
+                        model.mean.len(),
+                        model.scale.len(),
+                        model.weights.len()
+                    ));
+                }
+                if let Some(j) = model.weights.iter().position(|row| row.len() != n || !finite(row)) {
+                    return Err(format!("logistic: weight row {j} is not {n} finite weights"));
+                }
+                if !finite(&model.mean)
+                    || !finite(&model.intercept)
+                    || !model.scale.iter().all(|s| s.is_finite() && *s > 0.0)
+                {
+                    return Err(
+                        "logistic: a mean or intercept that is not finite, or a scale that is not positive".into()
+                    );
+                }
+                Ok(())
+            }
+            Model::Weighted { model, weights } => {
+                if weights.len() != n || !weights.iter().all(|w| w.is_finite() && *w >= 0.0) {
+                    return Err(format!("weights: {weights:?}, not {n} finite weights of at least 0"));
+                }
+                model.check(n_features)
+            }
         }
     }
 

@@ -76,6 +76,20 @@ impl ErrorBands {
     }
 }
 
+/// Checks a saved model's per-horizon band (offsets to its mean for the 0.1, 0.5 and 0.9
+/// quantiles): one per horizon, finite, and not crossing.
+pub fn check_offsets(offsets: &[[f64; 3]], horizons: usize) -> Result<(), String> {
+    if offsets.len() != horizons {
+        return Err(format!("band_offsets: {} horizons, the model forecasts {horizons}", offsets.len()));
+    }
+    for (h, o) in offsets.iter().enumerate() {
+        if !o.iter().all(|v| v.is_finite()) || o[0] > o[1] || o[1] > o[2] {
+            return Err(format!("band_offsets[{h}] (horizon {}): {o:?} is not three finite, ordered offsets", h + 1));
+        }
+    }
+    Ok(())
+}
+
 /// The 1-based rank (n + 1)·level among n values, held within 1..=n: the rank below which a new
 /// value exchangeable with them falls with probability `level`.
 fn finite_sample_rank(n: usize, level: f64) -> f64 {

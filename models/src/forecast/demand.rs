@@ -194,6 +194,42 @@ pub fn load(dir: &std::path::Path) -> Result<(DemandForecaster, crate::artifact:
     crate::artifact::load(dir, ARTIFACT_KIND, &feature_names())
 }
 
+impl crate::artifact::Check for DemandForecaster {
+    fn check(&self) -> std::result::Result<(), String> {
+        let model = &self.model;
+        model.scaler.check()?;
+        if model.models.len() != HORIZONS {
+            return Err(format!("models: {} lassos, the model has one per horizon ({HORIZONS})", model.models.len()));
+        }
+        let inputs = feature_names().len();
+        for (i, (m, lo, hi)) in model.models.iter().enumerate() {
+            let what = format!("models[{i}] (horizon {})", i + 1);
+            m.check(&what, inputs)?;
+            if !(lo.is_finite() && hi.is_finite() && lo <= hi) {
+                return Err(format!("{what}: its output range [{lo}, {hi}] is not a finite interval"));
+            }
+        }
+        // Both guards may be absent (a model saved before them), not short.
+        if !model.input_ranges.is_empty() {
+            if model.input_ranges.len() != HORIZONS {
+                return Err(format!(
+                    "input_ranges: {} horizons, the model forecasts {HORIZONS}",
+                    model.input_ranges.len()
+                ));
+            }
+            for (i, ranges) in model.input_ranges.iter().enumerate() {
+                if !ranges.iter().all(|(lo, hi)| lo.is_finite() && hi.is_finite() && lo <= hi) {
+                    return Err(format!("input_ranges[{i}] (horizon {}): {ranges:?} are not finite intervals", i + 1));
+                }
+            }
+        }
+        if !model.fallbacks.is_empty() && model.fallbacks.len() != HORIZONS / 24 {
+            return Err(format!("fallbacks: {} days, the model forecasts {}", model.fallbacks.len(), HORIZONS / 24));
+        }
+        super::bands::check_offsets(&self.band_offsets, HORIZONS)
+    }
+}
+
 impl DemandForecaster {
     /// The next 168 hours after `y` (issue at `y.len()`): mean and quantiles per horizon.
     pub fn forecast(&self, y: &[f64]) -> Result<Vec<(f64, [f64; 3])>> {
@@ -208,7 +244,7 @@ impl DemandForecaster {
         Ok((1..=HORIZONS)
             .map(|h| {
                 let mean = self.model.forecast(&padded, k, h);
-                let o = self.band_offsets.get(h - 1).copied().unwrap_or([0.0; 3]);
+                let o = self.band_offsets[h - 1];
                 (mean, o.map(|v| mean + v))
             })
             .collect())
@@ -305,6 +341,59 @@ mod tests {
         let old: LearDemand = serde_json::from_value(saved).unwrap();
         assert!(old.input_ranges.is_empty() && old.fallbacks().iter().all(|f| *f == Fallback::Lasso));
         assert_eq!(old.forecast(&y, y.len() - 168, 5), model.forecast(&y, y.len() - 168, 5));
+    }
+
+    #[test]
+    fn a_malformed_artifact_is_refused_by_the_field_it_breaks() {
+        let y = series(24 * 60);
+        let forecaster = DemandForecaster {
+            series: "s".into(),
+            trained_hours: y.len(),
+            model: LearDemand::fit(&y, y.len(), &PathConfig::default()).unwrap(),
+            band_offsets: vec![[-1.0, 0.0, 1.0]; HORIZONS],
+        };
+        assert_eq!(forecaster.model.fallbacks.len(), HORIZONS / 24);
+        let dir = tempfile::tempdir().unwrap();
+        let names = feature_names();
+        crate::artifact::save(
+            dir.path(),
+            ARTIFACT_KIND,
+            &names,
+            &forecaster,
+            serde_json::json!({}),
+            serde_json::json!({}),
+        )
+        .unwrap();
+        // Every float back as written (serde_json's `float_roundtrip`; without it this fails).
+        assert_eq!(load(dir.path()).unwrap().0, forecaster);
+        type Edit = fn(&mut serde_json::Value);
+        let cases: [(Edit, &str); 7] = [
+            (|m| drop(m["model"]["models"].as_array_mut().unwrap().pop()), "models: 167 lassos"),
+            (
+                |m| drop(m["model"]["models"][40][0]["coef"].as_array_mut().unwrap().pop()),
+                "models[40] (horizon 41): 57 coefficients",
+            ),
+            (|m| m["model"]["models"][3][1] = 9.0.into(), "models[3] (horizon 4): its output range [9"),
+            (|m| m["model"]["input_ranges"][7][0] = serde_json::json!([2.0, 1.0]), "input_ranges[7] (horizon 8)"),
+            (|m| drop(m["model"]["fallbacks"].as_array_mut().unwrap().pop()), "fallbacks: 6 days"),
+            (|m| m["model"]["scaler"]["scale"] = 0.0.into(), "scaler: median"),
+            (|m| m["band_offsets"][5] = serde_json::json!([1.0, 0.0, -1.0]), "band_offsets[5] (horizon 6)"),
+        ];
+        for (edit, message) in cases {
+            let dir = tempfile::tempdir().unwrap();
+            crate::artifact::save(
+                dir.path(),
+                ARTIFACT_KIND,
+                &names,
+                &forecaster,
+                serde_json::json!({}),
+                serde_json::json!({}),
+            )
+            .unwrap();
+            crate::artifact::resave_edited(dir.path(), ARTIFACT_KIND, &names, edit);
+            let err = load(dir.path()).unwrap_err().to_string();
+            assert!(err.contains("model.json") && err.contains(message), "{message}: {err}");
+        }
     }
 
     #[test]

@@ -69,6 +69,21 @@ impl Linear {
         self.intercept + self.coef.iter().zip(x).map(|(w, v)| w * v).sum::<f64>()
     }
 
+    /// Checks a saved model: `inputs` coefficients, all of them and the intercept finite.
+    /// `what` names it in the message (`models[12]`).
+    pub fn check(&self, what: &str, inputs: usize) -> Result<(), String> {
+        if self.coef.len() != inputs {
+            return Err(format!("{what}: {} coefficients, the model reads {inputs} inputs", self.coef.len()));
+        }
+        if let Some(i) = self.coef.iter().position(|w| !w.is_finite()) {
+            return Err(format!("{what}: coefficient {i} is {}", self.coef[i]));
+        }
+        if !self.intercept.is_finite() {
+            return Err(format!("{what}: the intercept is {}", self.intercept));
+        }
+        Ok(())
+    }
+
     pub fn nonzero(&self) -> usize {
         self.coef.iter().filter(|w| **w != 0.0).count()
     }

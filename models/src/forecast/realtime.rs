@@ -242,6 +242,24 @@ pub fn load(dir: &std::path::Path) -> Result<(PriceForecaster, crate::artifact::
     crate::artifact::load(dir, ARTIFACT_KIND, &feature_names())
 }
 
+impl crate::artifact::Check for PriceForecaster {
+    fn check(&self) -> std::result::Result<(), String> {
+        self.model.scaler.check()?;
+        if self.model.models.len() != 24 * HORIZONS {
+            return Err(format!(
+                "models: {} lassos, the model has one per issue hour and horizon ({})",
+                self.model.models.len(),
+                24 * HORIZONS
+            ));
+        }
+        let inputs = feature_names().len();
+        for (i, m) in self.model.models.iter().enumerate() {
+            m.check(&format!("models[{i}] (issue hour {}, horizon {})", i / HORIZONS, i % HORIZONS + 1), inputs)?;
+        }
+        super::bands::check_offsets(&self.band_offsets, HORIZONS)
+    }
+}
+
 impl PriceForecaster {
     /// Forecasts issued at grid index `k` (the first hour whose price is unknown) for every
     /// horizon whose inputs exist.
@@ -249,7 +267,7 @@ impl PriceForecaster {
         (1..=HORIZONS)
             .filter_map(|h| {
                 let mean = self.model.forecast(p, k, h)?;
-                let o = self.band_offsets.get(h - 1).copied().unwrap_or([0.0; 3]);
+                let o = self.band_offsets[h - 1];
                 Some(HorizonForecast {
                     horizon: h,
                     target_start_us: p.time(k + h - 1),
@@ -316,6 +334,39 @@ mod tests {
         let x = features(&p, &s, k, h).unwrap();
         assert_eq!(plus(&x, 3), s.transform(p.da[j + 3]), "20:00 + 3 h is 23:00 of day 50, published");
         assert_eq!(plus(&x, 4), s.transform(p.da[j + 4 - 24]), "00:00 of day 51 is not: the day before's");
+    }
+
+    #[test]
+    fn a_malformed_artifact_is_refused_by_the_field_it_breaks() {
+        let p = grid(24 * 60);
+        let model = LearRt::fit(&p, 0, 24 * 50, &PathConfig::default()).unwrap();
+        let f = PriceForecaster {
+            node: "N".into(),
+            trained_until_us: 0,
+            model,
+            band_offsets: vec![[-1.0, 0.0, 1.0]; HORIZONS],
+        };
+        let names = feature_names();
+        type Edit = fn(&mut serde_json::Value);
+        let cases: [(Edit, &str); 4] = [
+            (|_| {}, ""),
+            (|m| drop(m["model"]["models"].as_array_mut().unwrap().pop()), "models: 575 lassos"),
+            (
+                |m| m["model"]["models"][30]["coef"] = serde_json::json!([1.0]),
+                "models[30] (issue hour 1, horizon 7): 1 coefficients, the model reads 87 inputs",
+            ),
+            (|m| drop(m["band_offsets"].as_array_mut().unwrap().pop()), "band_offsets: 23 horizons"),
+        ];
+        for (edit, message) in cases {
+            let dir = tempfile::tempdir().unwrap();
+            crate::artifact::save(dir.path(), ARTIFACT_KIND, &names, &f, serde_json::json!({}), serde_json::json!({}))
+                .unwrap();
+            crate::artifact::resave_edited(dir.path(), ARTIFACT_KIND, &names, edit);
+            match load(dir.path()) {
+                Ok((loaded, _)) => assert!(message.is_empty() && loaded == f, "{message}: loaded"),
+                Err(err) => assert!(err.to_string().contains(message) && !message.is_empty(), "{message}: {err}"),
+            }
+        }
     }
 
     proptest::proptest! {

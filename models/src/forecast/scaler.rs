@@ -34,6 +34,17 @@ impl Invariant {
         Invariant { median, scale }
     }
 
+    /// Checks a saved scaler: a finite median and a finite, positive scale.
+    pub fn check(&self) -> Result<(), String> {
+        if !self.median.is_finite() || !self.scale.is_finite() || self.scale <= 0.0 {
+            return Err(format!(
+                "scaler: median {} and scale {}; a finite median and a positive scale",
+                self.median, self.scale
+            ));
+        }
+        Ok(())
+    }
+
     pub fn transform(&self, x: f64) -> f64 {
         ((x - self.median) / self.scale).asinh()
     }

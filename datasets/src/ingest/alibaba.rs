@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::io::{Cursor, Read};
 use std::path::{Path, PathBuf};
 
-use super::csv_input::{CsvInput, FieldError, FieldResult, Fields, Tally, open_decompressed};
+use super::csv_input::{CsvInput, FieldError, FieldResult, Fields, Lines, Tally, open_decompressed};
 use super::{Parsed, ParsedTable};
 use crate::error::{Error, Result};
 use crate::rows::{GpuNodeRow, JobRow, TelemetryRow, gpu_nodes_batch, jobs_batch, telemetry_batch};
@@ -338,7 +338,7 @@ fn parse_genai_archive(path: &Path, c: &mut Collected, parsed: &mut Parsed) -> R
                 "unsupported GenAI member: hcp ingests pod_gpu_duty_cycle and pod_gpu_memory_used_bytes",
             ));
         };
-        let mut input = CsvInput::from_reader(name, Box::new(Cursor::new(bytes)), true)?;
+        let mut input = CsvInput::from_reader(name, Lines::new(Cursor::new(bytes)), true)?;
         parse_genai_member(&mut input, metric, c, parsed)?;
     }
     if members == 0 {

@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 
 use chrono::{NaiveDate, NaiveDateTime};
 
-use super::csv_input::{CsvInput, FieldError, FieldResult, Fields, Tally, open_decompressed};
+use super::csv_input::{CsvInput, FieldError, FieldResult, Fields, Lines, Tally};
 use super::{Parsed, ParsedTable};
 use crate::error::{Error, Result};
 use crate::rows::{BtcNetworkRow, btc_network_batch};
@@ -141,7 +141,7 @@ pub(crate) fn parse(inputs: &[PathBuf]) -> Result<Parsed> {
                         "header-less series: the file name must say which (difficulty, hashrate, marketprice, minersrevenue)",
                     )
                 })?;
-                let mut input = CsvInput::from_reader(path.display().to_string(), open_decompressed(path)?, false)?;
+                let mut input = CsvInput::from_reader(path.display().to_string(), Lines::open(path)?, false)?;
                 parse_series(&mut input, "tullio_series", series, "%d/%m/%Y %H:%M", &mut days, &mut parsed)?;
             }
             _ => {

@@ -25,18 +25,47 @@ impl std::fmt::Debug for CsvInput {
     }
 }
 
-/// Opens a file, decompressing it when it starts with the gzip magic bytes.
+/// Opens a file, decompressing it when it starts with the gzip magic bytes: its bytes as they
+/// are (a tar archive's).
 pub(crate) fn open_decompressed(path: &Path) -> Result<Box<dyn Read>> {
-    let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
-    let mut magic = [0u8; 2];
-    let n = read_up_to(&mut file, &mut magic).map_err(|e| Error::io(path, e))?;
-    file.seek(SeekFrom::Start(0)).map_err(|e| Error::io(path, e))?;
-    if n == 2 && magic == [0x1f, 0x8b] {
+    let (file, gzipped) = open_sniffed(path)?;
+    if gzipped {
         let decoder = MultiGzDecoder::new(BufReader::with_capacity(1 << 16, file));
         Ok(Box::new(BufReader::with_capacity(1 << 16, ThreadedReader::spawn(decoder))))
     } else {
         Ok(Box::new(BufReader::with_capacity(1 << 16, file)))
     }
+}
+
+/// Text for [`CsvInput`]: bytes whose line ends [`LineEnds`] has normalised, which its line
+/// numbers rely on.
+pub(crate) struct Lines(Box<dyn Read>);
+
+impl Lines {
+    pub fn new(read: impl Read + 'static) -> Lines {
+        Lines(Box::new(LineEnds::new(read)))
+    }
+
+    /// A CSV file, decompressed as [`open_decompressed`] does, its line ends normalised on the
+    /// decoding thread when it is gzipped.
+    pub fn open(path: &Path) -> Result<Lines> {
+        let (file, gzipped) = open_sniffed(path)?;
+        if gzipped {
+            let decoder = MultiGzDecoder::new(BufReader::with_capacity(1 << 16, file));
+            Ok(Lines(Box::new(BufReader::with_capacity(1 << 16, ThreadedReader::spawn(LineEnds::new(decoder))))))
+        } else {
+            Ok(Lines::new(file))
+        }
+    }
+}
+
+/// The file, and whether it starts with the gzip magic bytes.
+fn open_sniffed(path: &Path) -> Result<(File, bool)> {
+    let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut magic = [0u8; 2];
+    let n = read_up_to(&mut file, &mut magic).map_err(|e| Error::io(path, e))?;
+    file.seek(SeekFrom::Start(0)).map_err(|e| Error::io(path, e))?;
+    Ok((file, n == 2 && magic == [0x1f, 0x8b]))
 }
 
 /// Runs a reader (the gzip decoder) on its own thread, a few chunks ahead of the consumer, so
@@ -93,6 +122,91 @@ impl Read for ThreadedReader {
     }
 }
 
+/// Passes bytes through with every CR immediately before an LF removed, and an LF added after
+/// a last line that has none, so that every record the csv parser returns ends in one LF and
+/// the reader's line count after it is the record's last line plus one
+/// ([`CsvInput::next_record`]). The csv crate's own record lines cannot be used: they lag one
+/// line behind on CRLF input (rust-csv issue 395, open in csv 1.3; the epftoolbox files are
+/// CRLF) and after a blank line (rust-csv issue 208), so a rejection would name the line above
+/// the bad one. Fields lose nothing but a CR before an LF inside a quoted field.
+struct LineEnds<R> {
+    inner: R,
+    /// `buf[pos..len]` is what is left to pass on.
+    buf: Box<[u8]>,
+    pos: usize,
+    len: usize,
+    /// The last byte read from `inner` was a CR not yet passed on: whether it goes depends on
+    /// the next byte.
+    held_cr: bool,
+    /// The last byte passed on, if any.
+    last: Option<u8>,
+    /// `inner` is exhausted and the final LF, if one was needed, passed on.
+    done: bool,
+}
+
+impl<R: Read> LineEnds<R> {
+    /// Bytes read from `inner` at a time.
+    const CHUNK: usize = 1 << 16;
+
+    fn new(inner: R) -> LineEnds<R> {
+        // Room for a held CR before a chunk, or for the final LF.
+        let buf = vec![0u8; Self::CHUNK + 1].into_boxed_slice();
+        LineEnds { inner, buf, pos: 0, len: 0, held_cr: false, last: None, done: false }
+    }
+
+    /// Refills `buf`; nothing left in it only at the end of the input.
+    fn fill(&mut self) -> std::io::Result<()> {
+        self.pos = 0;
+        self.len = 0;
+        while self.len == 0 && !self.done {
+            // A held CR goes first, then the new bytes; the CRs before LFs are cut out in place.
+            let held = usize::from(std::mem::take(&mut self.held_cr));
+            self.buf[0] = b'\r';
+            let n = self.inner.read(&mut self.buf[held..held + Self::CHUNK])?;
+            let end = held + n;
+            let (mut kept, mut read) = (0, 0);
+            while let Some(offset) = memchr::memchr(b'\r', &self.buf[read..end]) {
+                let cr = read + offset;
+                self.buf.copy_within(read..cr, kept);
+                kept += cr - read;
+                read = cr + 1;
+                if cr + 1 == end && n > 0 {
+                    self.held_cr = true; // the next read says whether an LF follows
+                } else if cr + 1 == end || self.buf[cr + 1] != b'\n' {
+                    self.buf[kept] = b'\r';
+                    kept += 1;
+                }
+            }
+            self.buf.copy_within(read..end, kept);
+            self.len = kept + end - read;
+            if n == 0 {
+                let last = if self.len > 0 { Some(self.buf[self.len - 1]) } else { self.last };
+                if last.is_some_and(|b| b != b'\n') {
+                    self.buf[self.len] = b'\n';
+                    self.len += 1;
+                }
+                self.done = true;
+            }
+        }
+        if self.len > 0 {
+            self.last = Some(self.buf[self.len - 1]);
+        }
+        Ok(())
+    }
+}
+
+impl<R: Read> Read for LineEnds<R> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        if self.pos == self.len {
+            self.fill()?;
+        }
+        let n = out.len().min(self.len - self.pos);
+        out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
 fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
     let mut n = 0;
     while n < buf.len() {
@@ -106,13 +220,13 @@ fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
 
 impl CsvInput {
     pub fn open(path: &Path) -> Result<CsvInput> {
-        CsvInput::from_reader(path.display().to_string(), open_decompressed(path)?, true)
+        CsvInput::from_reader(path.display().to_string(), Lines::open(path)?, true)
     }
 
     /// Reads the header line (when `has_header`) and prepares record iteration.
-    pub fn from_reader(name: String, read: Box<dyn Read>, has_header: bool) -> Result<CsvInput> {
+    pub fn from_reader(name: String, read: Lines, has_header: bool) -> Result<CsvInput> {
         let reader =
-            csv::ReaderBuilder::new().has_headers(false).flexible(true).buffer_capacity(1 << 16).from_reader(read);
+            csv::ReaderBuilder::new().has_headers(false).flexible(true).buffer_capacity(1 << 16).from_reader(read.0);
         let mut input = CsvInput { name, header: Vec::new(), reader, record: StringRecord::new() };
         if has_header {
             let more = input.read_raw()?;
@@ -159,7 +273,10 @@ impl CsvInput {
             if self.record.len() == 1 && self.record[0].trim().is_empty() {
                 continue;
             }
-            let line = self.record.position().map(|p| p.line()).unwrap_or(0);
+            // The reader stands just past the record's final LF ([`LineEnds`]), on the line after
+            // its last; a quoted field may span lines.
+            let spanned = memchr::memchr_iter(b'\n', self.record.as_slice().as_bytes()).count() as u64;
+            let line = self.reader.position().line() - 1 - spanned;
             return Ok(Some((line, &self.record)));
         }
     }
@@ -321,5 +438,57 @@ pub(crate) fn parse_integer(s: &str) -> Result<i64, String> {
         Ok(v) if v.is_finite() && v.fract() == 0.0 && v.abs() < 9.0e15 => Ok(v as i64),
         Ok(_) => Err(format!("`{s}` is not an integer")),
         Err(_) => Err(format!("`{s}` is not a number")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Reads all of `input` through [`LineEnds`], `chunk` bytes at a time from the inner reader.
+    fn normalised(input: &[u8], chunk: usize) -> Vec<u8> {
+        struct Chunks<'a>(&'a [u8], usize);
+        impl Read for Chunks<'_> {
+            fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+                let n = self.0.len().min(self.1).min(out.len());
+                out[..n].copy_from_slice(&self.0[..n]);
+                self.0 = &self.0[n..];
+                Ok(n)
+            }
+        }
+        let mut out = Vec::new();
+        LineEnds::new(Chunks(input, chunk)).read_to_end(&mut out).unwrap();
+        out
+    }
+
+    #[test]
+    fn crlf_becomes_lf_wherever_the_reads_split_it_and_a_lone_cr_stays() {
+        let input = b"a,b\r\n1,2\r\n\r\n3,\r4\r\n\r";
+        for chunk in 1..=input.len() {
+            assert_eq!(normalised(input, chunk), b"a,b\n1,2\n\n3,\r4\n\r\n", "reads of {chunk} bytes");
+        }
+        // A last line without its end gets one; an empty input stays empty.
+        assert_eq!(normalised(b"a\r\nb", 2), b"a\nb\n");
+        assert_eq!(normalised(b"a\n", 1), b"a\n");
+        assert_eq!(normalised(b"", 1), b"");
+    }
+
+    /// Each record's line is the line it is on, with LF or CRLF ends and after a blank line.
+    #[test]
+    fn records_carry_their_own_line() {
+        for (end, last) in [("\n", "\n"), ("\r\n", "\r\n"), ("\n", ""), ("\r\n", "")] {
+            let text = ["h1,h2", "a,1", "b,2", "", "c,3", "\"d\nd\",4", "e,5"].join(end) + last;
+            let mut input =
+                CsvInput::from_reader("t.csv".into(), Lines::new(std::io::Cursor::new(text)), true).unwrap();
+            let mut lines = Vec::new();
+            while let Some((line, record)) = input.next_record().unwrap() {
+                lines.push((line, record[0].to_string()));
+            }
+            let want: Vec<(u64, String)> = [(2, "a"), (3, "b"), (5, "c"), (6, "d\nd"), (8, "e")]
+                .iter()
+                .map(|(l, v)| (*l, v.to_string()))
+                .collect();
+            assert_eq!(lines, want, "line end {end:?}, last {last:?}");
+        }
     }
 }

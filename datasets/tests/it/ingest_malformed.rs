@@ -124,6 +124,31 @@ fn non_numeric_value_is_rejected_with_file_line_and_field() {
     assert!(msg.contains("no valid rows") && msg.contains("1 row(s) rejected"), "{msg}");
 }
 
+/// The lines named are the file's own whatever its line ends (the ERCOT and epftoolbox files
+/// are CRLF) and after blank lines, gzipped or not.
+#[test]
+fn rejections_name_the_line_in_crlf_files_and_after_blank_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let lines = [
+        HEADER.trim_end(),
+        "2024-07-01,1,HB_WEST,12.5,13",
+        "",
+        "2024-07-01,2,HB_WEST,abc,14",
+        "2024-07-01,3,HB_WEST,11,12",
+        "2024-07-01,4,HB_WEST,11,x",
+    ];
+    for (end, gzipped) in [("\r\n", false), ("\r\n", true), ("\n", false)] {
+        let text = lines.join(end) + end;
+        let bytes = if gzipped { gzip(&text) } else { text.into_bytes() };
+        let path = write(dir.path(), "p.csv", &bytes);
+        let out = tempfile::tempdir().unwrap();
+        let report = ingest(Format::Ercot, std::slice::from_ref(&path), &IngestOptions::new(out.path())).unwrap();
+        let named: Vec<(u64, Option<&str>)> = report.rejections.iter().map(|r| (r.line, r.field.as_deref())).collect();
+        assert_eq!(named, [(4, Some("dam_lmp")), (6, Some("rtm_lmp"))], "line end {end:?}, gzipped {gzipped}");
+        assert_eq!(report.files[0].rows_accepted, 2);
+    }
+}
+
 #[test]
 fn duplicate_key_names_the_first_occurrence() {
     let dir = tempfile::tempdir().unwrap();

@@ -93,6 +93,7 @@ impl DemandLstmSpec {
         let expected = DemandLstmSpec::new(&self.series, self.window, self.hidden, self.layers, self.scaler);
         check_spec(
             [self.window, self.hidden, self.layers],
+            &self.scaler,
             &[&self.step_features, &self.head_inputs, &self.skip_inputs],
             &[&expected.step_features, &expected.head_inputs, &expected.skip_inputs],
             &self.quantiles,

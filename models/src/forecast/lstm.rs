@@ -96,6 +96,7 @@ impl LstmSpec {
         let expected = LstmSpec::new(&self.node, self.window, self.hidden, self.layers, self.scaler);
         check_spec(
             [self.window, self.hidden, self.layers],
+            &self.scaler,
             &[&self.step_features, &self.head_inputs],
             &[&expected.step_features, &expected.head_inputs],
             &self.quantiles,
@@ -104,10 +105,11 @@ impl LstmSpec {
 }
 
 /// What a saved LSTM spec must hold: a positive window, hidden size and layer count
-/// (`sizes`), the inputs this build computes (`inputs` against `expected`: step, head), and the
-/// quantiles it decodes.
+/// (`sizes`), a scaler with a finite median and a positive scale, the inputs this build computes
+/// (`inputs` against `expected`: step, head), and the quantiles it decodes.
 pub(crate) fn check_spec(
     sizes: [usize; 3],
+    scaler: &Invariant,
     inputs: &[&[String]],
     expected: &[&[String]],
     quantiles: &[f64],
@@ -116,6 +118,7 @@ pub(crate) fn check_spec(
     if window == 0 || hidden == 0 || layers == 0 {
         return Err(Error::Invalid(format!("window {window}, hidden {hidden} and layers {layers} must be positive")));
     }
+    scaler.check().map_err(Error::Invalid)?;
     if inputs != expected {
         return Err(Error::Invalid(format!("inputs {inputs:?}, this build computes {expected:?}")));
     }
@@ -490,6 +493,8 @@ mod tests {
         assert_eq!(head_input_names().len(), N_HEAD);
         let spec = LstmSpec::new("N", 4, 3, 2, Invariant { median: 0.0, scale: 1.0 });
         assert!(spec.check().is_ok());
+        let unscaled = LstmSpec::new("N", 4, 3, 2, Invariant { median: 0.0, scale: 0.0 });
+        assert!(unscaled.check().unwrap_err().to_string().contains("scaler: median 0 and scale 0"));
         assert_eq!(spec.weight_shapes()[3], ("layers.1.wx".to_string(), vec![3, 12]));
         assert_eq!(spec.weight_shapes().last().unwrap().1, vec![N_OUT]);
     }

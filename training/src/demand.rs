@@ -266,6 +266,9 @@ pub fn evaluate_demand(
     if cfg.recalibrate_every == 0 || cfg.band_days == 0 {
         return Err(Error::Invalid("--recalibrate-every and the band days must be positive".into()));
     }
+    if let Some(end) = cfg.test_end_s.filter(|&end| end < cfg.test_start_s) {
+        return Err(Error::Invalid(format!("--test-end {end} s is before --test-start {} s", cfg.test_start_s)));
+    }
     let series = read_demand(&cfg.input, cfg.series.as_deref())?;
     let y = &series.values;
     let n = y.len();
@@ -279,6 +282,12 @@ pub fn evaluate_demand(
     };
     let walk_first = test_first.saturating_sub(cfg.band_days * 24);
     let needed = LOOKBACK + HORIZONS + 24 * 7;
+    if test_first > last_possible {
+        return Err(Error::Invalid(format!(
+            "--test-start {} s (hour {test_first}) leaves no issue: the series `{}` has {n} hours, and the last issue with a whole week after it is at hour {last_possible}",
+            cfg.test_start_s, series.name
+        )));
+    }
     if walk_first < needed || test_first > test_last {
         return Err(Error::Invalid(format!(
             "--test-start {} s (hour {test_first}) with {} band days: the series `{}` has {n} hours; issues need {needed} hours of history before the walk and a whole week after",

@@ -241,6 +241,9 @@ pub fn evaluate_real_time(
     if cfg.recalibrate_every == 0 || cfg.band_days == 0 {
         return Err(Error::Invalid("--recalibrate-every and the band days must be positive".into()));
     }
+    if let Some(end) = cfg.test_end.filter(|&end| end < cfg.test_start) {
+        return Err(Error::Invalid(format!("--test-end {end} is before --test-start {}", cfg.test_start)));
+    }
     let p = read_ercot_point(&cfg.input, &cfg.point)?;
     let last_issue = p.len() - 1;
     let test_first = p.index_at(central_midnight_us(cfg.test_start));

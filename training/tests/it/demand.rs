@@ -118,4 +118,19 @@ fn bad_demand_files_are_named() {
     std::fs::write(dir.path().join("u.csv"), "a,b\n1,2\n").unwrap();
     let err = read_demand(&dir.path().join("u.csv"), None).unwrap_err().to_string();
     assert!(err.contains("not a demand file"), "{err}");
+
+    // A test period that ends before it starts, or starts after the last whole week.
+    let long = spot_csv(dir.path(), "l.csv", 24 * 60, None);
+    let mut cfg = DemandConfig::new(long, 1_008 * 3600, dir.path().join("o"));
+    cfg.test_end_s = Some(900 * 3600);
+    let err = evaluate_demand(&cfg, &|_, _| {}, &mut |_| {}).unwrap_err().to_string();
+    assert!(err.contains("--test-end 3240000 s is before --test-start 3628800 s"), "{err}");
+    cfg.test_end_s = None;
+    cfg.test_start_s = 1_400 * 3600;
+    let err = evaluate_demand(&cfg, &|_, _| {}, &mut |_| {}).unwrap_err().to_string();
+    assert!(
+        err.contains("leaves no issue") && err.contains("the last issue with a whole week after it is at hour 1272"),
+        "{err}"
+    );
+    assert!(!dir.path().join("o").exists(), "nothing written on error");
 }

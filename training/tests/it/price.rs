@@ -260,6 +260,10 @@ fn bad_price_input_is_refused_by_name() {
     );
     let err = evaluate_real_time(&early, &|_, _| {}, &mut |_| {}).unwrap_err().to_string();
     assert!(err.contains("too little history"), "{err}");
+    let mut reversed = early.clone();
+    reversed.test_end = NaiveDate::from_ymd_opt(2024, 4, 9);
+    let err = evaluate_real_time(&reversed, &|_, _| {}, &mut |_| {}).unwrap_err().to_string();
+    assert!(err.contains("--test-end 2024-04-09 is before --test-start 2024-04-10"), "{err}");
 
     // A missing hour in a benchmark file names the hour.
     let np = epftoolbox_csv(dir.path(), 60, None);

@@ -138,17 +138,17 @@ pub fn load_bytes(dir: &Path, kind: &str, file: &str) -> Result<(Vec<u8>, Manife
     Ok((bytes, manifest))
 }
 
-/// Test support: rewrites `dir/model.json` through `edit` and saves it again as a `kind` model
-/// over `feature_names`, its checksum recomputed, as a hand edit that updated the manifest
-/// would.
+/// Test support: saves `model` as a `kind` model over `feature_names` after `edit` has changed
+/// its JSON, with a checksum that matches, as a hand edit that updated the manifest would.
 #[cfg(test)]
-pub(crate) fn resave_edited(
+pub(crate) fn save_edited(
     dir: &Path,
     kind: &str,
     feature_names: &[String],
+    model: &impl Serialize,
     edit: impl FnOnce(&mut serde_json::Value),
 ) {
-    let mut model: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join(MODEL_FILE)).unwrap()).unwrap();
-    edit(&mut model);
-    save(dir, kind, feature_names, &model, serde_json::json!({}), serde_json::json!({})).unwrap();
+    let mut value = serde_json::to_value(model).unwrap();
+    edit(&mut value);
+    save(dir, kind, feature_names, &value, serde_json::json!({}), serde_json::json!({})).unwrap();
 }

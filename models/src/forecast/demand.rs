@@ -355,15 +355,7 @@ mod tests {
         assert_eq!(forecaster.model.fallbacks.len(), HORIZONS / 24);
         let dir = tempfile::tempdir().unwrap();
         let names = feature_names();
-        crate::artifact::save(
-            dir.path(),
-            ARTIFACT_KIND,
-            &names,
-            &forecaster,
-            serde_json::json!({}),
-            serde_json::json!({}),
-        )
-        .unwrap();
+        crate::artifact::save_edited(dir.path(), ARTIFACT_KIND, &names, &forecaster, |_| {});
         // Every float back as written (serde_json's `float_roundtrip`; without it this fails).
         assert_eq!(load(dir.path()).unwrap().0, forecaster);
         type Edit = fn(&mut serde_json::Value);
@@ -381,16 +373,7 @@ mod tests {
         ];
         for (edit, message) in cases {
             let dir = tempfile::tempdir().unwrap();
-            crate::artifact::save(
-                dir.path(),
-                ARTIFACT_KIND,
-                &names,
-                &forecaster,
-                serde_json::json!({}),
-                serde_json::json!({}),
-            )
-            .unwrap();
-            crate::artifact::resave_edited(dir.path(), ARTIFACT_KIND, &names, edit);
+            crate::artifact::save_edited(dir.path(), ARTIFACT_KIND, &names, &forecaster, edit);
             let err = load(dir.path()).unwrap_err().to_string();
             assert!(err.contains("model.json") && err.contains(message), "{message}: {err}");
         }

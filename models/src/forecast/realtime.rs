@@ -359,9 +359,7 @@ mod tests {
         ];
         for (edit, message) in cases {
             let dir = tempfile::tempdir().unwrap();
-            crate::artifact::save(dir.path(), ARTIFACT_KIND, &names, &f, serde_json::json!({}), serde_json::json!({}))
-                .unwrap();
-            crate::artifact::resave_edited(dir.path(), ARTIFACT_KIND, &names, edit);
+            crate::artifact::save_edited(dir.path(), ARTIFACT_KIND, &names, &f, edit);
             match load(dir.path()) {
                 Ok((loaded, _)) => assert!(message.is_empty() && loaded == f, "{message}: loaded"),
                 Err(err) => assert!(err.to_string().contains(message) && !message.is_empty(), "{message}: {err}"),

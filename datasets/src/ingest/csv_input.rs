@@ -126,8 +126,8 @@ impl Read for ThreadedReader {
 /// a last line that has none, so that every record the csv parser returns ends in one LF and
 /// the reader's line count after it is the record's last line plus one
 /// ([`CsvInput::next_record`]). The csv crate's own record lines cannot be used: they lag one
-/// line behind on CRLF input (rust-csv issue 395, open in csv 1.3; the epftoolbox files are
-/// CRLF) and after a blank line (rust-csv issue 208), so a rejection would name the line above
+/// line behind on CRLF input (rust-csv issue 395, open in csv 1.3; the ERCOT and epftoolbox
+/// files are CRLF) and after a blank line (rust-csv issue 208), so a rejection would name the line above
 /// the bad one. Fields lose nothing but a CR before an LF inside a quoted field.
 struct LineEnds<R> {
     inner: R,
@@ -161,7 +161,9 @@ impl<R: Read> LineEnds<R> {
         while self.len == 0 && !self.done {
             // A held CR goes first, then the new bytes; the CRs before LFs are cut out in place.
             let held = usize::from(std::mem::take(&mut self.held_cr));
-            self.buf[0] = b'\r';
+            if held == 1 {
+                self.buf[0] = b'\r';
+            }
             let n = self.inner.read(&mut self.buf[held..held + Self::CHUNK])?;
             let end = held + n;
             let (mut kept, mut read) = (0, 0);

@@ -241,8 +241,12 @@ impl CsvInput {
     }
 
     fn read_raw(&mut self) -> Result<bool> {
-        self.reader.read_record(&mut self.record).map_err(|e| {
-            let line = e.position().map(|p| p.line()).unwrap_or(0);
+        let read = self.reader.read_record(&mut self.record);
+        read.map_err(|e| {
+            // Not the error's own position (the csv crate's record start, which can lag after a
+            // blank line): the reader stands past the bad record's LF, or within a record it
+            // could not finish, so the line before is the bad one, or the last one read whole.
+            let line = self.reader.position().line().saturating_sub(1);
             let detail = match e.kind() {
                 csv::ErrorKind::Io(io) => {
                     format!("read failed after line {line}: {io} (the file is truncated or its compression is corrupt)")
@@ -475,7 +479,8 @@ mod tests {
         assert_eq!(normalised(b"", 1), b"");
     }
 
-    /// Each record's line is the line it is on, with LF or CRLF ends and after a blank line.
+    /// Each record's line is the line it is on, with LF or CRLF ends and after a blank line; so
+    /// is a record that is not UTF-8.
     #[test]
     fn records_carry_their_own_line() {
         for (end, last) in [("\n", "\n"), ("\r\n", "\r\n"), ("\n", ""), ("\r\n", "")] {
@@ -491,6 +496,16 @@ mod tests {
                 .map(|(l, v)| (*l, v.to_string()))
                 .collect();
             assert_eq!(lines, want, "line end {end:?}, last {last:?}");
+        }
+        for end in ["\n", "\r\n"] {
+            let mut text = ["h1,h2", "a,1", "", "b,\u{e9}"].join(end).into_bytes();
+            let at = text.len() - 2;
+            text[at] = 0xff; // the second byte of é: invalid UTF-8 on line 4
+            let mut input =
+                CsvInput::from_reader("t.csv".into(), Lines::new(std::io::Cursor::new(text)), true).unwrap();
+            assert_eq!(input.next_record().unwrap().unwrap().0, 2);
+            let err = input.next_record().unwrap_err().to_string();
+            assert!(err.contains("t.csv") && err.contains("line 4: invalid UTF-8"), "{end:?}: {err}");
         }
     }
 }

@@ -288,10 +288,11 @@ pub fn evaluate_demand(
             cfg.test_start_s, series.name
         )));
     }
-    if walk_first < needed || test_first > test_last {
+    // The end is not before the start (above), so an issue at `test_first` is in the walk.
+    if walk_first < needed {
         return Err(Error::Invalid(format!(
-            "--test-start {} s (hour {test_first}) with {} band days: the series `{}` has {n} hours; issues need {needed} hours of history before the walk and a whole week after",
-            cfg.test_start_s, cfg.band_days, series.name
+            "--test-start {} s (hour {test_first}) with {} band days: the walk would start at hour {walk_first}; issues need {needed} hours of history before the walk",
+            cfg.test_start_s, cfg.band_days
         )));
     }
     let issues: Vec<usize> = (walk_first..=test_last).step_by(24).collect();

@@ -9,7 +9,9 @@
 # benchmark's LEAR (trend `none` alone). scripts/ensemble_weights.py scores the weighted
 # ensembles on the same walks (TRENDS=none,hp:1e6 for the default LEAR).
 #
-#   [PERIODS=half|year] scripts/lear_trend_sweep.sh [DATA_DIR (../shared/data/epftoolbox)] [OUT_DIR (target/lear-trend-sweep)]
+# EXTRA adds flags to every walk (e.g. EXTRA=--holidays, how the holiday flags were scored).
+#
+#   [PERIODS=half|year] [EXTRA=...] scripts/lear_trend_sweep.sh [DATA_DIR (../shared/data/epftoolbox)] [OUT_DIR (target/lear-trend-sweep)]
 #
 # Needs `target/debug/hcp` (cargo build) and a Python with duckdb (.venv-ci, made by .ci/run).
 # About 10 minutes for the half-years on 2 cores, 20 for the years.
@@ -29,6 +31,6 @@ esac
 for p in "${periods[@]}"; do
   read -r market start end <<<"$p"
   "$hcp" evaluate price --format epftoolbox --input "$data/$market.csv.gz" --test-start "$start" \
-    --test-end "$end" --recalibrate-every 7 --out "$out/$market" --quiet --dnn --lear-trends "$trends" >/dev/null
+    --test-end "$end" --recalibrate-every 7 --out "$out/$market" --quiet --dnn --lear-trends "$trends" ${EXTRA:-} >/dev/null
 done
 "$python" "$(dirname "$0")/lear_trend_sets.py" "$data" "$out" "$trends"

@@ -102,6 +102,12 @@ struct EvaluatePriceArgs {
     /// of the window's daily means, smoothing LAMBDA per day²); default: none,hp:1e6.
     #[arg(long, value_delimiter = ',', value_parser = parse_trend)]
     lear_trends: Option<Vec<Trend>>,
+    /// Whether days D, D-1 and D-7 are public holidays, as inputs of LEAR and the perceptron
+    /// (epftoolbox only; the market's calendar: NERC's for PJM, Norway's for NP, Germany's for
+    /// DE). Off by default: on the validation periods it changed neither LEAR nor, on the
+    /// mean, the ensemble for the better.
+    #[arg(long)]
+    holidays: bool,
     /// Days of each model's own past errors behind its quantiles (default: 91 for epftoolbox,
     /// 28 for ercot).
     #[arg(long)]
@@ -576,6 +582,7 @@ fn evaluate_price(a: EvaluatePriceArgs) -> Result<()> {
             if let Some(trends) = a.lear_trends {
                 cfg.trends = trends;
             }
+            cfg.holidays = a.holidays;
             cfg.recalibrate_every = a.recalibrate_every.unwrap_or(1);
             cfg.band_days = a.band_days.unwrap_or(91);
             if let Some(t) = a.threads {
@@ -592,7 +599,11 @@ fn evaluate_price(a: EvaluatePriceArgs) -> Result<()> {
                 !a.dnn.dnn,
                 "--dnn is the day-ahead perceptron of --format epftoolbox; ercot's neural model is --lstm"
             );
-            for (given, flag) in [(a.windows.is_some(), "--windows"), (a.lear_trends.is_some(), "--lear-trends")] {
+            for (given, flag) in [
+                (a.windows.is_some(), "--windows"),
+                (a.lear_trends.is_some(), "--lear-trends"),
+                (a.holidays, "--holidays"),
+            ] {
                 anyhow::ensure!(
                     !given,
                     "{flag} sets the day-ahead LEAR of --format epftoolbox; ercot's lear_rt (a lasso per horizon and issue hour) calibrates on every earlier hour"
@@ -720,6 +731,7 @@ mod tests {
         for (format, extra, flag) in [
             ("ercot", &["--point", "HB_WEST", "--windows", "56"][..], "--windows"),
             ("ercot", &["--point", "HB_WEST", "--lear-trends", "none"], "--lear-trends"),
+            ("ercot", &["--point", "HB_WEST", "--holidays"], "--holidays"),
             ("ercot", &["--point", "HB_WEST", "--dnn"], "--dnn"),
             ("epftoolbox", &["--point", "HB_WEST"], "--point"),
             ("epftoolbox", &["--lstm"], "--lstm"),

@@ -16,6 +16,7 @@
 mod contract;
 pub mod error;
 mod hash;
+pub mod holidays;
 pub mod ingest;
 pub mod reader;
 pub mod rows;

@@ -21,7 +21,7 @@ use burn::optim::decay::WeightDecayConfig;
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor, TensorData};
-use hcp_models::forecast::lear::{self, MAX_LAG, WEEKDAY_DUMMIES};
+use hcp_models::forecast::lear::{self, MAX_LAG};
 use hcp_models::forecast::scaler::Invariant;
 use hcp_models::forecast::{Day, DayAheadPanel, HOURS};
 use rand::seq::SliceRandom;
@@ -426,7 +426,10 @@ impl DayAheadDnn {
                 // Fitted on the training days only: the validation days stay unseen.
                 let hour = |h: usize| train_rows.iter().map(|&i| targets[i][h]).collect::<Vec<_>>();
                 (
-                    lear::feature_scalers(&train_rows.iter().map(|&i| &raw[i]).collect::<Vec<_>>()),
+                    lear::feature_scalers(
+                        &train_rows.iter().map(|&i| &raw[i]).collect::<Vec<_>>(),
+                        lear::dummy_count(panel),
+                    ),
                     (0..HOURS).map(|h| Invariant::fit(&hour(h))).collect(),
                 )
             }
@@ -526,9 +529,10 @@ impl DayAheadDnn {
         })
     }
 
-    /// The network's input width: the scaled features and the weekday dummies.
+    /// The network's input width: LEAR's features (the scaled ones, the weekday dummies and
+    /// any holiday flags).
     fn n_in(&self) -> usize {
-        self.x_scalers.len() + WEEKDAY_DUMMIES
+        self.weights[0].d_in
     }
 
     /// The 24 prices of each of `days` (each read from prices before it and exogenous

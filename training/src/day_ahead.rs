@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
+use hcp_datasets::holidays::Holidays;
 use hcp_datasets::ingest::{Format, parse};
 use hcp_datasets::rows::{exogenous_rows, price_rows};
 use hcp_datasets::{Table, WriteOptions};
@@ -104,6 +105,9 @@ pub struct DayAheadConfig {
     pub windows: Vec<usize>,
     /// What LEAR's prices are measured from: one model per window and trend (`--lear-trends`).
     pub trends: Vec<Trend>,
+    /// Whether days D, D-1 and D-7 being public holidays of the market are inputs of LEAR and
+    /// the perceptron (`--holidays`; the calendar is the market's, [`Holidays::of_market`]).
+    pub holidays: bool,
     pub recalibrate_every: usize,
     pub band_days: usize,
     pub threads: usize,
@@ -190,6 +194,7 @@ impl DayAheadConfig {
             test_end_day: None,
             windows: lear::BENCHMARK_WINDOWS.to_vec(),
             trends: DEFAULT_TRENDS.to_vec(),
+            holidays: false,
             recalibrate_every: 1,
             band_days: 91,
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -235,6 +240,8 @@ pub struct DayAheadReport {
     pub currency: String,
     /// The exogenous forecasts LEAR read, as the file names them.
     pub exogenous: Vec<String>,
+    /// The holiday calendar whose flags LEAR and the perceptron read (`--holidays`), if any.
+    pub holidays: Option<&'static str>,
     pub train_start: String,
     pub test_start: String,
     pub test_end: String,
@@ -306,6 +313,16 @@ pub fn evaluate_day_ahead(cfg: &DayAheadConfig, progress: &(dyn Fn(usize, usize)
         walk.config.check()?;
     }
     let history = read_epftoolbox(&cfg.input)?;
+    let calendar = match cfg.holidays {
+        false => None,
+        true => Some(Holidays::of_market(&history.market).ok_or_else(|| {
+            Error::Invalid(format!("--holidays: no holiday calendar for the market {}", history.market))
+        })?),
+    };
+    let history = match calendar {
+        Some(cal) => MarketHistory { panel: history.panel.with_holidays(|day| cal.contains_day(day)), ..history },
+        None => history,
+    };
     let panel = &history.panel;
     let day_name = |d: usize| hcp_datasets::time::utc_date_string((panel.first_day + d as i64) * DAY_US);
     let index = |day: i64, what: &str| -> Result<usize> {
@@ -455,6 +472,7 @@ pub fn evaluate_day_ahead(cfg: &DayAheadConfig, progress: &(dyn Fn(usize, usize)
         node: history.node.clone(),
         currency: history.currency.clone(),
         exogenous: panel.exogenous_names.clone(),
+        holidays: calendar.map(Holidays::name),
         train_start: day_name(0),
         test_start: day_name(test_start),
         test_end: day_name(test_end),

@@ -3,7 +3,8 @@
 //! 2016).
 //!
 //! One linear model per hour of the next day over: the 24 prices of days D-1, D-2, D-3 and D-7;
-//! for each exogenous forecast its 24 values for days D, D-1 and D-7; and weekday dummies.
+//! for each exogenous forecast its 24 values for days D, D-1 and D-7; and weekday dummies;
+//! where the panel has the market's holiday calendar, whether D, D-1 and D-7 are holidays.
 //! Prices and exogenous inputs pass through the [`Invariant`] transformation fitted on the
 //! calibration window (per column); the dummies do not. Each hour's penalty is chosen by AIC
 //! along the lasso path. The benchmark's product is the average of four such models calibrated
@@ -25,22 +26,31 @@ pub const EXOGENOUS_LAGS: [usize; 3] = [0, 1, 7];
 pub const MAX_LAG: usize = 7;
 /// The weekday dummies that end every feature vector (not scaled).
 pub const WEEKDAY_DUMMIES: usize = 7;
+/// Days whose holiday flag is a feature (0 = the day forecast), after the weekday dummies and
+/// not scaled, when the panel has a holiday calendar.
+pub const HOLIDAY_LAGS: [usize; 3] = [0, 1, 7];
 /// The benchmark's calibration windows, days.
 pub const BENCHMARK_WINDOWS: [usize; 4] = [56, 84, 1092, 1456];
 
 /// Fewest training days a model accepts.
 const MIN_SAMPLES: usize = 14;
 
-/// The number of features for `n_exogenous` exogenous series.
-pub fn feature_count(n_exogenous: usize) -> usize {
-    HOURS * PRICE_LAGS.len() + n_exogenous * HOURS * EXOGENOUS_LAGS.len() + WEEKDAY_DUMMIES
+/// The number of features of `panel`'s days.
+pub fn feature_count(panel: &DayAheadPanel) -> usize {
+    HOURS * PRICE_LAGS.len() + panel.exogenous.len() * HOURS * EXOGENOUS_LAGS.len() + dummy_count(panel)
 }
 
-/// The raw (untransformed) features of day `d`; the last 7 are the weekday dummies. Reads
-/// prices of days before `d` only.
+/// The unscaled 0/1 columns that end `panel`'s feature vectors: the weekday dummies, and the
+/// holiday flags where the panel has them.
+pub fn dummy_count(panel: &DayAheadPanel) -> usize {
+    WEEKDAY_DUMMIES + if panel.holiday.is_some() { HOLIDAY_LAGS.len() } else { 0 }
+}
+
+/// The raw (untransformed) features of day `d`; the last [`dummy_count`] are the weekday
+/// dummies and holiday flags. Reads prices of days before `d` only.
 pub fn features(panel: &DayAheadPanel, d: usize) -> Vec<f64> {
     assert!(d >= MAX_LAG, "day {d} has no week of history");
-    let mut x = Vec::with_capacity(feature_count(panel.exogenous.len()));
+    let mut x = Vec::with_capacity(feature_count(panel));
     for lag in PRICE_LAGS {
         x.extend_from_slice(&panel.price[d - lag]);
     }
@@ -51,6 +61,9 @@ pub fn features(panel: &DayAheadPanel, d: usize) -> Vec<f64> {
     }
     let weekday = panel.weekday(d);
     x.extend((0..WEEKDAY_DUMMIES).map(|k| if k == weekday { 1.0 } else { 0.0 }));
+    if panel.holiday.is_some() {
+        x.extend(HOLIDAY_LAGS.map(|lag| if panel.holiday(d - lag) == Some(true) { 1.0 } else { 0.0 }));
+    }
     x
 }
 
@@ -102,7 +115,7 @@ impl Lear {
         let span = d - (first - MAX_LAG);
         let (panel, _) = trend.remove(panel, d - span, d);
         let raw: Vec<Vec<f64>> = (first..d).map(|t| features(&panel, t)).collect();
-        let x_scalers = feature_scalers(&raw.iter().collect::<Vec<_>>());
+        let x_scalers = feature_scalers(&raw.iter().collect::<Vec<_>>(), dummy_count(&panel));
         let rows: Vec<Vec<f64>> = raw.into_iter().map(|r| transform(&x_scalers, r)).collect();
         let design = Design::new(&rows);
         let mut y_scalers = Vec::with_capacity(HOURS);
@@ -136,14 +149,14 @@ impl Lear {
 }
 
 /// One [`Invariant`] per scaled column of `rows` (raw [`features`], all of one length): every
-/// column but the weekday dummies.
-pub fn feature_scalers(rows: &[&Vec<f64>]) -> Vec<Invariant> {
-    let n_scaled = rows[0].len() - WEEKDAY_DUMMIES;
+/// column but the last `dummies` (the weekday dummies and holiday flags, [`dummy_count`]).
+pub fn feature_scalers(rows: &[&Vec<f64>], dummies: usize) -> Vec<Invariant> {
+    let n_scaled = rows[0].len() - dummies;
     (0..n_scaled).map(|j| Invariant::fit(&rows.iter().map(|r| r[j]).collect::<Vec<_>>())).collect()
 }
 
 /// Raw features into the invariant space, column by column; the columns past the scalers (the
-/// weekday dummies) as they are.
+/// weekday dummies and holiday flags) as they are.
 pub fn transform(scalers: &[Invariant], mut raw: Vec<f64>) -> Vec<f64> {
     for (v, s) in raw.iter_mut().zip(scalers) {
         *v = s.transform(*v);
@@ -176,7 +189,7 @@ mod tests {
                 }
             }
             assert!(lear_err < 0.8 * naive_err, "{trend}: LEAR {lear_err} vs naive {naive_err}");
-            assert!(lear.nonzero().iter().all(|&k| k < feature_count(1)), "the lasso drops features");
+            assert!(lear.nonzero().iter().all(|&k| k < feature_count(&p)), "the lasso drops features");
         }
     }
 
@@ -212,6 +225,41 @@ mod tests {
             assert_eq!(refit.forecast(&changed, 100), before, "{trend}");
             assert_eq!(lear.forecast(&changed, 100), before, "{trend}");
         }
+    }
+
+    #[test]
+    fn holiday_flags_end_the_features_and_teach_a_holiday_discount() {
+        // Every 9th day a holiday on which prices are 8 lower whatever the load: what the
+        // weekday dummies and the load cannot tell, and the flags can.
+        let holiday = |day: i64| day % 9 == 4;
+        let mut p = panel(400).with_holidays(holiday);
+        for (d, day) in p.price.iter_mut().enumerate() {
+            if holiday(d as i64) {
+                day.iter_mut().for_each(|v| *v -= 8.0);
+            }
+        }
+        let x = features(&p, 13);
+        assert_eq!(x.len(), feature_count(&p));
+        assert_eq!(dummy_count(&p), WEEKDAY_DUMMIES + HOLIDAY_LAGS.len());
+        // Day 13 is a holiday, day 12 is not, day 6 is not.
+        assert_eq!(x[x.len() - 3..], [1.0, 0.0, 0.0]);
+        assert_eq!(features(&p, 14)[x.len() - 3..], [0.0, 1.0, 0.0], "the day after");
+        assert_eq!(features(&p, 20)[x.len() - 3..], [0.0, 0.0, 1.0], "a week after");
+        let without = DayAheadPanel { holiday: None, ..p.clone() };
+        assert_eq!(features(&without, 13).len(), x.len() - HOLIDAY_LAGS.len());
+
+        let error_on_holidays = |panel: &DayAheadPanel| {
+            let lear = Lear::fit(panel, 300, 280, &PathConfig::default()).unwrap();
+            let days: Vec<usize> = (300..400).filter(|&d| holiday(d as i64)).collect();
+            let total: f64 = days
+                .iter()
+                .flat_map(|&d| lear.forecast(panel, d).into_iter().zip(panel.price[d]).map(|(f, a)| (f - a).abs()))
+                .sum();
+            total / (days.len() * HOURS) as f64
+        };
+        let (with_flags, blind) = (error_on_holidays(&p), error_on_holidays(&without));
+        // The lasso shrinks a rare 0/1 column hard: 6.02 against 7.42 when written.
+        assert!(with_flags < 0.9 * blind, "MAE on holidays: {with_flags} with the flags, {blind} without");
     }
 
     #[test]

@@ -19,6 +19,9 @@ pub struct DayAheadPanel {
     /// `exogenous[k][d]`, one series per variable, each as long as `price`.
     pub exogenous: Vec<Vec<Day>>,
     pub exogenous_names: Vec<String>,
+    /// `holiday[d]`: whether day `d` is a public holiday of the market, when its calendar is
+    /// known ([`DayAheadPanel::with_holidays`]); `None` where it is not.
+    pub holiday: Option<Vec<bool>>,
 }
 
 impl DayAheadPanel {
@@ -55,7 +58,18 @@ impl DayAheadPanel {
             series.push(days(&name, &values)?);
             names.push(name);
         }
-        Ok(DayAheadPanel { first_day, price: price_days, exogenous: series, exogenous_names: names })
+        Ok(DayAheadPanel { first_day, price: price_days, exogenous: series, exogenous_names: names, holiday: None })
+    }
+
+    /// The panel with each day's holiday flag from `is_holiday` (given days since 1970-01-01).
+    pub fn with_holidays(mut self, is_holiday: impl Fn(i64) -> bool) -> DayAheadPanel {
+        self.holiday = Some((0..self.days()).map(|d| is_holiday(self.first_day + d as i64)).collect());
+        self
+    }
+
+    /// Whether day `d` is a holiday; `None` when the panel has no holiday calendar.
+    pub fn holiday(&self, d: usize) -> Option<bool> {
+        self.holiday.as_ref().map(|flags| flags[d])
     }
 
     pub fn days(&self) -> usize {
@@ -70,7 +84,7 @@ impl DayAheadPanel {
 
     /// Days `lo..hi` of this panel, each starting `hours` (0..24) later: row `t - lo` holds hours
     /// `hours..24` of day `t` and hours `0..hours` of day `t + 1`, of the prices and of every
-    /// exogenous series; its weekday is day `t`'s. Reads days `lo..=hi` (`lo..hi` when `hours`
+    /// exogenous series; its weekday and holiday flag are day `t`'s. Reads days `lo..=hi` (`lo..hi` when `hours`
     /// is 0).
     pub fn shifted(&self, hours: usize, lo: usize, hi: usize) -> DayAheadPanel {
         assert!(hours < HOURS, "a shift of {hours} hours is a day or more");
@@ -89,6 +103,7 @@ impl DayAheadPanel {
             price: cut(&self.price),
             exogenous: self.exogenous.iter().map(|series| cut(series)).collect(),
             exogenous_names: self.exogenous_names.clone(),
+            holiday: self.holiday.as_ref().map(|flags| flags[lo..hi].to_vec()),
         }
     }
 }
@@ -106,7 +121,7 @@ mod tests {
 
     #[test]
     fn a_shifted_day_is_the_24_hours_from_its_start_hour() {
-        let p = counting(10);
+        let p = counting(10).with_holidays(|day| day % 3 == 0);
         let s = p.shifted(5, 2, 8);
         assert_eq!(s.days(), 6);
         assert_eq!(s.first_day, p.first_day + 2);
@@ -115,6 +130,7 @@ mod tests {
             assert_eq!(s.price[row], std::array::from_fn::<f64, HOURS, _>(|h| start + h as f64), "day {t}");
             assert_eq!(s.exogenous[0][row], std::array::from_fn::<f64, HOURS, _>(|h| -(start + h as f64)));
             assert_eq!(s.weekday(row), p.weekday(t));
+            assert_eq!(s.holiday(row), p.holiday(t));
         }
         assert_eq!(p.shifted(0, 3, 10).price, p.price[3..10], "no shift: the days themselves");
         assert_eq!(

@@ -35,6 +35,7 @@ impl Holidays {
         }
     }
 
+    /// The calendar's name in reports (`metrics.json`).
     pub fn name(self) -> &'static str {
         match self {
             Holidays::Nerc => "nerc",

@@ -84,8 +84,8 @@ impl DayAheadPanel {
 
     /// Days `lo..hi` of this panel, each starting `hours` (0..24) later: row `t - lo` holds hours
     /// `hours..24` of day `t` and hours `0..hours` of day `t + 1`, of the prices and of every
-    /// exogenous series; its weekday and holiday flag are day `t`'s. Reads days `lo..=hi` (`lo..hi` when `hours`
-    /// is 0).
+    /// exogenous series; its weekday and holiday flag are day `t`'s. Reads days `lo..=hi`
+    /// (`lo..hi` when `hours` is 0).
     pub fn shifted(&self, hours: usize, lo: usize, hi: usize) -> DayAheadPanel {
         assert!(hours < HOURS, "a shift of {hours} hours is a day or more");
         assert!(lo <= hi && hi + usize::from(hours > 0) <= self.days(), "days {lo}..{hi} shifted by {hours} hours");

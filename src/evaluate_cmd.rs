@@ -6,6 +6,7 @@ use anyhow::{Context, Result};
 use chrono::NaiveDate;
 use clap::{Args, Subcommand, ValueEnum};
 use hcp_models::forecast::Trend;
+use hcp_models::forecast::lasso::Selection;
 use hcp_training::classifier::{EvaluateConfig, Grid, PodSource, TrainConfig, evaluate, train};
 use hcp_training::day_ahead::{DEFAULT_ENSEMBLE_WEIGHT, DayAheadConfig, DnnWalk, MemberOrigins, evaluate_day_ahead};
 use hcp_training::demand::{DemandConfig, evaluate_demand};
@@ -108,6 +109,11 @@ struct EvaluatePriceArgs {
     /// mean, the ensemble for the better.
     #[arg(long)]
     holidays: bool,
+    /// How each LEAR lasso's penalty is chosen (epftoolbox only): `aic`, by the criterion on
+    /// the inputs as they are (the default), or `epftoolbox`, as the benchmark's published code
+    /// did: the criterion's penalty on the inputs normalised, applied to them as they are.
+    #[arg(long, value_parser = parse_selection)]
+    lear_penalty: Option<Selection>,
     /// Days of each model's own past errors behind its quantiles (default: 91 for epftoolbox,
     /// 28 for ercot).
     #[arg(long)]
@@ -583,6 +589,9 @@ fn evaluate_price(a: EvaluatePriceArgs) -> Result<()> {
                 cfg.trends = trends;
             }
             cfg.holidays = a.holidays;
+            if let Some(selection) = a.lear_penalty {
+                cfg.path.selection = selection;
+            }
             cfg.recalibrate_every = a.recalibrate_every.unwrap_or(1);
             cfg.band_days = a.band_days.unwrap_or(91);
             if let Some(t) = a.threads {
@@ -603,6 +612,7 @@ fn evaluate_price(a: EvaluatePriceArgs) -> Result<()> {
                 (a.windows.is_some(), "--windows"),
                 (a.lear_trends.is_some(), "--lear-trends"),
                 (a.holidays, "--holidays"),
+                (a.lear_penalty.is_some(), "--lear-penalty"),
             ] {
                 anyhow::ensure!(
                     !given,
@@ -652,6 +662,10 @@ fn evaluate_demand_cmd(a: EvaluateDemandArgs) -> Result<()> {
 
 fn parse_trend(word: &str) -> Result<Trend, String> {
     Trend::parse("--lear-trends", word).map_err(|e| e.to_string())
+}
+
+fn parse_selection(word: &str) -> Result<Selection, String> {
+    Selection::parse(word).ok_or_else(|| format!("{word:?} is neither aic nor epftoolbox"))
 }
 
 #[cfg(test)]
@@ -732,6 +746,7 @@ mod tests {
             ("ercot", &["--point", "HB_WEST", "--windows", "56"][..], "--windows"),
             ("ercot", &["--point", "HB_WEST", "--lear-trends", "none"], "--lear-trends"),
             ("ercot", &["--point", "HB_WEST", "--holidays"], "--holidays"),
+            ("ercot", &["--point", "HB_WEST", "--lear-penalty", "epftoolbox"], "--lear-penalty"),
             ("ercot", &["--point", "HB_WEST", "--dnn"], "--dnn"),
             ("epftoolbox", &["--point", "HB_WEST"], "--point"),
             ("epftoolbox", &["--lstm"], "--lstm"),

@@ -242,6 +242,8 @@ pub struct DayAheadReport {
     pub exogenous: Vec<String>,
     /// The holiday calendar whose flags LEAR and the perceptron read (`--holidays`), if any.
     pub holidays: Option<&'static str>,
+    /// How LEAR's penalties were chosen (`--lear-penalty`).
+    pub lear_penalty: &'static str,
     pub train_start: String,
     pub test_start: String,
     pub test_end: String,
@@ -473,6 +475,7 @@ pub fn evaluate_day_ahead(cfg: &DayAheadConfig, progress: &(dyn Fn(usize, usize)
         currency: history.currency.clone(),
         exogenous: panel.exogenous_names.clone(),
         holidays: calendar.map(Holidays::name),
+        lear_penalty: cfg.path.selection.name(),
         train_start: day_name(0),
         test_start: day_name(test_start),
         test_end: day_name(test_end),

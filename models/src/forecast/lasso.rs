@@ -55,6 +55,22 @@ impl Design {
         }
         Design { n, p, x_mean, gram, columns }
     }
+
+    /// The design of the same rows with every column centred and divided by its L2 norm (a
+    /// constant column by 1), as scikit-learn's `normalize=True` did.
+    pub fn normalised(rows: &[Vec<f64>]) -> Design {
+        let p = rows.first().map_or(0, Vec::len);
+        let n = rows.len().max(1) as f64;
+        let norms: Vec<f64> = (0..p)
+            .map(|j| {
+                let mean = rows.iter().map(|r| r[j]).sum::<f64>() / n;
+                let norm = rows.iter().map(|r| (r[j] - mean).powi(2)).sum::<f64>().sqrt();
+                if norm > 0.0 { norm } else { 1.0 }
+            })
+            .collect();
+        let scaled: Vec<Vec<f64>> = rows.iter().map(|r| r.iter().zip(&norms).map(|(v, s)| v / s).collect()).collect();
+        Design::new(&scaled)
+    }
 }
 
 /// A fitted linear model.
@@ -103,11 +119,53 @@ pub struct PathConfig {
     pub tolerance: f64,
     /// Stop walking down the path after this many penalties without a better criterion.
     pub patience: usize,
+    /// Which columns the criterion chooses the penalty on ([`fit_aic_with`]).
+    pub selection: Selection,
 }
 
 impl Default for PathConfig {
     fn default() -> Self {
-        PathConfig { n_alphas: 40, min_ratio: 1e-4, max_sweeps: 2_500, tolerance: 1e-5, patience: 6 }
+        PathConfig {
+            n_alphas: 40,
+            min_ratio: 1e-4,
+            max_sweeps: 2_500,
+            tolerance: 1e-5,
+            patience: 6,
+            selection: Selection::Aic,
+        }
+    }
+}
+
+/// How [`fit_aic_with`] chooses the penalty.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Selection {
+    /// By the criterion along the path on the columns as they are: the model kept is the
+    /// criterion's best.
+    #[default]
+    Aic,
+    /// As the benchmark's published LEAR did (epftoolbox with scikit-learn before 1.2): the
+    /// penalty is the criterion's best along the path on the columns centred and divided by
+    /// their L2 norms (`LassoLarsIC`'s default `normalize=True` then), and the model is the
+    /// lasso at that penalty on the columns as they are (a plain `Lasso(alpha)`). A column of
+    /// unit variance has an L2 norm of √n, so the penalty is about √n times weaker than the
+    /// criterion's choice on the columns themselves: denser models.
+    Epftoolbox,
+}
+
+impl Selection {
+    pub fn parse(word: &str) -> Option<Selection> {
+        match word {
+            "aic" => Some(Selection::Aic),
+            "epftoolbox" => Some(Selection::Epftoolbox),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Selection::Aic => "aic",
+            Selection::Epftoolbox => "epftoolbox",
+        }
     }
 }
 
@@ -204,6 +262,19 @@ pub fn fit(design: &Design, y: &[f64], alpha: f64, config: &PathConfig) -> Linea
     solver.model()
 }
 
+/// [`fit_aic`] by `config.selection`: `normalised` is `design`'s columns centred and divided by
+/// their L2 norms ([`Design::normalised`]), needed for [`Selection::Epftoolbox`] only.
+pub fn fit_aic_with(design: &Design, normalised: Option<&Design>, y: &[f64], config: &PathConfig) -> Selected {
+    match (config.selection, normalised) {
+        (Selection::Aic, _) => fit_aic(design, y, config),
+        (Selection::Epftoolbox, Some(normalised)) => {
+            let chosen = fit_aic(normalised, y, config);
+            Selected { model: fit(design, y, chosen.alpha, config), alpha: chosen.alpha, aic: chosen.aic }
+        }
+        (Selection::Epftoolbox, None) => panic!("the epftoolbox selection needs the normalised design"),
+    }
+}
+
 /// The model chosen along the path, its penalty and its criterion.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Selected {
@@ -271,6 +342,39 @@ mod tests {
             .map(|r| 3.0 + r.iter().zip(&truth).map(|(x, w)| x * w).sum::<f64>() + rng.gen_range(-0.3..0.3))
             .collect();
         (rows, y)
+    }
+
+    /// The epftoolbox rule: the penalty is the criterion's choice on the normalised columns and
+    /// the model is the lasso at that penalty on the columns as they are. On columns already
+    /// centred to unit L2 norm both rules are one; on columns of unit variance the penalty is
+    /// the same number applied to columns √n times longer, a weaker penalty, so the model keeps
+    /// at least as many coefficients.
+    #[test]
+    fn the_epftoolbox_selection_takes_the_normalised_criterions_penalty() {
+        let (rows, y) = problem(120, 30, 11);
+        let epf = PathConfig { selection: Selection::Epftoolbox, ..PathConfig::default() };
+        let design = Design::new(&rows);
+        let normalised = Design::normalised(&rows);
+        let chosen = fit_aic_with(&design, Some(&normalised), &y, &epf);
+        assert_eq!(chosen.alpha, fit_aic(&normalised, &y, &epf).alpha);
+        assert_eq!(chosen.model, fit(&design, &y, chosen.alpha, &epf));
+        let plain = fit_aic_with(&design, None, &y, &PathConfig::default());
+        assert_eq!(plain, fit_aic(&design, &y, &PathConfig::default()));
+        assert!(
+            chosen.model.nonzero() >= plain.model.nonzero(),
+            "{} < {}",
+            chosen.model.nonzero(),
+            plain.model.nonzero()
+        );
+        assert!(chosen.alpha < plain.alpha / 5.0, "the normalised penalty {} against {}", chosen.alpha, plain.alpha);
+        // Rows whose columns are normalised already: the two rules agree.
+        let unit: Vec<Vec<f64>> =
+            (0..rows.len()).map(|i| (0..30).map(|j| normalised.columns[j * 120 + i]).collect()).collect();
+        let (unit_design, unit_normalised) = (Design::new(&unit), Design::normalised(&unit));
+        let a = fit_aic_with(&unit_design, Some(&unit_normalised), &y, &epf);
+        let b = fit_aic(&unit_design, &y, &PathConfig::default());
+        assert!((a.alpha - b.alpha).abs() <= 1e-12 * b.alpha, "{} against {}", a.alpha, b.alpha);
+        assert_eq!(a.model.nonzero(), b.model.nonzero());
     }
 
     /// The reference: linfa-elasticnet with `l1_ratio = 1` minimises the same objective. Its

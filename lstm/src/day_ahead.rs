@@ -428,7 +428,7 @@ impl DayAheadDnn {
                 (
                     lear::feature_scalers(
                         &train_rows.iter().map(|&i| &raw[i]).collect::<Vec<_>>(),
-                        lear::dummy_count(panel),
+                        lear::unscaled_count(panel),
                     ),
                     (0..HOURS).map(|h| Invariant::fit(&hour(h))).collect(),
                 )

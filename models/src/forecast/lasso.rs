@@ -263,7 +263,9 @@ pub fn fit(design: &Design, y: &[f64], alpha: f64, config: &PathConfig) -> Linea
 }
 
 /// [`fit_aic`] by `config.selection`: `normalised` is `design`'s columns centred and divided by
-/// their L2 norms ([`Design::normalised`]), needed for [`Selection::Epftoolbox`] only.
+/// their L2 norms ([`Design::normalised`]), needed for [`Selection::Epftoolbox`] only (the
+/// caller builds it once for the many targets of one design). Under that rule the returned
+/// `aic` is the criterion of the normalised fit that chose the penalty.
 pub fn fit_aic_with(design: &Design, normalised: Option<&Design>, y: &[f64], config: &PathConfig) -> Selected {
     match (config.selection, normalised) {
         (Selection::Aic, _) => fit_aic(design, y, config),

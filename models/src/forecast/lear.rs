@@ -38,16 +38,16 @@ const MIN_SAMPLES: usize = 14;
 
 /// The number of features of `panel`'s days.
 pub fn feature_count(panel: &DayAheadPanel) -> usize {
-    HOURS * PRICE_LAGS.len() + panel.exogenous.len() * HOURS * EXOGENOUS_LAGS.len() + dummy_count(panel)
+    HOURS * PRICE_LAGS.len() + panel.exogenous.len() * HOURS * EXOGENOUS_LAGS.len() + unscaled_count(panel)
 }
 
 /// The unscaled 0/1 columns that end `panel`'s feature vectors: the weekday dummies, and the
 /// holiday flags where the panel has them.
-pub fn dummy_count(panel: &DayAheadPanel) -> usize {
+pub fn unscaled_count(panel: &DayAheadPanel) -> usize {
     WEEKDAY_DUMMIES + if panel.holiday.is_some() { HOLIDAY_LAGS.len() } else { 0 }
 }
 
-/// The raw (untransformed) features of day `d`; the last [`dummy_count`] are the weekday
+/// The raw (untransformed) features of day `d`; the last [`unscaled_count`] are the weekday
 /// dummies and holiday flags. Reads prices of days before `d` only.
 pub fn features(panel: &DayAheadPanel, d: usize) -> Vec<f64> {
     assert!(d >= MAX_LAG, "day {d} has no week of history");
@@ -116,7 +116,7 @@ impl Lear {
         let span = d - (first - MAX_LAG);
         let (panel, _) = trend.remove(panel, d - span, d);
         let raw: Vec<Vec<f64>> = (first..d).map(|t| features(&panel, t)).collect();
-        let x_scalers = feature_scalers(&raw.iter().collect::<Vec<_>>(), dummy_count(&panel));
+        let x_scalers = feature_scalers(&raw.iter().collect::<Vec<_>>(), unscaled_count(&panel));
         let rows: Vec<Vec<f64>> = raw.into_iter().map(|r| transform(&x_scalers, r)).collect();
         let design = Design::new(&rows);
         let normalised = (path.selection == Selection::Epftoolbox).then(|| Design::normalised(&rows));
@@ -151,9 +151,9 @@ impl Lear {
 }
 
 /// One [`Invariant`] per scaled column of `rows` (raw [`features`], all of one length): every
-/// column but the last `dummies` (the weekday dummies and holiday flags, [`dummy_count`]).
-pub fn feature_scalers(rows: &[&Vec<f64>], dummies: usize) -> Vec<Invariant> {
-    let n_scaled = rows[0].len() - dummies;
+/// column but the last `unscaled` (the weekday dummies and holiday flags, [`unscaled_count`]).
+pub fn feature_scalers(rows: &[&Vec<f64>], unscaled: usize) -> Vec<Invariant> {
+    let n_scaled = rows[0].len() - unscaled;
     (0..n_scaled).map(|j| Invariant::fit(&rows.iter().map(|r| r[j]).collect::<Vec<_>>())).collect()
 }
 
@@ -242,7 +242,7 @@ mod tests {
         }
         let x = features(&p, 13);
         assert_eq!(x.len(), feature_count(&p));
-        assert_eq!(dummy_count(&p), WEEKDAY_DUMMIES + HOLIDAY_LAGS.len());
+        assert_eq!(unscaled_count(&p), WEEKDAY_DUMMIES + HOLIDAY_LAGS.len());
         // Day 13 is a holiday, day 12 is not, day 6 is not.
         assert_eq!(x[x.len() - 3..], [1.0, 0.0, 0.0]);
         assert_eq!(features(&p, 14)[x.len() - 3..], [0.0, 1.0, 0.0], "the day after");

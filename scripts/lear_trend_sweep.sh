@@ -10,6 +10,8 @@
 # ensembles on the same walks (TRENDS=none,hp:1e6 for the default LEAR).
 #
 # EXTRA adds flags to every walk (e.g. EXTRA=--holidays, how the holiday flags were scored).
+# The walks take LEAR's penalty rule from hcp's default (epftoolbox since December 1); the
+# README's tables made before then used EXTRA="--lear-penalty aic".
 #
 #   [PERIODS=half|year] [EXTRA=...] scripts/lear_trend_sweep.sh [DATA_DIR (../shared/data/epftoolbox)] [OUT_DIR (target/lear-trend-sweep)]
 #

@@ -100,7 +100,7 @@ struct EvaluatePriceArgs {
     windows: Option<Vec<usize>>,
     /// What LEAR's prices are measured from, one model per window and trend (epftoolbox only):
     /// `none` (the benchmark's LEAR) and `hp:LAMBDA` (the prices less the Hodrick-Prescott trend
-    /// of the window's daily means, smoothing LAMBDA per day²); default: none,hp:1e6.
+    /// of the window's daily means, smoothing LAMBDA per day²); default: none.
     #[arg(long, value_delimiter = ',', value_parser = parse_trend)]
     lear_trends: Option<Vec<Trend>>,
     /// Whether days D, D-1 and D-7 are public holidays, as inputs of LEAR and the perceptron
@@ -109,9 +109,10 @@ struct EvaluatePriceArgs {
     /// mean, the ensemble for the better.
     #[arg(long)]
     holidays: bool,
-    /// How each LEAR lasso's penalty is chosen (epftoolbox only): `aic`, by the criterion on
-    /// the inputs as they are (the default), or `epftoolbox`, as the benchmark's published code
-    /// did: the criterion's penalty on the inputs normalised, applied to them as they are.
+    /// How each LEAR lasso's penalty is chosen (epftoolbox only): `epftoolbox`, as the
+    /// benchmark's published code did: the criterion's (AIC's) penalty on the inputs
+    /// normalised, applied to them as they are; or `aic`, by the criterion on the inputs as
+    /// they are; default: epftoolbox.
     #[arg(long, value_parser = parse_selection)]
     lear_penalty: Option<Selection>,
     /// Days of each model's own past errors behind its quantiles (default: 91 for epftoolbox,
@@ -672,7 +673,7 @@ fn parse_selection(word: &str) -> Result<Selection, String> {
 mod tests {
     use clap::{CommandFactory, Parser};
     use hcp_models::forecast::lear::BENCHMARK_WINDOWS;
-    use hcp_training::day_ahead::DEFAULT_TRENDS;
+    use hcp_training::day_ahead::{DEFAULT_SELECTION, DEFAULT_TRENDS};
 
     use super::*;
 
@@ -729,6 +730,10 @@ mod tests {
             DEFAULT_TRENDS
         );
         assert_eq!(args(&["--windows", &stated("windows")]).unwrap().price.windows.unwrap(), BENCHMARK_WINDOWS);
+        assert_eq!(
+            args(&["--lear-penalty", &stated("lear_penalty")]).unwrap().price.lear_penalty,
+            Some(DEFAULT_SELECTION)
+        );
         assert_eq!(args(&["--lear-trends", "none"]).unwrap().price.lear_trends, Some(vec![Trend::None]));
         let refused = args(&["--lear-trends", "none,hp:0"]).err().unwrap().to_string();
         assert!(refused.contains("--lear-trends: \"hp:0\" is neither none nor hp:LAMBDA"), "{refused}");

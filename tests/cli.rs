@@ -414,7 +414,8 @@ fn evaluate_price_walks_real_markets_and_names_a_missing_point() {
     assert!(fits.len() == 2 && fits.iter().all(|m| m.as_array().unwrap().len() == 4), "{fits:?}");
     assert_eq!(metrics["dnn"]["config"]["hidden"], serde_json::json!([128, 64]));
     assert_eq!(metrics["dnn"]["config"]["finetune_scalers"], "refit");
-    assert_eq!(metrics["dnn"]["ensemble_weight"], 0.6, "the default weight of dnn in ensemble_lear_dnn");
+    assert_eq!(metrics["dnn"]["ensemble_weight"], 0.5, "the default weight of dnn in ensemble_lear_dnn");
+    assert_eq!(metrics["lear_penalty"], "epftoolbox", "LEAR's penalties as the benchmark's code chose them");
     // Every 24-hour window of the training days trains: 24 rows a day, less the shifted rows
     // of the last training day (its next day validates).
     assert_eq!(metrics["dnn"]["config"]["augment"], "hourly");
@@ -427,8 +428,6 @@ fn evaluate_price_walks_real_markets_and_names_a_missing_point() {
         "naive_benchmark",
         "lear_56",
         "lear_84",
-        "lear_56_hp1e6",
-        "lear_84_hp1e6",
         "lear",
         "dnn",
         "ensemble_lear_dnn",
@@ -436,6 +435,7 @@ fn evaluate_price_walks_real_markets_and_names_a_missing_point() {
         let mae = metrics["models"][model]["mae"].as_f64().unwrap();
         assert!(mae > 0.0 && mae < 20.0, "{model}: MAE {mae}");
     }
+    assert!(metrics["models"].get("lear_56_hp1e6").is_none(), "the default trends: the benchmark's LEAR alone");
     assert!(dir.join("forecasts.parquet").exists() && dir.join("report.md").exists());
 
     let Some(ercot) = shared_data("ercot/ercot_dam_rtm_hourly_15sp.csv.gz") else { return };

@@ -19,7 +19,7 @@ use hcp_datasets::ingest::{Format, parse};
 use hcp_datasets::rows::{exogenous_rows, price_rows};
 use hcp_datasets::{Table, WriteOptions};
 use hcp_lstm::day_ahead::{DayAheadDnn, DnnConfig, DnnFit, FinetuneScalers, PriceOrigin, ValidSplit, parse_choice};
-use hcp_models::forecast::lasso::PathConfig;
+use hcp_models::forecast::lasso::{PathConfig, Selection};
 use hcp_models::forecast::lear::{self, Lear};
 use hcp_models::forecast::{Accumulator, Day, DayAheadPanel, ErrorBands, HOURS, Naive, Scores, Trend};
 use serde::Serialize;
@@ -136,7 +136,7 @@ pub struct DnnWalk {
 
 /// `dnn`'s weight in `ensemble_lear_dnn` by default: chosen on the validation periods before
 /// the test periods (`scripts/ensemble_weights.py`; README, "Measured").
-pub const DEFAULT_ENSEMBLE_WEIGHT: f64 = 0.6;
+pub const DEFAULT_ENSEMBLE_WEIGHT: f64 = 0.5;
 
 impl Default for DnnWalk {
     fn default() -> Self {
@@ -198,7 +198,7 @@ impl DayAheadConfig {
             recalibrate_every: 1,
             band_days: 91,
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
-            path: PathConfig::default(),
+            path: PathConfig { selection: DEFAULT_SELECTION, ..PathConfig::default() },
             dnn: None,
             out,
             run_id: "evaluate".into(),
@@ -216,9 +216,13 @@ pub struct ModelScores {
     pub mae_by_hour: Vec<f64>,
 }
 
-/// LEAR's trends by default: the benchmark's model and one calibrated without the prices'
-/// Hodrick-Prescott trend, chosen on the validation periods (README, "Choosing LEAR's trends").
-pub const DEFAULT_TRENDS: [Trend; 2] = [Trend::None, Trend::HodrickPrescott { lambda: 1e6 }];
+/// LEAR's trends by default: the benchmark's model alone, chosen on the validation periods
+/// with [`DEFAULT_SELECTION`] (README, "Choosing LEAR's trends").
+pub const DEFAULT_TRENDS: [Trend; 1] = [Trend::None];
+
+/// How the walk's LEAR chooses its penalties by default: as the benchmark's published code did,
+/// chosen on the validation periods (README, "LEAR's penalty").
+pub const DEFAULT_SELECTION: Selection = Selection::Epftoolbox;
 
 /// Training days a LEAR model actually had (fewer than the window where history is short).
 #[derive(Debug, Clone, Serialize)]

@@ -122,6 +122,8 @@ fn day_ahead_forecasts_ignore_prices_after_their_issue_and_lear_beats_the_naive(
         cfg.band_days = 14;
         cfg.recalibrate_every = 3;
         cfg.threads = 2;
+        // With and without the trend, so the no-look-ahead check covers the trend's filter too.
+        cfg.trends = vec![Trend::None, Trend::HodrickPrescott { lambda: 1e6 }];
         // Two small perceptrons, fitted at the walk's first day and fine-tuned every 5 days.
         // Dropout draws its masks from each fit's own generator: two members on two threads
         // still give the same forecasts in both runs.
@@ -150,7 +152,7 @@ fn day_ahead_forecasts_ignore_prices_after_their_issue_and_lear_beats_the_naive(
     // Day `cut_day` is forecast at its midnight from prices up to the day before.
     let cut_us = (16_440 + cut_day as i64) * 86_400_000_000;
     let (a, b) = (issued_until(&base, cut_us), issued_until(&changed, cut_us));
-    // Naive x 3, LEAR of two windows with and without the trend (the default trends), their
+    // Naive x 3, LEAR of two windows with and without the trend, their
     // mean, the perceptrons' and the ensemble.
     assert_eq!(a.height(), 31 * 24 * 4 * 10, "31 issue days x 24 h x (mean + 3 quantiles) x 10 models");
     let ids: Vec<&str> = report.windows.iter().map(|w| w.model_id.as_str()).collect();

@@ -20,10 +20,11 @@
 # pin `--dnn-augment none`, which they predate (the variant not kept, an augmented fit held to
 # c13's steps, is in scripts/experiments/dnn_augment_steps.patch). c1-c15 score the plain mean
 # of `lear` and `dnn` (`--dnn-ensemble-weight 0.5`, the only ensemble then); c16 is c15 with
-# `dnn` weighted 0.6, the default since November 30 (second session), chosen by
+# `dnn` weighted 0.6, the default from November 30 (second session) to December 1 (second), chosen by
 # scripts/ensemble_weights.py on c15's runs and on scripts/lear_trend_sweep.sh's (README,
 # "Choosing the ensemble's weight"). LEAR is the benchmark's in every run (`--lear-trends none`: the
-# perceptron was chosen against it; scripts/lear_trend_sweep.sh chose LEAR's trends after).
+# perceptron was chosen against it; scripts/lear_trend_sweep.sh chose LEAR's trends after), with
+# its penalty by `aic` (`--lear-penalty aic`), the rule of every run in the README's table.
 #
 #   [CONFIGS="c2 c12"] [PERIODS=half|year] scripts/dnn_sweep.sh [DATA_DIR (../shared/data/epftoolbox)] [OUT_DIR (target/dnn-sweep)]
 #
@@ -66,7 +67,7 @@ for c in "${chosen[@]}"; do
     dir="$out/$c-$market"
     # shellcheck disable=SC2086 # the configuration's flags split on purpose
     "$hcp" evaluate price --format epftoolbox --input "$data/$market.csv.gz" --test-start "$start" \
-      --test-end "$end" --recalibrate-every 7 --lear-trends none --out "$dir" --quiet --dnn ${configs[$c]} >/dev/null
+      --test-end "$end" --recalibrate-every 7 --lear-trends none --lear-penalty aic --out "$dir" --quiet --dnn ${configs[$c]} >/dev/null
     python3 - "$dir/metrics.json" "$c" "$market" <<'PY'
 import json, sys
 m = json.load(open(sys.argv[1]))["models"]

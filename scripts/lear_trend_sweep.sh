@@ -7,7 +7,8 @@
 # perceptron; scripts/lear_trend_sets.py then scores each set of trends averaged as `lear` (and
 # its mean with `dnn`, as `ensemble_lear_dnn` was when the trends were chosen) against the
 # benchmark's LEAR (trend `none` alone). scripts/ensemble_weights.py scores the weighted
-# ensembles on the same walks (TRENDS=none,hp:1e6 for the default LEAR).
+# ensembles on the same walks (TRENDS=none,hp:1e6, with --lear-models for `none` alone: how the
+# penalty, trends and weight were chosen together on December 1).
 #
 # EXTRA adds flags to every walk (e.g. EXTRA=--holidays, how the holiday flags were scored).
 # The walks take LEAR's penalty rule from hcp's default (epftoolbox since December 1); the

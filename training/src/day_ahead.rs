@@ -134,8 +134,10 @@ pub struct DnnWalk {
     pub ensemble_weight: f64,
 }
 
-/// `dnn`'s weight in `ensemble_lear_dnn` by default: chosen on the validation periods before
-/// the test periods (`scripts/ensemble_weights.py`; README, "Measured").
+/// `dnn`'s weight in `ensemble_lear_dnn` by default: chosen with [`DEFAULT_SELECTION`] and
+/// [`DEFAULT_TRENDS`] on the validation periods before the test periods
+/// (`scripts/ensemble_weights.py`; README, "Choosing LEAR's penalty, trends and the ensemble's
+/// weight together").
 pub const DEFAULT_ENSEMBLE_WEIGHT: f64 = 0.5;
 
 impl Default for DnnWalk {
@@ -217,11 +219,13 @@ pub struct ModelScores {
 }
 
 /// LEAR's trends by default: the benchmark's model alone, chosen on the validation periods
-/// with [`DEFAULT_SELECTION`] (README, "Choosing LEAR's trends").
+/// with [`DEFAULT_SELECTION`] (README, "Choosing LEAR's penalty, trends and the ensemble's
+/// weight together").
 pub const DEFAULT_TRENDS: [Trend; 1] = [Trend::None];
 
 /// How the walk's LEAR chooses its penalties by default: as the benchmark's published code did,
-/// chosen on the validation periods (README, "LEAR's penalty").
+/// chosen on the validation periods (README, the same paragraph). Every other lasso keeps
+/// [`PathConfig::default`]'s.
 pub const DEFAULT_SELECTION: Selection = Selection::Epftoolbox;
 
 /// Training days a LEAR model actually had (fewer than the window where history is short).

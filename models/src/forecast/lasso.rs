@@ -57,19 +57,22 @@ impl Design {
     }
 
     /// The design of the same rows with every column centred and divided by its L2 norm (a
-    /// constant column by 1), as scikit-learn's `normalize=True` did.
-    pub fn normalised(rows: &[Vec<f64>]) -> Design {
-        let p = rows.first().map_or(0, Vec::len);
-        let n = rows.len().max(1) as f64;
+    /// constant column by 1), as scikit-learn's `normalize=True` did: this design's Gram matrix
+    /// and centred columns rescaled (a centred column's squared norm is n times its Gram
+    /// diagonal), not computed again from the rows.
+    pub fn normalised(&self) -> Design {
+        let (n, p) = (self.n, self.p);
         let norms: Vec<f64> = (0..p)
             .map(|j| {
-                let mean = rows.iter().map(|r| r[j]).sum::<f64>() / n;
-                let norm = rows.iter().map(|r| (r[j] - mean).powi(2)).sum::<f64>().sqrt();
+                let norm = (self.gram[j * p + j] * n as f64).sqrt();
                 if norm > 0.0 { norm } else { 1.0 }
             })
             .collect();
-        let scaled: Vec<Vec<f64>> = rows.iter().map(|r| r.iter().zip(&norms).map(|(v, s)| v / s).collect()).collect();
-        Design::new(&scaled)
+        let x_mean = self.x_mean.iter().zip(&norms).map(|(m, s)| m / s).collect();
+        let columns =
+            self.columns.chunks(n.max(1)).zip(&norms).flat_map(|(c, s)| c.iter().map(move |v| v / s)).collect();
+        let gram = (0..p * p).map(|k| self.gram[k] / (norms[k / p] * norms[k % p])).collect();
+        Design { n, p, x_mean, gram, columns }
     }
 }
 
@@ -119,7 +122,7 @@ pub struct PathConfig {
     pub tolerance: f64,
     /// Stop walking down the path after this many penalties without a better criterion.
     pub patience: usize,
-    /// Which columns the criterion chooses the penalty on ([`fit_aic_with`]).
+    /// Which columns the criterion chooses the penalty on ([`Selection::criterion_design`]).
     pub selection: Selection,
 }
 
@@ -136,7 +139,8 @@ impl Default for PathConfig {
     }
 }
 
-/// How [`fit_aic_with`] chooses the penalty.
+/// Which columns LEAR's criterion chooses the penalty on ([`Selection::criterion_design`],
+/// [`fit_aic_with`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Selection {
     /// By the criterion along the path on the columns as they are: the model kept is the
@@ -165,6 +169,15 @@ impl Selection {
         match self {
             Selection::Aic => "aic",
             Selection::Epftoolbox => "epftoolbox",
+        }
+    }
+
+    /// The design the criterion chooses on where it is not `design` itself: its normalised
+    /// columns under [`Selection::Epftoolbox`]. Built once for the many targets of one design.
+    pub fn criterion_design(self, design: &Design) -> Option<Design> {
+        match self {
+            Selection::Aic => None,
+            Selection::Epftoolbox => Some(design.normalised()),
         }
     }
 }
@@ -262,19 +275,13 @@ pub fn fit(design: &Design, y: &[f64], alpha: f64, config: &PathConfig) -> Linea
     solver.model()
 }
 
-/// [`fit_aic`] by `config.selection`: `normalised` is `design`'s columns centred and divided by
-/// their L2 norms ([`Design::normalised`]), needed for [`Selection::Epftoolbox`] only (the
-/// caller builds it once for the many targets of one design). Under that rule the returned
-/// `aic` is the criterion of the normalised fit that chose the penalty.
-pub fn fit_aic_with(design: &Design, normalised: Option<&Design>, y: &[f64], config: &PathConfig) -> Selected {
-    match (config.selection, normalised) {
-        (Selection::Aic, _) => fit_aic(design, y, config),
-        (Selection::Epftoolbox, Some(normalised)) => {
-            let chosen = fit_aic(normalised, y, config);
-            Selected { model: fit(design, y, chosen.alpha, config), alpha: chosen.alpha, aic: chosen.aic }
-        }
-        (Selection::Epftoolbox, None) => panic!("the epftoolbox selection needs the normalised design"),
-    }
+/// [`fit_aic`] on `design`; or, given `criterion` ([`Selection::criterion_design`]), the lasso
+/// on `design` at the penalty the criterion chooses on `criterion` (the returned `aic` is then
+/// that fit's).
+pub fn fit_aic_with(design: &Design, criterion: Option<&Design>, y: &[f64], config: &PathConfig) -> Selected {
+    let Some(criterion) = criterion else { return fit_aic(design, y, config) };
+    let chosen = fit_aic(criterion, y, config);
+    Selected { model: fit(design, y, chosen.alpha, config), ..chosen }
 }
 
 /// The model chosen along the path, its penalty and its criterion.
@@ -346,6 +353,26 @@ mod tests {
         (rows, y)
     }
 
+    /// Rescaling the design gives what the rows divided by their centred L2 norms give.
+    #[test]
+    fn the_normalised_design_is_the_design_of_the_rows_normalised() {
+        let (mut rows, _) = problem(50, 6, 3);
+        rows.iter_mut().for_each(|r| r[5] = 2.0); // a constant column keeps its scale
+        let norm = |j: usize| {
+            let mean = rows.iter().map(|r| r[j]).sum::<f64>() / 50.0;
+            let norm = rows.iter().map(|r| (r[j] - mean).powi(2)).sum::<f64>().sqrt();
+            if norm > 0.0 { norm } else { 1.0 }
+        };
+        let scaled: Vec<Vec<f64>> =
+            rows.iter().map(|r| r.iter().enumerate().map(|(j, v)| v / norm(j)).collect()).collect();
+        let (derived, direct) = (Design::new(&rows).normalised(), Design::new(&scaled));
+        let close = |a: &[f64], b: &[f64]| a.iter().zip(b).all(|(x, y)| (x - y).abs() <= 1e-12 * (1.0 + y.abs()));
+        assert!(close(&derived.gram, &direct.gram) && close(&derived.columns, &direct.columns));
+        assert!(close(&derived.x_mean, &direct.x_mean));
+        assert!((0..5).all(|j| (derived.gram[j * 6 + j] * 50.0 - 1.0).abs() < 1e-12), "unit norms");
+        assert!(Selection::Aic.criterion_design(&derived).is_none());
+    }
+
     /// The epftoolbox rule: the penalty is the criterion's choice on the normalised columns and
     /// the model is the lasso at that penalty on the columns as they are. On columns already
     /// centred to unit L2 norm both rules are one; on columns of unit variance the penalty is
@@ -356,7 +383,7 @@ mod tests {
         let (rows, y) = problem(120, 30, 11);
         let epf = PathConfig { selection: Selection::Epftoolbox, ..PathConfig::default() };
         let design = Design::new(&rows);
-        let normalised = Design::normalised(&rows);
+        let normalised = design.normalised();
         let chosen = fit_aic_with(&design, Some(&normalised), &y, &epf);
         assert_eq!(chosen.alpha, fit_aic(&normalised, &y, &epf).alpha);
         assert_eq!(chosen.model, fit(&design, &y, chosen.alpha, &epf));
@@ -372,7 +399,8 @@ mod tests {
         // Rows whose columns are normalised already: the two rules agree.
         let unit: Vec<Vec<f64>> =
             (0..rows.len()).map(|i| (0..30).map(|j| normalised.columns[j * 120 + i]).collect()).collect();
-        let (unit_design, unit_normalised) = (Design::new(&unit), Design::normalised(&unit));
+        let unit_design = Design::new(&unit);
+        let unit_normalised = unit_design.normalised();
         let a = fit_aic_with(&unit_design, Some(&unit_normalised), &y, &epf);
         let b = fit_aic(&unit_design, &y, &PathConfig::default());
         assert!((a.alpha - b.alpha).abs() <= 1e-12 * b.alpha, "{} against {}", a.alpha, b.alpha);

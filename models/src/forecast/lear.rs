@@ -8,12 +8,12 @@
 //! Prices and exogenous inputs pass through the [`Invariant`] transformation fitted on the
 //! calibration window (per column); the dummies do not. Each hour's penalty is chosen by AIC
 //! along the lasso path, on the columns as they are or, as the benchmark's published code did,
-//! on the columns normalised ([`Selection`]). The benchmark's product is the average of four such models calibrated
-//! on the last 56, 84, 1,092 and 1,456 days. A model can also be calibrated on the window's
+//! on the columns normalised ([`lasso::Selection`]). The benchmark's product is the average of
+//! four such models calibrated on the last 56, 84, 1,092 and 1,456 days. A model can also be calibrated on the window's
 //! prices less their long-term [`Trend`]: it then forecasts the day's prices less the trend, and
 //! the trend's value on the day before is added back.
 
-use super::lasso::{self, Design, Linear, PathConfig, Selection};
+use super::lasso::{self, Design, Linear, PathConfig};
 use super::panel::{Day, DayAheadPanel, HOURS};
 use super::scaler::Invariant;
 use super::trend::Trend;
@@ -119,7 +119,7 @@ impl Lear {
         let x_scalers = feature_scalers(&raw.iter().collect::<Vec<_>>(), unscaled_count(&panel));
         let rows: Vec<Vec<f64>> = raw.into_iter().map(|r| transform(&x_scalers, r)).collect();
         let design = Design::new(&rows);
-        let normalised = (path.selection == Selection::Epftoolbox).then(|| Design::normalised(&rows));
+        let criterion = path.selection.criterion_design(&design);
         let mut y_scalers = Vec::with_capacity(HOURS);
         let mut models = Vec::with_capacity(HOURS);
         let mut alphas = Vec::with_capacity(HOURS);
@@ -127,7 +127,7 @@ impl Lear {
             let y: Vec<f64> = (first..d).map(|t| panel.price[t][h]).collect();
             let scaler = Invariant::fit(&y);
             let z: Vec<f64> = y.iter().map(|v| scaler.transform(*v)).collect();
-            let chosen = lasso::fit_aic_with(&design, normalised.as_ref(), &z, path);
+            let chosen = lasso::fit_aic_with(&design, criterion.as_ref(), &z, path);
             y_scalers.push(scaler);
             models.push(chosen.model);
             alphas.push(chosen.alpha);

@@ -1,5 +1,6 @@
-//! Lasso regression by coordinate descent on the Gram matrix, along a regularisation path,
-//! with the penalty chosen by the Akaike information criterion.
+//! Lasso regression by coordinate descent on the Gram matrix, with Newton steps on the active
+//! set, along a regularisation path, with the penalty chosen by the Akaike information
+//! criterion.
 //!
 //! Objective (scikit-learn's and linfa-elasticnet's convention):
 //! `1/(2n) ||y - X w - b||² + alpha ||w||₁`. The intercept `b` is not penalised: the data are
@@ -215,33 +216,100 @@ struct Solver<'a> {
 
 impl Solver<'_> {
     /// Minimises the objective at `alpha` from the current coefficients (a warm start).
+    ///
+    /// Coordinate descent, sped up by Newton steps on the active set: once a sweep leaves the
+    /// set of nonzero coefficients and their signs as they were, the objective restricted to
+    /// that pattern is a quadratic whose minimiser one linear solve finds
+    /// ([`Solver::newton_step`]). Where the set is right, that is the lasso's solution and the
+    /// next sweep moves nothing; coordinate descent alone creeps towards it over thousands of
+    /// sweeps when the columns are as correlated as neighbouring hours' prices are. Converged,
+    /// either way, when a sweep moves no coefficient by more than the tolerance.
     fn solve(&mut self, alpha: f64, config: &PathConfig) {
-        let p = self.design.p;
-        let gram = &self.design.gram;
+        let mut newton_failed = false;
         for _ in 0..config.max_sweeps {
-            let mut max_step = 0.0f64;
-            for j in 0..p {
-                let gjj = gram[j * p + j];
-                if gjj <= 0.0 {
-                    continue;
-                }
-                let old = self.w[j];
-                let rho = self.target.xty[j] - self.gw[j] + gjj * old;
-                let new = soft_threshold(rho, alpha) / gjj;
-                if new != old {
-                    let delta = new - old;
-                    let column = &gram[j * p..(j + 1) * p];
-                    for (g, c) in self.gw.iter_mut().zip(column) {
-                        *g += c * delta;
-                    }
-                    self.w[j] = new;
-                    max_step = max_step.max(delta.abs() * gjj.sqrt());
-                }
-            }
+            let (max_step, pattern_changed) = self.sweep(alpha);
             if max_step <= config.tolerance {
                 break;
             }
+            newton_failed &= !pattern_changed;
+            if !pattern_changed && !newton_failed {
+                newton_failed = !self.newton_step(alpha);
+            }
         }
+    }
+
+    /// One pass of coordinate descent over every coefficient: the largest step (in units of
+    /// its column's deviation), and whether a coefficient became zero or nonzero or changed
+    /// sign.
+    fn sweep(&mut self, alpha: f64) -> (f64, bool) {
+        let p = self.design.p;
+        let gram = &self.design.gram;
+        let mut max_step = 0.0f64;
+        let mut pattern_changed = false;
+        for j in 0..p {
+            let gjj = gram[j * p + j];
+            if gjj <= 0.0 {
+                continue;
+            }
+            let old = self.w[j];
+            let rho = self.target.xty[j] - self.gw[j] + gjj * old;
+            let new = soft_threshold(rho, alpha) / gjj;
+            if new != old {
+                let delta = new - old;
+                let column = &gram[j * p..(j + 1) * p];
+                for (g, c) in self.gw.iter_mut().zip(column) {
+                    *g += c * delta;
+                }
+                self.w[j] = new;
+                max_step = max_step.max(delta.abs() * gjj.sqrt());
+                pattern_changed |= sign(new) != sign(old);
+            }
+        }
+        (max_step, pattern_changed)
+    }
+
+    /// Moves the nonzero coefficients to the minimiser of the objective with their signs held,
+    /// `G_AA v = Xᵀy_A − alpha · sign(w_A)`, where `v` keeps every sign; where it does not, as
+    /// far as the first coefficient to reach zero, which is dropped, and again with the
+    /// coefficients left (the feature-sign search of Lee et al., 2007). Within the signs'
+    /// orthant the objective is that convex quadratic, so no step can raise it. False, with
+    /// nothing changed, where `G_AA` is too near singular to factor.
+    fn newton_step(&mut self, alpha: f64) -> bool {
+        let p = self.design.p;
+        let gram = &self.design.gram;
+        let mut active: Vec<usize> = (0..p).filter(|&j| self.w[j] != 0.0).collect();
+        let Some(mut factor) = Cholesky::new(gram, p, &active) else { return false };
+        let moved = active.clone();
+        let start: Vec<f64> = active.iter().map(|&j| self.w[j]).collect();
+        while !active.is_empty() {
+            let rhs = active.iter().map(|&j| self.target.xty[j] - alpha * self.w[j].signum()).collect();
+            let v = factor.solve(rhs);
+            // The fraction of the way to `v` at which the first coefficient reaches zero.
+            let crossing = |old: f64, new: f64| if sign(new) != sign(old) { old / (old - new) } else { f64::INFINITY };
+            let reach = active.iter().zip(&v).map(|(&j, &v)| crossing(self.w[j], v)).fold(1.0f64, f64::min);
+            for (&j, &v) in active.iter().zip(&v) {
+                let old = self.w[j];
+                self.w[j] = if crossing(old, v) <= reach { 0.0 } else { old + reach * (v - old) };
+            }
+            if reach >= 1.0 {
+                break;
+            }
+            let dropped: Vec<usize> = (0..active.len()).rev().filter(|&k| self.w[active[k]] == 0.0).collect();
+            for k in dropped {
+                factor.remove(k);
+                active.remove(k);
+            }
+        }
+        // `G w` once, for every coefficient the steps moved.
+        for (&j, old) in moved.iter().zip(&start) {
+            let delta = self.w[j] - old;
+            if delta != 0.0 {
+                for (g, c) in self.gw.iter_mut().zip(&gram[j * p..(j + 1) * p]) {
+                    *g += c * delta;
+                }
+            }
+        }
+        true
     }
 
     /// Mean squared residual of the centred fit: `yᵀy/n − 2 wᵀXᵀy/n + wᵀGw`.
@@ -255,6 +323,95 @@ impl Solver<'_> {
         let intercept = self.target.y_mean - self.w.iter().zip(&self.design.x_mean).map(|(w, m)| w * m).sum::<f64>();
         Linear { intercept, coef: self.w.clone() }
     }
+}
+
+fn sign(x: f64) -> i8 {
+    if x > 0.0 {
+        1
+    } else if x < 0.0 {
+        -1
+    } else {
+        0
+    }
+}
+
+/// The Cholesky factor `L` (lower triangular, `G_AA = L Lᵀ`) of the Gram matrix's rows and
+/// columns `A`, row-major with a fixed stride, shrinking as coordinates leave `A`.
+struct Cholesky {
+    l: Vec<f64>,
+    stride: usize,
+    size: usize,
+}
+
+impl Cholesky {
+    /// None where a pivot is not clearly positive (relative to its diagonal entry): `G_AA` is
+    /// singular or nearly so.
+    fn new(gram: &[f64], p: usize, active: &[usize]) -> Option<Cholesky> {
+        let m = active.len();
+        let mut l = vec![0.0; m * m];
+        for (i, &gi) in active.iter().enumerate() {
+            for (j, &gj) in active.iter().enumerate().take(i + 1) {
+                let value = gram[gi * p + gj] - dot(&l[i * m..i * m + j], &l[j * m..j * m + j]);
+                if i == j {
+                    if value <= 1e-10 * gram[gi * p + gi] || value <= 0.0 {
+                        return None;
+                    }
+                    l[i * m + i] = value.sqrt();
+                } else {
+                    l[i * m + j] = value / l[j * m + j];
+                }
+            }
+        }
+        Some(Cholesky { l, stride: m, size: m })
+    }
+
+    /// Solves `L Lᵀ x = b`.
+    fn solve(&self, mut b: Vec<f64>) -> Vec<f64> {
+        let (l, s) = (&self.l, self.stride);
+        for i in 0..self.size {
+            b[i] = (b[i] - dot(&l[i * s..i * s + i], &b[..i])) / l[i * s + i];
+        }
+        for i in (0..self.size).rev() {
+            let later: f64 = (i + 1..self.size).map(|k| l[k * s + i] * b[k]).sum();
+            b[i] = (b[i] - later) / l[i * s + i];
+        }
+        b
+    }
+
+    /// The factor of `G_AA` without its `r`-th row and column: `L` without its row `r`, made
+    /// triangular again by Givens rotations of neighbouring columns.
+    fn remove(&mut self, r: usize) {
+        let (s, m) = (self.stride, self.size);
+        for i in r..m - 1 {
+            let (from, to) = ((i + 1) * s, i * s);
+            self.l.copy_within(from..from + i + 2, to);
+        }
+        for k in r..m - 1 {
+            let (a, b) = (self.l[k * s + k], self.l[k * s + k + 1]);
+            let h = a.hypot(b);
+            let (c, sn) = (a / h, b / h);
+            for i in k..m - 1 {
+                let (x, y) = (self.l[i * s + k], self.l[i * s + k + 1]);
+                self.l[i * s + k] = c * x + sn * y;
+                self.l[i * s + k + 1] = -sn * x + c * y;
+            }
+            self.l[k * s + k + 1] = 0.0;
+        }
+        self.size = m - 1;
+    }
+}
+
+/// `a · b`, in four running sums (which the compiler keeps in vector registers).
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    let mut sums = [0.0; 4];
+    let (a4, b4) = (a.chunks_exact(4), b.chunks_exact(4));
+    let tail: f64 = a4.remainder().iter().zip(b4.remainder()).map(|(x, y)| x * y).sum();
+    for (x, y) in a4.zip(b4) {
+        for k in 0..4 {
+            sums[k] += x[k] * y[k];
+        }
+    }
+    sums.iter().sum::<f64>() + tail
 }
 
 fn soft_threshold(x: f64, t: f64) -> f64 {
@@ -405,6 +562,55 @@ mod tests {
         let b = fit_aic(&unit_design, &y, &PathConfig::default());
         assert!((a.alpha - b.alpha).abs() <= 1e-12 * b.alpha, "{} against {}", a.alpha, b.alpha);
         assert_eq!(a.model.nonzero(), b.model.nonzero());
+    }
+
+    /// Removing a row and column from the factor gives the factor of what is left.
+    #[test]
+    fn a_factor_with_a_coordinate_removed_is_the_factor_of_the_rest() {
+        let (rows, _) = problem(80, 12, 5);
+        let design = Design::new(&rows);
+        let mut active: Vec<usize> = (0..12).collect();
+        let mut factor = Cholesky::new(&design.gram, 12, &active).expect("positive definite");
+        for r in [0, 5, 9, 3] {
+            factor.remove(r);
+            active.remove(r);
+            let fresh = Cholesky::new(&design.gram, 12, &active).expect("positive definite");
+            let b: Vec<f64> = (0..active.len()).map(|k| 1.0 + k as f64).collect();
+            let (x, y) = (factor.solve(b.clone()), fresh.solve(b));
+            assert!(x.iter().zip(&y).all(|(x, y)| (x - y).abs() <= 1e-9 * (1.0 + y.abs())), "{x:?} against {y:?}");
+        }
+    }
+
+    /// Columns as correlated as neighbouring hours' prices (a shared smooth signal, little noise
+    /// of their own): the solution meets the lasso's optimality conditions, `|Xⱼᵀr/n| ≤ alpha`,
+    /// with equality and the coefficient's sign where it is nonzero.
+    #[test]
+    fn correlated_columns_get_the_lasso_solution() {
+        let mut rng = SmallRng::seed_from_u64(17);
+        let (n, p) = (300, 40);
+        let mut level = 0.0;
+        let rows: Vec<Vec<f64>> = (0..n)
+            .map(|_| {
+                level = 0.95 * level + rng.gen_range(-1.0..1.0);
+                (0..p).map(|j| level * (1.0 + j as f64 / 40.0) + rng.gen_range(-0.05..0.05)).collect()
+            })
+            .collect();
+        let y: Vec<f64> = rows.iter().map(|r| r[3] - 0.5 * r[20] + 0.2 * r[37] + rng.gen_range(-0.1..0.1)).collect();
+        let design = Design::new(&rows);
+        let target = Target::new(&design, &y);
+        for alpha in [1e-2, 1e-3, 1e-4, 1e-5] {
+            let model = fit(&design, &y, alpha, &PathConfig { tolerance: 1e-9, ..PathConfig::default() });
+            for j in 0..p {
+                let gw: f64 = (0..p).map(|k| design.gram[j * p + k] * model.coef[k]).sum();
+                let correlation = target.xty[j] - gw;
+                if model.coef[j] == 0.0 {
+                    assert!(correlation.abs() <= alpha * (1.0 + 1e-6), "alpha {alpha}, {j}: {correlation}");
+                } else {
+                    let expected = alpha * model.coef[j].signum();
+                    assert!((correlation - expected).abs() <= 1e-6 * alpha, "alpha {alpha}, {j}: {correlation}");
+                }
+            }
+        }
     }
 
     /// The reference: linfa-elasticnet with `l1_ratio = 1` minimises the same objective. Its

@@ -242,12 +242,12 @@ impl Solver<'_> {
     /// its column's deviation), and whether a coefficient became zero or nonzero or changed
     /// sign.
     fn sweep(&mut self, alpha: f64) -> (f64, bool) {
-        let p = self.design.p;
-        let gram = &self.design.gram;
+        let design = self.design;
+        let p = design.p;
         let mut max_step = 0.0f64;
         let mut pattern_changed = false;
         for j in 0..p {
-            let gjj = gram[j * p + j];
+            let gjj = design.gram[j * p + j];
             if gjj <= 0.0 {
                 continue;
             }
@@ -256,10 +256,7 @@ impl Solver<'_> {
             let new = soft_threshold(rho, alpha) / gjj;
             if new != old {
                 let delta = new - old;
-                let column = &gram[j * p..(j + 1) * p];
-                for (g, c) in self.gw.iter_mut().zip(column) {
-                    *g += c * delta;
-                }
+                self.add_to_gw(j, delta);
                 self.w[j] = new;
                 max_step = max_step.max(delta.abs() * gjj.sqrt());
                 pattern_changed |= sign(new) != sign(old);
@@ -304,12 +301,18 @@ impl Solver<'_> {
         for (&j, old) in moved.iter().zip(&start) {
             let delta = self.w[j] - old;
             if delta != 0.0 {
-                for (g, c) in self.gw.iter_mut().zip(&gram[j * p..(j + 1) * p]) {
-                    *g += c * delta;
-                }
+                self.add_to_gw(j, delta);
             }
         }
         true
+    }
+
+    /// Keeps `G w` in step with `w[j]` moving by `delta`.
+    fn add_to_gw(&mut self, j: usize, delta: f64) {
+        let p = self.design.p;
+        for (g, c) in self.gw.iter_mut().zip(&self.design.gram[j * p..(j + 1) * p]) {
+            *g += c * delta;
+        }
     }
 
     /// Mean squared residual of the centred fit: `yᵀy/n − 2 wᵀXᵀy/n + wᵀGw`.
@@ -353,7 +356,8 @@ impl Cholesky {
             for (j, &gj) in active.iter().enumerate().take(i + 1) {
                 let value = gram[gi * p + gj] - dot(&l[i * m..i * m + j], &l[j * m..j * m + j]);
                 if i == j {
-                    if value <= 1e-10 * gram[gi * p + gi] || value <= 0.0 {
+                    // The Gram matrix's diagonal is never negative, so this refuses `value <= 0` too.
+                    if value <= 1e-10 * gram[gi * p + gi] {
                         return None;
                     }
                     l[i * m + i] = value.sqrt();

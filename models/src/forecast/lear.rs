@@ -9,9 +9,9 @@
 //! calibration window (per column); the dummies do not. Each hour's penalty is chosen by AIC
 //! along the lasso path, on the columns as they are or, as the benchmark's published code did,
 //! on the columns normalised ([`lasso::Selection`]). The benchmark's product is the average of
-//! four such models calibrated on the last 56, 84, 1,092 and 1,456 days. A model can also be calibrated on the window's
-//! prices less their long-term [`Trend`]: it then forecasts the day's prices less the trend, and
-//! the trend's value on the day before is added back.
+//! four such models calibrated on the last 56, 84, 1,092 and 1,456 days. A model can also be
+//! calibrated on the window's prices less their long-term [`Trend`]: it then forecasts the
+//! day's prices less the trend, and the trend's value on the day before is added back.
 
 use super::lasso::{self, Design, Linear, PathConfig};
 use super::panel::{Day, DayAheadPanel, HOURS};

@@ -415,6 +415,9 @@ pub fn evaluate_day_ahead(cfg: &DayAheadConfig, progress: &(dyn Fn(usize, usize)
     model_ids.push(ENSEMBLE.to_string());
     if cfg.dnn.is_some() {
         model_ids.extend([DNN.to_string(), LEAR_DNN.to_string()]);
+        // Each member on its own (`dnn_0`, `dnn_1`, …), so rules over the members can be scored
+        // from the forecasts alone.
+        model_ids.extend((0..dnn_points.len()).map(|m| format!("{DNN}_{m}")));
     }
     let point = |m: usize, d: usize| -> Day {
         let lear_end = Naive::ALL.len() + specs.len();
@@ -426,9 +429,11 @@ pub fn evaluate_day_ahead(cfg: &DayAheadConfig, progress: &(dyn Fn(usize, usize)
             lear_mean(d)
         } else if m == lear_end + 1 {
             dnn_mean(d)
-        } else {
+        } else if m == lear_end + 2 {
             let (lear, dnn) = (lear_mean(d), dnn_mean(d));
             std::array::from_fn(|h| dnn_weight * dnn[h] + (1.0 - dnn_weight) * lear[h])
+        } else {
+            dnn_points[m - lear_end - 3][d - walk_start]
         }
     };
 

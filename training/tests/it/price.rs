@@ -153,8 +153,8 @@ fn day_ahead_forecasts_ignore_prices_after_their_issue_and_lear_beats_the_naive(
     let cut_us = (16_440 + cut_day as i64) * 86_400_000_000;
     let (a, b) = (issued_until(&base, cut_us), issued_until(&changed, cut_us));
     // Naive x 3, LEAR of two windows with and without the trend, their
-    // mean, the perceptrons' and the ensemble.
-    assert_eq!(a.height(), 31 * 24 * 4 * 10, "31 issue days x 24 h x (mean + 3 quantiles) x 10 models");
+    // mean, the perceptrons' mean and its two members, and the ensemble.
+    assert_eq!(a.height(), 31 * 24 * 4 * 12, "31 issue days x 24 h x (mean + 3 quantiles) x 12 models");
     let ids: Vec<&str> = report.windows.iter().map(|w| w.model_id.as_str()).collect();
     assert_eq!(ids, ["lear_56", "lear_84", "lear_56_hp1e6", "lear_84_hp1e6"]);
     assert!(ids.iter().all(|m| report.models.contains_key(*m)));
@@ -176,6 +176,14 @@ fn day_ahead_forecasts_ignore_prices_after_their_issue_and_lear_beats_the_naive(
     for ((l, d), e) in lear.iter().zip(&dnn).zip(&ensemble) {
         assert!((0.25 * d + 0.75 * l - e).abs() < 1e-9, "ensemble {e} from lear {l} and dnn {d}");
     }
+    // Each member is written too, and `dnn` is their mean.
+    let (first, second) = (means("dnn_0"), means("dnn_1"));
+    assert!(!report.models.contains_key("dnn_2"));
+    for ((a, b), d) in first.iter().zip(&second).zip(&dnn) {
+        assert!(((a + b) / 2.0 - d).abs() < 1e-9, "dnn {d} from members {a} and {b}");
+    }
+    assert_eq!(first.len(), dnn.len());
+    assert_ne!(first, second);
     let dnn = report.dnn.as_ref().unwrap();
     assert!(dnn.fits.iter().all(|m| m.len() == 13 && m[1..].iter().all(|f| f.epochs_run <= 3)));
     assert_ne!(dnn.fits[0], dnn.fits[1], "two seeds, two networks");

@@ -8,9 +8,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use hcp_models::forecast::Trend;
 use hcp_models::forecast::lasso::Selection;
 use hcp_training::classifier::{EvaluateConfig, Grid, PodSource, TrainConfig, evaluate, train};
-use hcp_training::day_ahead::{
-    DEFAULT_ENSEMBLE_WEIGHT, DEFAULT_SPIKE_GUARD, DayAheadConfig, DnnWalk, MemberOrigins, evaluate_day_ahead,
-};
+use hcp_training::day_ahead::{DEFAULT_ENSEMBLE_WEIGHT, DayAheadConfig, DnnWalk, MemberOrigins, evaluate_day_ahead};
 use hcp_training::demand::{DemandConfig, evaluate_demand};
 use hcp_training::demand_model::{DemandSource, TrainDemandConfig, train_demand, train_demand_lstm};
 use hcp_training::lstm::day_ahead::{Augment, DnnConfig, FinetuneScalers, PriceOrigin, ValidSplit};
@@ -203,36 +201,6 @@ struct DnnArgs {
     /// dnn's weight in ensemble_lear_dnn (lear's is 1 minus it).
     #[arg(long, requires = "dnn", default_value_t = DEFAULT_ENSEMBLE_WEIGHT)]
     dnn_ensemble_weight: f64,
-    /// On the days after a spike (day D-1's mean more than this many scales above the week
-    /// before it; the scale the MAD of the last 364 days' prices), dnn is the mean of the
-    /// members measured from zero alone; none: never.
-    #[arg(long, requires = "dnn", default_value_t = SpikeGuard(Some(DEFAULT_SPIKE_GUARD)))]
-    dnn_spike_guard: SpikeGuard,
-}
-
-/// `--dnn-spike-guard`: a score, or `none`.
-#[derive(Debug, Clone, Copy, PartialEq)]
-struct SpikeGuard(Option<f64>);
-
-impl std::str::FromStr for SpikeGuard {
-    type Err = String;
-    fn from_str(s: &str) -> Result<SpikeGuard, String> {
-        if s == "none" {
-            return Ok(SpikeGuard(None));
-        }
-        s.parse::<f64>()
-            .map(|z| SpikeGuard(Some(z)))
-            .map_err(|_| format!("{s:?} is neither a score (e.g. {DEFAULT_SPIKE_GUARD}) nor none"))
-    }
-}
-
-impl std::fmt::Display for SpikeGuard {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.0 {
-            Some(z) => write!(f, "{z}"),
-            None => f.write_str("none"),
-        }
-    }
 }
 
 impl DnnArgs {
@@ -260,7 +228,6 @@ impl DnnArgs {
             every: self.dnn_every,
             origins: self.dnn_origin,
             ensemble_weight: self.dnn_ensemble_weight,
-            spike_guard: self.dnn_spike_guard.0,
         })
     }
 }
@@ -730,12 +697,6 @@ mod tests {
         assert_eq!((walk.config.max_epochs, walk.config.finetune_epochs, walk.config.patience), (200, 30, 20));
         let walk = Probe::parse_from(["hcp", "--dnn", "--dnn-epochs", "7"]).dnn.walk().unwrap();
         assert_eq!((walk.config.max_epochs, walk.config.patience, walk.config.augment), (7, 3, Augment::Hourly));
-        let walk = Probe::parse_from(["hcp", "--dnn", "--dnn-spike-guard", "none"]).dnn.walk().unwrap();
-        assert_eq!(walk.spike_guard, None);
-        let walk = Probe::parse_from(["hcp", "--dnn", "--dnn-spike-guard", "2.5"]).dnn.walk().unwrap();
-        assert_eq!(walk.spike_guard, Some(2.5));
-        let refused = Probe::try_parse_from(["hcp", "--dnn", "--dnn-spike-guard", "high"]).err().unwrap().to_string();
-        assert!(refused.contains("--dnn-spike-guard") && refused.contains("neither a score"), "{refused}");
         let refused = Probe::try_parse_from(["hcp", "--dnn", "--dnn-origin", "yesterday"]).err().unwrap().to_string();
         assert!(refused.contains("member origins \"yesterday\": expected zero, last-day or alternate"), "{refused}");
     }

@@ -123,11 +123,7 @@ pub struct DayAheadConfig {
 /// fine-tuned every `every` days on the days before it (`config.finetune_scalers`: with their
 /// scalers refitted there, or the first fit's kept); `dnn` is their mean and
 /// `ensemble_lear_dnn` is `ensemble_weight` × `dnn` + (1 − `ensemble_weight`) × `lear`. Each
-/// member's price origin is `origins`' choice for it (it replaces `config.origin`). With a
-/// `spike_guard` z, `dnn` is the mean of the members measured from zero alone on the days after
-/// a spike: when day D-1's mean price stands more than z scales above the week before it
-/// ([`DayAheadPanel::spike_score`]), a member measured from D-1's level would carry the spike
-/// into day D.
+/// member's price origin is `origins`' choice for it (it replaces `config.origin`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DnnWalk {
     pub config: DnnConfig,
@@ -136,9 +132,6 @@ pub struct DnnWalk {
     pub origins: MemberOrigins,
     /// `dnn`'s weight in `ensemble_lear_dnn`, in [0, 1].
     pub ensemble_weight: f64,
-    /// The spike score above which `dnn` leaves out the members measured from D-1's level;
-    /// `None`: never.
-    pub spike_guard: Option<f64>,
 }
 
 /// `dnn`'s weight in `ensemble_lear_dnn` by default: chosen with [`DEFAULT_SELECTION`] and
@@ -146,10 +139,6 @@ pub struct DnnWalk {
 /// (`scripts/ensemble_weights.py`; README, "Choosing LEAR's penalty, trends and the ensemble's
 /// weight together").
 pub const DEFAULT_ENSEMBLE_WEIGHT: f64 = 0.5;
-
-/// The perceptron's spike guard by default: chosen on the same validation walks
-/// (`scripts/dnn_member_rules.py`; README, "The day after a spike").
-pub const DEFAULT_SPIKE_GUARD: f64 = 4.0;
 
 impl Default for DnnWalk {
     fn default() -> Self {
@@ -159,7 +148,6 @@ impl Default for DnnWalk {
             every: 7,
             origins: MemberOrigins::Alternate,
             ensemble_weight: DEFAULT_ENSEMBLE_WEIGHT,
-            spike_guard: Some(DEFAULT_SPIKE_GUARD),
         }
     }
 }
@@ -289,8 +277,6 @@ pub struct DnnReport {
     /// Every fit, member by member, in day order: the first from random weights, the others
     /// fine-tunes.
     pub fits: Vec<Vec<DnnFit>>,
-    /// The test days on which the spike guard left out the members measured from D-1's level.
-    pub guarded_days: Vec<String>,
     pub elapsed_s: f64,
 }
 
@@ -333,18 +319,6 @@ pub fn evaluate_day_ahead(cfg: &DayAheadConfig, progress: &(dyn Fn(usize, usize)
                 "--dnn-ensemble-weight {} is not a weight between 0 and 1",
                 walk.ensemble_weight
             )));
-        }
-        if let Some(z) = walk.spike_guard {
-            if !z.is_finite() || z < 0.0 {
-                return Err(Error::Invalid(format!("--dnn-spike-guard {z} is not a score of 0 or more")));
-            }
-            if !(0..walk.members).any(|m| walk.origins.of(m) == PriceOrigin::Zero) {
-                return Err(Error::Invalid(
-                    "--dnn-spike-guard keeps the members measured from zero on the days after a spike, and no member is \
-                     (--dnn-origin zero, or alternate with 2 or more members; or --dnn-spike-guard none)"
-                        .into(),
-                ));
-            }
         }
         walk.config.check()?;
     }
@@ -414,13 +388,6 @@ pub fn evaluate_day_ahead(cfg: &DayAheadConfig, progress: &(dyn Fn(usize, usize)
         }
     }
 
-    // The walked days on which `dnn` leaves out the members measured from D-1's level.
-    let guarded: Vec<bool> = (walk_start..=test_end)
-        .map(|d| {
-            let guard = cfg.dnn.as_ref().and_then(|walk| walk.spike_guard);
-            guard.is_some_and(|z| panel.spike_score(d).is_some_and(|score| score > z))
-        })
-        .collect();
     let (dnn_points, dnn_report) = match &cfg.dnn {
         Some(walk) => {
             let started = Instant::now();
@@ -429,25 +396,15 @@ pub fn evaluate_day_ahead(cfg: &DayAheadConfig, progress: &(dyn Fn(usize, usize)
                 progress(lear_fits + done, lear_fits + dnn_fits)
             })?;
             let (points, fits) = members.into_iter().map(|m| (m.days, m.fits)).unzip();
-            let guarded_days = (test_start..=test_end).filter(|&d| guarded[d - walk_start]).map(day_name).collect();
-            let elapsed_s = started.elapsed().as_secs_f64();
-            (points, Some(DnnReport { walk: walk.clone(), fits, guarded_days, elapsed_s }))
+            (points, Some(DnnReport { walk: walk.clone(), fits, elapsed_s: started.elapsed().as_secs_f64() }))
         }
         None => (Vec::new(), None),
     };
     let lear_mean = |d: usize| -> Day {
         std::array::from_fn(|h| lear_points.iter().map(|w| w[d - walk_start][h]).sum::<f64>() / specs.len() as f64)
     };
-    let kept: Vec<usize> = match &cfg.dnn {
-        Some(walk) => (0..walk.members).filter(|&m| walk.origins.of(m) == PriceOrigin::Zero).collect(),
-        None => Vec::new(),
-    };
-    let all: Vec<usize> = (0..dnn_points.len()).collect();
     let dnn_mean = |d: usize| -> Day {
-        let members = if guarded[d - walk_start] { &kept } else { &all };
-        std::array::from_fn(|h| {
-            members.iter().map(|&m| dnn_points[m][d - walk_start][h]).sum::<f64>() / members.len() as f64
-        })
+        std::array::from_fn(|h| dnn_points.iter().map(|m| m[d - walk_start][h]).sum::<f64>() / dnn_points.len() as f64)
     };
     // `dnn`'s weight in `ensemble_lear_dnn` (read only when the perceptron runs).
     let dnn_weight = cfg.dnn.as_ref().map_or(0.0, |walk| walk.ensemble_weight);
@@ -638,7 +595,7 @@ impl DayAheadReport {
             s += &format!(
                 "\n\ndnn: {} networks of hidden layers {:?}, each fitted on the last {} days ({} of them validating: {}) \
                  and fine-tuned every {} days (scalers {}; prices from {}): {fits} fits, {epochs} epochs (best epoch of the first fits: {}) in {:.1} s. \
-                 `ensemble_lear_dnn` is w × `dnn` + (1 − w) × `lear`, w = {}. {}",
+                 `ensemble_lear_dnn` is w × `dnn` + (1 − w) × `lear`, w = {}.",
                 dnn.walk.members,
                 dnn.walk.config.hidden,
                 dnn.walk.config.window_days,
@@ -659,15 +616,7 @@ impl DayAheadReport {
                 },
                 first.join(", "),
                 dnn.elapsed_s,
-                dnn.walk.ensemble_weight,
-                match dnn.walk.spike_guard {
-                    None => "No spike guard.".to_string(),
-                    Some(z) => format!(
-                        "Spike guard {z}: `dnn` from the members measured from zero alone on {} test days ({}).",
-                        dnn.guarded_days.len(),
-                        dnn.guarded_days.join(", ")
-                    ),
-                }
+                dnn.walk.ensemble_weight
             );
         }
         s += &format!("\n\n{} recalibrations on {} threads in {:.1} s.\n", r.recalibrations, r.threads, r.elapsed_s);

@@ -1,6 +1,5 @@
 //! Day-ahead data laid out by day and hour: what the benchmark's models read.
 
-use super::scaler::Invariant;
 use crate::error::{Error, Result};
 
 pub const HOURS: usize = 24;
@@ -83,22 +82,6 @@ impl DayAheadPanel {
         (self.first_day + d as i64 + 3).rem_euclid(7) as usize
     }
 
-    /// How far day `d - 1`'s mean price stands above the week before it: its excess over the
-    /// median of the daily means of days `d - 8 ..= d - 2`, in units of the invariant scaler's
-    /// scale ([`Invariant`]: the normal-consistent MAD) of the hourly prices of the 364 days
-    /// before `d` (or as many as there are). Reads prices before day `d` only; `None` before
-    /// day 8. The perceptron's spike guard reads it (`hcp evaluate price --dnn-spike-guard`).
-    pub fn spike_score(&self, d: usize) -> Option<f64> {
-        if d < 8 {
-            return None;
-        }
-        let mean = |t: usize| self.price[t].iter().sum::<f64>() / HOURS as f64;
-        let mut week: Vec<f64> = (d - 8..d - 1).map(mean).collect();
-        week.sort_by(f64::total_cmp);
-        let hourly: Vec<f64> = self.price[d.saturating_sub(364)..d].iter().flatten().copied().collect();
-        Some((mean(d - 1) - week[3]) / Invariant::fit(&hourly).scale)
-    }
-
     /// Days `lo..hi` of this panel, each starting `hours` (0..24) later: row `t - lo` holds hours
     /// `hours..24` of day `t` and hours `0..hours` of day `t + 1`, of the prices and of every
     /// exogenous series; its weekday and holiday flag are day `t`'s. Reads days `lo..=hi`
@@ -134,31 +117,6 @@ mod tests {
         let hours: Vec<f64> = (0..days * HOURS).map(|i| i as f64).collect();
         let minus: Vec<f64> = hours.iter().map(|v| -v).collect();
         DayAheadPanel::from_hourly(16_071, &hours, vec![("load".into(), minus)]).unwrap()
-    }
-
-    #[test]
-    fn a_spike_score_is_yesterdays_excess_over_the_week_in_mads_of_the_year() {
-        // Days 0..8 alternate 9 and 11 hour by hour (mean 10), day 8 is 40 all day, day 9 is 10.
-        let hours: Vec<f64> = (0..10 * HOURS)
-            .map(|i| match i / HOURS {
-                8 => 40.0,
-                9 => 10.0,
-                _ if i % 2 == 0 => 9.0,
-                _ => 11.0,
-            })
-            .collect();
-        let p = DayAheadPanel::from_hourly(16_071, &hours, Vec::new()).unwrap();
-        assert_eq!(p.spike_score(7), None, "no week before day 7's yesterday");
-        assert_eq!(p.spike_score(8), Some(0.0), "day 7 is the week's level");
-        // Day 9: (40 - 10) / (1.4826... x 2): the 216 hours of days 0..=8 have median 11 and
-        // absolute deviations 0 (96), 2 (96) and 29 (24), whose median is 2.
-        let expected = 30.0 / (2.0 * 1.482_602_218_505_602);
-        assert!((p.spike_score(9).unwrap() - expected).abs() < 1e-12, "{:?}", p.spike_score(9));
-        // Nothing of day 9 itself is read.
-        let mut changed = hours.clone();
-        changed[9 * HOURS..].fill(1e6);
-        let q = DayAheadPanel::from_hourly(16_071, &changed, Vec::new()).unwrap();
-        assert_eq!(q.spike_score(9), p.spike_score(9));
     }
 
     #[test]

@@ -138,15 +138,8 @@ fn day_ahead_forecasts_ignore_prices_after_their_issue_and_lear_beats_the_naive(
         // Alternating origins: member 0 measures its prices from day D-1's level, member 1 from
         // zero, so the no-look-ahead check covers both.
         // A weight other than the default's: the ensemble below is checked against it.
-        // A spike guard of 0 fires whenever day D-1 is above the week before it: on some days.
-        cfg.dnn = Some(DnnWalk {
-            config,
-            members: 2,
-            every: 5,
-            origins: MemberOrigins::Alternate,
-            ensemble_weight: 0.25,
-            spike_guard: Some(0.0),
-        });
+        cfg.dnn =
+            Some(DnnWalk { config, members: 2, every: 5, origins: MemberOrigins::Alternate, ensemble_weight: 0.25 });
         let last = std::sync::Mutex::new((0, 0));
         let report = evaluate_day_ahead(&cfg, &|done, total| *last.lock().unwrap() = (done, total)).unwrap();
         // LEAR's 22 recalibrations of the 64 walked days, then 2 x 13 perceptron fits.
@@ -183,20 +176,14 @@ fn day_ahead_forecasts_ignore_prices_after_their_issue_and_lear_beats_the_naive(
     for ((l, d), e) in lear.iter().zip(&dnn).zip(&ensemble) {
         assert!((0.25 * d + 0.75 * l - e).abs() < 1e-9, "ensemble {e} from lear {l} and dnn {d}");
     }
-    // Each member is written too, and `dnn` is their mean, but on the days after a spike, when it
-    // is member 1's (measured from zero) alone.
+    // Each member is written too, and `dnn` is their mean.
     let (first, second) = (means("dnn_0"), means("dnn_1"));
     assert!(!report.models.contains_key("dnn_2"));
+    for ((a, b), d) in first.iter().zip(&second).zip(&dnn) {
+        assert!(((a + b) / 2.0 - d).abs() < 1e-9, "dnn {d} from members {a} and {b}");
+    }
     assert_eq!(first.len(), dnn.len());
     assert_ne!(first, second);
-    let guarded = &report.dnn.as_ref().unwrap().guarded_days;
-    assert!(!guarded.is_empty() && guarded.len() < 50, "the guard fired on {} of 50 days", guarded.len());
-    let test_start_us = (16_440 + 120) * 86_400_000_000_i64;
-    for (i, ((a, b), d)) in first.iter().zip(&second).zip(&dnn).enumerate() {
-        let day = hcp_datasets::time::utc_date_string(test_start_us + (i / 24) as i64 * 86_400_000_000);
-        let expected = if guarded.contains(&day) { *b } else { (a + b) / 2.0 };
-        assert!((expected - d).abs() < 1e-9, "{day}: dnn {d} from members {a} and {b}");
-    }
     let dnn = report.dnn.as_ref().unwrap();
     assert!(dnn.fits.iter().all(|m| m.len() == 13 && m[1..].iter().all(|f| f.epochs_run <= 3)));
     assert_ne!(dnn.fits[0], dnn.fits[1], "two seeds, two networks");
@@ -312,16 +299,6 @@ fn bad_price_input_is_refused_by_name() {
         let err = evaluate_day_ahead(&cfg, &|_, _| panic!("nothing is fitted")).unwrap_err().to_string();
         assert!(err.contains("--dnn-ensemble-weight") && err.contains("between 0 and 1"), "{err}");
     }
-    // A spike guard needs a member measured from zero to keep, and a score.
-    cfg.dnn = Some(DnnWalk { origins: MemberOrigins::LastDay, ..DnnWalk::default() });
-    let err = evaluate_day_ahead(&cfg, &|_, _| panic!("nothing is fitted")).unwrap_err().to_string();
-    assert!(err.contains("--dnn-spike-guard") && err.contains("no member is"), "{err}");
-    cfg.dnn = Some(DnnWalk { members: 1, ..DnnWalk::default() });
-    let err = evaluate_day_ahead(&cfg, &|_, _| panic!("nothing is fitted")).unwrap_err().to_string();
-    assert!(err.contains("--dnn-spike-guard"), "{err}");
-    cfg.dnn = Some(DnnWalk { spike_guard: Some(f64::NAN), ..DnnWalk::default() });
-    let err = evaluate_day_ahead(&cfg, &|_, _| panic!("nothing is fitted")).unwrap_err().to_string();
-    assert!(err.contains("--dnn-spike-guard NaN"), "{err}");
     // So is a LEAR model listed twice (its forecasts would share one model id).
     cfg.dnn = None;
     cfg.trends = vec![Trend::None, Trend::HodrickPrescott { lambda: 1e6 }, Trend::HodrickPrescott { lambda: 1e6 }];

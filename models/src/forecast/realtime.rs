@@ -147,6 +147,12 @@ pub struct LearRt {
     scaler: Invariant,
     /// `models[hour_of_day_of_issue * HORIZONS + h - 1]`.
     models: Vec<Linear>,
+    /// Whether the models forecast the target's price less its latest day-ahead price (both in
+    /// the invariant space), so each lasso shrinks towards the day-ahead price rather than
+    /// towards a constant: every fit since December 1, 2026. Artifacts saved before have
+    /// `false`: their models forecast the price itself.
+    #[serde(default)]
+    from_day_ahead: bool,
 }
 
 impl LearRt {
@@ -169,9 +175,9 @@ impl LearRt {
                     if p.hour_of_day[i] != hod || j + 1 > k || !p.rt[j].is_finite() {
                         continue;
                     }
-                    if let Some(x) = features(p, &scaler, i, h) {
+                    if let (Some(x), Some((da, _))) = (features(p, &scaler, i, h), p.latest_da(i, j)) {
                         rows.push(x);
-                        y.push(scaler.transform(p.rt[j]));
+                        y.push(scaler.transform(p.rt[j]) - scaler.transform(da));
                     }
                 }
                 if rows.len() < 28 {
@@ -186,13 +192,17 @@ impl LearRt {
                 models.push(lasso::fit_aic(&Design::new(&rows), &y, path).model);
             }
         }
-        Ok(LearRt { scaler, models })
+        Ok(LearRt { scaler, models, from_day_ahead: true })
     }
 
     pub fn forecast(&self, p: &HourlyPrices, k: usize, h: usize) -> Option<f64> {
         let x = features(p, &self.scaler, k, h)?;
         let model = &self.models[usize::from(p.hour_of_day[k]) * HORIZONS + h - 1];
-        Some(self.scaler.inverse(model.predict(&x)))
+        let origin = match self.from_day_ahead {
+            true => self.scaler.transform(p.latest_da(k, k + h - 1)?.0),
+            false => 0.0,
+        };
+        Some(self.scaler.inverse(origin + model.predict(&x)))
     }
 }
 
@@ -365,6 +375,26 @@ mod tests {
                 Err(err) => assert!(err.to_string().contains(message) && !message.is_empty(), "{message}: {err}"),
             }
         }
+    }
+
+    /// The models forecast the price's excess over the target's latest day-ahead price; an
+    /// artifact saved before that (no `from_day_ahead`) reads its models as the price itself.
+    #[test]
+    fn models_forecast_from_the_day_ahead_price_and_older_artifacts_from_zero() {
+        let p = grid(24 * 60);
+        let model = LearRt::fit(&p, 0, 24 * 50, &PathConfig::default()).unwrap();
+        assert!(model.from_day_ahead);
+        let mut saved = serde_json::to_value(&model).unwrap();
+        saved.as_object_mut().unwrap().remove("from_day_ahead");
+        let older: LearRt = serde_json::from_value(saved).unwrap();
+        assert!(!older.from_day_ahead);
+        let (k, h) = (24 * 50 + 7, 9);
+        let x = features(&p, &model.scaler, k, h).unwrap();
+        let lasso = &model.models[usize::from(p.hour_of_day[k]) * HORIZONS + h - 1];
+        let da = model.scaler.transform(p.latest_da(k, k + h - 1).unwrap().0);
+        let (new, old) = (model.forecast(&p, k, h).unwrap(), older.forecast(&p, k, h).unwrap());
+        assert!((new - model.scaler.inverse(da + lasso.predict(&x))).abs() < 1e-9, "{new}");
+        assert!((old - model.scaler.inverse(lasso.predict(&x))).abs() < 1e-9, "{old}");
     }
 
     proptest::proptest! {

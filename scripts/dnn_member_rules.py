@@ -26,24 +26,20 @@ import argparse
 import duckdb
 import numpy as np
 
-from epftoolbox_scored import load_scored, run_market
+from epftoolbox_scored import load_scored, run_market, scaled_level
 
 ORIGIN_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)
 GUARDS = (2.0, 3.0, 4.0, 6.0)
 
 
-def spike_days(days: np.ndarray, hist_t: np.ndarray, hist_p: np.ndarray) -> np.ndarray:
-    """Per forecast day, z: (mean of D-1 − median of the daily means of D-8..D-2) / the
+def spike_scores(days: np.ndarray, hist_t: np.ndarray, hist_p: np.ndarray) -> np.ndarray:
+    """Per forecast day D, (mean of D-1 − median of the daily means of D-8..D-2) / the
     normal-consistent MAD of the hourly prices of the 364 days before D."""
     hist_day = hist_t.astype("datetime64[D]")
     daily = {d: hist_p[hist_day == d].mean() for d in np.unique(hist_day)}
-    z = np.empty(len(days))
-    for i, d in enumerate(days):
-        window = hist_p[(hist_day >= d - np.timedelta64(364, "D")) & (hist_day < d)]
-        scale = np.median(np.abs(window - np.median(window))) * 1.4826
-        before = [daily[d - np.timedelta64(k, "D")] for k in range(2, 9)]
-        z[i] = (daily[d - np.timedelta64(1, "D")] - np.median(before)) / scale
-    return z
+    _, scale = scaled_level(days, hist_t, hist_p, 364)
+    one = np.timedelta64(1, "D")
+    return np.array([(daily[d - one] - np.median([daily[d - k * one] for k in range(2, 9)])) for d in days]) / scale
 
 
 def rules(data: str, run: str, weight: float, level: set[int]) -> tuple[dict[str, float], dict[float, int]]:
@@ -67,7 +63,7 @@ def rules(data: str, run: str, weight: float, level: set[int]) -> tuple[dict[str
     t = f["t"].astype("datetime64[h]")
     day = t.astype("datetime64[D]")
     days, index = np.unique(day, return_inverse=True)
-    z = spike_days(days, hist["t"].astype("datetime64[h]"), hist["price"])[index]
+    z = spike_scores(days, hist["t"].astype("datetime64[h]"), hist["price"])[index]
     counts = {}
     for g in GUARDS:
         hit = z > g

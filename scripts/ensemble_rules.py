@@ -21,21 +21,7 @@ import sys
 import duckdb
 import numpy as np
 
-from epftoolbox_scored import load_scored, run_market
-
-
-def scaled_level(t: np.ndarray, hist_t: np.ndarray, hist_p: np.ndarray, days: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per forecast hour, the median and normal-consistent MAD of the outturn over the `days`
-    days before its day."""
-    m, s, cache = np.empty(len(t)), np.empty(len(t)), {}
-    for i, ti in enumerate(t):
-        d = np.datetime64(ti, "D")
-        if d not in cache:
-            window = hist_p[(hist_t >= d - np.timedelta64(days, "D")) & (hist_t < d)]
-            med = np.median(window)
-            cache[d] = (med, np.median(np.abs(window - med)) * 1.4826)
-        m[i], s[i] = cache[d]
-    return m, s
+from epftoolbox_scored import load_scored, run_market, scaled_level
 
 
 def rules(data: str, run: str) -> dict[str, float]:

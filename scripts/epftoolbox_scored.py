@@ -1,11 +1,13 @@
 """One `hcp evaluate price --format epftoolbox` run's mean forecasts beside the outturn, in DuckDB:
 the loader the scripts that score such runs share (day_ahead_months.py, ensemble_weights.py,
-ensemble_rules.py, lear_trend_sets.py), and the market a run's directory names. The outturn is
+ensemble_rules.py, lear_trend_sets.py, dnn_member_rules.py), the market a run's directory names,
+and the invariant scaler's level and scale of the outturn before each day. The outturn is
 the column after the timestamp of the benchmark's CSV, as `hcp evaluate price` reads it."""
 
 import os
 
 import duckdb
+import numpy as np
 
 MARKETS = ("NP", "PJM", "DE")
 
@@ -40,3 +42,17 @@ def load_scored(con: duckdb.DuckDBPyConnection, csv: str, forecasts: str, models
     if missing:
         raise SystemExit(f"{forecasts}: {missing} forecast hours have no outturn in {csv}")
     con.execute("create table scored as select t, model_id, value, price from forecast join outturn using (t)")
+
+
+def scaled_level(t: np.ndarray, hist_t: np.ndarray, hist_p: np.ndarray, days: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per forecast hour, the median and normal-consistent MAD of the outturn over the `days`
+    days before its day."""
+    m, s, cache = np.empty(len(t)), np.empty(len(t)), {}
+    for i, ti in enumerate(t):
+        d = np.datetime64(ti, "D")
+        if d not in cache:
+            window = hist_p[(hist_t >= d - np.timedelta64(days, "D")) & (hist_t < d)]
+            med = np.median(window)
+            cache[d] = (med, np.median(np.abs(window - med)) * 1.4826)
+        m[i], s[i] = cache[d]
+    return m, s

@@ -3,8 +3,11 @@
 # file (15 hubs and load zones): the README's table "every settlement point". Each point is the
 # command of the README's ERCOT section with --point P (test 2025-01-01 .. 2025-06-30, hourly
 # issues, horizons 1..24 h, weekly recalibration), one thread each, two points at a time.
+# POINTS (space-separated) limits it to those points, TEST_START and TEST_END set another period
+# (how lear_rt's inputs are chosen on the half-year before the test: TEST_START=2024-07-01
+# TEST_END=2024-12-31).
 #
-#   scripts/ercot_points.sh [PRICES_CSV (../shared/data/ercot/ercot_dam_rtm_hourly_15sp.csv.gz)] [OUT_DIR (target/ercot-points)]
+#   [POINTS="HB_WEST HB_NORTH"] [TEST_START=2025-01-01] [TEST_END=...] scripts/ercot_points.sh [PRICES_CSV (../shared/data/ercot/ercot_dam_rtm_hourly_15sp.csv.gz)] [OUT_DIR (target/ercot-points)]
 #
 # Needs `target/debug/hcp` (cargo build; HCP=... for another binary). About 5 minutes on 2 cores.
 # Prints, per point: the MAEs of `lear_rt` and `dam_latest`, their ratio over all horizons, the
@@ -15,11 +18,13 @@ input=${1:-../shared/data/ercot/ercot_dam_rtm_hourly_15sp.csv.gz}
 out=${2:-target/ercot-points}
 hcp=${HCP:-target/debug/hcp}
 mkdir -p "$out"
-points=$(zcat "$input" | awk -F, 'NR > 1 { print $3 }' | sort -u)
+points=${POINTS:-$(zcat "$input" | awk -F, 'NR > 1 { print $3 }' | sort -u)}
+period=(--test-start "${TEST_START:-2025-01-01}")
+if [ -n "${TEST_END:-}" ]; then period+=(--test-end "$TEST_END"); fi
 for p in $points; do
   echo "$p"
 done | xargs -P 2 -I{} "$hcp" evaluate price --format ercot --point {} --input "$input" \
-  --test-start 2025-01-01 --out "$out/{}" --threads 1 --quiet >/dev/null
+  "${period[@]}" --out "$out/{}" --threads 1 --quiet >/dev/null
 python3 - "$out" $points <<'PY'
 import json, sys
 out, points = sys.argv[1], sys.argv[2:]

@@ -175,9 +175,9 @@ impl LearRt {
                     if p.hour_of_day[i] != hod || j + 1 > k || !p.rt[j].is_finite() {
                         continue;
                     }
-                    if let (Some(x), Some((da, _))) = (features(p, &scaler, i, h), p.latest_da(i, j)) {
+                    if let (Some(x), Some(origin)) = (features(p, &scaler, i, h), day_ahead_origin(p, &scaler, i, j)) {
                         rows.push(x);
-                        y.push(scaler.transform(p.rt[j]) - scaler.transform(da));
+                        y.push(scaler.transform(p.rt[j]) - origin);
                     }
                 }
                 if rows.len() < 28 {
@@ -199,11 +199,18 @@ impl LearRt {
         let x = features(p, &self.scaler, k, h)?;
         let model = &self.models[usize::from(p.hour_of_day[k]) * HORIZONS + h - 1];
         let origin = match self.from_day_ahead {
-            true => self.scaler.transform(p.latest_da(k, k + h - 1)?.0),
+            true => day_ahead_origin(p, &self.scaler, k, k + h - 1)?,
             false => 0.0,
         };
         Some(self.scaler.inverse(origin + model.predict(&x)))
     }
+}
+
+/// What `lear_rt`'s models forecast from: target hour `j`'s latest day-ahead price known at
+/// issue `k`, in the invariant space. The fit subtracts it from the target and the forecast adds
+/// it back.
+fn day_ahead_origin(p: &HourlyPrices, scaler: &Invariant, k: usize, j: usize) -> Option<f64> {
+    Some(scaler.transform(p.latest_da(k, j)?.0))
 }
 
 /// Names of [`features`]' columns, in order: what an artifact's manifest records.

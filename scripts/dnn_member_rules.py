@@ -11,7 +11,10 @@ odd ones from zero (`--level-members` says otherwise). The rules:
   A day follows a spike when day D-1's mean price is more than z scales above the median of the
   daily means of D-8..D-2, the scale being the normal-consistent MAD of the hourly prices of the
   364 days before D (the invariant scaler's; all of it known when D is forecast);
-- `guard-lear z`: on those days `lear` alone, the ensemble of all four otherwise.
+- `guard-lear z`: on those days `lear` alone, the ensemble of all four otherwise;
+- `median`: `dnn` = the hourly median of the members (the mean of the middle two of four), so
+  that one member's overshoot moves it less;
+- `median5`: the ensemble itself the hourly median of `lear` and the members, each a vote.
 The ensemble is `--weight` × `dnn` + (1 − weight) × `lear` (0.5, the default's). Printed per run:
 each rule's MAE and its ratio to `origins 0.5` (no guard), and over the runs the mean of those
 ratios. Runs made with or without the guard score the same: the members do not depend on it.
@@ -70,6 +73,8 @@ def rules(data: str, run: str, weight: float, level: set[int]) -> tuple[dict[str
         counts[g] = int(hit.sum()) // 24
         out[f"guard {g}"] = mae(ens(np.where(hit, zero, built)))
         out[f"guard-lear {g}"] = mae(np.where(hit, lear, ens(built)))
+    out["median"] = mae(ens(np.median([f[m] for m in members], axis=0)))
+    out["median5"] = mae(np.median([lear] + [f[m] for m in members], axis=0))
     return out, counts
 
 

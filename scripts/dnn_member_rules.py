@@ -55,9 +55,10 @@ def rules(data: str, run: str, weight: float, level: set[int]) -> tuple[dict[str
         raise SystemExit(f"{run}: no `dnn_0`, `dnn_1`, … forecasts (a run with --dnn, by a build that writes its members?)")
     hist = con.execute("select t, price from outturn order by t").fetchnumpy()
     y, lear = f["price"], f["lear"]
-    lev = np.mean([f[m] for i, m in enumerate(members) if i in level], axis=0)
-    zero = np.mean([f[m] for i, m in enumerate(members) if i not in level], axis=0)
-    built = np.mean([f[m] for m in members], axis=0)
+    each = np.array([f[m] for m in members])
+    lev = each[sorted(level & set(range(len(members))))].mean(axis=0)
+    zero = each[[i for i in range(len(members)) if i not in level]].mean(axis=0)
+    built = each.mean(axis=0)
     if not np.all(np.isclose(f["dnn"], built, atol=1e-6) | np.isclose(f["dnn"], zero, atol=1e-6)):
         raise SystemExit(f"{run}: `dnn` is neither the mean of {', '.join(members)} nor of the zero members")
     mae = lambda x: float(np.mean(np.abs(y - x)))  # noqa: E731
@@ -73,8 +74,8 @@ def rules(data: str, run: str, weight: float, level: set[int]) -> tuple[dict[str
         counts[g] = int(hit.sum()) // 24
         out[f"guard {g}"] = mae(ens(np.where(hit, zero, built)))
         out[f"guard-lear {g}"] = mae(np.where(hit, lear, ens(built)))
-    out["median"] = mae(ens(np.median([f[m] for m in members], axis=0)))
-    out["median5"] = mae(np.median([lear] + [f[m] for m in members], axis=0))
+    out["median"] = mae(ens(np.median(each, axis=0)))
+    out["median5"] = mae(np.median(np.vstack([lear[None], each]), axis=0))
     return out, counts
 
 

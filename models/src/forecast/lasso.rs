@@ -21,46 +21,27 @@ pub struct Design {
     x_mean: Vec<f64>,
     /// Row-major `p × p`.
     gram: Vec<f64>,
-    /// Centred columns, column-major `p × n` (for `Xᵀy`); in a weighted design each row
-    /// multiplied by the square root of its weight.
+    /// Centred columns, column-major `p × n` (for `Xᵀy`).
     columns: Vec<f64>,
-    /// The rows' weights, where the design is weighted ([`Design::weighted`]).
-    weights: Option<Vec<f64>>,
 }
 
 impl Design {
     /// `rows` holds `n` rows of `p` features each.
     pub fn new(rows: &[Vec<f64>]) -> Design {
-        Design::build(rows, None)
-    }
-
-    /// The design of the objective `1/(2n) Σ weights[i] (y[i] - x[i]·w - b)² + alpha ||w||₁`:
-    /// columns centred on their weighted means, each row scaled by the square root of its
-    /// weight. Every weight must be finite and positive.
-    pub fn weighted(rows: &[Vec<f64>], weights: &[f64]) -> Design {
-        assert_eq!(rows.len(), weights.len(), "one weight per row");
-        assert!(weights.iter().all(|w| w.is_finite() && *w > 0.0), "weights are finite and positive");
-        Design::build(rows, Some(weights.to_vec()))
-    }
-
-    fn build(rows: &[Vec<f64>], weights: Option<Vec<f64>>) -> Design {
         let n = rows.len();
         let p = rows.first().map_or(0, Vec::len);
-        let weight = |i: usize| weights.as_ref().map_or(1.0, |w| w[i]);
-        let total: f64 = (0..n).map(weight).sum();
         let mut x_mean = vec![0.0; p];
-        for (i, r) in rows.iter().enumerate() {
+        for r in rows {
             debug_assert_eq!(r.len(), p);
             for (m, v) in x_mean.iter_mut().zip(r) {
-                *m += weight(i) * v;
+                *m += v;
             }
         }
-        x_mean.iter_mut().for_each(|m| *m /= if total > 0.0 { total } else { 1.0 });
+        x_mean.iter_mut().for_each(|m| *m /= n.max(1) as f64);
         let mut columns = vec![0.0; p * n];
         for (i, r) in rows.iter().enumerate() {
-            let scale = weight(i).sqrt();
             for j in 0..p {
-                columns[j * n + i] = scale * (r[j] - x_mean[j]);
+                columns[j * n + i] = r[j] - x_mean[j];
             }
         }
         let mut gram = vec![0.0; p * p];
@@ -73,7 +54,7 @@ impl Design {
                 gram[b * p + a] = dot;
             }
         }
-        Design { n, p, x_mean, gram, columns, weights }
+        Design { n, p, x_mean, gram, columns }
     }
 
     /// The design of the same rows with every column centred and divided by its L2 norm (a
@@ -92,7 +73,7 @@ impl Design {
         let columns =
             self.columns.chunks(n.max(1)).zip(&norms).flat_map(|(c, s)| c.iter().map(move |v| v / s)).collect();
         let gram = (0..p * p).map(|k| self.gram[k] / (norms[k / p] * norms[k % p])).collect();
-        Design { n, p, x_mean, gram, columns, weights: self.weights.clone() }
+        Design { n, p, x_mean, gram, columns }
     }
 }
 
@@ -215,11 +196,8 @@ impl Target {
     fn new(design: &Design, y: &[f64]) -> Target {
         let n = design.n;
         assert_eq!(y.len(), n, "target length matches the design");
-        let weight = |i: usize| design.weights.as_ref().map_or(1.0, |w| w[i]);
-        let total: f64 = (0..n).map(weight).sum();
-        let y_mean =
-            y.iter().enumerate().map(|(i, v)| weight(i) * v).sum::<f64>() / if total > 0.0 { total } else { 1.0 };
-        let yc: Vec<f64> = y.iter().enumerate().map(|(i, v)| weight(i).sqrt() * (v - y_mean)).collect();
+        let y_mean = y.iter().sum::<f64>() / n.max(1) as f64;
+        let yc: Vec<f64> = y.iter().map(|v| v - y_mean).collect();
         let xty = (0..design.p)
             .map(|j| design.columns[j * n..(j + 1) * n].iter().zip(&yc).map(|(x, y)| x * y).sum::<f64>() / n as f64)
             .collect();
@@ -456,44 +434,6 @@ pub fn fit(design: &Design, y: &[f64], alpha: f64, config: &PathConfig) -> Linea
     let mut solver = Solver { design, target: &target, w: vec![0.0; design.p], gw: vec![0.0; design.p] };
     solver.solve(alpha, config);
     solver.model()
-}
-
-/// The lasso with the absolute loss, `1/n Σ |y[i] - x[i]·w - b| + (alpha / s) ||w||₁`, from
-/// `start` (a squared-loss lasso at `alpha` on the same rows), `s` the mean absolute residual of
-/// `start`: the penalty in the absolute loss's units that `alpha` is in the squared loss's.
-/// Solved by `iterations` steps of iteratively reweighted least squares, each the weighted
-/// lasso at `alpha` with weights `s / max(|r|, s / 20)` on the residuals `r` of the step before
-/// (a majoriser of the absolute loss, smoothed within `s / 20` of zero), warm-started from the
-/// coefficients before.
-pub fn fit_absolute(
-    rows: &[Vec<f64>],
-    y: &[f64],
-    start: &Linear,
-    alpha: f64,
-    iterations: usize,
-    config: &PathConfig,
-) -> Linear {
-    let residuals = |m: &Linear| -> Vec<f64> { rows.iter().zip(y).map(|(x, v)| (v - m.predict(x)).abs()).collect() };
-    let scale = residuals(start).iter().sum::<f64>() / rows.len().max(1) as f64;
-    if scale <= 0.0 || !scale.is_finite() {
-        return start.clone();
-    }
-    let mut model = start.clone();
-    for _ in 0..iterations {
-        let weights: Vec<f64> = residuals(&model).iter().map(|r| scale / r.max(scale / 20.0)).collect();
-        let design = Design::weighted(rows, &weights);
-        let target = Target::new(&design, y);
-        let mut solver = Solver { design: &design, target: &target, w: model.coef.clone(), gw: vec![0.0; design.p] };
-        for j in 0..design.p {
-            let w = solver.w[j];
-            if w != 0.0 {
-                solver.add_to_gw(j, w);
-            }
-        }
-        solver.solve(alpha, config);
-        model = solver.model();
-    }
-    model
 }
 
 /// [`fit_aic`] on `design`; or, given `criterion` ([`Selection::criterion_design`]), the lasso

@@ -189,13 +189,7 @@ impl LearRt {
                         ),
                     });
                 }
-                let chosen = lasso::fit_aic(&Design::new(&rows), &y, path);
-                let absolute: usize =
-                    std::env::var("HCP_LEAR_RT_ABSOLUTE").ok().and_then(|v| v.parse().ok()).unwrap_or(0);
-                models.push(match absolute {
-                    0 => chosen.model,
-                    it => lasso::fit_absolute(&rows, &y, &chosen.model, chosen.alpha, it, path),
-                });
+                models.push(lasso::fit_aic(&Design::new(&rows), &y, path).model);
             }
         }
         Ok(LearRt { scaler, models, from_day_ahead: true })

@@ -54,7 +54,7 @@ pub fn backtest_cmd(args: BacktestArgs) -> Result<()> {
     if args.to <= args.from {
         bail!("--to {} must be after --from {}", args.to, args.from);
     }
-    let fleet = FleetConfig::load(&args.fleet).with_context(|| format!("fleet {}", args.fleet.display()))?;
+    let fleet = FleetConfig::load(&args.fleet).context("--fleet")?;
     let grid = hcp_training::realtime::read_ercot_point(&args.prices, &args.point)?;
     let summary = on_price_file(
         &FileBacktest {

@@ -52,7 +52,7 @@ pub struct SchedulerArgs {
 
 pub fn scheduler_cmd(a: SchedulerArgs) -> Result<()> {
     let _logs = crate::logging::init(&a.log, "hcp-scheduler")?;
-    let fleet = FleetConfig::load(&a.fleet).with_context(|| format!("--fleet {}", a.fleet.display()))?;
+    let fleet = FleetConfig::load(&a.fleet).context("--fleet")?;
     let mut optimiser = hcp_scheduler::policy::OptimiserConfig::default();
     optimiser.ga.time_budget = Duration::from_millis(a.ga_ms);
     let clock = match a.clock {

@@ -164,7 +164,7 @@ fn history(args: SimArgs) -> Result<()> {
     let (Some(fleet_path), Some(out)) = (args.fleet, args.out) else {
         anyhow::bail!("`hcp sim` needs --fleet and --out");
     };
-    let fleet = FleetConfig::load(&fleet_path)?;
+    let fleet = FleetConfig::load(&fleet_path).context("--fleet")?;
     let cfg = HistoryConfig { fleet, days: args.days, seed: args.seed, out };
     let bar = if args.quiet { ProgressBar::hidden() } else { ProgressBar::new(0) };
     bar.set_style(
@@ -233,7 +233,7 @@ fn miners(a: MinersArgs) -> Result<()> {
 
 fn site(a: SiteArgs) -> Result<()> {
     use hcp_sim::site_server::{SiteServer, SiteServerConfig};
-    let fleet = FleetConfig::load(&a.fleet).with_context(|| format!("--fleet {}", a.fleet.display()))?;
+    let fleet = FleetConfig::load(&a.fleet).context("--fleet")?;
     let mut world = hcp_sim::world::World::new(fleet, a.history_days + a.days, a.seed)?;
     if a.history_days > 0 {
         world.skip_to(world.start_us + i64::from(a.history_days) * hcp_datasets::time::MICROS_PER_DAY)?;

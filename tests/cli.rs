@@ -235,6 +235,13 @@ fn sim_writes_a_fleets_history_and_names_a_bad_field() {
     assert!(!o.status.success());
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert!(stderr.contains("bad.toml") && stderr.contains("sites[0].power_cap_mw"), "{stderr}");
+    assert_eq!(stderr.matches("bad.toml").count(), 1, "the file named once: {stderr}");
+
+    // A file that is not there: the path and the system's reason, each once.
+    let o = hcp().args(["sim", "--quiet", "--fleet"]).arg(dir.path().join("none.toml")).arg("--out").arg(&out).output();
+    let stderr = String::from_utf8_lossy(&o.unwrap().stderr).into_owned();
+    assert!(stderr.contains("none.toml"), "{stderr}");
+    assert_eq!(stderr.matches("No such file or directory").count(), 1, "{stderr}");
 }
 
 /// A small pod list in the v2023 format: LS pods ask for whole GPUs by day, BE pods share

@@ -171,7 +171,10 @@ impl FleetConfig {
         {
             cfg.market.replay_file = Some(path.parent().unwrap_or(Path::new(".")).join(f));
         }
-        cfg.validate().map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+        cfg.validate().map_err(|e| match e {
+            Error::Config(why) => Error::Config(format!("{}: {why}", path.display())),
+            other => other,
+        })?;
         Ok(cfg)
     }
 
@@ -227,13 +230,27 @@ impl FleetConfig {
             if !(site.power_cap_mw > 0.0 && site.power_cap_mw.is_finite()) {
                 return bad(format!("{at}.power_cap_mw"), "must be > 0".into());
             }
+            let ambient = [
+                ("ambient_mean_c", site.ambient_mean_c, -60.0..=60.0),
+                ("ambient_daily_amplitude_c", site.ambient_daily_amplitude_c, 0.0..=40.0),
+                ("ambient_annual_amplitude_c", site.ambient_annual_amplitude_c, 0.0..=40.0),
+            ];
+            for (field, value, range) in ambient {
+                if !range.contains(&value) {
+                    return bad(
+                        format!("{at}.{field}"),
+                        format!("{value} °C is outside {}..={} °C", range.start(), range.end()),
+                    );
+                }
+            }
             let (mut asics_w, mut gpus_full_w, mut gpus_idle_w) = (0.0, 0.0, 0.0);
             for (g, group) in site.asic_groups.iter().enumerate() {
                 let at = format!("{at}.asic_groups[{g}]");
                 if !ids.insert(group.id.clone()) {
                     return bad(format!("{at}.id"), format!("`{}` is used twice", group.id));
                 }
-                let model = catalog.get(&group.model).map_err(|e| Error::Config(format!("`{at}.model`: {e}")))?;
+                let model =
+                    catalog.get(&group.model).map_err(|e| Error::Config(format!("`{at}.model`: {}", reason(e))))?;
                 let target = group.power_target_w.unwrap_or(model.stock.power_w);
                 if !(model.min_power_w()..=model.max_power_w()).contains(&target) {
                     return bad(
@@ -254,7 +271,9 @@ impl FleetConfig {
                 if !ids.insert(pool.id.clone()) {
                     return bad(format!("{at}.id"), format!("`{}` is used twice", pool.id));
                 }
-                let model = gpu_model(&pool.model).map_err(|e| Error::Config(format!("`{at}.model`: {e}")))?;
+                let model =
+                    gpu_model(&pool.model).map_err(|e| Error::Config(format!("`{at}.model`: {}", reason(e))))?;
+                pool.physics.validate(&format!("{at}.physics"))?;
                 gpus_full_w += model.tdp_w * (pool.nodes * pool.gpus_per_node) as f64;
                 gpus_idle_w += model.idle_w * (pool.nodes * pool.gpus_per_node) as f64;
             }
@@ -285,6 +304,14 @@ impl FleetConfig {
             }
         }
         Ok(())
+    }
+}
+
+/// What a nested error says, without a second `configuration:` where it is one already.
+fn reason(e: Error) -> String {
+    match e {
+        Error::Config(why) => why,
+        other => other.to_string(),
     }
 }
 
@@ -326,10 +353,31 @@ count = 100
             (SMALL.replace("2025-01-01", "2025-13-01"), "start"),
             (SMALL.replace("name = \"t\"", "name = \"t\"\nstep_minutes = 7"), "step_minutes"),
             (format!("{SMALL}\n[faults]\ncommand_loss = 1.5\n"), "faults.command_loss"),
+            (
+                SMALL.replace("power_cap_mw = 1.0", "power_cap_mw = 1.0\nambient_mean_c = nan"),
+                "sites[0].ambient_mean_c",
+            ),
+            (
+                SMALL.replace("power_cap_mw = 1.0", "power_cap_mw = 1.0\nambient_daily_amplitude_c = -3"),
+                "sites[0].ambient_daily_amplitude_c",
+            ),
+            (
+                format!(
+                    "{SMALL}[[sites.gpu_pools]]\nid = \"g\"\nmodel = \"H100\"\nnodes = 1\nphysics = {{ batch_util = 1.5 }}\n"
+                ),
+                "sites[0].gpu_pools[0].physics: `batch_util`",
+            ),
+            (
+                format!(
+                    "{SMALL}[[sites.gpu_pools]]\nid = \"g\"\nmodel = \"H100\"\nnodes = 1\nphysics = {{ cold_load_s = inf }}\n"
+                ),
+                "sites[0].gpu_pools[0].physics: `cold_load_s`",
+            ),
         ];
         for (text, field) in cases {
             let err = FleetConfig::parse(&text).unwrap_err().to_string();
             assert!(err.contains(field), "expected `{field}` in: {err}");
+            assert_eq!(err.matches("configuration:").count(), 1, "one `configuration:` in: {err}");
         }
     }
 

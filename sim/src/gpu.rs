@@ -103,6 +103,28 @@ pub struct GpuPhysics {
     pub repair_hours: f64,
 }
 
+impl GpuPhysics {
+    /// Every time finite and not negative, the repair time positive, the utilisations in
+    /// 0..=1; `what` names the table in the message.
+    pub fn validate(&self, what: &str) -> Result<()> {
+        let time = |v: f64| v.is_finite() && v >= 0.0;
+        let checks = [
+            ("warm_load_s", time(self.warm_load_s)),
+            ("cold_load_s", time(self.cold_load_s)),
+            ("checkpoint_s", time(self.checkpoint_s)),
+            ("restore_s", time(self.restore_s)),
+            ("serving_util", (0.0..=1.0).contains(&self.serving_util)),
+            ("batch_util", (0.0..=1.0).contains(&self.batch_util)),
+            ("failures_per_year", time(self.failures_per_year)),
+            ("repair_hours", time(self.repair_hours) && self.repair_hours > 0.0),
+        ];
+        match checks.iter().find(|c| !c.1) {
+            Some((field, _)) => Err(Error::Config(format!("{what}: `{field}` is out of range"))),
+            None => Ok(()),
+        }
+    }
+}
+
 impl Default for GpuPhysics {
     fn default() -> Self {
         GpuPhysics {

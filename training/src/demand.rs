@@ -85,7 +85,7 @@ fn first_line(path: &Path) -> Result<String> {
 }
 
 /// `spot_hourly.csv`: hours must run 0, 1, 2, … without a gap; every value must be a finite
-/// number. Errors name the line and column.
+/// number of GPUs, not negative. Errors name the line and column.
 fn read_spot_hourly(path: &Path) -> Result<Vec<DemandSeries>> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))?;
     let mut lines = text.lines();
@@ -116,6 +116,9 @@ fn read_spot_hourly(path: &Path) -> Result<Vec<DemandSeries>> {
                 .ok()
                 .filter(|v: &f64| v.is_finite())
                 .ok_or_else(|| Error::Invalid(at(&format!("{} `{raw}` is not a finite number", wanted[k]))))?;
+            if v < 0.0 {
+                return Err(Error::Invalid(at(&format!("{} `{raw}` is negative: it counts GPUs", wanted[k]))));
+            }
             values[k].push(v);
         }
     }

@@ -514,11 +514,8 @@ impl RealTimeReport {
             );
         }
         if !r.unscored_pairs.is_empty() {
-            s += "\nLeft out of the scores:";
-            for (why, n) in &r.unscored_pairs {
-                s += &format!(" {why}: {n};");
-            }
-            s += "\n";
+            let reasons: Vec<String> = r.unscored_pairs.iter().map(|(why, n)| format!("{why}: {n}")).collect();
+            s += &format!("\nLeft out of the scores (issue-horizon pairs): {}.\n", reasons.join("; "));
         }
         if let Some(t) = &r.lstm_training {
             s += &format!(

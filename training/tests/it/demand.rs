@@ -112,6 +112,13 @@ fn bad_demand_files_are_named() {
     std::fs::write(&path, text).unwrap();
     let err = read_demand(&path, None).unwrap_err().to_string();
     assert!(err.contains("s.csv:9: hour 8 where 7 was expected"), "{err}");
+    let negative = spot_csv(dir.path(), "n.csv", 50, None);
+    let text = std::fs::read_to_string(&negative).unwrap();
+    let line: &str = text.lines().nth(12).unwrap();
+    let fields: Vec<&str> = line.split(',').collect();
+    std::fs::write(&negative, text.replace(line, &format!("11,{},100,10,-3,0", fields[1]))).unwrap();
+    let err = read_demand(&negative, None).unwrap_err().to_string();
+    assert!(err.contains("n.csv:13: gpus_submitted `-3` is negative"), "{err}");
     let ok = spot_csv(dir.path(), "t.csv", 50, None);
     let err = read_demand(&ok, Some("gpus_held")).unwrap_err().to_string();
     assert!(err.contains("gpus_requested_active, gpus_submitted"), "{err}");

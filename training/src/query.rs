@@ -7,11 +7,17 @@
 //! twice is registered once per place, qualified by its directory (`evaluation_forecasts`).
 
 use std::collections::BTreeMap;
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
 use hcp_datasets::Table;
 use polars::prelude::*;
 use polars::sql::SQLContext;
+use sqlparser::ast::{
+    BinaryOperator, Expr as SqlExpr, JoinConstraint, JoinOperator, Select, TableFactor, VisitMut, VisitorMut,
+};
+use sqlparser::dialect::GenericDialect;
+use sqlparser::parser::{Parser, ParserOptions};
 
 use crate::history::scan_table;
 use crate::{Error, Result};
@@ -120,8 +126,121 @@ pub fn query(root: &Path, sql: &str) -> Result<DataFrame> {
         ctx.register(&t.name, frame);
     }
     let names = || tables.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join(", ");
-    let frame = ctx.execute(sql).map_err(|e| Error::Invalid(format!("SQL: {e} (tables here: {})", names())))?;
+    let placed = place_join_constants(sql);
+    let frame = ctx
+        .execute(placed.as_deref().unwrap_or(sql))
+        .map_err(|e| Error::Invalid(format!("SQL: {e} (tables here: {})", names())))?;
     frame.collect().map_err(|e| Error::Invalid(format!("SQL: {e} (tables here: {})", names())))
+}
+
+/// `sql` with every column that a JOIN's ON compares for equality with a constant moved to the
+/// side of the `=` of the join's input its table qualifier names (`p.node = 'A'` becomes
+/// `'A' = p.node` when `p` is the table being joined); `None` when nothing moved or the SQL
+/// does not parse (polars then says why).
+///
+/// Why: polars-sql 0.55 assigns the two sides of such an equality to the join's inputs by their
+/// positions, not by the qualifier, whenever the column's name is in both inputs: `FROM f JOIN
+/// prices p ON p.interval_start = f.target_time AND p.node = 'LZ_WEST'` then compares `f.node`
+/// with the constant, and every node's prices join, silently (pola-rs/polars#28641, whose fix
+/// covers the cases it reports). An unqualified column is left where it is, as are the
+/// `RIGHT SEMI` and `RIGHT ANTI` joins, whose inputs polars swaps.
+fn place_join_constants(sql: &str) -> Option<String> {
+    let mut statements = Parser::new(&GenericDialect)
+        .with_options(ParserOptions { trailing_commas: true, ..Default::default() })
+        .try_with_sql(sql)
+        .ok()?
+        .parse_statements()
+        .ok()?;
+    let mut placer = ConstantPlacer { moved: 0 };
+    for statement in &mut statements {
+        let _ = statement.visit(&mut placer);
+    }
+    (placer.moved > 0).then(|| statements.iter().map(ToString::to_string).collect::<Vec<_>>().join(";\n"))
+}
+
+struct ConstantPlacer {
+    moved: usize,
+}
+
+impl VisitorMut for ConstantPlacer {
+    type Break = ();
+
+    fn pre_visit_select(&mut self, select: &mut Select) -> ControlFlow<()> {
+        for from in &mut select.from {
+            for join in &mut from.joins {
+                let Some(joined) = relation_name(&join.relation) else { continue };
+                let (JoinOperator::Join(JoinConstraint::On(on))
+                | JoinOperator::Inner(JoinConstraint::On(on))
+                | JoinOperator::Left(JoinConstraint::On(on))
+                | JoinOperator::LeftOuter(JoinConstraint::On(on))
+                | JoinOperator::Right(JoinConstraint::On(on))
+                | JoinOperator::RightOuter(JoinConstraint::On(on))
+                | JoinOperator::FullOuter(JoinConstraint::On(on))
+                | JoinOperator::Semi(JoinConstraint::On(on))
+                | JoinOperator::LeftSemi(JoinConstraint::On(on))
+                | JoinOperator::Anti(JoinConstraint::On(on))
+                | JoinOperator::LeftAnti(JoinConstraint::On(on))) = &mut join.join_operator
+                else {
+                    continue;
+                };
+                self.moved += place_in(on, &joined);
+            }
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// The name polars gives a joined relation: its alias, or a table's last name part.
+fn relation_name(relation: &TableFactor) -> Option<String> {
+    match relation {
+        TableFactor::Table { name, alias, .. } => alias
+            .as_ref()
+            .map(|a| a.name.value.clone())
+            .or_else(|| name.0.last().and_then(|p| p.as_ident()).map(|i| i.value.clone())),
+        TableFactor::Derived { alias, .. } | TableFactor::NestedJoin { alias, .. } => {
+            alias.as_ref().map(|a| a.name.value.clone())
+        }
+        _ => None,
+    }
+}
+
+/// Swaps the sides of each equality in `on`'s conjunction whose qualified column stands on the
+/// side of the other input; how many it swapped.
+fn place_in(on: &mut SqlExpr, joined: &str) -> usize {
+    match on {
+        SqlExpr::BinaryOp { left, op: BinaryOperator::And, right } => place_in(left, joined) + place_in(right, joined),
+        SqlExpr::Nested(inner) => place_in(inner, joined),
+        SqlExpr::BinaryOp { left, op: BinaryOperator::Eq, right } => {
+            let misplaced = match (qualifier(left), qualifier(right)) {
+                (Some(q), None) => is_constant(right) && q == joined,
+                (None, Some(q)) => is_constant(left) && q != joined,
+                _ => false,
+            };
+            if misplaced {
+                std::mem::swap(left, right);
+            }
+            usize::from(misplaced)
+        }
+        _ => 0,
+    }
+}
+
+/// The table qualifier of a column reference `t.c`.
+fn qualifier(expr: &SqlExpr) -> Option<&str> {
+    match expr {
+        SqlExpr::CompoundIdentifier(parts) if parts.len() >= 2 => Some(parts[0].value.as_str()),
+        SqlExpr::Nested(inner) => qualifier(inner),
+        _ => None,
+    }
+}
+
+/// A literal, possibly negated, cast or parenthesised.
+fn is_constant(expr: &SqlExpr) -> bool {
+    match expr {
+        SqlExpr::Value(_) | SqlExpr::TypedString(_) => true,
+        SqlExpr::UnaryOp { expr, .. } | SqlExpr::Nested(expr) | SqlExpr::Cast { expr, .. } => is_constant(expr),
+        _ => false,
+    }
 }
 
 /// The answer as an aligned text table: a header, the column types, the first `limit` rows
@@ -176,4 +295,37 @@ pub fn write(df: &mut DataFrame, path: &Path) -> Result<()> {
     }
     hcp_datasets::writer::write_bytes_atomically(path, &bytes)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each equality of a column with a constant ends on its input's side of `=`; the rest of
+    /// the query is left as it was, and a query with nothing to move is not rewritten.
+    #[test]
+    fn constants_move_to_the_other_side_of_their_columns_input() {
+        let moved = place_join_constants(
+            "SELECT * FROM f JOIN p ON f.k = p.k AND p.node = 'A' AND 'B' = f.node AND p.w > 1 WHERE f.v < 3",
+        );
+        assert_eq!(
+            moved.as_deref(),
+            Some("SELECT * FROM f JOIN p ON f.k = p.k AND 'A' = p.node AND f.node = 'B' AND p.w > 1 WHERE f.v < 3")
+        );
+        let nested =
+            place_join_constants("SELECT * FROM (SELECT f.k FROM f JOIN p AS q ON f.k = q.k AND q.node = -1) AS s");
+        assert_eq!(
+            nested.as_deref(),
+            Some("SELECT * FROM (SELECT f.k FROM f JOIN p AS q ON f.k = q.k AND -1 = q.node) AS s")
+        );
+        for unchanged in [
+            "SELECT * FROM f JOIN p ON f.k = p.k AND 'A' = p.node",
+            "SELECT * FROM f JOIN p ON f.k = p.k AND f.node = 'A'",
+            "SELECT * FROM f JOIN p ON f.k = p.k AND node = 'A'",
+            "SELECT * FROM f, p WHERE f.k = p.k AND p.node = 'A'",
+            "SELEC nonsense",
+        ] {
+            assert_eq!(place_join_constants(unchanged), None, "{unchanged}");
+        }
+    }
 }

@@ -4,3 +4,4 @@ mod classifier;
 mod demand;
 mod polars_reads_hcp;
 mod price;
+mod query;

@@ -1,0 +1,58 @@
+//! `hcp query` answers SQL as SQL means it: a JOIN's ON that compares a column with a constant
+//! filters the table the column's qualifier names (polars-sql alone filters the other input
+//! when both have the column: `query::place_join_constants`).
+
+use std::path::Path;
+
+use hcp_training::query::query;
+use polars::prelude::*;
+
+/// `f` (forecasts of node A at hours 1 and 2) and `p` (prices of nodes A and B at the same
+/// hours), both with a `node` column: the shape of a forecast table joined to prices.
+fn tables(dir: &Path) {
+    let mut f = df!("k" => [1i64, 2], "node" => ["A", "A"], "v" => [10.0, 20.0]).unwrap();
+    let mut p = df!("k" => [1i64, 1, 2, 2], "node" => ["A", "B", "A", "B"], "w" => [1.0, 100.0, 2.0, 200.0]).unwrap();
+    for (name, frame) in [("f", &mut f), ("p", &mut p)] {
+        let file = std::fs::File::create(dir.join(format!("{name}.parquet"))).unwrap();
+        ParquetWriter::new(file).finish(frame).unwrap();
+    }
+}
+
+fn answer(dir: &Path, sql: &str) -> Vec<(i64, Option<String>, Option<f64>)> {
+    let df = query(dir, sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+    let k = df.column("k").unwrap().i64().unwrap().clone();
+    let node = df.column("node").unwrap().str().unwrap().clone();
+    let w = df.column("w").unwrap().f64().unwrap().clone();
+    (0..df.height()).map(|i| (k.get(i).unwrap(), node.get(i).map(str::to_string), w.get(i))).collect()
+}
+
+#[test]
+fn a_joins_constant_filters_the_table_its_qualifier_names() {
+    let dir = tempfile::tempdir().unwrap();
+    tables(dir.path());
+    let a = vec![(1, Some("A".to_string()), Some(1.0)), (2, Some("A".into()), Some(2.0))];
+    let b = vec![(1, Some("B".to_string()), Some(100.0)), (2, Some("B".into()), Some(200.0))];
+    let select = "SELECT f.k, p.node, p.w FROM f JOIN p ON";
+    // The joined table's column on either side of `=`, before or after the key.
+    for on in [
+        "f.k = p.k AND p.node = 'A'",
+        "f.k = p.k AND 'A' = p.node",
+        "p.node = 'A' AND p.k = f.k",
+        "p.k = f.k AND (p.node = 'A')",
+    ] {
+        assert_eq!(answer(dir.path(), &format!("{select} {on} ORDER BY f.k")), a, "{on}");
+    }
+    assert_eq!(answer(dir.path(), &format!("{select} f.k = p.k AND p.node = 'B' ORDER BY f.k")), b);
+    // The left table's column: every f.node is A, so `= 'B'` keeps nothing and `= 'A'` all four.
+    for on in ["f.k = p.k AND 'B' = f.node", "f.k = p.k AND f.node = 'B'"] {
+        assert_eq!(answer(dir.path(), &format!("{select} {on} ORDER BY f.k")), vec![], "{on}");
+    }
+    assert_eq!(answer(dir.path(), &format!("{select} f.k = p.k AND 'A' = f.node ORDER BY f.k, p.node")).len(), 4);
+    // A LEFT JOIN keeps every forecast, matched to node B's price only.
+    let left = "SELECT f.k, p.node, p.w FROM f LEFT JOIN p ON f.k = p.k AND p.node = 'B' ORDER BY f.k";
+    assert_eq!(answer(dir.path(), left), b);
+    // The FROM table aliased, the joined one by its own name; a typed constant.
+    let named =
+        "SELECT x.k, p.node, p.w FROM f AS x JOIN p ON x.k = p.k AND p.node = CAST('B' AS VARCHAR) ORDER BY x.k";
+    assert_eq!(answer(dir.path(), named), b);
+}

@@ -169,7 +169,9 @@ fn check_unique(
 fn check_order(creation: Option<i64>, deletion: Option<i64>) -> FieldResult<()> {
     match (creation, deletion) {
         (Some(c), Some(d)) if d < c => {
-            Err(FieldError::field("deletion_time", format!("{d} is before creation_time {c}")))
+            // In the file's unit, seconds from the trace start.
+            let s = |us: i64| us as f64 / MICROS_PER_SECOND as f64;
+            Err(FieldError::field("deletion_time", format!("{} s is before creation_time {} s", s(d), s(c))))
         }
         _ => Ok(()),
     }

@@ -202,6 +202,8 @@ fn alibaba_and_btc_row_errors_name_their_fields() {
     let report = ingest(Format::Alibaba, &[path], &IngestOptions::new(out.path())).unwrap();
     let fields: Vec<_> = report.rejections.iter().map(|r| (r.line, r.field.clone().unwrap_or_default())).collect();
     assert_eq!(fields, [(3, "gpu_milli".into()), (4, "pod_phase".into()), (5, "deletion_time".into())]);
+    // In the file's unit: seconds from the trace start.
+    assert_eq!(report.rejections[2].reason, "10 s is before creation_time 50 s");
 
     let blocks =
         "height,time,subsidy,totalfee,txs\n840000,1713571767,312500000,100,1\n840001,1713571800,625000000,100,1\n";

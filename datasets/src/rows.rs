@@ -13,6 +13,12 @@ use arrow::datatypes::{Float64Type, Int32Type, Int64Type, TimestampMicrosecondTy
 
 use crate::schema::Table;
 
+/// The largest electricity price, in either sign, that hcp accepts (currency per MWh): beyond
+/// any the markets here clear (ERCOT's system-wide offer cap is $5,000/MWh, $9,000 until 2021;
+/// its real-time prices in `../shared/data` span -$75 .. $3,121). A price past it is a
+/// corrupted value or a unit mistake, refused where it enters (ingest, the price endpoint).
+pub const PRICE_LIMIT_PER_MWH: f64 = 20_000.0;
+
 /// One hourly (or shorter) price. Market and node are shared strings: a price history repeats
 /// a handful of them hundreds of thousands of times.
 #[derive(Debug, Clone, PartialEq)]

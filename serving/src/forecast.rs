@@ -6,6 +6,7 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
+use hcp_datasets::rows::PRICE_LIMIT_PER_MWH;
 use hcp_datasets::time::{ercot_calendar, ercot_calendar_by_day, format_micros, parse_instant};
 use hcp_models::forecast::demand::HORIZONS as DEMAND_HORIZONS;
 use hcp_models::forecast::demand_model::{self, DemandModel};
@@ -32,11 +33,11 @@ pub struct PriceForecastRequest {
     /// Start of the first hour of `rt` and `da`, RFC 3339 (e.g. `2025-05-01T00:00:00Z`), on
     /// the hour.
     pub start: String,
-    /// Real-time price of each hour from `start` up to the issue time, USD/MWh, `null` where
-    /// unknown. The issue time is `start` plus one hour per entry; at least 192 entries (the
+    /// Real-time price of each hour from `start` up to the issue time, USD/MWh (within
+    /// ±20,000), `null` where unknown. The issue time is `start` plus one hour per entry; at least 192 entries (the
     /// model reads a week and a day back).
     pub rt: Vec<Option<f64>>,
-    /// Day-ahead price of each hour from `start`, USD/MWh, `null` where unknown, as far as
+    /// Day-ahead price of each hour from `start`, USD/MWh (within ±20,000), `null` where unknown, as far as
     /// published at the issue time (ERCOT publishes a day's prices at 13:30 Central the day
     /// before); at most 48 entries past the issue hour.
     pub da: Vec<Option<f64>>,
@@ -122,6 +123,12 @@ pub fn check_price(input: &PriceInput, model: &PriceModel, limits: &Limits, fiel
     for (name, values) in [(rt, &input.rt), (da, &input.da)] {
         if let Some(i) = values.iter().position(|v| v.is_infinite()) {
             return Err(ApiError::invalid(format!("{name}[{i}]"), "not a finite number"));
+        }
+        if let Some(i) = values.iter().position(|v| v.abs() > PRICE_LIMIT_PER_MWH) {
+            return Err(ApiError::invalid(
+                format!("{name}[{i}]"),
+                format!("{} $/MWh is beyond ±{PRICE_LIMIT_PER_MWH} (no market here clears there)", values[i]),
+            ));
         }
     }
     let issued = input.issued_us();
@@ -251,9 +258,9 @@ pub struct DemandForecastRequest {
     /// The demand model to use; may be left out when one is loaded.
     #[serde(default)]
     pub model: Option<String>,
-    /// The hourly series the model forecasts (e.g. GPUs held by live pods), oldest first; at
-    /// least the model's lookback (336 hours for lear_demand, the window and a week for
-    /// lstm_demand). The forecast covers the 168 hours after the last one.
+    /// The hourly series the model forecasts (e.g. GPUs held by live pods: counts, not
+    /// negative), oldest first; at least the model's lookback (336 hours for lear_demand, the
+    /// window and a week for lstm_demand). The forecast covers the 168 hours after the last one.
     pub history: Vec<f64>,
     /// Start of the history's first hour, Unix seconds (a trace's hour 0 is 0). lstm_demand
     /// needs it (it reads each hour's hour of day and day of week); with it, every horizon
@@ -303,6 +310,12 @@ pub fn check_demand(
     }
     if let Some(i) = input.history.iter().position(|v| !v.is_finite()) {
         return Err(ApiError::invalid(format!("{history}[{i}]"), "not a finite number"));
+    }
+    if let Some(i) = input.history.iter().position(|v| *v < 0.0) {
+        return Err(ApiError::invalid(
+            format!("{history}[{i}]"),
+            format!("{} is negative: it counts GPUs", input.history[i]),
+        ));
     }
     match (input.start_us, model) {
         (None, DemandModel::Lstm(_)) => Err(ApiError::invalid(

@@ -136,6 +136,9 @@ async fn price_requests_that_cannot_be_answered_name_the_field() {
         (Box::new(|r| r["da"] = json!(vec![30.0; 216 + 47])), "da[", "published at"),
         // Issued inside the model's training data: it has seen what it would forecast.
         (Box::new(|r| r["start"] = json!("2025-03-20T00:00:00Z")), "rt", "training data"),
+        // Prices no market clears: a corrupted value, not a forecastable history.
+        (Box::new(|r| r["rt"][200] = json!(1e300)), "rt[200]", "beyond ±20000"),
+        (Box::new(|r| r["da"][5] = json!(-25_000.0)), "da[5]", "beyond ±20000"),
     ];
     for (change, want_field, want_text) in cases {
         let mut r = base.clone();
@@ -265,6 +268,13 @@ async fn demand_forecast_and_its_errors() {
     let (status, _, body) = call(&router, "POST", "/v1/forecast/demand", Some(READ_KEY), Some(&named)).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(field(&body), "model");
+    let mut negative = history.clone();
+    negative[7] = -2.0;
+    let negative = json!({"history": negative}).to_string();
+    let (status, _, body) = call(&router, "POST", "/v1/forecast/demand", Some(READ_KEY), Some(&negative)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(field(&body), "history[7]");
+    assert!(body["error"].as_str().unwrap().contains("negative"), "{body}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -91,7 +91,7 @@ pub(crate) fn parse(inputs: &[PathBuf]) -> Result<Parsed> {
                     return Err(FieldError::field("timestamp", format!("`{ts}` is not on the hour")));
                 }
                 let start = naive_utc_micros(t);
-                let price = f.f64(1)?;
+                let price = f.price(1)?;
                 let exog = [f.opt_f64(2)?, f.opt_f64(3)?];
                 if let Some((file, first)) = seen.get(&(market.market, start)) {
                     return Err(FieldError::row(format!("duplicate key: hour {ts} already at {file}:{first}")));

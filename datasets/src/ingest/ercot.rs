@@ -268,8 +268,8 @@ fn parse_prices(
             let f = Fields::new(record, &header)?;
             let start = row_start(&f, &mut days, dst_col)?;
             let node = f.required_str(2)?;
-            let dam = f.opt_f64(3)?;
-            let rtm = f.opt_f64(4)?;
+            let dam = f.opt_price(3)?;
+            let rtm = f.opt_price(4)?;
             let (id, node_id) = seen.node(node);
             seen.keys.push((id, start, file, line));
             Ok(PriceRow {

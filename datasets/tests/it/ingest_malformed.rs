@@ -95,6 +95,32 @@ fn header_only_is_nothing_valid() {
     assert!(msg.contains("no valid rows"), "{msg}");
 }
 
+/// A price no market clears (a corrupted value, a unit mistake) is rejected, in either file;
+/// ERCOT's record real-time prices and a negative price are not.
+#[test]
+fn prices_beyond_any_market_are_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "{HEADER}2024-07-01,1,HB_WEST,12.5,9000\n2024-07-01,2,HB_WEST,-250,1e300\n2024-07-01,3,HB_WEST,-20001,14\n"
+    );
+    let path = write(dir.path(), "p.csv", text.as_bytes());
+    let out = tempfile::tempdir().unwrap();
+    let report = ingest(Format::Ercot, &[path], &IngestOptions::new(out.path())).unwrap();
+    let rejected: Vec<_> =
+        report.rejections.iter().map(|r| (r.line, r.field.clone().unwrap_or_default(), r.reason.clone())).collect();
+    assert_eq!(rejected.len(), 2, "{rejected:?}");
+    assert_eq!((rejected[0].0, rejected[0].1.as_str()), (3, "rtm_lmp"));
+    assert!(rejected[0].2.contains("beyond ±20000"), "{rejected:?}");
+    assert_eq!((rejected[1].0, rejected[1].1.as_str()), (4, "dam_lmp"));
+
+    let epf = ",Price,Grid load forecast,Wind power forecast\n2016-01-01 00:00:00,30.1,1,2\n2016-01-01 01:00:00,30000,1,2\n";
+    let path = write(dir.path(), "NP.csv", epf.as_bytes());
+    let out = tempfile::tempdir().unwrap();
+    let report = ingest(Format::Epftoolbox, &[path], &IngestOptions::new(out.path())).unwrap();
+    assert_eq!(report.rejections.len(), 1);
+    assert_eq!((report.rejections[0].line, report.rejections[0].field.as_deref()), (3, Some("Price")));
+}
+
 #[test]
 fn non_numeric_value_is_rejected_with_file_line_and_field() {
     let dir = tempfile::tempdir().unwrap();

@@ -10,6 +10,7 @@ use std::time::Duration;
 use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
+use hcp_datasets::rows::PRICE_LIMIT_PER_MWH;
 use hcp_datasets::time::parse_instant;
 use hcp_scheduler::economics::{AsicEconomics, Setting};
 use hcp_scheduler::observe::{GroupView, JobView, Observation, PoolView, SiteView};
@@ -37,8 +38,8 @@ pub struct ProposeRequest {
     pub now: String,
     /// Hashprice, USD per TH/s per day.
     pub hashprice_usd_per_th_day: f64,
-    /// Expected price of each hour from the current one, USD/MWh; 1 to 48 hours (the last
-    /// one repeats beyond).
+    /// Expected price of each hour from the current one, USD/MWh (within ±20,000); 1 to 48
+    /// hours (the last one repeats beyond).
     pub prices_usd_per_mwh: Vec<f64>,
     pub site: SiteIn,
     /// Jobs waiting to start.
@@ -229,6 +230,15 @@ pub fn problem(req: &ProposeRequest) -> Result<Problem, ApiError> {
     }
     if let Some(i) = req.prices_usd_per_mwh.iter().position(|p| !p.is_finite()) {
         return Err(ApiError::invalid(format!("prices_usd_per_mwh[{i}]"), "not a finite number"));
+    }
+    if let Some(i) = req.prices_usd_per_mwh.iter().position(|p| p.abs() > PRICE_LIMIT_PER_MWH) {
+        return Err(ApiError::invalid(
+            format!("prices_usd_per_mwh[{i}]"),
+            format!(
+                "{} $/MWh is beyond ±{PRICE_LIMIT_PER_MWH} (no market here clears there)",
+                req.prices_usd_per_mwh[i]
+            ),
+        ));
     }
     let site = &req.site;
     if site.id.is_empty() {

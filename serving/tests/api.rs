@@ -431,6 +431,7 @@ async fn schedule_proposals_keep_the_cap_and_place_serving_work_at_once() {
         (Box::new(|r| r["queue"][0]["id"] = json!("train")), "queue[1].id"),
         (Box::new(|r| r["queue"][0]["id"] = json!("serve-1")), "queue[0].id"),
         (Box::new(|r| r["prices_usd_per_mwh"] = json!([])), "prices_usd_per_mwh"),
+        (Box::new(|r| r["prices_usd_per_mwh"][0] = json!(1e9)), "prices_usd_per_mwh[0]"),
         (Box::new(|r| r["site"]["cap_w"] = json!(-1.0)), "site.cap_w"),
         (Box::new(|r| r["now"] = json!("noon")), "now"),
     ];

@@ -113,7 +113,8 @@ fn prices_beyond_any_market_are_rejected() {
     assert!(rejected[0].2.contains("beyond ±20000"), "{rejected:?}");
     assert_eq!((rejected[1].0, rejected[1].1.as_str()), (4, "dam_lmp"));
 
-    let epf = ",Price,Grid load forecast,Wind power forecast\n2016-01-01 00:00:00,30.1,1,2\n2016-01-01 01:00:00,30000,1,2\n";
+    let epf =
+        ",Price,Grid load forecast,Wind power forecast\n2016-01-01 00:00:00,30.1,1,2\n2016-01-01 01:00:00,30000,1,2\n";
     let path = write(dir.path(), "NP.csv", epf.as_bytes());
     let out = tempfile::tempdir().unwrap();
     let report = ingest(Format::Epftoolbox, &[path], &IngestOptions::new(out.path())).unwrap();

@@ -342,13 +342,25 @@ impl Daemon {
     async fn connect(cfg: &DaemonConfig, journal: Journal, metrics: http::Shared) -> Result<Daemon> {
         let control = ControlApi { addr: cfg.site, timeout: cfg.timeout };
         let waited = Instant::now();
+        let mut told = false;
         let status = loop {
             match control.status().await {
                 Ok(s) => break s,
                 Err(e) if waited.elapsed() >= cfg.connect_for => {
                     return Err(Error::Config(format!("site control API {}: {e}", cfg.site)));
                 }
-                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+                Err(e) => {
+                    if !told {
+                        tracing::warn!(
+                            site = %cfg.site,
+                            error = %e,
+                            "site control API not answering; retrying every 100 ms for up to {} s",
+                            cfg.connect_for.as_secs()
+                        );
+                        told = true;
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await
+                }
             }
         };
         check_site(&cfg.fleet, &status)?;

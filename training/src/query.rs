@@ -141,9 +141,10 @@ pub fn query(root: &Path, sql: &str) -> Result<DataFrame> {
 /// Why: polars-sql 0.55 assigns the two sides of such an equality to the join's inputs by their
 /// positions, not by the qualifier, whenever the column's name is in both inputs: `FROM f JOIN
 /// prices p ON p.interval_start = f.target_time AND p.node = 'LZ_WEST'` then compares `f.node`
-/// with the constant, and every node's prices join, silently (pola-rs/polars#28641, whose fix
-/// covers the cases it reports). An unqualified column is left where it is, as are the
-/// `RIGHT SEMI` and `RIGHT ANTI` joins, whose inputs polars swaps.
+/// with the constant, and every node's prices join, silently (pola-rs/polars#28641 reports the
+/// same misreading, as an error where only the joined table has the column; its fix,
+/// pola-rs/polars#28701, is not in 0.55.2). An unqualified column is left where it is, as are
+/// the `RIGHT SEMI` and `RIGHT ANTI` joins, whose inputs polars swaps.
 fn place_join_constants(sql: &str) -> Option<String> {
     let mut statements = Parser::new(&GenericDialect)
         .with_options(ParserOptions { trailing_commas: true, ..Default::default() })

@@ -102,6 +102,12 @@ pub fn on_price_file(b: &FileBacktest, grid: HourlyPrices) -> Result<Summary> {
     fleet.market.replay_file =
         Some(std::fs::canonicalize(&b.prices).with_context(|| format!("--prices {}", b.prices.display()))?);
     for site in &mut fleet.sites {
+        if site.node != b.point {
+            eprintln!(
+                "site {}: replaying --point {}'s prices where the fleet file says {}",
+                site.id, b.point, site.node
+            );
+        }
         site.node = b.point.clone();
     }
     let days = (b.to - b.from).num_days() as u32;

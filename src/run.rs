@@ -6,7 +6,7 @@
 //! last days first) → its next-24-hour forecast in the hive layout → the week-ahead GPU-demand
 //! forecaster on the jobs, likewise → a week's backtest of every scheduling policy on the
 //! joint-problem fleet (`fleets/hb-west-joint.toml`): on the synthetic market after the
-//! simulated history, or on the last week of the real ERCOT file → report.
+//! simulated history, or on the last whole week of the real ERCOT file → report.
 
 use std::path::{Path, PathBuf};
 
@@ -285,10 +285,10 @@ fn backtest(cfg: &RunConfig) -> Result<Option<hcp_scheduler::backtest::Summary>>
                 return Ok(None);
             }
             let grid = hcp_training::realtime::read_ercot_point(&prices, "HB_WEST")?;
-            let last = chrono::DateTime::from_timestamp_micros(grid.time(grid.len() - 1))
-                .context("last hour of the price file")?
-                .date_naive();
-            let to = last + chrono::Days::new(1);
+            // The backtest ends with the file's last whole day (UTC): a day the file stops
+            // inside would be run on carried-forward prices for its missing hours.
+            let end_us = grid.time(grid.len() - 1) + hcp_datasets::time::MICROS_PER_HOUR;
+            let to = chrono::DateTime::from_timestamp_micros(end_us).context("end of the price file")?.date_naive();
             let backtest = crate::backtest_cmd::FileBacktest {
                 prices,
                 point: "HB_WEST".into(),

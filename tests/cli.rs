@@ -179,6 +179,10 @@ fn run_with_real_data_ingests_ercot() {
     for table in ["| prices | 296682 |", "| jobs | 29577 |", "| telemetry | 161415 |", "| btc_network |"] {
         assert!(report.contains(table), "{table} missing from\n{report}");
     }
+    // The backtest's week is the file's last whole week (it ends 2025-07-01T05:00Z), every
+    // hour priced.
+    assert!(report.contains("## Backtest: hb-west-joint from 2025-06-24T00:00:00Z for 7 days"), "{report}");
+    assert!(report.contains(" 0 hours had no price"), "{report}");
 }
 
 /// pyasic (PyPI), a miner client nobody here wrote, discovers simulated miners on loopback,

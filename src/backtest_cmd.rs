@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use chrono::NaiveDate;
 use clap::Args;
+use hcp_datasets::time::{MICROS_PER_DAY, MICROS_PER_HOUR, format_micros};
 use hcp_models::forecast::price::PriceModel;
 use hcp_models::forecast::realtime::HourlyPrices;
 use hcp_scheduler::backtest::{BacktestConfig, Summary, run, write_outputs};
@@ -112,6 +113,21 @@ pub fn on_price_file(b: &FileBacktest, grid: HourlyPrices) -> Result<Summary> {
     }
     let days = (b.to - b.from).num_days() as u32;
     let from_us = fleet.start_us()?;
+    // Every step must have its hour's real price: past the file's end the replay would carry
+    // the last price forward and book money on it.
+    let (first_us, end_us) = (grid.time(0), grid.time(grid.len() - 1) + MICROS_PER_HOUR);
+    if from_us < first_us {
+        bail!("--from {} is before {}'s first hour ({})", b.from, b.prices.display(), format_micros(first_us));
+    }
+    if from_us + i64::from(days) * MICROS_PER_DAY > end_us {
+        bail!(
+            "--to {} is past the prices of {} (they end at {}): the latest --to is {}",
+            b.to,
+            b.prices.display(),
+            format_micros(end_us),
+            chrono::DateTime::from_timestamp_micros(end_us).context("end of the price file")?.date_naive()
+        );
+    }
     let forecaster = match &b.model {
         Some(dir) => {
             let (f, _) = PriceModel::load(dir).with_context(|| format!("--model {}", dir.display()))?;

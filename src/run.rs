@@ -272,7 +272,7 @@ fn history(cfg: &RunConfig) -> Result<PathBuf> {
 const BACKTEST_DAYS: u32 = 7;
 
 /// A week of every scheduling policy on the joint-problem fleet: after the simulated history
-/// on the synthetic market, or over the last week of the real ERCOT file.
+/// on the synthetic market, or over the last whole week of the real ERCOT file.
 fn backtest(cfg: &RunConfig) -> Result<Option<hcp_scheduler::backtest::Summary>> {
     let fleet = FleetConfig::parse(hcp_scheduler::JOINT_FLEET).context("the built-in joint fleet")?;
     let out = cfg.out.join("backtest");

@@ -802,6 +802,18 @@ fn backtest_names_bad_input_and_replays_real_prices() {
         "{}",
         String::from_utf8_lossy(&wrong.stderr)
     );
+    // A period past the file's last hour is refused, naming the latest --to.
+    let mut late = hcp();
+    late.args(["backtest", "--point", "HB_WEST", "--from", "2025-06-28", "--to", "2025-07-10", "--prices"])
+        .arg(&ercot)
+        .arg("--fleet")
+        .arg(&fleet)
+        .arg("--out")
+        .arg(out.path().join("late"));
+    let late = late.output().unwrap();
+    let stderr = String::from_utf8_lossy(&late.stderr);
+    assert!(!late.status.success() && stderr.contains("the latest --to is 2025-07-01"), "{stderr}");
+    assert!(!out.path().join("late").exists(), "a refused backtest wrote nothing");
     let missing = run("NO_SUCH_POINT", &out.path().join("missing"));
     assert!(!missing.status.success());
     assert!(

@@ -12,7 +12,7 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use hcp_datasets::rows::{BtcNetworkRow, PriceRow, TelemetryRow};
-use hcp_datasets::time::{MICROS_PER_DAY, MICROS_PER_HOUR, MICROS_PER_SECOND};
+use hcp_datasets::time::{MICROS_PER_DAY, MICROS_PER_HOUR, MICROS_PER_SECOND, format_micros};
 
 use crate::asic::{AsicCatalog, AsicGroup, GroupTotals};
 use crate::btc::{BtcCalibration, simulate_network, simulate_rental};
@@ -167,6 +167,38 @@ pub struct World {
     hours: usize,
 }
 
+/// Refuses a replay file whose prices of some node start after `start_us` or end before
+/// `end_us`: the world would carry the last price known across the hours it lacks and book
+/// money on it. Gaps inside the file's span (the clock change's repeated hour) are the
+/// file's own, counted where the world reports hours without a price.
+fn replay_covers(
+    rows: &[PriceRow],
+    nodes: &[String],
+    start_us: i64,
+    end_us: i64,
+    file: &std::path::Path,
+) -> Result<()> {
+    for node in nodes {
+        let times = rows.iter().filter(|r| &*r.node == node.as_str()).map(|r| r.interval_start_us);
+        let Some((first, last)) =
+            times.fold(None, |span: Option<(i64, i64)>, t| Some(span.map_or((t, t), |(a, b)| (a.min(t), b.max(t)))))
+        else {
+            return Err(Error::Config(format!("`market.replay_file` {}: no prices of node `{node}`", file.display())));
+        };
+        if first > start_us || last + MICROS_PER_HOUR < end_us {
+            return Err(Error::Config(format!(
+                "`market.replay_file` {}: the prices of `{node}` run {} .. {}, which does not cover the simulated {} .. {}",
+                file.display(),
+                format_micros(first),
+                format_micros(last + MICROS_PER_HOUR),
+                format_micros(start_us),
+                format_micros(end_us)
+            )));
+        }
+    }
+    Ok(())
+}
+
 impl World {
     /// Builds the world for `days` days from the fleet file's start.
     pub fn new(cfg: FleetConfig, days: u32, seed: u64) -> Result<World> {
@@ -183,7 +215,8 @@ impl World {
         let source = match cfg.market.source.as_str() {
             "replay" => {
                 let file = cfg.market.replay_file.clone().expect("validated");
-                let parsed = hcp_datasets::ingest::parse(hcp_datasets::ingest::Format::Ercot, &[file])?;
+                let parsed =
+                    hcp_datasets::ingest::parse(hcp_datasets::ingest::Format::Ercot, std::slice::from_ref(&file))?;
                 let mut rows = Vec::new();
                 for batch in parsed.batches(hcp_datasets::Table::Prices) {
                     rows.extend(
@@ -192,6 +225,7 @@ impl World {
                             .filter(|r| nodes.contains(&r.node.to_string())),
                     );
                 }
+                replay_covers(&rows, &nodes, start_us, start_us + hours as i64 * MICROS_PER_HOUR, &file)?;
                 PriceSource::Replay(rows)
             }
             _ => {

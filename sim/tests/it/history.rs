@@ -159,13 +159,14 @@ proptest! {
     }
 }
 
-/// Replay plays a real series as it is: the world's prices are the file's, gaps included.
+/// Replay plays a real series as it is: the world's prices are the file's, gaps included; a
+/// simulated period the file does not cover is refused, not filled.
 #[test]
 fn replay_plays_a_real_file_hour_for_hour() {
     let dir = tempfile::tempdir().unwrap();
     let csv = dir.path().join("ercot.csv");
     let mut text = String::from("delivery_date,hour_ending,settlement_point,dam_lmp,rtm_lmp\n");
-    for day in 1..=2 {
+    for day in 1..=3 {
         for he in 1..=24 {
             let rtm = if day == 2 && he == 5 { String::new() } else { format!("{}.5", day * 100 + he) };
             text.push_str(&format!("2025-06-0{day},{he},HB_WEST,{},{rtm}\n", he * 2));
@@ -173,14 +174,26 @@ fn replay_plays_a_real_file_hour_for_hour() {
     }
     std::fs::write(&csv, text).unwrap();
     let mut fleet = small();
+    fleet.start = "2025-06-02".into();
     fleet.market.source = "replay".into();
     fleet.market.replay_file = Some(csv);
-    let world = World::new(fleet, 1, 1).unwrap();
-    // 2025-06-01 00:00 UTC is 19:00 CDT on May 31: hour ending 1 of June 1 starts at 05:00Z.
+    let world = World::new(fleet.clone(), 1, 1).unwrap();
+    // 2025-06-02 00:00 UTC is 19:00 CDT on June 1, hour ending 20; hour ending 5 of June 2
+    // starts at 09:00Z.
     let start = world.start_us;
     let hour = hcp_datasets::time::MICROS_PER_HOUR;
-    assert_eq!(world.true_price("HB_WEST", start), None, "before the file's first hour");
-    assert_eq!(world.true_price("HB_WEST", start + 5 * hour), Some(101.5));
-    assert_eq!(world.true_price("HB_WEST", start + 23 * hour), Some(119.5));
-    assert_eq!(world.feed.len(), 19, "the file's rows inside the simulated day, no more");
+    assert_eq!(world.true_price("HB_WEST", start), Some(120.5));
+    assert_eq!(world.true_price("HB_WEST", start + 9 * hour), None, "the file's own gap");
+    assert_eq!(world.true_price("HB_WEST", start + 10 * hour), Some(206.5));
+    // Every row of the day, the gap's too (it holds its day-ahead price).
+    assert_eq!(world.feed.len(), 24, "the file's rows inside the simulated day, no more");
+
+    // The file starts at 05:00Z on June 1 and ends at 05:00Z on June 4: a day from midnight
+    // June 1, or two days from June 3, reach outside it.
+    for (day, days) in [("2025-06-01", 1), ("2025-06-03", 2)] {
+        let mut f = fleet.clone();
+        f.start = day.into();
+        let err = World::new(f, days, 1).err().expect("refused").to_string();
+        assert!(err.contains("market.replay_file") && err.contains("does not cover"), "{err}");
+    }
 }

@@ -193,7 +193,7 @@ fn replay_plays_a_real_file_hour_for_hour() {
     for (day, days) in [("2025-06-01", 1), ("2025-06-03", 2)] {
         let mut f = fleet.clone();
         f.start = day.into();
-        let err = World::new(f, days, 1).err().expect("refused").to_string();
+        let err = World::new(f, days, 1).expect_err("refused").to_string();
         assert!(err.contains("market.replay_file") && err.contains("does not cover"), "{err}");
     }
 }

@@ -7,6 +7,10 @@ pub enum Error {
     /// A fleet or fault configuration that cannot be simulated; the message names the field.
     #[error("configuration: {0}")]
     Config(String),
+    /// A command the world refuses as it runs (a job not queued, a pool or group it does not
+    /// have); the message names the command.
+    #[error("{0}")]
+    Refused(String),
     /// A calibration that cannot be fitted or loaded.
     #[error("calibration: {0}")]
     Calibration(String),

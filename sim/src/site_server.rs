@@ -533,7 +533,7 @@ mod tests {
         assert_eq!(e["ok"], false);
         assert!(e["error"].as_str().unwrap().contains("`parameter` of `place`: `nope`"), "{e}");
         let e = control(c, "place", Some("job-x,kermit-h100"));
-        assert!(e["error"].as_str().unwrap().contains("job-x"), "{e}");
+        assert_eq!(e["error"], "place: job `job-x` is not queued", "{e}");
         let e = control(c, "preempt", Some("job-y"));
         assert!(e["error"].as_str().unwrap().contains("job-y"), "{e}");
         let e = control(c, "reboot", None);

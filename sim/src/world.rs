@@ -439,7 +439,7 @@ impl World {
             .iter_mut()
             .flat_map(|s| s.groups.iter_mut())
             .find(|g| g.id == command.group())
-            .ok_or_else(|| Error::Config(format!("command for unknown group `{}`", command.group())))?;
+            .ok_or_else(|| Error::Refused(format!("command for unknown group `{}`", command.group())))?;
         let n = group.len();
         match command {
             Command::SetPowerTarget { power_w, .. } => group.set_target(0..n, *power_w)?,
@@ -690,19 +690,19 @@ impl World {
             .queue
             .iter()
             .position(|q| q.job.id == job_id)
-            .ok_or_else(|| Error::Config(format!("place: job `{job_id}` is not queued")))?;
+            .ok_or_else(|| Error::Refused(format!("place: job `{job_id}` is not queued")))?;
         let pool = self
             .sites
             .iter_mut()
             .flat_map(|s| s.pools.iter_mut())
             .find(|p| p.id == pool_id)
-            .ok_or_else(|| Error::Config(format!("place: no pool `{pool_id}`")))?;
+            .ok_or_else(|| Error::Refused(format!("place: no pool `{pool_id}`")))?;
         let q = self.queue.remove(at).expect("found");
         match pool.place(q.job.clone(), None, q.warm, q.remaining_s) {
             Ok(()) => Ok(()),
             Err(e) => {
                 self.queue.insert(at, q);
-                Err(Error::Config(format!("place: {e}")))
+                Err(Error::Refused(format!("place: {e}")))
             }
         }
     }

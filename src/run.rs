@@ -158,6 +158,9 @@ const REAL_INPUTS: [(Format, &[&str]); 4] = [
 ];
 
 pub fn run(cfg: &RunConfig) -> Result<()> {
+    if cfg.data.is_none() {
+        check_synthetic(cfg)?;
+    }
     let history = history(cfg)?;
     println!("[1/4] history: {}", history.display());
     let summary = price_summary(&history).context("summarising price history with polars")?;
@@ -179,14 +182,34 @@ pub fn run(cfg: &RunConfig) -> Result<()> {
     Ok(())
 }
 
+/// What the synthetic default can answer, checked before it is simulated: enough days for the
+/// price forecaster, and every `--node` one of the built-in fleet's.
+fn check_synthetic(cfg: &RunConfig) -> Result<()> {
+    let days = hcp_training::price_model::hours_needed(HOLDOUT_DAYS).div_ceil(24);
+    if (cfg.days as usize) < days {
+        bail!(
+            "--days {}: the price forecaster needs at least {days} days of history (8 of lags, 28 of training, {HOLDOUT_DAYS} held out, 1 to forecast)",
+            cfg.days
+        );
+    }
+    let fleet = FleetConfig::parse(WEST_TEXAS_FLEET).context("the built-in fleet")?;
+    let mut nodes: Vec<&str> = fleet.sites.iter().map(|s| s.node.as_str()).collect();
+    nodes.sort_unstable();
+    nodes.dedup();
+    if let Some(node) = cfg.nodes.iter().find(|n| !nodes.contains(&n.as_str())) {
+        bail!("--node {node}: the built-in fleet's sites are on {} (give --data for other nodes)", nodes.join(", "));
+    }
+    Ok(())
+}
+
 /// Trains the real-time price forecaster of each requested ERCOT node in the history and
 /// forecasts its next 24 hours.
 fn train_and_forecast(cfg: &RunConfig, history: &Path, summary: &[PriceSummary]) -> Result<Vec<NodeForecast>> {
     let mut trained = Vec::new();
     for node in &cfg.nodes {
         if !summary.iter().any(|s| s.market == "ERCOT" && &s.node == node) {
-            println!("[2/4] {node}: not in the history, no forecaster");
-            continue;
+            let there: Vec<&str> = summary.iter().filter(|s| s.market == "ERCOT").map(|s| s.node.as_str()).collect();
+            bail!("--node {node}: no ERCOT prices for it in {} (there are: {})", history.display(), there.join(", "));
         }
         let model_dir = cfg.out.join("models").join(format!("price-{node}"));
         let mut train = TrainPriceConfig::new(history.to_path_buf(), node.clone(), model_dir.clone());

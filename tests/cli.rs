@@ -132,6 +132,22 @@ fn notebooks_execute_on(run: &Path) {
     }
 }
 
+/// What the synthetic default cannot answer is refused before anything is simulated: too few
+/// days for the price forecaster, a node the built-in fleet has no site on.
+#[test]
+fn run_refuses_what_the_synthetic_default_cannot_answer() {
+    let out = tempfile::tempdir().unwrap();
+    for (args, want) in [
+        (["--days", "50"], "--days 50: the price forecaster needs at least 51 days"),
+        (["--node", "HB_NOPE"], "--node HB_NOPE: the built-in fleet's sites are on HB_WEST, LZ_WEST"),
+    ] {
+        let o = hcp().arg("run").args(args).arg("--out").arg(out.path().join("run")).output().unwrap();
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success() && stderr.contains(want), "{stderr}");
+        assert!(!out.path().join("run").exists(), "nothing written");
+    }
+}
+
 #[test]
 fn ingest_reports_rejections_and_fails_when_nothing_is_valid() {
     let dir = tempfile::tempdir().unwrap();

@@ -82,6 +82,12 @@ pub struct HoldoutPoint {
     pub dam_latest: f64,
 }
 
+/// Hours of history [`fit_forecaster`] needs with `holdout_days` held out: a week and a day of
+/// lags, 28 days of training, the holdout and one day to forecast.
+pub fn hours_needed(holdout_days: usize) -> usize {
+    MAX_LOOKBACK + 28 * 24 + holdout_days * 24 + HORIZONS
+}
+
 /// Fits `lear_rt` on hours `..n` of `p` after measuring it on the last `holdout_days` of them
 /// (the measurement also sizes its quantile band). `what` names the data in errors.
 pub fn fit_forecaster(
@@ -92,7 +98,7 @@ pub fn fit_forecaster(
     what: &str,
 ) -> Result<Fitted> {
     let holdout = holdout_days * 24;
-    let needed = MAX_LOOKBACK + 28 * 24 + holdout + HORIZONS;
+    let needed = hours_needed(holdout_days);
     if n < needed {
         return Err(Error::Invalid(format!(
             "{what}: {} has {n} hours; training with {holdout_days} holdout days needs at least {needed}",

@@ -35,7 +35,7 @@ struct GpuArgs {
     #[arg(long)]
     site: Option<String>,
     /// Days the simulation runs before it stops stepping.
-    #[arg(long, default_value_t = 365)]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..), default_value_t = 365)]
     days: u32,
     #[arg(long, default_value_t = 42)]
     seed: u64,

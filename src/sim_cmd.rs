@@ -18,7 +18,7 @@ pub struct SimArgs {
     #[arg(long, required = true)]
     fleet: Option<PathBuf>,
     /// Days to simulate from the fleet's start.
-    #[arg(long, default_value_t = 7)]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..), default_value_t = 7)]
     days: u32,
     #[arg(long, default_value_t = 42)]
     seed: u64,
@@ -50,7 +50,7 @@ struct SiteArgs {
     #[arg(long)]
     fleet: PathBuf,
     /// Days the world runs (then the site reports itself done).
-    #[arg(long, default_value_t = 7)]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..), default_value_t = 7)]
     days: u32,
     /// Days of history before the clock starts: their prices are published (what a forecaster
     /// needs at once), nothing else of them is served.

@@ -290,10 +290,7 @@ impl AsicPhysics {
             ("noise_ratio", (0.0..0.5).contains(&self.noise_ratio)),
             ("spread_ratio", (0.0..0.5).contains(&self.spread_ratio)),
         ];
-        match checks.iter().find(|c| !c.1) {
-            Some((field, _)) => Err(Error::Config(format!("{what}: `{field}` is out of range"))),
-            None => Ok(()),
-        }
+        Error::first_out_of_range(what, &checks)
     }
 }
 

@@ -24,6 +24,15 @@ impl Error {
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Error {
         Error::Io { path: path.into(), source }
     }
+
+    /// The first of `checks` (a field and whether it is in range) that fails, as a
+    /// configuration error naming `what` and the field.
+    pub(crate) fn first_out_of_range(what: &str, checks: &[(&str, bool)]) -> Result<()> {
+        match checks.iter().find(|c| !c.1) {
+            Some((field, _)) => Err(Error::Config(format!("{what}: `{field}` is out of range"))),
+            None => Ok(()),
+        }
+    }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -118,10 +118,7 @@ impl GpuPhysics {
             ("failures_per_year", time(self.failures_per_year)),
             ("repair_hours", time(self.repair_hours) && self.repair_hours > 0.0),
         ];
-        match checks.iter().find(|c| !c.1) {
-            Some((field, _)) => Err(Error::Config(format!("{what}: `{field}` is out of range"))),
-            None => Ok(()),
-        }
+        Error::first_out_of_range(what, &checks)
     }
 }
 

@@ -19,6 +19,13 @@ use crate::schema::Table;
 /// corrupted value or a unit mistake, refused where it enters (ingest, the price endpoint).
 pub const PRICE_LIMIT_PER_MWH: f64 = 20_000.0;
 
+/// Why `price` (per MWh, in `unit`: `per MWh`, `$/MWh`) is refused, when it lies beyond
+/// [`PRICE_LIMIT_PER_MWH`]; `None` when it is within (or NaN, a missing value: the caller's).
+pub fn price_beyond_limit(price: f64, unit: &str) -> Option<String> {
+    (price.abs() > PRICE_LIMIT_PER_MWH)
+        .then(|| format!("{price} {unit} is beyond ±{PRICE_LIMIT_PER_MWH} (no market here clears there)"))
+}
+
 /// One hourly (or shorter) price. Market and node are shared strings: a price history repeats
 /// a handful of them hundreds of thousands of times.
 #[derive(Debug, Clone, PartialEq)]

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use hcp_datasets::rows::PRICE_LIMIT_PER_MWH;
+use hcp_datasets::rows::price_beyond_limit;
 use hcp_datasets::time::{ercot_calendar, ercot_calendar_by_day, format_micros, parse_instant};
 use hcp_models::forecast::demand::HORIZONS as DEMAND_HORIZONS;
 use hcp_models::forecast::demand_model::{self, DemandModel};
@@ -34,12 +34,12 @@ pub struct PriceForecastRequest {
     /// the hour.
     pub start: String,
     /// Real-time price of each hour from `start` up to the issue time, USD/MWh (within
-    /// ±20,000), `null` where unknown. The issue time is `start` plus one hour per entry; at least 192 entries (the
-    /// model reads a week and a day back).
+    /// ±20,000), `null` where unknown. The issue time is `start` plus one hour per entry; at
+    /// least 192 entries (the model reads a week and a day back).
     pub rt: Vec<Option<f64>>,
-    /// Day-ahead price of each hour from `start`, USD/MWh (within ±20,000), `null` where unknown, as far as
-    /// published at the issue time (ERCOT publishes a day's prices at 13:30 Central the day
-    /// before); at most 48 entries past the issue hour.
+    /// Day-ahead price of each hour from `start`, USD/MWh (within ±20,000), `null` where
+    /// unknown, as far as published at the issue time (ERCOT publishes a day's prices at 13:30
+    /// Central the day before); at most 48 entries past the issue hour.
     pub da: Vec<Option<f64>>,
     /// Horizons wanted, 1 to 24 hours (default 24).
     #[serde(default)]
@@ -124,11 +124,9 @@ pub fn check_price(input: &PriceInput, model: &PriceModel, limits: &Limits, fiel
         if let Some(i) = values.iter().position(|v| v.is_infinite()) {
             return Err(ApiError::invalid(format!("{name}[{i}]"), "not a finite number"));
         }
-        if let Some(i) = values.iter().position(|v| v.abs() > PRICE_LIMIT_PER_MWH) {
-            return Err(ApiError::invalid(
-                format!("{name}[{i}]"),
-                format!("{} $/MWh is beyond ±{PRICE_LIMIT_PER_MWH} (no market here clears there)", values[i]),
-            ));
+        if let Some((i, why)) = values.iter().enumerate().find_map(|(i, v)| Some((i, price_beyond_limit(*v, "$/MWh")?)))
+        {
+            return Err(ApiError::invalid(format!("{name}[{i}]"), why));
         }
     }
     let issued = input.issued_us();

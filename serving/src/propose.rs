@@ -10,7 +10,7 @@ use std::time::Duration;
 use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use hcp_datasets::rows::PRICE_LIMIT_PER_MWH;
+use hcp_datasets::rows::price_beyond_limit;
 use hcp_datasets::time::parse_instant;
 use hcp_scheduler::economics::{AsicEconomics, Setting};
 use hcp_scheduler::observe::{GroupView, JobView, Observation, PoolView, SiteView};
@@ -231,14 +231,10 @@ pub fn problem(req: &ProposeRequest) -> Result<Problem, ApiError> {
     if let Some(i) = req.prices_usd_per_mwh.iter().position(|p| !p.is_finite()) {
         return Err(ApiError::invalid(format!("prices_usd_per_mwh[{i}]"), "not a finite number"));
     }
-    if let Some(i) = req.prices_usd_per_mwh.iter().position(|p| p.abs() > PRICE_LIMIT_PER_MWH) {
-        return Err(ApiError::invalid(
-            format!("prices_usd_per_mwh[{i}]"),
-            format!(
-                "{} $/MWh is beyond ±{PRICE_LIMIT_PER_MWH} (no market here clears there)",
-                req.prices_usd_per_mwh[i]
-            ),
-        ));
+    let beyond =
+        req.prices_usd_per_mwh.iter().enumerate().find_map(|(i, p)| Some((i, price_beyond_limit(*p, "$/MWh")?)));
+    if let Some((i, why)) = beyond {
+        return Err(ApiError::invalid(format!("prices_usd_per_mwh[{i}]"), why));
     }
     let site = &req.site;
     if site.id.is_empty() {

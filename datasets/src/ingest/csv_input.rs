@@ -9,7 +9,7 @@ use flate2::read::MultiGzDecoder;
 
 use super::{FileSummary, Rejection};
 use crate::error::{Error, Result};
-use crate::rows::PRICE_LIMIT_PER_MWH;
+use crate::rows::price_beyond_limit;
 
 /// An open CSV input whose header has been read.
 pub(crate) struct CsvInput {
@@ -398,16 +398,13 @@ impl<'a> Fields<'a> {
         self.opt_f64(i)?.ok_or_else(|| FieldError::field(self.name(i), "missing value"))
     }
 
-    /// An electricity price per MWh: a number within [`PRICE_LIMIT_PER_MWH`] either side of
-    /// zero.
+    /// An electricity price per MWh: a number within [`crate::rows::PRICE_LIMIT_PER_MWH`]
+    /// either side of zero.
     pub fn opt_price(&self, i: usize) -> FieldResult<Option<f64>> {
         let v = self.opt_f64(i)?;
-        match v {
-            Some(p) if p.abs() > PRICE_LIMIT_PER_MWH => Err(FieldError::field(
-                self.name(i),
-                format!("{p} per MWh is beyond ±{PRICE_LIMIT_PER_MWH} (no market here clears there)"),
-            )),
-            _ => Ok(v),
+        match v.and_then(|p| price_beyond_limit(p, "per MWh")) {
+            Some(why) => Err(FieldError::field(self.name(i), why)),
+            None => Ok(v),
         }
     }
 

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use hcp_datasets::Error;
-use hcp_datasets::ingest::{Format, IngestOptions, ingest};
+use hcp_datasets::ingest::{Format, IngestOptions, IngestReport, ingest};
 use proptest::prelude::*;
 
 use crate::support::files_below;
@@ -21,6 +21,13 @@ fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
     let path = dir.join(name);
     std::fs::write(&path, bytes).unwrap();
     path
+}
+
+/// `text` written to `dir/name` and ingested as `format` into a directory of its own.
+fn ingest_text(format: Format, dir: &Path, name: &str, text: &str) -> IngestReport {
+    let path = write(dir, name, text.as_bytes());
+    let out = tempfile::tempdir().unwrap();
+    ingest(format, &[path], &IngestOptions::new(out.path())).unwrap()
 }
 
 fn gzip(text: &str) -> Vec<u8> {
@@ -103,9 +110,7 @@ fn prices_beyond_any_market_are_rejected() {
     let text = format!(
         "{HEADER}2024-07-01,1,HB_WEST,12.5,9000\n2024-07-01,2,HB_WEST,-250,1e300\n2024-07-01,3,HB_WEST,-20001,14\n"
     );
-    let path = write(dir.path(), "p.csv", text.as_bytes());
-    let out = tempfile::tempdir().unwrap();
-    let report = ingest(Format::Ercot, &[path], &IngestOptions::new(out.path())).unwrap();
+    let report = ingest_text(Format::Ercot, dir.path(), "p.csv", &text);
     let rejected: Vec<_> =
         report.rejections.iter().map(|r| (r.line, r.field.clone().unwrap_or_default(), r.reason.clone())).collect();
     assert_eq!(rejected.len(), 2, "{rejected:?}");
@@ -115,9 +120,7 @@ fn prices_beyond_any_market_are_rejected() {
 
     let epf =
         ",Price,Grid load forecast,Wind power forecast\n2016-01-01 00:00:00,30.1,1,2\n2016-01-01 01:00:00,30000,1,2\n";
-    let path = write(dir.path(), "NP.csv", epf.as_bytes());
-    let out = tempfile::tempdir().unwrap();
-    let report = ingest(Format::Epftoolbox, &[path], &IngestOptions::new(out.path())).unwrap();
+    let report = ingest_text(Format::Epftoolbox, dir.path(), "NP.csv", &epf);
     assert_eq!(report.rejections.len(), 1);
     assert_eq!((report.rejections[0].line, report.rejections[0].field.as_deref()), (3, Some("Price")));
 }
@@ -196,9 +199,7 @@ fn duplicate_key_names_the_first_occurrence() {
 fn hour_ending_two_on_the_spring_forward_day_is_rejected() {
     let dir = tempfile::tempdir().unwrap();
     let text = format!("{HEADER}2024-03-10,1,HB_WEST,1,1\n2024-03-10,2,HB_WEST,2,2\n2024-03-10,3,HB_WEST,3,3\n");
-    let path = write(dir.path(), "p.csv", text.as_bytes());
-    let out = tempfile::tempdir().unwrap();
-    let report = ingest(Format::Ercot, &[path], &IngestOptions::new(out.path())).unwrap();
+    let report = ingest_text(Format::Ercot, dir.path(), "p.csv", &text);
     assert_eq!(report.files[0].rows_rejected, 1);
     assert_eq!(report.rejections[0].field.as_deref(), Some("hour_ending"));
     assert!(report.rejections[0].reason.contains("does not exist"));
@@ -209,9 +210,7 @@ fn a_dst_flag_column_places_the_repeated_hour() {
     let dir = tempfile::tempdir().unwrap();
     let text = "delivery_date,hour_ending,settlement_point,dam_lmp,rtm_lmp,DSTFlag\n\
                 2024-11-03,2,HB_WEST,1,1,N\n2024-11-03,2,HB_WEST,2,2,Y\n2024-11-03,3,HB_WEST,3,3,N\n";
-    let path = write(dir.path(), "p.csv", text.as_bytes());
-    let out = tempfile::tempdir().unwrap();
-    let report = ingest(Format::Ercot, &[path], &IngestOptions::new(out.path())).unwrap();
+    let report = ingest_text(Format::Ercot, dir.path(), "p.csv", &text);
     assert_eq!(report.files[0].rows_rejected, 0, "{:?}", report.rejections);
     assert_eq!(report.tables[0].rows_written, 3);
 }
@@ -224,9 +223,7 @@ fn alibaba_and_btc_row_errors_name_their_fields() {
                 p1,1000,1024,1,1500,,LS,Running,0,100,0\n\
                 p2,1000,1024,1,500,,LS,Exploded,0,100,0\n\
                 p3,1000,1024,1,500,,BE,Succeeded,50,10,50\n";
-    let path = write(dir.path(), "openb_pod_list_x.csv", pods.as_bytes());
-    let out = tempfile::tempdir().unwrap();
-    let report = ingest(Format::Alibaba, &[path], &IngestOptions::new(out.path())).unwrap();
+    let report = ingest_text(Format::Alibaba, dir.path(), "openb_pod_list_x.csv", &pods);
     let fields: Vec<_> = report.rejections.iter().map(|r| (r.line, r.field.clone().unwrap_or_default())).collect();
     assert_eq!(fields, [(3, "gpu_milli".into()), (4, "pod_phase".into()), (5, "deletion_time".into())]);
     // In the file's unit: seconds from the trace start.
@@ -234,9 +231,7 @@ fn alibaba_and_btc_row_errors_name_their_fields() {
 
     let blocks =
         "height,time,subsidy,totalfee,txs\n840000,1713571767,312500000,100,1\n840001,1713571800,625000000,100,1\n";
-    let path = write(dir.path(), "blocks.csv", blocks.as_bytes());
-    let out = tempfile::tempdir().unwrap();
-    let report = ingest(Format::Btc, &[path], &IngestOptions::new(out.path())).unwrap();
+    let report = ingest_text(Format::Btc, dir.path(), "blocks.csv", &blocks);
     assert_eq!(report.rejections.len(), 1);
     assert_eq!(report.rejections[0].field.as_deref(), Some("subsidy"));
 }

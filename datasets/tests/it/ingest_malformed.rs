@@ -120,7 +120,7 @@ fn prices_beyond_any_market_are_rejected() {
 
     let epf =
         ",Price,Grid load forecast,Wind power forecast\n2016-01-01 00:00:00,30.1,1,2\n2016-01-01 01:00:00,30000,1,2\n";
-    let report = ingest_text(Format::Epftoolbox, dir.path(), "NP.csv", &epf);
+    let report = ingest_text(Format::Epftoolbox, dir.path(), "NP.csv", epf);
     assert_eq!(report.rejections.len(), 1);
     assert_eq!((report.rejections[0].line, report.rejections[0].field.as_deref()), (3, Some("Price")));
 }
@@ -210,7 +210,7 @@ fn a_dst_flag_column_places_the_repeated_hour() {
     let dir = tempfile::tempdir().unwrap();
     let text = "delivery_date,hour_ending,settlement_point,dam_lmp,rtm_lmp,DSTFlag\n\
                 2024-11-03,2,HB_WEST,1,1,N\n2024-11-03,2,HB_WEST,2,2,Y\n2024-11-03,3,HB_WEST,3,3,N\n";
-    let report = ingest_text(Format::Ercot, dir.path(), "p.csv", &text);
+    let report = ingest_text(Format::Ercot, dir.path(), "p.csv", text);
     assert_eq!(report.files[0].rows_rejected, 0, "{:?}", report.rejections);
     assert_eq!(report.tables[0].rows_written, 3);
 }
@@ -223,7 +223,7 @@ fn alibaba_and_btc_row_errors_name_their_fields() {
                 p1,1000,1024,1,1500,,LS,Running,0,100,0\n\
                 p2,1000,1024,1,500,,LS,Exploded,0,100,0\n\
                 p3,1000,1024,1,500,,BE,Succeeded,50,10,50\n";
-    let report = ingest_text(Format::Alibaba, dir.path(), "openb_pod_list_x.csv", &pods);
+    let report = ingest_text(Format::Alibaba, dir.path(), "openb_pod_list_x.csv", pods);
     let fields: Vec<_> = report.rejections.iter().map(|r| (r.line, r.field.clone().unwrap_or_default())).collect();
     assert_eq!(fields, [(3, "gpu_milli".into()), (4, "pod_phase".into()), (5, "deletion_time".into())]);
     // In the file's unit: seconds from the trace start.
@@ -231,7 +231,7 @@ fn alibaba_and_btc_row_errors_name_their_fields() {
 
     let blocks =
         "height,time,subsidy,totalfee,txs\n840000,1713571767,312500000,100,1\n840001,1713571800,625000000,100,1\n";
-    let report = ingest_text(Format::Btc, dir.path(), "blocks.csv", &blocks);
+    let report = ingest_text(Format::Btc, dir.path(), "blocks.csv", blocks);
     assert_eq!(report.rejections.len(), 1);
     assert_eq!(report.rejections[0].field.as_deref(), Some("subsidy"));
 }

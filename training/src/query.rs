@@ -14,7 +14,8 @@ use hcp_datasets::Table;
 use polars::prelude::*;
 use polars::sql::SQLContext;
 use sqlparser::ast::{
-    BinaryOperator, Expr as SqlExpr, JoinConstraint, JoinOperator, Select, TableFactor, VisitMut, VisitorMut,
+    BinaryOperator, Expr as SqlExpr, Ident, JoinConstraint, JoinOperator, Select, TableFactor, VisitMut, VisitorMut,
+    visit_expressions,
 };
 use sqlparser::dialect::GenericDialect;
 use sqlparser::parser::{Parser, ParserOptions};
@@ -126,65 +127,92 @@ pub fn query(root: &Path, sql: &str) -> Result<DataFrame> {
         ctx.register(&t.name, frame);
     }
     let names = || tables.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join(", ");
-    let placed = place_join_constants(sql);
+    let mended = mend_joins(sql).map_err(|refusal| Error::Invalid(format!("SQL: {refusal}")))?;
     let frame = ctx
-        .execute(placed.as_deref().unwrap_or(sql))
+        .execute(mended.as_deref().unwrap_or(sql))
         .map_err(|e| Error::Invalid(format!("SQL: {e} (tables here: {})", names())))?;
     frame.collect().map_err(|e| Error::Invalid(format!("SQL: {e} (tables here: {})", names())))
 }
 
-/// `sql` with every column that a JOIN's ON compares for equality with a constant moved to the
-/// side of the `=` of the join's input its table qualifier names (`p.node = 'A'` becomes
-/// `'A' = p.node` when `p` is the table being joined); `None` when nothing moved or the SQL
-/// does not parse (polars then says why).
+/// `sql` rewritten where polars-sql 0.55 would misread a JOIN's ON clause and answer wrongly
+/// without an error; `Ok(None)` when nothing needed rewriting or the SQL does not parse (polars
+/// then says why), `Err` naming the condition when no rewrite keeps the meaning.
 ///
-/// Why: polars-sql 0.55 assigns the two sides of such an equality to the join's inputs by their
-/// positions, not by the qualifier, whenever the column's name is in both inputs: `FROM f JOIN
-/// prices p ON p.interval_start = f.target_time AND p.node = 'LZ_WEST'` then compares `f.node`
-/// with the constant, and every node's prices join, silently (pola-rs/polars#28641 reports the
-/// same misreading, as an error where only the joined table has the column; its fix,
-/// pola-rs/polars#28701, is not in 0.55.2). An unqualified column is left where it is, as are
-/// the `RIGHT SEMI` and `RIGHT ANTI` joins, whose inputs polars swaps.
-fn place_join_constants(sql: &str) -> Option<String> {
-    let mut statements = Parser::new(&GenericDialect)
+/// Two misreadings, both silent:
+/// - **A column compared with a constant** (`p.node = 'A'`): polars assigns the two sides of an
+///   equality to the join's inputs by their positions, not by the qualifier, whenever the
+///   column's name is in both inputs. `FROM f JOIN prices p ON p.interval_start = f.target_time
+///   AND p.node = 'LZ_WEST'` then compares `f.node` with the constant, and every node's prices
+///   join (pola-rs/polars#28641 reports the same misreading, as an error where only the joined
+///   table has the column; its fix, pola-rs/polars#28701, is not in 0.55.2). Each such column is
+///   moved to the side of `=` of its input (`'LZ_WEST' = p.node`). An unqualified column is left
+///   where it is, as are the `RIGHT SEMI` and `RIGHT ANTI` joins, whose inputs polars swaps.
+/// - **An outer join's condition other than `=`** (`<`, `<=`, `>`, `>=`, `<>`): polars joins on
+///   such a condition as a cross join filtered by it, so a LEFT, RIGHT or FULL JOIN loses every
+///   row without a match, as an inner join would (pola-rs/polars#28875). In a LEFT JOIN, a
+///   condition that names the joined table alone is moved into a subquery over that table
+///   (`LEFT JOIN (SELECT * FROM s WHERE s.t < 10) AS s ON s.k = v.k`), which means the same; any
+///   other such condition is refused.
+fn mend_joins(sql: &str) -> std::result::Result<Option<String>, String> {
+    let Ok(mut statements) = Parser::new(&GenericDialect)
         .with_options(ParserOptions { trailing_commas: true, ..Default::default() })
         .try_with_sql(sql)
-        .ok()?
-        .parse_statements()
-        .ok()?;
-    let mut placer = ConstantPlacer { moved: 0 };
+        .and_then(|mut parser| parser.parse_statements())
+    else {
+        return Ok(None);
+    };
+    let mut mender = JoinMender { rewrites: 0 };
     for statement in &mut statements {
-        let _ = statement.visit(&mut placer);
+        if let ControlFlow::Break(refusal) = statement.visit(&mut mender) {
+            return Err(refusal);
+        }
     }
-    (placer.moved > 0).then(|| statements.iter().map(ToString::to_string).collect::<Vec<_>>().join(";\n"))
+    Ok((mender.rewrites > 0).then(|| statements.iter().map(ToString::to_string).collect::<Vec<_>>().join(";\n")))
 }
 
-struct ConstantPlacer {
-    moved: usize,
+struct JoinMender {
+    rewrites: usize,
 }
 
-impl VisitorMut for ConstantPlacer {
-    type Break = ();
+impl VisitorMut for JoinMender {
+    type Break = String;
 
-    fn pre_visit_select(&mut self, select: &mut Select) -> ControlFlow<()> {
+    fn pre_visit_select(&mut self, select: &mut Select) -> ControlFlow<String> {
         for from in &mut select.from {
             for join in &mut from.joins {
-                let Some(joined) = relation_name(&join.relation) else { continue };
-                let (JoinOperator::Join(JoinConstraint::On(on))
-                | JoinOperator::Inner(JoinConstraint::On(on))
-                | JoinOperator::Left(JoinConstraint::On(on))
-                | JoinOperator::LeftOuter(JoinConstraint::On(on))
-                | JoinOperator::Right(JoinConstraint::On(on))
-                | JoinOperator::RightOuter(JoinConstraint::On(on))
-                | JoinOperator::FullOuter(JoinConstraint::On(on))
-                | JoinOperator::Semi(JoinConstraint::On(on))
-                | JoinOperator::LeftSemi(JoinConstraint::On(on))
-                | JoinOperator::Anti(JoinConstraint::On(on))
-                | JoinOperator::LeftAnti(JoinConstraint::On(on))) = &mut join.join_operator
-                else {
-                    continue;
-                };
-                self.moved += place_in(on, &joined);
+                let joined = relation_name(&join.relation);
+                let name = joined.as_ref().map_or("", |j| j.value.as_str());
+                let (kind, on) =
+                    match &mut join.join_operator {
+                        JoinOperator::Left(JoinConstraint::On(on))
+                        | JoinOperator::LeftOuter(JoinConstraint::On(on)) => (Some("LEFT"), on),
+                        JoinOperator::Right(JoinConstraint::On(on))
+                        | JoinOperator::RightOuter(JoinConstraint::On(on)) => (Some("RIGHT"), on),
+                        JoinOperator::FullOuter(JoinConstraint::On(on)) => (Some("FULL"), on),
+                        JoinOperator::Join(JoinConstraint::On(on))
+                        | JoinOperator::Inner(JoinConstraint::On(on))
+                        | JoinOperator::Semi(JoinConstraint::On(on))
+                        | JoinOperator::LeftSemi(JoinConstraint::On(on))
+                        | JoinOperator::Anti(JoinConstraint::On(on))
+                        | JoinOperator::LeftAnti(JoinConstraint::On(on)) => (None, on),
+                        _ => continue,
+                    };
+                if let Some(kind) = kind {
+                    let pushed = match split_outer_condition(on, kind, name) {
+                        Ok(pushed) => pushed,
+                        Err(refusal) => return ControlFlow::Break(refusal),
+                    };
+                    if !pushed.is_empty() {
+                        match filtered(&join.relation, joined.as_ref(), pushed) {
+                            Ok(relation) => join.relation = relation,
+                            Err(refusal) => return ControlFlow::Break(refusal),
+                        }
+                        self.rewrites += 1;
+                    }
+                }
+                if !name.is_empty() {
+                    self.rewrites += place_in(on, name);
+                }
             }
         }
         ControlFlow::Continue(())
@@ -192,17 +220,122 @@ impl VisitorMut for ConstantPlacer {
 }
 
 /// The name polars gives a joined relation: its alias, or a table's last name part.
-fn relation_name(relation: &TableFactor) -> Option<String> {
+fn relation_name(relation: &TableFactor) -> Option<Ident> {
     match relation {
-        TableFactor::Table { name, alias, .. } => alias
-            .as_ref()
-            .map(|a| a.name.value.clone())
-            .or_else(|| name.0.last().and_then(|p| p.as_ident()).map(|i| i.value.clone())),
+        TableFactor::Table { name, alias, .. } => {
+            alias.as_ref().map(|a| a.name.clone()).or_else(|| name.0.last().and_then(|p| p.as_ident()).cloned())
+        }
         TableFactor::Derived { alias, .. } | TableFactor::NestedJoin { alias, .. } => {
-            alias.as_ref().map(|a| a.name.value.clone())
+            alias.as_ref().map(|a| a.name.clone())
         }
         _ => None,
     }
+}
+
+/// Takes out of an outer join's `on` the conditions other than equalities, which polars would
+/// misread (see [`mend_joins`]), and returns them: each must name the joined table alone, in a
+/// LEFT JOIN, beside at least one condition left in `on`; anything else is refused.
+fn split_outer_condition(on: &mut SqlExpr, kind: &str, joined: &str) -> std::result::Result<Vec<SqlExpr>, String> {
+    let mut parts = Vec::new();
+    conjuncts(on.clone(), &mut parts);
+    let (unequal, kept): (Vec<SqlExpr>, Vec<SqlExpr>) = parts.into_iter().partition(is_unequal_comparison);
+    let Some(first) = unequal.first() else { return Ok(Vec::new()) };
+    let refuse = |condition: &SqlExpr, why: &str| {
+        format!(
+            "`{condition}` in the ON of a {kind} JOIN: polars-sql 0.55 would drop the rows without a match, \
+             as an inner join does (pola-rs/polars#28875). hcp query can move into a subquery only a LEFT \
+             JOIN's condition that names the joined table alone, beside an equality (`LEFT JOIN s ON s.k = v.k \
+             AND s.t < 10`){why}"
+        )
+    };
+    match kind {
+        "LEFT" => {}
+        "RIGHT" => return Err(refuse(first, "; swap the tables and write it as a LEFT JOIN")),
+        _ => return Err(refuse(first, "")),
+    }
+    for condition in &unequal {
+        if let Some(why) = foreign_reference(condition, joined) {
+            return Err(refuse(condition, &format!("; here {why}")));
+        }
+    }
+    let Some(rest) = kept.into_iter().reduce(and) else {
+        return Err(refuse(first, "; here no equality is left to join on"));
+    };
+    *on = rest;
+    Ok(unequal)
+}
+
+/// The conditions of a conjunction, through parentheses around conjunctions.
+fn conjuncts(expr: SqlExpr, into: &mut Vec<SqlExpr>) {
+    match expr {
+        SqlExpr::BinaryOp { left, op: BinaryOperator::And, right } => {
+            conjuncts(*left, into);
+            conjuncts(*right, into);
+        }
+        SqlExpr::Nested(inner) if matches!(*inner, SqlExpr::BinaryOp { op: BinaryOperator::And, .. }) => {
+            conjuncts(*inner, into)
+        }
+        other => into.push(other),
+    }
+}
+
+fn and(left: SqlExpr, right: SqlExpr) -> SqlExpr {
+    SqlExpr::BinaryOp { left: Box::new(left), op: BinaryOperator::And, right: Box::new(right) }
+}
+
+/// `<`, `<=`, `>`, `>=` or `<>`, possibly parenthesised.
+fn is_unequal_comparison(expr: &SqlExpr) -> bool {
+    match expr {
+        SqlExpr::BinaryOp { op, .. } => matches!(
+            op,
+            BinaryOperator::Lt
+                | BinaryOperator::LtEq
+                | BinaryOperator::Gt
+                | BinaryOperator::GtEq
+                | BinaryOperator::NotEq
+        ),
+        SqlExpr::Nested(inner) => is_unequal_comparison(inner),
+        _ => false,
+    }
+}
+
+/// Why `condition` cannot move into a subquery over `joined`: a column of another table, a
+/// column without its table, or a subquery; `None` when it names `joined`'s columns alone.
+fn foreign_reference(condition: &SqlExpr, joined: &str) -> Option<String> {
+    let found = visit_expressions(condition, |e| match e {
+        SqlExpr::Identifier(column) => ControlFlow::Break(format!("`{column}` does not name its table")),
+        SqlExpr::CompoundIdentifier(parts) if parts.len() >= 2 && parts[0].value != joined => {
+            ControlFlow::Break(format!("`{e}` is not a column of `{joined}`, the joined table"))
+        }
+        SqlExpr::Subquery(_) | SqlExpr::Exists { .. } | SqlExpr::InSubquery { .. } => {
+            ControlFlow::Break("it holds a subquery".to_string())
+        }
+        _ => ControlFlow::Continue(()),
+    });
+    match found {
+        ControlFlow::Break(why) => Some(why),
+        ControlFlow::Continue(()) => None,
+    }
+}
+
+/// `relation` filtered by `conditions` in a subquery under the same name.
+fn filtered(
+    relation: &TableFactor,
+    name: Option<&Ident>,
+    conditions: Vec<SqlExpr>,
+) -> std::result::Result<TableFactor, String> {
+    let condition = conditions.into_iter().reduce(and).expect("at least one condition");
+    let Some(name) = name else {
+        return Err(format!(
+            "`{condition}` in the ON of a LEFT JOIN: polars-sql 0.55 would apply it as an inner join does \
+             (pola-rs/polars#28875), and the joined relation `{relation}` has no name to filter it under: give it an alias"
+        ));
+    };
+    let text = format!("(SELECT * FROM {relation} WHERE {condition}) AS {name}");
+    Parser::new(&GenericDialect)
+        .try_with_sql(&text)
+        .and_then(|mut parser| parser.parse_table_factor())
+        .map_err(|e| format!("rewriting the join as `{text}`: {e}"))
 }
 
 /// Swaps the sides of each equality in `on`'s conjunction whose qualified column stands on the
@@ -306,27 +439,66 @@ mod tests {
     /// the query is left as it was, and a query with nothing to move is not rewritten.
     #[test]
     fn constants_move_to_the_other_side_of_their_columns_input() {
-        let moved = place_join_constants(
+        let moved = mend_joins(
             "SELECT * FROM f JOIN p ON f.k = p.k AND p.node = 'A' AND 'B' = f.node AND p.w > 1 WHERE f.v < 3",
         );
         assert_eq!(
-            moved.as_deref(),
-            Some("SELECT * FROM f JOIN p ON f.k = p.k AND 'A' = p.node AND f.node = 'B' AND p.w > 1 WHERE f.v < 3")
+            moved.as_ref().map(Option::as_deref),
+            Ok(Some("SELECT * FROM f JOIN p ON f.k = p.k AND 'A' = p.node AND f.node = 'B' AND p.w > 1 WHERE f.v < 3"))
         );
-        let nested =
-            place_join_constants("SELECT * FROM (SELECT f.k FROM f JOIN p AS q ON f.k = q.k AND q.node = -1) AS s");
+        let nested = mend_joins("SELECT * FROM (SELECT f.k FROM f JOIN p AS q ON f.k = q.k AND q.node = -1) AS s");
         assert_eq!(
-            nested.as_deref(),
-            Some("SELECT * FROM (SELECT f.k FROM f JOIN p AS q ON f.k = q.k AND -1 = q.node) AS s")
+            nested.as_ref().map(Option::as_deref),
+            Ok(Some("SELECT * FROM (SELECT f.k FROM f JOIN p AS q ON f.k = q.k AND -1 = q.node) AS s"))
         );
         for unchanged in [
             "SELECT * FROM f JOIN p ON f.k = p.k AND 'A' = p.node",
             "SELECT * FROM f JOIN p ON f.k = p.k AND f.node = 'A'",
             "SELECT * FROM f JOIN p ON f.k = p.k AND node = 'A'",
             "SELECT * FROM f, p WHERE f.k = p.k AND p.node = 'A'",
+            "SELECT * FROM f LEFT JOIN p ON f.k = p.k AND 'A' = p.node",
+            "SELECT * FROM f JOIN p ON f.k = p.k AND p.w > f.v",
             "SELEC nonsense",
         ] {
-            assert_eq!(place_join_constants(unchanged), None, "{unchanged}");
+            assert_eq!(mend_joins(unchanged), Ok(None), "{unchanged}");
+        }
+    }
+
+    /// A LEFT JOIN's conditions other than `=` on the joined table alone move into a subquery
+    /// over it, under the same name; the equalities stay in ON, parenthesised disjunctions stay
+    /// whole, and the constants still move.
+    #[test]
+    fn a_left_joins_unequal_conditions_move_into_a_subquery() {
+        let rewritten = |sql: &str| mend_joins(sql).unwrap().unwrap_or_else(|| panic!("{sql}: not rewritten"));
+        assert_eq!(
+            rewritten("SELECT * FROM f LEFT JOIN p ON f.k = p.k AND p.w > 1 AND p.node = 'A'"),
+            "SELECT * FROM f LEFT JOIN (SELECT * FROM p WHERE p.w > 1) AS p ON f.k = p.k AND 'A' = p.node"
+        );
+        assert_eq!(
+            rewritten("SELECT * FROM f LEFT OUTER JOIN prices AS q ON (q.w <> 0 AND f.k = q.k) AND (abs(q.w) <= 5)"),
+            "SELECT * FROM f LEFT OUTER JOIN (SELECT * FROM prices AS q WHERE q.w <> 0 AND (abs(q.w) <= 5)) AS q \
+             ON f.k = q.k"
+        );
+        assert_eq!(
+            rewritten("SELECT * FROM f LEFT JOIN (SELECT * FROM p) AS d ON d.k = f.k AND d.w < 1"),
+            "SELECT * FROM f LEFT JOIN (SELECT * FROM (SELECT * FROM p) AS d WHERE d.w < 1) AS d ON d.k = f.k"
+        );
+    }
+
+    /// What no rewrite keeps the meaning of is refused, naming the condition and why.
+    #[test]
+    fn an_outer_joins_other_unequal_conditions_are_refused() {
+        for (sql, named) in [
+            ("SELECT * FROM f LEFT JOIN p ON f.k = p.k AND f.v > 1", "`f.v` is not a column of `p`"),
+            ("SELECT * FROM f LEFT JOIN p ON f.k = p.k AND p.w > f.v", "`f.v` is not a column of `p`"),
+            ("SELECT * FROM f LEFT JOIN p ON f.k = p.k AND w > 1", "`w` does not name its table"),
+            ("SELECT * FROM f LEFT JOIN p ON p.w > 1", "no equality is left"),
+            ("SELECT * FROM f RIGHT JOIN p ON f.k = p.k AND p.w > 1", "write it as a LEFT JOIN"),
+            ("SELECT * FROM f FULL JOIN p ON f.k = p.k AND p.w > 1", "FULL JOIN"),
+            ("SELECT * FROM f LEFT JOIN p ON f.k = p.k AND p.w > (SELECT max(v) FROM f)", "subquery"),
+        ] {
+            let refusal = mend_joins(sql).expect_err(sql);
+            assert!(refusal.contains(named) && refusal.contains("pola-rs/polars#28875"), "{sql}: {refusal}");
         }
     }
 }

@@ -1,6 +1,8 @@
-//! `hcp query` answers SQL as SQL means it: a JOIN's ON that compares a column with a constant
-//! filters the table the column's qualifier names (polars-sql alone filters the other input
-//! when both have the column: `query::place_join_constants`).
+//! `hcp query` answers SQL as SQL means it where polars-sql 0.55 alone answers wrongly without an
+//! error (`query::mend_joins`): a JOIN's ON that compares a column with a constant filters the
+//! table the column's qualifier names (polars-sql alone filters the other input when both have
+//! the column), and an outer join keeps its rows without a match when its ON has a condition
+//! other than `=` (polars-sql alone drops them); what no rewrite keeps the meaning of is refused.
 
 use std::path::Path;
 
@@ -55,4 +57,45 @@ fn a_joins_constant_filters_the_table_its_qualifier_names() {
     let named =
         "SELECT x.k, p.node, p.w FROM f AS x JOIN p ON x.k = p.k AND p.node = CAST('B' AS VARCHAR) ORDER BY x.k";
     assert_eq!(answer(dir.path(), named), b);
+}
+
+/// pola-rs/polars#28875: polars-sql 0.55 answers a LEFT JOIN whose ON has a condition other
+/// than `=` as an inner join. The forecasts without a price above the bound must stay, with
+/// nulls; an inner join still keeps only the matches.
+#[test]
+fn an_outer_joins_unequal_condition_keeps_the_rows_without_a_match() {
+    let dir = tempfile::tempdir().unwrap();
+    tables(dir.path());
+    let unmatched = (1, None, None);
+    let b2 = (2, Some("B".to_string()), Some(200.0));
+    for sql in [
+        "SELECT f.k, p.node, p.w FROM f LEFT JOIN p ON f.k = p.k AND p.w > 150 ORDER BY f.k",
+        "SELECT f.k, p.node, p.w FROM f LEFT OUTER JOIN p ON p.w >= 200 AND p.k = f.k ORDER BY f.k",
+        "SELECT x.k, q.node, q.w FROM f x LEFT JOIN p AS q ON x.k = q.k AND (q.w > 150) AND q.node = 'B' ORDER BY x.k",
+        "SELECT f.k, p.node, p.w FROM f LEFT JOIN p ON f.k = p.k AND p.w <> 1 AND abs(p.w) > 100 ORDER BY f.k",
+    ] {
+        assert_eq!(answer(dir.path(), sql), vec![unmatched.clone(), b2.clone()], "{sql}");
+    }
+    // Node A's price and a bound on it together: hour 1's price (1.0) is below the bound.
+    let a = "SELECT f.k, p.node, p.w FROM f LEFT JOIN p ON f.k = p.k AND p.node = 'A' AND p.w > 1.5 ORDER BY f.k";
+    assert_eq!(answer(dir.path(), a), vec![unmatched, (2, Some("A".into()), Some(2.0))]);
+    let inner = "SELECT f.k, p.node, p.w FROM f JOIN p ON f.k = p.k AND p.w > 150 ORDER BY f.k";
+    assert_eq!(answer(dir.path(), inner), vec![b2]);
+}
+
+/// An outer join's condition that no rewrite keeps the meaning of is refused, naming it, where
+/// polars-sql alone would drop the rows without a match.
+#[test]
+fn an_outer_joins_condition_on_the_kept_rows_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    tables(dir.path());
+    for (sql, condition) in [
+        ("SELECT f.k, p.w FROM f LEFT JOIN p ON f.k = p.k AND f.v > 15", "`f.v > 15`"),
+        ("SELECT f.k, p.w FROM f LEFT JOIN p ON f.k = p.k AND p.w < f.v", "`p.w < f.v`"),
+        ("SELECT f.k, p.w FROM f RIGHT JOIN p ON f.k = p.k AND p.w > 150", "`p.w > 150`"),
+        ("SELECT f.k, p.w FROM f FULL JOIN p ON f.k = p.k AND p.w > 150", "`p.w > 150`"),
+    ] {
+        let message = query(dir.path(), sql).expect_err(sql).to_string();
+        assert!(message.contains(condition) && message.contains("pola-rs/polars#28875"), "{sql}: {message}");
+    }
 }

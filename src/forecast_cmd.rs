@@ -78,9 +78,12 @@ pub fn forecast_cmd(args: ForecastArgs) -> Result<()> {
             };
             let cfg =
                 ForecastPriceConfig { models: a.models, history: a.history, out: a.out, run_id: a.run_id, issue_us };
-            let (written, horizons) = forecast_price(&cfg).context("forecasting the price")?;
-            for (model, h) in cfg.models.iter().zip(&horizons) {
-                println!("{}: {h} horizons", model.display());
+            let (written, forecast) = forecast_price(&cfg).context("forecasting the price")?;
+            for (model, f) in cfg.models.iter().zip(&forecast) {
+                println!("{}: {} horizons", model.display(), f.horizons);
+                if let Some(why) = &f.in_sample {
+                    eprintln!("warning: {why}");
+                }
             }
             for f in written {
                 println!("-> {}", f.path.display());

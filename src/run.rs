@@ -236,18 +236,18 @@ fn train_and_forecast(cfg: &RunConfig, history: &Path, summary: &[PriceSummary])
         run_id: format!("run-{}", cfg.seed),
         issue_us: None,
     };
-    let (written, horizons) = forecast_price(&fc).context("forecasting prices")?;
+    let (written, forecast) = forecast_price(&fc).context("forecasting prices")?;
     let file = written.first().map(|w| w.path.clone()).unwrap_or_default();
     println!("[2/4] forecasts -> {}", file.display());
     Ok(trained
         .into_iter()
-        .zip(horizons)
-        .map(|((node, model_dir, holdout_mae, dam_latest_mae), horizons)| NodeForecast {
+        .zip(forecast)
+        .map(|((node, model_dir, holdout_mae, dam_latest_mae), forecast)| NodeForecast {
             node,
             model_dir,
             holdout_mae,
             dam_latest_mae,
-            horizons,
+            horizons: forecast.horizons,
             file: file.clone(),
         })
         .collect())

@@ -581,6 +581,20 @@ fn train_and_forecast_price_on_a_simulated_history() {
     let first = forecast("r1");
     assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
     assert!(String::from_utf8_lossy(&first.stdout).contains("24 horizons"));
+    assert!(!String::from_utf8_lossy(&first.stderr).contains("in sample"));
+    // Issued inside the model's training data, the forecasts are written and said to be in sample.
+    let inside = hcp()
+        .args(["forecast", "price", "--issue-time", "2025-07-10T00:00:00Z", "--model"])
+        .arg(&model)
+        .arg("--history")
+        .arg(&data)
+        .arg("--out")
+        .arg(dir.path().join("fc-inside"))
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&inside.stderr);
+    assert!(inside.status.success(), "{said}");
+    assert!(said.contains("past the issue time 2025-07-10T00:00:00Z: its forecasts are in sample"), "{said}");
     let files: Vec<_> = walk(&out.join("forecasts"));
     assert_eq!(files.len(), 1, "{files:?}");
     let name = files[0].to_string_lossy().into_owned();

@@ -227,20 +227,30 @@ pub struct ForecastPriceConfig {
     pub issue_us: Option<i64>,
 }
 
+/// What one model of `hcp forecast price` forecast.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelForecast {
+    pub horizons: usize,
+    /// Why the forecasts are in sample, when the model was trained on prices from the issue time
+    /// on (an `--issue-time` before the end of its training data): they then say how well it fits
+    /// what it saw, not how well it forecasts.
+    pub in_sample: Option<String>,
+}
+
 /// Forecasts the next 24 hours of every model's node from the history and writes them, in one
 /// file per partition, under
 /// `out/forecasts/target=rtm_price_per_mwh/forecast_date=YYYY-MM-DD/part-<run_id>.parquet`
 /// (a run id names the files it writes: the same run id again rewrites them). Returns the files
-/// and the horizons forecast per model.
-pub fn forecast_price(cfg: &ForecastPriceConfig) -> Result<(Vec<WrittenFile>, Vec<usize>)> {
+/// and what each model forecast.
+pub fn forecast_price(cfg: &ForecastPriceConfig) -> Result<(Vec<WrittenFile>, Vec<ModelForecast>)> {
     // The history is read once for every model's node.
     let prices = read_prices(&cfg.history)?;
     let mut rows = Vec::new();
-    let mut horizons = Vec::new();
+    let mut forecast = Vec::new();
     for model in &cfg.models {
         let before = rows.len();
-        price_forecast_rows(model, &prices, cfg, &mut rows)?;
-        horizons.push((rows.len() - before) / (1 + QUANTILES.len()));
+        let in_sample = price_forecast_rows(model, &prices, cfg, &mut rows)?;
+        forecast.push(ModelForecast { horizons: (rows.len() - before) / (1 + QUANTILES.len()), in_sample });
     }
     let source = format!(
         "hcp forecast price {}",
@@ -248,15 +258,16 @@ pub fn forecast_price(cfg: &ForecastPriceConfig) -> Result<(Vec<WrittenFile>, Ve
     );
     let opts = WriteOptions::new(cfg.run_id.clone(), source);
     let written = write_table(&cfg.out, Table::Forecasts, &forecasts_batch(&rows), &opts)?;
-    Ok((written, horizons))
+    Ok((written, forecast))
 }
 
+/// Appends one model's forecast rows; returns why they are in sample, when they are.
 fn price_forecast_rows(
     model_dir: &Path,
     prices: &[PriceRow],
     cfg: &ForecastPriceConfig,
     rows: &mut Vec<ForecastRow>,
-) -> Result<()> {
+) -> Result<Option<String>> {
     let (forecaster, manifest) = PriceModel::load(model_dir)?;
     let node = forecaster.node().to_string();
     let p = hourly_grid(prices, &node, &cfg.history.display().to_string())?;
@@ -302,7 +313,15 @@ fn price_forecast_rows(
         let forecast = Forecast { issue_us, target_us: f.target_start_us, mean: f.mean, quantiles: f.quantiles };
         labels.push(rows, &model_id, forecast);
     }
-    Ok(())
+    let trained_until = forecaster.trained_until_us();
+    Ok((trained_until >= issue_us).then(|| {
+        format!(
+            "{}: trained on {node}'s prices up to {}, past the issue time {}: its forecasts are in sample",
+            model_dir.display(),
+            hcp_datasets::time::format_micros(trained_until),
+            hcp_datasets::time::format_micros(issue_us)
+        )
+    }))
 }
 
 /// Extends the grid with unknown hours up to `len`, with their calendar and publication times.

@@ -197,6 +197,13 @@ impl VisitorMut for JoinMender {
                         | JoinOperator::LeftAnti(JoinConstraint::On(on)) => (None, on),
                         _ => continue,
                     };
+                if let Some(condition) = non_comparison(on) {
+                    return ControlFlow::Break(format!(
+                        "`{condition}` in the ON of a JOIN: polars-sql 0.55 joins only on comparisons (`=`, `<`, `<=`, \
+                         `>`, `>=`, `<>`) joined by AND; filter the joined table in a subquery instead (`JOIN (SELECT * \
+                         FROM s WHERE ...) AS s ON ...`)"
+                    ));
+                }
                 if let Some(kind) = kind {
                     let pushed = match split_outer_condition(on, kind, name) {
                         Ok(pushed) => pushed,
@@ -281,6 +288,23 @@ fn conjuncts(expr: SqlExpr, into: &mut Vec<SqlExpr>) {
 
 fn and(left: SqlExpr, right: SqlExpr) -> SqlExpr {
     SqlExpr::BinaryOp { left: Box::new(left), op: BinaryOperator::And, right: Box::new(right) }
+}
+
+/// The first condition of `on`'s conjunction that is not a comparison, which polars-sql 0.55
+/// refuses with its syntax tree for a message (`IN`, `LIKE`, `BETWEEN`, `IS NULL`, `OR`, `NOT`).
+fn non_comparison(on: &SqlExpr) -> Option<SqlExpr> {
+    let mut parts = Vec::new();
+    conjuncts(on.clone(), &mut parts);
+    parts.into_iter().find(|c| !is_unequal_comparison(c) && !is_equality(c))
+}
+
+/// `=`, possibly parenthesised.
+fn is_equality(expr: &SqlExpr) -> bool {
+    match expr {
+        SqlExpr::BinaryOp { op, .. } => *op == BinaryOperator::Eq,
+        SqlExpr::Nested(inner) => is_equality(inner),
+        _ => false,
+    }
 }
 
 /// `<`, `<=`, `>`, `>=` or `<>`, possibly parenthesised.
@@ -483,6 +507,22 @@ mod tests {
             rewritten("SELECT * FROM f LEFT JOIN (SELECT * FROM p) AS d ON d.k = f.k AND d.w < 1"),
             "SELECT * FROM f LEFT JOIN (SELECT * FROM (SELECT * FROM p) AS d WHERE d.w < 1) AS d ON d.k = f.k"
         );
+    }
+
+    /// A condition polars cannot join on is named in plain SQL, not in polars' syntax tree.
+    #[test]
+    fn a_joins_condition_other_than_a_comparison_is_named() {
+        for (condition, join) in [
+            ("p.node IN ('A')", "JOIN"),
+            ("p.w IS NULL", "LEFT JOIN"),
+            ("(p.w = 1 OR p.w = 2)", "JOIN"),
+            ("NOT p.w = 1", "LEFT JOIN"),
+            ("p.node LIKE 'A%'", "JOIN"),
+        ] {
+            let sql = format!("SELECT * FROM f {join} p ON f.k = p.k AND {condition}");
+            let refusal = mend_joins(&sql).expect_err(&sql);
+            assert!(refusal.starts_with(&format!("`{condition}` in the ON")), "{sql}: {refusal}");
+        }
     }
 
     /// What no rewrite keeps the meaning of is refused, naming the condition and why.

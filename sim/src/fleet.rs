@@ -132,6 +132,12 @@ fn default_annual_amplitude() -> f64 {
     10.0
 }
 
+/// The most devices of one ASIC group, or GPUs of one pool: beyond any site, and a guard against
+/// a count typed with extra digits.
+pub const MAX_DEVICES: usize = 1_000_000;
+/// The most GPUs of one node (eight in today's largest servers).
+pub const MAX_GPUS_PER_NODE: u32 = 64;
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AsicGroupConfig {
@@ -251,6 +257,9 @@ impl FleetConfig {
                 }
                 let model =
                     catalog.get(&group.model).map_err(|e| Error::Config(format!("`{at}.model`: {}", reason(e))))?;
+                if !(1..=MAX_DEVICES).contains(&group.count) {
+                    return bad(format!("{at}.count"), format!("{} is outside 1..={MAX_DEVICES}", group.count));
+                }
                 let target = group.power_target_w.unwrap_or(model.stock.power_w);
                 if !(model.min_power_w()..=model.max_power_w()).contains(&target) {
                     return bad(
@@ -273,6 +282,19 @@ impl FleetConfig {
                 }
                 let model =
                     gpu_model(&pool.model).map_err(|e| Error::Config(format!("`{at}.model`: {}", reason(e))))?;
+                if pool.nodes == 0 {
+                    return bad(format!("{at}.nodes"), "0: a pool needs at least one node".into());
+                }
+                if !(1..=MAX_GPUS_PER_NODE).contains(&pool.gpus_per_node) {
+                    return bad(
+                        format!("{at}.gpus_per_node"),
+                        format!("{} is outside 1..={MAX_GPUS_PER_NODE}", pool.gpus_per_node),
+                    );
+                }
+                let gpus = u64::from(pool.nodes) * u64::from(pool.gpus_per_node);
+                if gpus > MAX_DEVICES as u64 {
+                    return bad(format!("{at}.nodes"), format!("{gpus} GPUs in the pool; at most {MAX_DEVICES}"));
+                }
                 pool.physics.validate(&format!("{at}.physics"))?;
                 gpus_full_w += model.tdp_w * (pool.nodes * pool.gpus_per_node) as f64;
                 gpus_idle_w += model.idle_w * (pool.nodes * pool.gpus_per_node) as f64;
@@ -372,6 +394,22 @@ count = 100
                     "{SMALL}[[sites.gpu_pools]]\nid = \"g\"\nmodel = \"H100\"\nnodes = 1\nphysics = {{ cold_load_s = inf }}\n"
                 ),
                 "sites[0].gpu_pools[0].physics: `cold_load_s`",
+            ),
+            (SMALL.replace("count = 100", "count = 0"), "sites[0].asic_groups[0].count"),
+            (
+                format!("{SMALL}[[sites.gpu_pools]]\nid = \"g\"\nmodel = \"H100\"\nnodes = 0\n"),
+                "sites[0].gpu_pools[0].nodes",
+            ),
+            (
+                format!("{SMALL}[[sites.gpu_pools]]\nid = \"g\"\nmodel = \"H100\"\nnodes = 1\ngpus_per_node = 0\n"),
+                "sites[0].gpu_pools[0].gpus_per_node",
+            ),
+            (
+                // 4e9 GPUs: the product overflowed a u32 before it was checked.
+                format!(
+                    "{SMALL}[[sites.gpu_pools]]\nid = \"g\"\nmodel = \"H100\"\nnodes = 100000000\ngpus_per_node = 40\n"
+                ),
+                "sites[0].gpu_pools[0].nodes",
             ),
         ];
         for (text, field) in cases {

@@ -351,8 +351,9 @@ fn filtered(
     let condition = conditions.into_iter().reduce(and).expect("at least one condition");
     let Some(name) = name else {
         return Err(format!(
-            "`{condition}` in the ON of a LEFT JOIN: polars-sql 0.55 would apply it as an inner join does \
-             (pola-rs/polars#28875), and the joined relation `{relation}` has no name to filter it under: give it an alias"
+            "`{condition}` in the ON of a LEFT JOIN: polars-sql 0.55 would drop the rows without a match, as an \
+             inner join does (pola-rs/polars#28875), and the joined relation `{relation}` has no name to filter it \
+             under in a subquery: give it an alias"
         ));
     };
     let text = format!("(SELECT * FROM {relation} WHERE {condition}) AS {name}");

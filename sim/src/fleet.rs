@@ -133,7 +133,7 @@ fn default_annual_amplitude() -> f64 {
 }
 
 /// The most devices of one ASIC group, or GPUs of one pool: beyond any site, and a guard against
-/// a count typed with extra digits.
+/// a count typed with extra digits (and, for a pool, against its nodes × GPUs overflowing).
 pub const MAX_DEVICES: usize = 1_000_000;
 /// The most GPUs of one node (eight in today's largest servers).
 pub const MAX_GPUS_PER_NODE: u32 = 64;
@@ -257,8 +257,10 @@ impl FleetConfig {
                 }
                 let model =
                     catalog.get(&group.model).map_err(|e| Error::Config(format!("`{at}.model`: {}", reason(e))))?;
-                if !(1..=MAX_DEVICES).contains(&group.count) {
-                    return bad(format!("{at}.count"), format!("{} is outside 1..={MAX_DEVICES}", group.count));
+                // An empty group (`count = 0`, or a pool of `nodes = 0`) is one not installed yet,
+                // or taken out.
+                if group.count > MAX_DEVICES {
+                    return bad(format!("{at}.count"), format!("{} is outside 0..={MAX_DEVICES}", group.count));
                 }
                 let target = group.power_target_w.unwrap_or(model.stock.power_w);
                 if !(model.min_power_w()..=model.max_power_w()).contains(&target) {
@@ -282,9 +284,6 @@ impl FleetConfig {
                 }
                 let model =
                     gpu_model(&pool.model).map_err(|e| Error::Config(format!("`{at}.model`: {}", reason(e))))?;
-                if pool.nodes == 0 {
-                    return bad(format!("{at}.nodes"), "0: a pool needs at least one node".into());
-                }
                 if !(1..=MAX_GPUS_PER_NODE).contains(&pool.gpus_per_node) {
                     return bad(
                         format!("{at}.gpus_per_node"),
@@ -395,11 +394,7 @@ count = 100
                 ),
                 "sites[0].gpu_pools[0].physics: `cold_load_s`",
             ),
-            (SMALL.replace("count = 100", "count = 0"), "sites[0].asic_groups[0].count"),
-            (
-                format!("{SMALL}[[sites.gpu_pools]]\nid = \"g\"\nmodel = \"H100\"\nnodes = 0\n"),
-                "sites[0].gpu_pools[0].nodes",
-            ),
+            (SMALL.replace("count = 100", "count = 1000001"), "sites[0].asic_groups[0].count"),
             (
                 format!("{SMALL}[[sites.gpu_pools]]\nid = \"g\"\nmodel = \"H100\"\nnodes = 1\ngpus_per_node = 0\n"),
                 "sites[0].gpu_pools[0].gpus_per_node",

@@ -259,8 +259,11 @@ impl CsvInput {
         })
     }
 
+    /// `expected` is a header, quoted in the message, or a list that quotes its own headers
+    /// (`one of: ...`).
     pub fn wrong_header(&self, expected: &str) -> Error {
-        Error::input(&self.name, format!("wrong header: expected `{expected}`, found `{}`", self.header.join(",")))
+        let expected = if expected.starts_with("one of") { expected.to_string() } else { format!("`{expected}`") };
+        Error::input(&self.name, format!("wrong header: expected {expected}, found `{}`", self.header.join(",")))
     }
 
     /// Index of a header column, or a wrong-header error naming it.

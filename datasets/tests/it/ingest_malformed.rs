@@ -79,6 +79,12 @@ fn wrong_header_shows_expected_and_found() {
     let path = write(dir.path(), "NP.csv", b",Price,Load\n2013-01-01 00:00:00,1,2\n");
     let msg = fails(Format::Epftoolbox, &[path], false);
     assert!(msg.contains("NP.csv") && msg.contains("wrong header") && msg.contains("Grid load forecast"), "{msg}");
+
+    // A list of the headers a format reads quotes each of them once, not the list as well.
+    let path = write(dir.path(), "efficiency.csv", b"Date,ASICMiner\n2017-01-01,1\n");
+    let msg = fails(Format::Btc, &[path], false);
+    assert!(msg.contains("wrong header: expected one of: `,date,difficulty"), "{msg}");
+    assert!(msg.contains("found `Date,ASICMiner`"), "{msg}");
 }
 
 #[test]

@@ -6,8 +6,8 @@ SELECT node, interval_start, rtm_price_per_mwh FROM prices ORDER BY rtm_price_pe
 SELECT node, CASE WHEN rtm_price_per_mwh < 0 THEN 'neg' WHEN rtm_price_per_mwh > 100 THEN 'spike' ELSE 'normal' END AS band, count(*) AS n FROM prices GROUP BY node, band ORDER BY node, band;
 SELECT node, interval_start, rtm_price_per_mwh - dam_price_per_mwh AS spread FROM prices WHERE interval_start >= '2025-02-01' AND interval_start < '2025-02-02' ORDER BY node, interval_start;
 SELECT count(*) AS n FROM prices WHERE interval_start BETWEEN '2025-02-01' AND '2025-02-02';
-SELECT node, avg(rtm_price_per_mwh) AS m FROM prices WHERE node IN ('HB_WEST') GROUP BY node;
-SELECT node, avg(rtm_price_per_mwh) AS m FROM prices WHERE node LIKE 'HB%' GROUP BY node;
+SELECT node, avg(rtm_price_per_mwh) AS m FROM prices WHERE node IN ('HB_WEST') GROUP BY node ORDER BY node;
+SELECT node, avg(rtm_price_per_mwh) AS m FROM prices WHERE node LIKE 'HB%' GROUP BY node ORDER BY node;
 WITH d AS (SELECT node, rtm_price_per_mwh - dam_price_per_mwh AS s FROM prices) SELECT node, avg(s) AS m, stddev(s) AS sd FROM d GROUP BY node ORDER BY node;
 SELECT node, avg(abs(rtm_price_per_mwh - dam_price_per_mwh)) AS mae FROM prices GROUP BY node ORDER BY node;
 SELECT f.node, f.horizon_minutes / 60 + 1 AS horizon, avg(abs(f.value - p.rtm_price_per_mwh)) AS mae FROM evaluation_forecasts f JOIN prices p ON p.node = f.node AND p.interval_start = f.target_time WHERE f.model_id = 'lear_rt' GROUP BY f.node, horizon ORDER BY f.node, horizon;
@@ -36,7 +36,7 @@ SELECT policy, action, count(*) AS n, avg(power_target_w) AS p FROM decisions GR
 SELECT policy, count(DISTINCT job_id) AS jobs FROM decisions WHERE action = 'place_job' GROUP BY policy ORDER BY policy;
 SELECT device_id, avg(power_w) AS p, max(temperature_c) AS t FROM telemetry GROUP BY device_id ORDER BY device_id;
 SELECT date, count(*) AS n FROM telemetry GROUP BY date ORDER BY date LIMIT 5;
-SELECT source, count(*) AS n FROM telemetry WHERE date = '2025-01-03' GROUP BY source;
+SELECT source, count(*) AS n FROM telemetry WHERE date = '2025-01-03' GROUP BY source ORDER BY source;
 SELECT d.policy, count(*) AS n FROM decisions d JOIN jobs j ON j.job_id = d.job_id WHERE j.job_class = 'latency_sensitive' GROUP BY d.policy ORDER BY d.policy;
 SELECT node FROM prices WHERE rtm_price_per_mwh > 1000 UNION SELECT node FROM prices WHERE rtm_price_per_mwh < -30 ORDER BY node;
 SELECT node, rtm_price_per_mwh FROM prices WHERE rtm_price_per_mwh > 1500 UNION ALL SELECT node, dam_price_per_mwh FROM prices WHERE dam_price_per_mwh > 1500 ORDER BY node, rtm_price_per_mwh;
@@ -115,7 +115,7 @@ SELECT node, interval_start, lead(rtm_price_per_mwh) OVER (PARTITION BY node ORD
 SELECT node FROM prices WHERE rtm_price_per_mwh > 1000 INTERSECT SELECT node FROM prices WHERE rtm_price_per_mwh < -20 ORDER BY node;
 SELECT node FROM prices EXCEPT SELECT node FROM prices WHERE rtm_price_per_mwh > 1900 ORDER BY node;
 SELECT DISTINCT node, currency FROM prices ORDER BY node;
-SELECT nullif(interval_minutes, 60) AS x, count(*) AS n FROM prices GROUP BY x;
+SELECT nullif(interval_minutes, 60) AS x, count(*) AS n FROM prices GROUP BY x ORDER BY x;
 SELECT greatest(rtm_price_per_mwh, dam_price_per_mwh) AS g, least(rtm_price_per_mwh, 0) AS l FROM prices ORDER BY interval_start, node LIMIT 5;
 SELECT interval_start + INTERVAL '1 hour' AS t FROM prices ORDER BY interval_start, node LIMIT 3;
 SELECT avg(extract(epoch FROM target_time - forecast_time)) AS s FROM evaluation_forecasts;
@@ -129,7 +129,6 @@ SELECT node, count(*) AS n FROM prices GROUP BY node HAVING avg(rtm_price_per_mw
 SELECT node, avg(rtm_price_per_mwh) AS m FROM prices GROUP BY node HAVING m > 38 ORDER BY node;
 SELECT stddev_samp(rtm_price_per_mwh) AS s, stddev_pop(rtm_price_per_mwh) AS p, var_samp(rtm_price_per_mwh) AS v, variance(rtm_price_per_mwh) AS v2 FROM prices;
 SELECT corr(rtm_price_per_mwh, dam_price_per_mwh) AS c, covar_samp(rtm_price_per_mwh, dam_price_per_mwh) AS cv FROM prices;
-SELECT string_agg(DISTINCT node, ',') AS s FROM prices;
 SELECT avg(CASE WHEN rtm_price_per_mwh > dam_price_per_mwh THEN 1.0 ELSE 0.0 END) AS share FROM prices;
 SELECT count(*) AS n FROM prices WHERE rtm_price_per_mwh > dam_price_per_mwh * 2 OR rtm_price_per_mwh < 0 AND node = 'HB_WEST';
 SELECT count(*) AS n FROM prices WHERE NOT rtm_price_per_mwh > 0 AND NOT node = 'LZ_WEST';

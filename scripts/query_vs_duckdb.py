@@ -31,6 +31,8 @@ def tables(hcp: str, run: str) -> dict[str, str]:
 
 def duckdb_views(found: dict[str, str]) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect()
+    # hcp's times are UTC, and `hcp query` reads an instant without a zone as UTC.
+    con.execute("set TimeZone = 'UTC'")
     for name, path in found.items():
         source = (
             f"read_parquet('{path}')"

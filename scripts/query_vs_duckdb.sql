@@ -16,7 +16,7 @@ SELECT model_id, output_type, count(*) AS n FROM evaluation_forecasts GROUP BY m
 SELECT model_id, output_type_id, count(*) AS n FROM evaluation_forecasts WHERE output_type = 'quantile' GROUP BY model_id, output_type_id ORDER BY model_id, output_type_id;
 SELECT forecast_date, count(*) AS n FROM evaluation_forecasts GROUP BY forecast_date ORDER BY forecast_date;
 SELECT node, interval_start, rtm_price_per_mwh, avg(rtm_price_per_mwh) OVER (PARTITION BY node ORDER BY interval_start ROWS BETWEEN 23 PRECEDING AND CURRENT ROW) AS ma FROM prices ORDER BY node, interval_start LIMIT 50;
-SELECT node, interval_start, row_number() OVER (PARTITION BY node ORDER BY rtm_price_per_mwh DESC) AS rk FROM prices ORDER BY node, rk LIMIT 10;
+SELECT node, interval_start, row_number() OVER (PARTITION BY node ORDER BY rtm_price_per_mwh DESC, interval_start DESC) AS rk FROM prices ORDER BY node, rk LIMIT 10;
 SELECT node, interval_start, rtm_price_per_mwh, lag(rtm_price_per_mwh) OVER (PARTITION BY node ORDER BY interval_start) AS prev FROM prices ORDER BY node, interval_start LIMIT 30;
 SELECT node, rtm_price_per_mwh - lag(rtm_price_per_mwh, 24) OVER (PARTITION BY node ORDER BY interval_start) AS d24 FROM prices ORDER BY node, interval_start LIMIT 60;
 SELECT node, sum(rtm_price_per_mwh) OVER (PARTITION BY node) AS tot FROM prices ORDER BY node LIMIT 3;
@@ -151,3 +151,6 @@ SELECT count(*) AS n FROM prices WHERE interval_start >= '2025-02-01 00:00:00+00
 SELECT f.model_id, count(*) AS n, count(p.node) AS priced FROM evaluation_forecasts f LEFT JOIN prices p ON p.node = f.node AND p.interval_start = f.target_time AND p.rtm_price_per_mwh > 100 GROUP BY f.model_id ORDER BY f.model_id;
 SELECT f.model_id, count(*) AS n FROM evaluation_forecasts f LEFT JOIN prices p ON p.node = f.node AND p.interval_start = f.target_time AND f.value > 100 GROUP BY f.model_id ORDER BY f.model_id;
 SELECT d.policy, count(*) AS n, count(j.job_id) AS ls FROM decisions d LEFT JOIN jobs j ON j.job_id = d.job_id AND j.sla_latency_ms < 300 GROUP BY d.policy ORDER BY d.policy;
+SELECT node, count(*) AS n FROM prices WHERE interval_start BETWEEN '2025-02-01T00:00:00Z' AND '2025-02-01T23:00:00-06:00' GROUP BY node ORDER BY node;
+SELECT node, interval_start FROM prices WHERE interval_start IN ('2025-02-01T00:00:00Z', TIMESTAMP '2025-02-01 01:00:00', '2025-02-01T00:00:00-03:00') ORDER BY node, interval_start;
+SELECT f.model_id, count(*) AS n FROM evaluation_forecasts f JOIN prices p ON p.node = f.node AND p.interval_start = f.target_time WHERE f.forecast_time >= '2025-02-20T00:00:00Z' AND p.interval_start < TIMESTAMP '2025-02-25 06:00' GROUP BY f.model_id ORDER BY f.model_id;

@@ -14,8 +14,8 @@ use hcp_datasets::Table;
 use polars::prelude::*;
 use polars::sql::SQLContext;
 use sqlparser::ast::{
-    BinaryOperator, Expr as SqlExpr, Ident, JoinConstraint, JoinOperator, Select, TableFactor, VisitMut, VisitorMut,
-    visit_expressions,
+    BinaryOperator, DataType, Expr as SqlExpr, Ident, JoinConstraint, JoinOperator, Select, TableFactor, TypedString,
+    Value, ValueWithSpan, VisitMut, VisitorMut, visit_expressions,
 };
 use sqlparser::dialect::GenericDialect;
 use sqlparser::parser::{Parser, ParserOptions};
@@ -127,7 +127,7 @@ pub fn query(root: &Path, sql: &str) -> Result<DataFrame> {
         ctx.register(&t.name, frame);
     }
     let names = || tables.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join(", ");
-    let mended = mend_joins(sql).map_err(|refusal| Error::Invalid(format!("SQL: {refusal}")))?;
+    let mended = mend(sql).map_err(|refusal| Error::Invalid(format!("SQL: {refusal}")))?;
     let frame = ctx
         .execute(mended.as_deref().unwrap_or(sql))
         .map_err(|e| Error::Invalid(format!("SQL: {e} (tables here: {})", names())))?;
@@ -135,8 +135,9 @@ pub fn query(root: &Path, sql: &str) -> Result<DataFrame> {
 }
 
 /// `sql` rewritten where polars-sql 0.55 would misread a JOIN's ON clause and answer wrongly
-/// without an error; `Ok(None)` when nothing needed rewriting or the SQL does not parse (polars
-/// then says why), `Err` naming the condition when no rewrite keeps the meaning.
+/// without an error, or refuse an instant written as hcp writes them; `Ok(None)` when nothing
+/// needed rewriting or the SQL does not parse (polars then says why), `Err` naming the condition
+/// or literal when no rewrite keeps the meaning.
 ///
 /// Two misreadings, both silent:
 /// - **A column compared with a constant** (`p.node = 'A'`): polars assigns the two sides of an
@@ -153,7 +154,14 @@ pub fn query(root: &Path, sql: &str) -> Result<DataFrame> {
 ///   condition that names the joined table alone is moved into a subquery over that table
 ///   (`LEFT JOIN (SELECT * FROM s WHERE s.t < 10) AS s ON s.k = v.k`), which means the same; any
 ///   other such condition is refused.
-fn mend_joins(sql: &str) -> std::result::Result<Option<String>, String> {
+///
+/// And one refusal: polars compares hcp's UTC timestamps with text in UTC without a zone
+/// (`interval_start >= '2025-02-01 06:00:00'`) but refuses an instant with its zone, as hcp
+/// prints them (`'2025-02-01T06:00:00Z'`, `'2025-02-01T00:00:00-06:00'`), and a `TIMESTAMP`
+/// literal. In a comparison (`=`, `<>`, `<`, `<=`, `>`, `>=`, `BETWEEN`, `IN`), each becomes the
+/// instant's UTC text without a zone (a `TIMESTAMP` without a zone is read as UTC); a `TIMESTAMP`
+/// that is not an instant is refused.
+fn mend(sql: &str) -> std::result::Result<Option<String>, String> {
     let Ok(mut statements) = Parser::new(&GenericDialect)
         .with_options(ParserOptions { trailing_commas: true, ..Default::default() })
         .try_with_sql(sql)
@@ -161,7 +169,7 @@ fn mend_joins(sql: &str) -> std::result::Result<Option<String>, String> {
     else {
         return Ok(None);
     };
-    let mut mender = JoinMender { rewrites: 0 };
+    let mut mender = Mender { rewrites: 0 };
     for statement in &mut statements {
         if let ControlFlow::Break(refusal) = statement.visit(&mut mender) {
             return Err(refusal);
@@ -170,12 +178,29 @@ fn mend_joins(sql: &str) -> std::result::Result<Option<String>, String> {
     Ok((mender.rewrites > 0).then(|| statements.iter().map(ToString::to_string).collect::<Vec<_>>().join(";\n")))
 }
 
-struct JoinMender {
+struct Mender {
     rewrites: usize,
 }
 
-impl VisitorMut for JoinMender {
+impl VisitorMut for Mender {
     type Break = String;
+
+    fn pre_visit_expr(&mut self, expr: &mut SqlExpr) -> ControlFlow<String> {
+        // polars reads text as a UTC instant in a comparison without its zone, in a list with it.
+        let (operands, form): (Vec<&mut SqlExpr>, &str) = match expr {
+            SqlExpr::BinaryOp { left, op, right } if is_comparison(op) => (vec![left, right], "%Y-%m-%d %H:%M:%S%.f"),
+            SqlExpr::Between { low, high, .. } => (vec![low, high], "%Y-%m-%d %H:%M:%S%.f"),
+            SqlExpr::InList { list, .. } => (list.iter_mut().collect(), "%Y-%m-%dT%H:%M:%S%.f+00:00"),
+            _ => return ControlFlow::Continue(()),
+        };
+        for operand in operands {
+            match utc_text(operand, form) {
+                Ok(rewritten) => self.rewrites += usize::from(rewritten),
+                Err(refusal) => return ControlFlow::Break(refusal),
+            }
+        }
+        ControlFlow::Continue(())
+    }
 
     fn pre_visit_select(&mut self, select: &mut Select) -> ControlFlow<String> {
         for from in &mut select.from {
@@ -240,7 +265,7 @@ fn relation_name(relation: &TableFactor) -> Option<Ident> {
 }
 
 /// Takes out of an outer join's `on` the conditions other than equalities, which polars would
-/// misread (see [`mend_joins`]), and returns them: each must name the joined table alone, in a
+/// misread (see [`mend`]), and returns them: each must name the joined table alone, in a
 /// LEFT JOIN, beside at least one condition left in `on`; anything else is refused.
 fn split_outer_condition(on: &mut SqlExpr, kind: &str, joined: &str) -> std::result::Result<Vec<SqlExpr>, String> {
     let mut parts = Vec::new();
@@ -305,6 +330,82 @@ fn is_equality(expr: &SqlExpr) -> bool {
         SqlExpr::Nested(inner) => is_equality(inner),
         _ => false,
     }
+}
+
+fn is_comparison(op: &BinaryOperator) -> bool {
+    matches!(
+        op,
+        BinaryOperator::Eq
+            | BinaryOperator::NotEq
+            | BinaryOperator::Lt
+            | BinaryOperator::LtEq
+            | BinaryOperator::Gt
+            | BinaryOperator::GtEq
+    )
+}
+
+/// Turns an instant with its zone, in text or a `TIMESTAMP` literal, into its UTC text in `form`
+/// (see [`mend`]); whether it did.
+fn utc_text(operand: &mut SqlExpr, form: &str) -> std::result::Result<bool, String> {
+    let utc = match operand {
+        SqlExpr::Value(ValueWithSpan { value: Value::SingleQuotedString(text), .. }) => match zoned_instant(text) {
+            Some(instant) => instant,
+            None => return Ok(false),
+        },
+        _ => {
+            let Some(text) = timestamp_literal(operand) else { return Ok(false) };
+            zoned_instant(&text).or_else(|| utc_wall_clock(&text)).ok_or_else(|| {
+                format!(
+                    "`{operand}` is not an instant: write it as TIMESTAMP '2025-02-01 06:00:00' (UTC) or \
+                     '2025-02-01T00:00:00-06:00'"
+                )
+            })?
+        }
+    };
+    let text = utc.format(form).to_string();
+    *operand = SqlExpr::Value(Value::SingleQuotedString(text).with_empty_span());
+    Ok(true)
+}
+
+/// The text of a `TIMESTAMP '...'` literal, or of text cast to a timestamp.
+fn timestamp_literal(expr: &SqlExpr) -> Option<String> {
+    match expr {
+        SqlExpr::TypedString(TypedString { data_type, value, .. }) if is_timestamp(data_type) => {
+            value.value.clone().into_string()
+        }
+        SqlExpr::Cast { expr, data_type, .. } if is_timestamp(data_type) => match expr.as_ref() {
+            SqlExpr::Value(ValueWithSpan { value: Value::SingleQuotedString(text), .. }) => Some(text.clone()),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+fn is_timestamp(data_type: &DataType) -> bool {
+    matches!(data_type, DataType::Timestamp(..) | DataType::Datetime(_) | DataType::TimestampNtz(_))
+}
+
+/// An RFC 3339 instant with its zone (`Z` or an offset, which may lack its minutes; a space for
+/// the `T` is accepted).
+fn zoned_instant(text: &str) -> Option<chrono::NaiveDateTime> {
+    let text = text.trim();
+    if text.len() < 20 || !matches!(text.as_bytes()[10], b'T' | b't' | b' ') {
+        return None;
+    }
+    let rfc3339 = format!("{}T{}", &text[..10], &text[11..]);
+    chrono::DateTime::parse_from_rfc3339(&rfc3339)
+        .or_else(|_| chrono::DateTime::parse_from_str(&rfc3339, "%Y-%m-%dT%H:%M:%S%.f%#z"))
+        .ok()
+        .map(|t| t.naive_utc())
+}
+
+/// A date and time without a zone, or a date (its midnight), read as UTC.
+fn utc_wall_clock(text: &str) -> Option<chrono::NaiveDateTime> {
+    let text = text.trim();
+    ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M"]
+        .iter()
+        .find_map(|f| chrono::NaiveDateTime::parse_from_str(text, f).ok())
+        .or_else(|| chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").ok().and_then(|d| d.and_hms_opt(0, 0, 0)))
 }
 
 /// `<`, `<=`, `>`, `>=` or `<>`, possibly parenthesised.
@@ -464,14 +565,13 @@ mod tests {
     /// the query is left as it was, and a query with nothing to move is not rewritten.
     #[test]
     fn constants_move_to_the_other_side_of_their_columns_input() {
-        let moved = mend_joins(
-            "SELECT * FROM f JOIN p ON f.k = p.k AND p.node = 'A' AND 'B' = f.node AND p.w > 1 WHERE f.v < 3",
-        );
+        let moved =
+            mend("SELECT * FROM f JOIN p ON f.k = p.k AND p.node = 'A' AND 'B' = f.node AND p.w > 1 WHERE f.v < 3");
         assert_eq!(
             moved.as_ref().map(Option::as_deref),
             Ok(Some("SELECT * FROM f JOIN p ON f.k = p.k AND 'A' = p.node AND f.node = 'B' AND p.w > 1 WHERE f.v < 3"))
         );
-        let nested = mend_joins("SELECT * FROM (SELECT f.k FROM f JOIN p AS q ON f.k = q.k AND q.node = -1) AS s");
+        let nested = mend("SELECT * FROM (SELECT f.k FROM f JOIN p AS q ON f.k = q.k AND q.node = -1) AS s");
         assert_eq!(
             nested.as_ref().map(Option::as_deref),
             Ok(Some("SELECT * FROM (SELECT f.k FROM f JOIN p AS q ON f.k = q.k AND -1 = q.node) AS s"))
@@ -485,7 +585,7 @@ mod tests {
             "SELECT * FROM f JOIN p ON f.k = p.k AND p.w > f.v",
             "SELEC nonsense",
         ] {
-            assert_eq!(mend_joins(unchanged), Ok(None), "{unchanged}");
+            assert_eq!(mend(unchanged), Ok(None), "{unchanged}");
         }
     }
 
@@ -494,7 +594,7 @@ mod tests {
     /// whole, and the constants still move.
     #[test]
     fn a_left_joins_unequal_conditions_move_into_a_subquery() {
-        let rewritten = |sql: &str| mend_joins(sql).unwrap().unwrap_or_else(|| panic!("{sql}: not rewritten"));
+        let rewritten = |sql: &str| mend(sql).unwrap().unwrap_or_else(|| panic!("{sql}: not rewritten"));
         assert_eq!(
             rewritten("SELECT * FROM f LEFT JOIN p ON f.k = p.k AND p.w > 1 AND p.node = 'A'"),
             "SELECT * FROM f LEFT JOIN (SELECT * FROM p WHERE p.w > 1) AS p ON f.k = p.k AND 'A' = p.node"
@@ -521,9 +621,47 @@ mod tests {
             ("p.node LIKE 'A%'", "JOIN"),
         ] {
             let sql = format!("SELECT * FROM f {join} p ON f.k = p.k AND {condition}");
-            let refusal = mend_joins(&sql).expect_err(&sql);
+            let refusal = mend(&sql).expect_err(&sql);
             assert!(refusal.starts_with(&format!("`{condition}` in the ON")), "{sql}: {refusal}");
         }
+    }
+
+    /// Instants with their zone, and `TIMESTAMP` literals, become UTC text in comparisons (without
+    /// a zone) and lists (with `+00:00`); other text, dates and a date-only string stay as written.
+    #[test]
+    fn instants_become_utc_text_in_comparisons() {
+        let rewritten = |sql: &str| mend(sql).unwrap().unwrap_or_else(|| panic!("{sql}: not rewritten"));
+        assert_eq!(
+            rewritten("SELECT * FROM p WHERE t >= '2025-02-01T00:00:00-06:00' AND t < TIMESTAMP '2025-02-02'"),
+            "SELECT * FROM p WHERE t >= '2025-02-01 06:00:00' AND t < '2025-02-02 00:00:00'"
+        );
+        assert_eq!(
+            rewritten(
+                "SELECT * FROM p WHERE t BETWEEN '2025-02-01 00:00:00.5Z' AND TIMESTAMP '2025-02-01 03:00:00+03'"
+            ),
+            "SELECT * FROM p WHERE t BETWEEN '2025-02-01 00:00:00.500' AND '2025-02-01 00:00:00'"
+        );
+        assert_eq!(
+            rewritten("SELECT * FROM p WHERE t IN ('2025-02-01T00:00:00Z', TIMESTAMP '2025-02-01 01:00')"),
+            "SELECT * FROM p WHERE t IN ('2025-02-01T00:00:00+00:00', '2025-02-01T01:00:00+00:00')"
+        );
+        for unchanged in [
+            "SELECT * FROM p WHERE t >= '2025-02-01 06:00:00'",
+            "SELECT * FROM p WHERE d = '2025-02-01' AND d IN ('2025-02-02')",
+            "SELECT * FROM p WHERE t < DATE '2025-02-01'",
+            "SELECT '2025-02-01T00:00:00Z' AS s FROM p",
+            "SELECT * FROM p WHERE node = 'HB_WEST'",
+        ] {
+            assert_eq!(mend(unchanged), Ok(None), "{unchanged}");
+        }
+        assert_eq!(
+            rewritten("SELECT * FROM p WHERE t < CAST('2025-02-01T00:00:00Z' AS TIMESTAMP)"),
+            "SELECT * FROM p WHERE t < '2025-02-01 00:00:00'"
+        );
+        let refusal = mend("SELECT * FROM p WHERE t > TIMESTAMP 'yesterday'").unwrap_err();
+        assert!(refusal.starts_with("`TIMESTAMP 'yesterday'` is not an instant"), "{refusal}");
+        let refusal = mend("SELECT * FROM p WHERE t > CAST('noon' AS TIMESTAMP)").unwrap_err();
+        assert!(refusal.starts_with("`CAST('noon' AS TIMESTAMP)` is not an instant"), "{refusal}");
     }
 
     /// What no rewrite keeps the meaning of is refused, naming the condition and why.
@@ -538,7 +676,7 @@ mod tests {
             ("SELECT * FROM f FULL JOIN p ON f.k = p.k AND p.w > 1", "FULL JOIN"),
             ("SELECT * FROM f LEFT JOIN p ON f.k = p.k AND p.w > (SELECT max(v) FROM f)", "subquery"),
         ] {
-            let refusal = mend_joins(sql).expect_err(sql);
+            let refusal = mend(sql).expect_err(sql);
             assert!(refusal.contains(named) && refusal.contains("pola-rs/polars#28875"), "{sql}: {refusal}");
         }
     }

@@ -1,8 +1,9 @@
 //! `hcp query` answers SQL as SQL means it where polars-sql 0.55 alone answers wrongly without an
-//! error (`query::mend_joins`): a JOIN's ON that compares a column with a constant filters the
-//! table the column's qualifier names (polars-sql alone filters the other input when both have
-//! the column), and an outer join keeps its rows without a match when its ON has a condition
-//! other than `=` (polars-sql alone drops them); what no rewrite keeps the meaning of is refused.
+//! error (`query::mend`): a JOIN's ON that compares a column with a constant filters the table
+//! the column's qualifier names (polars-sql alone filters the other input when both have the
+//! column), and an outer join keeps its rows without a match when its ON has a condition other
+//! than `=` (polars-sql alone drops them); what no rewrite keeps the meaning of is refused. And
+//! instants written with their zone compare with hcp's UTC columns (polars-sql alone refuses them).
 
 use std::path::Path;
 
@@ -98,4 +99,40 @@ fn an_outer_joins_condition_on_the_kept_rows_is_refused() {
         let message = query(dir.path(), sql).expect_err(sql).to_string();
         assert!(message.contains(condition) && message.contains("pola-rs/polars#28875"), "{sql}: {message}");
     }
+}
+
+/// Instants as hcp prints them (`2025-02-01T06:00:00Z`), with another zone, or as `TIMESTAMP`
+/// literals select the same hours of a UTC column as UTC text without a zone, which is all polars
+/// alone compares with such a column (it refuses the rest).
+#[test]
+fn instants_with_their_zone_select_the_same_hours_as_utc_text() {
+    let dir = tempfile::tempdir().unwrap();
+    // Hours 00:00 .. 11:00 UTC of 2025-02-01.
+    let start = 1_738_368_000_000_000i64;
+    let hours: Vec<i64> = (0..12).map(|h| start + h * 3_600_000_000).collect();
+    let t =
+        Series::new("t".into(), hours).cast(&DataType::Datetime(TimeUnit::Microseconds, Some(TimeZone::UTC))).unwrap();
+    let mut h = DataFrame::new_infer_height(vec![t.into()]).unwrap();
+    ParquetWriter::new(std::fs::File::create(dir.path().join("h.parquet")).unwrap()).finish(&mut h).unwrap();
+    let count = |condition: &str| {
+        let sql = format!("SELECT count(*) AS n FROM h WHERE {condition}");
+        let df = query(dir.path(), &sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+        df.column("n").unwrap().cast(&DataType::Int64).unwrap().i64().unwrap().get(0).unwrap()
+    };
+    assert_eq!(count("t >= '2025-02-01 06:00:00'"), 6);
+    for same in [
+        "t >= '2025-02-01T06:00:00Z'",
+        "t >= '2025-02-01T00:00:00-06:00'",
+        "t >= '2025-02-01 06:00:00+00'",
+        "t >= TIMESTAMP '2025-02-01 06:00:00'",
+        "t >= TIMESTAMP '2025-02-01T09:00:00+03:00'",
+        "NOT t < '2025-02-01T06:00:00.000Z'",
+        "t >= CAST('2025-02-01 06:00' AS TIMESTAMP)",
+    ] {
+        assert_eq!(count(same), 6, "{same}");
+    }
+    assert_eq!(count("t BETWEEN '2025-02-01T02:00:00Z' AND TIMESTAMP '2025-02-01 04:00'"), 3);
+    assert_eq!(count("t IN ('2025-02-01T02:00:00Z', TIMESTAMP '2025-02-01 03:00', '2025-01-31T23:00:00-06:00')"), 3);
+    let refused = query(dir.path(), "SELECT * FROM h WHERE t > TIMESTAMP 'noon'").expect_err("not an instant");
+    assert!(refused.to_string().contains("`TIMESTAMP 'noon'` is not an instant"), "{refused}");
 }

@@ -135,7 +135,7 @@ fn default_annual_amplitude() -> f64 {
 /// The most devices of one ASIC group, or GPUs of one pool: beyond any site, and a guard against
 /// a count typed with extra digits (and, for a pool, against its nodes × GPUs overflowing).
 pub const MAX_DEVICES: usize = 1_000_000;
-/// The most GPUs of one node (eight in today's largest servers).
+/// The most GPUs of one node (eight or sixteen in today's servers).
 pub const MAX_GPUS_PER_NODE: u32 = 64;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -15,7 +15,7 @@ use polars::prelude::*;
 use polars::sql::SQLContext;
 use sqlparser::ast::{
     BinaryOperator, DataType, Expr as SqlExpr, Ident, JoinConstraint, JoinOperator, Select, TableFactor, TypedString,
-    Value, ValueWithSpan, VisitMut, VisitorMut, visit_expressions,
+    UnaryOperator, Value, ValueWithSpan, VisitMut, VisitorMut, visit_expressions,
 };
 use sqlparser::dialect::GenericDialect;
 use sqlparser::parser::{Parser, ParserOptions};
@@ -158,9 +158,10 @@ pub fn query(root: &Path, sql: &str) -> Result<DataFrame> {
 /// And one refusal: polars compares hcp's UTC timestamps with text in UTC without a zone
 /// (`interval_start >= '2025-02-01 06:00:00'`) but refuses an instant with its zone, as hcp
 /// prints them (`'2025-02-01T06:00:00Z'`, `'2025-02-01T00:00:00-06:00'`), and a `TIMESTAMP`
-/// literal. In a comparison (`=`, `<>`, `<`, `<=`, `>`, `>=`, `BETWEEN`, `IN`), each becomes the
-/// instant's UTC text without a zone (a `TIMESTAMP` without a zone is read as UTC); a `TIMESTAMP`
-/// that is not an instant is refused.
+/// literal. In a comparison (`=`, `<>`, `<`, `<=`, `>`, `>=`, `BETWEEN`), each becomes the
+/// instant's UTC text without a zone (a `TIMESTAMP` without a zone is read as UTC), and an `IN`
+/// list holding one becomes equalities joined by OR; a `TIMESTAMP` that is not an instant is
+/// refused.
 fn mend(sql: &str) -> std::result::Result<Option<String>, String> {
     let Ok(mut statements) = Parser::new(&GenericDialect)
         .with_options(ParserOptions { trailing_commas: true, ..Default::default() })
@@ -186,19 +187,38 @@ impl VisitorMut for Mender {
     type Break = String;
 
     fn pre_visit_expr(&mut self, expr: &mut SqlExpr) -> ControlFlow<String> {
-        // polars reads text as a UTC instant in a comparison without its zone, in a list with it.
-        let (operands, form): (Vec<&mut SqlExpr>, &str) = match expr {
-            SqlExpr::BinaryOp { left, op, right } if is_comparison(op) => (vec![left, right], "%Y-%m-%d %H:%M:%S%.f"),
-            SqlExpr::Between { low, high, .. } => (vec![low, high], "%Y-%m-%d %H:%M:%S%.f"),
-            SqlExpr::InList { list, .. } => (list.iter_mut().collect(), "%Y-%m-%dT%H:%M:%S%.f+00:00"),
+        let operands: Vec<&mut SqlExpr> = match expr {
+            SqlExpr::BinaryOp { left, op, right } if is_comparison(op) => vec![left, right],
+            SqlExpr::Between { low, high, .. } => vec![low, high],
+            SqlExpr::InList { list, .. } => list.iter_mut().collect(),
             _ => return ControlFlow::Continue(()),
         };
+        let mut rewritten = 0;
         for operand in operands {
-            match utc_text(operand, form) {
-                Ok(rewritten) => self.rewrites += usize::from(rewritten),
+            match utc_text(operand) {
+                Ok(done) => rewritten += usize::from(done),
                 Err(refusal) => return ControlFlow::Break(refusal),
             }
         }
+        // polars casts an IN list's text to the column's type, which wants the zone and which it
+        // deprecates (with a warning on stderr); equalities compare as the comparisons above do.
+        if let SqlExpr::InList { expr: column, list, negated } = expr
+            && rewritten > 0
+        {
+            let equal = |item: SqlExpr| SqlExpr::BinaryOp {
+                left: column.clone(),
+                op: BinaryOperator::Eq,
+                right: Box::new(item),
+            };
+            let any = list
+                .drain(..)
+                .map(equal)
+                .reduce(|a, b| SqlExpr::BinaryOp { left: Box::new(a), op: BinaryOperator::Or, right: Box::new(b) })
+                .map(|any| SqlExpr::Nested(Box::new(any)))
+                .expect("a list with a rewritten item");
+            *expr = if *negated { SqlExpr::UnaryOp { op: UnaryOperator::Not, expr: Box::new(any) } } else { any };
+        }
+        self.rewrites += rewritten;
         ControlFlow::Continue(())
     }
 
@@ -344,9 +364,9 @@ fn is_comparison(op: &BinaryOperator) -> bool {
     )
 }
 
-/// Turns an instant with its zone, in text or a `TIMESTAMP` literal, into its UTC text in `form`
-/// (see [`mend`]); whether it did.
-fn utc_text(operand: &mut SqlExpr, form: &str) -> std::result::Result<bool, String> {
+/// Turns an instant with its zone, in text or a `TIMESTAMP` literal, into its UTC text without a
+/// zone, which polars compares with a UTC column (see [`mend`]); whether it did.
+fn utc_text(operand: &mut SqlExpr) -> std::result::Result<bool, String> {
     let utc = match operand {
         SqlExpr::Value(ValueWithSpan { value: Value::SingleQuotedString(text), .. }) => match zoned_instant(text) {
             Some(instant) => instant,
@@ -362,7 +382,7 @@ fn utc_text(operand: &mut SqlExpr, form: &str) -> std::result::Result<bool, Stri
             })?
         }
     };
-    let text = utc.format(form).to_string();
+    let text = utc.format("%Y-%m-%d %H:%M:%S%.f").to_string();
     *operand = SqlExpr::Value(Value::SingleQuotedString(text).with_empty_span());
     Ok(true)
 }
@@ -626,8 +646,9 @@ mod tests {
         }
     }
 
-    /// Instants with their zone, and `TIMESTAMP` literals, become UTC text in comparisons (without
-    /// a zone) and lists (with `+00:00`); other text, dates and a date-only string stay as written.
+    /// Instants with their zone, and `TIMESTAMP` literals, become UTC text without a zone in
+    /// comparisons, and an `IN` list holding one becomes equalities; other text, dates and a
+    /// date-only string stay as written.
     #[test]
     fn instants_become_utc_text_in_comparisons() {
         let rewritten = |sql: &str| mend(sql).unwrap().unwrap_or_else(|| panic!("{sql}: not rewritten"));
@@ -643,7 +664,11 @@ mod tests {
         );
         assert_eq!(
             rewritten("SELECT * FROM p WHERE t IN ('2025-02-01T00:00:00Z', TIMESTAMP '2025-02-01 01:00')"),
-            "SELECT * FROM p WHERE t IN ('2025-02-01T00:00:00+00:00', '2025-02-01T01:00:00+00:00')"
+            "SELECT * FROM p WHERE (t = '2025-02-01 00:00:00' OR t = '2025-02-01 01:00:00')"
+        );
+        assert_eq!(
+            rewritten("SELECT * FROM p WHERE t NOT IN ('2025-02-01T00:00:00Z', '2025-02-01 01:00:00')"),
+            "SELECT * FROM p WHERE NOT (t = '2025-02-01 00:00:00' OR t = '2025-02-01 01:00:00')"
         );
         for unchanged in [
             "SELECT * FROM p WHERE t >= '2025-02-01 06:00:00'",

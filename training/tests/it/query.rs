@@ -133,6 +133,7 @@ fn instants_with_their_zone_select_the_same_hours_as_utc_text() {
     }
     assert_eq!(count("t BETWEEN '2025-02-01T02:00:00Z' AND TIMESTAMP '2025-02-01 04:00'"), 3);
     assert_eq!(count("t IN ('2025-02-01T02:00:00Z', TIMESTAMP '2025-02-01 03:00', '2025-01-31T23:00:00-06:00')"), 3);
+    assert_eq!(count("t NOT IN ('2025-02-01T02:00:00Z', '2025-02-01 03:00:00')"), 10);
     let refused = query(dir.path(), "SELECT * FROM h WHERE t > TIMESTAMP 'noon'").expect_err("not an instant");
     assert!(refused.to_string().contains("`TIMESTAMP 'noon'` is not an instant"), "{refused}");
 }

@@ -333,6 +333,22 @@ fn evaluate_and_train_classifier_write_metrics_predictions_and_a_checked_artifac
         String::from_utf8_lossy(&o.stderr)
     );
 
+    // Training pods of one class only (the first pod is BE; the next LS one comes at 1,600 s):
+    // refused, naming the task, rather than scored as if a classifier had been chosen.
+    let o = hcp()
+        .args(["evaluate", "classifier", "--grid", "small", "--test-start", "1500", "--input"])
+        .arg(&pods)
+        .arg("--out")
+        .arg(dir.path().join("one-class"))
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && said.contains("task ls_be: the one of the pods created before --test-start 1500 is BE"),
+        "{said}"
+    );
+    assert!(!dir.path().join("one-class").exists());
+
     let model = dir.path().join("model");
     train_classifier(&pods, &model);
     let (bundle, _) = hcp_models::classifier::artifact::load(&model).unwrap();

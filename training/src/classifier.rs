@@ -299,6 +299,24 @@ pub fn final_model(selection: &Selection, train: &TrainSet) -> Result<Model> {
     })
 }
 
+/// A task's training rows hold two classes at least: with one, every candidate and baseline
+/// predicts it, and the scores say nothing about the classifier.
+fn learnable(task: Task, train: &TrainSet, classes: &[String], whose: &str) -> Result<()> {
+    let present: Vec<&String> =
+        train.class_counts().iter().zip(classes).filter(|(n, _)| **n > 0).map(|(_, c)| c).collect();
+    let why = match present.as_slice() {
+        [] => format!("none of the {whose} has a label"),
+        [only] if train.len() == 1 => format!("the one of the {whose} is {only}"),
+        [only] => format!("the {} {whose} are all {only}", train.len()),
+        _ => return Ok(()),
+    };
+    Err(Error::Invalid(format!(
+        "task {}: {why} (its classes: {}): a classifier needs two classes to learn from",
+        task.name(),
+        classes.join(", ")
+    )))
+}
+
 pub fn select(train: &TrainSet, classes: &[String], grid: Grid, seed: u64) -> Result<Selection> {
     let cut = train.len() * 4 / 5;
     let fit_part = TrainSet { x: train.x[..cut].to_vec(), y: train.y[..cut].to_vec(), n_classes: train.n_classes };
@@ -419,6 +437,8 @@ pub fn evaluate(cfg: &EvaluateConfig) -> Result<EvaluateReport> {
         let classes = task.classes();
         let (train_set, excluded_train) = labelled(&train, task);
         let (test_set, excluded_test) = labelled(&test, task);
+        let whose = format!("pods created before --test-start {}", cfg.test_start_s);
+        learnable(task, &train_set, &classes, &whose)?;
         let selection = select(&train_set, &classes, cfg.grid, cfg.seed)?;
         let mut test_metrics = BTreeMap::new();
         let mut chosen_model = None;
@@ -547,6 +567,7 @@ pub fn train(cfg: &TrainConfig) -> Result<artifact::Manifest> {
     for task in TASKS {
         let classes = task.classes();
         let (set, excluded) = labelled(&all, task);
+        learnable(task, &set, &classes, "pods")?;
         let selection = select(&set, &classes, cfg.grid, cfg.seed)?;
         let model = final_model(&selection, &set)?;
         training.insert(

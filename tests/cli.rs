@@ -344,7 +344,7 @@ fn evaluate_and_train_classifier_write_metrics_predictions_and_a_checked_artifac
         .unwrap();
     let said = String::from_utf8_lossy(&o.stderr);
     assert!(
-        !o.status.success() && said.contains("task ls_be: the one of the pods created before --test-start 1500 is BE"),
+        !o.status.success() && said.contains("task ls_be: the one pod created before --test-start 1500 is BE"),
         "{said}"
     );
     assert!(!dir.path().join("one-class").exists());

@@ -301,13 +301,14 @@ pub fn final_model(selection: &Selection, train: &TrainSet) -> Result<Model> {
 
 /// A task's training rows hold two classes at least: with one, every candidate and baseline
 /// predicts it, and the scores say nothing about the classifier.
-fn learnable(task: Task, train: &TrainSet, classes: &[String], whose: &str) -> Result<()> {
+/// `which` follows "pods" in the message (` created before --test-start S`, or nothing).
+fn learnable(task: Task, train: &TrainSet, classes: &[String], which: &str) -> Result<()> {
     let present: Vec<&String> =
         train.class_counts().iter().zip(classes).filter(|(n, _)| **n > 0).map(|(_, c)| c).collect();
     let why = match present.as_slice() {
-        [] => format!("none of the {whose} has a label"),
-        [only] if train.len() == 1 => format!("the one of the {whose} is {only}"),
-        [only] => format!("the {} {whose} are all {only}", train.len()),
+        [] => format!("none of the pods{which} has a label"),
+        [only] if train.len() == 1 => format!("the one pod{which} is {only}"),
+        [only] => format!("the {} pods{which} are all {only}", train.len()),
         _ => return Ok(()),
     };
     Err(Error::Invalid(format!(
@@ -437,8 +438,8 @@ pub fn evaluate(cfg: &EvaluateConfig) -> Result<EvaluateReport> {
         let classes = task.classes();
         let (train_set, excluded_train) = labelled(&train, task);
         let (test_set, excluded_test) = labelled(&test, task);
-        let whose = format!("pods created before --test-start {}", cfg.test_start_s);
-        learnable(task, &train_set, &classes, &whose)?;
+        let which = format!(" created before --test-start {}", cfg.test_start_s);
+        learnable(task, &train_set, &classes, &which)?;
         let selection = select(&train_set, &classes, cfg.grid, cfg.seed)?;
         let mut test_metrics = BTreeMap::new();
         let mut chosen_model = None;
@@ -567,7 +568,7 @@ pub fn train(cfg: &TrainConfig) -> Result<artifact::Manifest> {
     for task in TASKS {
         let classes = task.classes();
         let (set, excluded) = labelled(&all, task);
-        learnable(task, &set, &classes, "pods")?;
+        learnable(task, &set, &classes, "")?;
         let selection = select(&set, &classes, cfg.grid, cfg.seed)?;
         let model = final_model(&selection, &set)?;
         training.insert(

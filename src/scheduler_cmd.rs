@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 use hcp_scheduler::daemon::{Clock, DaemonConfig};
 use hcp_sim::fleet::FleetConfig;
@@ -68,7 +68,20 @@ pub fn scheduler_cmd(a: SchedulerArgs) -> Result<()> {
         let mae = f
             .validation_mae(&manifest)
             .with_context(|| format!("--model {}: its manifest has no validation MAE", dir.display()))?;
-        validation_mae.insert(f.node().to_string(), mae);
+        // A model of a node no site is on would go unused, and the site's latest price stand in.
+        let nodes: std::collections::BTreeSet<&str> = fleet.sites.iter().map(|s| s.node.as_str()).collect();
+        if !nodes.contains(f.node()) {
+            bail!(
+                "--model {} forecasts {}, and no site of {} is on that node (its sites are on {})",
+                dir.display(),
+                f.node(),
+                a.fleet.display(),
+                nodes.into_iter().collect::<Vec<_>>().join(", ")
+            );
+        }
+        if validation_mae.insert(f.node().to_string(), mae).is_some() {
+            bail!("--model {}: a second model for {}; give one per node", dir.display(), f.node());
+        }
         forecasters.push(f);
     }
     let cfg = DaemonConfig {

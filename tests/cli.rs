@@ -1002,6 +1002,23 @@ fn scheduler_daemon_survives_kill_9_without_repeating_an_action() {
         .unwrap();
     let said = String::from_utf8_lossy(&refused.stderr);
     assert!(!refused.status.success() && said.contains("it would have seen the future"), "{said}");
+    // A model of a node no site is on (it would go unused), or a second one for a node: refused.
+    let elsewhere = models.path().join("lz-west.toml");
+    std::fs::write(&elsewhere, std::fs::read_to_string(&fleet).unwrap().replace("HB_WEST", "LZ_WEST")).unwrap();
+    for (fleet, models, expected) in [
+        (&elsewhere, vec![&model], "forecasts HB_WEST, and no site of"),
+        (&fleet, vec![&model, &model], "a second model for HB_WEST"),
+    ] {
+        let mut c = hcp();
+        c.args(["scheduler", "--listen", "127.0.0.1:0", "--site", &control, "--fleet"]).arg(fleet);
+        c.arg("--state").arg(state.path().join("refused"));
+        for m in models {
+            c.arg("--model").arg(m);
+        }
+        let refused = c.output().unwrap();
+        let said = String::from_utf8_lossy(&refused.stderr);
+        assert!(!refused.status.success() && said.contains(expected), "{said}");
+    }
     let daemon = |steps: Option<&str>| {
         let mut c = hcp();
         c.args(["scheduler", "--clock", "accelerated", "--ga-ms", "50", "--listen", "127.0.0.1:0", "--site", &control])

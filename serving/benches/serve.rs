@@ -49,7 +49,7 @@ fn main() {
     let app = app(dir.path());
     let body = price_request(3, 192).to_string();
     let registry = app.registry();
-    let served = registry.price_for("HB_WEST").unwrap();
+    let served = registry.price_for("HB_WEST", None).unwrap();
     let model = served.model.price().unwrap();
     println!("request body {} bytes (192 hours of real-time and day-ahead prices)", body.len());
 
@@ -120,7 +120,7 @@ fn lstm(rt: &tokio::runtime::Runtime, n: usize) {
     save_lstm_price_model(&dir.path().join("price-lstm-HB_WEST"), "HB_WEST", 11, 168, 64);
     let app = app(dir.path());
     let registry = app.registry();
-    let model = registry.price_for("HB_WEST").unwrap().model.price().unwrap().clone();
+    let model = registry.price_for("HB_WEST", None).unwrap().model.price().unwrap().clone();
     let body = price_request(3, 192).to_string();
     let req = serde_json::from_str::<PriceForecastRequest>(&body).unwrap();
     let input = PriceInput {

@@ -44,6 +44,10 @@ pub struct PriceForecastRequest {
     /// Horizons wanted, 1 to 24 hours (default 24).
     #[serde(default)]
     pub horizons: Option<usize>,
+    /// The price model to use (its directory's name); may be left out when one model of the
+    /// node is loaded.
+    #[serde(default)]
+    pub model: Option<String>,
 }
 
 /// One horizon of a forecast.
@@ -218,10 +222,8 @@ pub async fn forecast_price(
         da: nan_for_null(&req.da),
         horizons: req.horizons.unwrap_or(realtime::HORIZONS),
     };
-    let served = Arc::clone(registry.price_for(&req.node).ok_or_else(|| {
-        let nodes: Vec<&str> = registry.models.iter().filter_map(|m| m.model.price()).map(|p| p.node()).collect();
-        ApiError::invalid("node", format!("no price model for `{}` is loaded (nodes served: {nodes:?})", req.node))
-    })?);
+    let served =
+        registry.price_for(&req.node, req.model.as_deref()).map_err(|(field, why)| ApiError::invalid(field, why))?;
     let model = served.model.price().expect("price_for finds price models");
     check_price(&input, model, &app.limits, PRICE_FIELDS)?;
     let issued_us = input.issued_us();

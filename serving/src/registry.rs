@@ -111,9 +111,29 @@ impl Registry {
         self.models.iter().find(|m| m.name == name)
     }
 
-    /// The price model of `node`.
-    pub fn price_for(&self, node: &str) -> Option<&Arc<Served>> {
-        self.models.iter().find(|m| matches!(&m.model, Model::Price(p) if p.node() == node))
+    /// The price model of `node`: the one `name`d, or the only one loaded for the node. The error
+    /// names the request field at fault (`node` or `model`) and why.
+    pub fn price_for(
+        &self,
+        node: &str,
+        name: Option<&str>,
+    ) -> std::result::Result<Arc<Served>, (&'static str, String)> {
+        let of_node: Vec<&Arc<Served>> =
+            self.models.iter().filter(|m| matches!(&m.model, Model::Price(p) if p.node() == node)).collect();
+        let names: Vec<&str> = of_node.iter().map(|m| m.name.as_str()).collect();
+        match (name, of_node.as_slice()) {
+            (Some(n), _) => of_node.iter().find(|m| m.name == n).map(|m| Arc::clone(m)).ok_or_else(|| {
+                ("model", format!("no price model `{n}` of `{node}` is loaded (its price models: {names:?})"))
+            }),
+            (None, [only]) => Ok(Arc::clone(only)),
+            (None, []) => {
+                let nodes: Vec<&str> = self.models.iter().filter_map(|m| m.model.price()).map(|p| p.node()).collect();
+                Err(("node", format!("no price model for `{node}` is loaded (nodes served: {nodes:?})")))
+            }
+            (None, _) => {
+                Err(("model", format!("{} price models of `{node}` are loaded; name one of {names:?}", names.len())))
+            }
+        }
     }
 
     /// Models of one kind, by name.

@@ -120,6 +120,36 @@ async fn an_lstm_price_model_is_served_through_candle() {
     assert_eq!(p50, direct.iter().map(|d| d.quantiles[1]).collect::<Vec<_>>());
 }
 
+/// Two price models of one node: a request must name one (it used to get the first by name,
+/// silently); the named one answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_with_two_price_models_is_answered_by_the_one_named() {
+    let dir = models_dir();
+    save_price_model(&dir.path().join("price-HB_WEST-b"), "HB_WEST", 12);
+    let router = hcp_serving::router(app(dir.path()));
+    let mut req = price_request(3, 24 * 10);
+    let (status, _, body) = call(&router, "POST", "/v1/forecast/price", Some(READ_KEY), Some(&req.to_string())).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(field(&body), "model");
+    assert!(body["error"].as_str().unwrap().contains(r#"name one of ["price-HB_WEST", "price-HB_WEST-b"]"#), "{body}");
+    let mut medians = Vec::new();
+    for name in ["price-HB_WEST", "price-HB_WEST-b"] {
+        req["model"] = json!(name);
+        let (status, _, body) =
+            call(&router, "POST", "/v1/forecast/price", Some(READ_KEY), Some(&req.to_string())).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["model"], name);
+        medians.push(body["horizons"][0]["p50"].as_f64().unwrap());
+    }
+    assert_ne!(medians[0], medians[1], "two models, two forecasts");
+    for wrong in ["nope", "demand-gpus_held"] {
+        req["model"] = json!(wrong);
+        let (status, _, body) =
+            call(&router, "POST", "/v1/forecast/price", Some(READ_KEY), Some(&req.to_string())).await;
+        assert_eq!((status, field(&body)), (StatusCode::UNPROCESSABLE_ENTITY, "model"), "{body}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn price_requests_that_cannot_be_answered_name_the_field() {
     let dir = models_dir();

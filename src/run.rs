@@ -193,9 +193,7 @@ fn check_synthetic(cfg: &RunConfig) -> Result<()> {
         );
     }
     let fleet = FleetConfig::parse(WEST_TEXAS_FLEET).context("the built-in fleet")?;
-    let mut nodes: Vec<&str> = fleet.sites.iter().map(|s| s.node.as_str()).collect();
-    nodes.sort_unstable();
-    nodes.dedup();
+    let nodes = fleet.nodes();
     if let Some(node) = cfg.nodes.iter().find(|n| !nodes.contains(&n.as_str())) {
         bail!("--node {node}: the built-in fleet's sites are on {} (give --data for other nodes)", nodes.join(", "));
     }

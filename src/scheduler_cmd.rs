@@ -61,6 +61,8 @@ pub fn scheduler_cmd(a: SchedulerArgs) -> Result<()> {
     };
     let mut forecasters = Vec::new();
     let mut validation_mae = std::collections::BTreeMap::new();
+    // A model of a node no site is on would go unused, and the site's latest price stand in.
+    let nodes = fleet.nodes();
     for dir in &a.models {
         let (f, manifest) =
             hcp_models::forecast::price::PriceModel::load(dir).with_context(|| format!("--model {}", dir.display()))?;
@@ -68,15 +70,13 @@ pub fn scheduler_cmd(a: SchedulerArgs) -> Result<()> {
         let mae = f
             .validation_mae(&manifest)
             .with_context(|| format!("--model {}: its manifest has no validation MAE", dir.display()))?;
-        // A model of a node no site is on would go unused, and the site's latest price stand in.
-        let nodes: std::collections::BTreeSet<&str> = fleet.sites.iter().map(|s| s.node.as_str()).collect();
-        if !nodes.contains(f.node()) {
+        if !nodes.contains(&f.node()) {
             bail!(
                 "--model {} forecasts {}, and no site of {} is on that node (its sites are on {})",
                 dir.display(),
                 f.node(),
                 a.fleet.display(),
-                nodes.into_iter().collect::<Vec<_>>().join(", ")
+                nodes.join(", ")
             );
         }
         if validation_mae.insert(f.node().to_string(), mae).is_some() {

@@ -190,6 +190,14 @@ impl FleetConfig {
         Ok(cfg)
     }
 
+    /// The nodes its sites are on, sorted, each once.
+    pub fn nodes(&self) -> Vec<&str> {
+        let mut nodes: Vec<&str> = self.sites.iter().map(|s| s.node.as_str()).collect();
+        nodes.sort_unstable();
+        nodes.dedup();
+        nodes
+    }
+
     pub fn start_us(&self) -> Result<i64> {
         chrono::NaiveDate::parse_from_str(&self.start, "%Y-%m-%d")
             .map(hcp_datasets::time::date_micros)

@@ -206,12 +206,7 @@ impl World {
         let root = Rng::new(seed);
         let start_us = cfg.start_us()?;
         let hours = days as usize * 24;
-        let nodes: Vec<String> = {
-            let mut n: Vec<String> = cfg.sites.iter().map(|s| s.node.clone()).collect();
-            n.sort();
-            n.dedup();
-            n
-        };
+        let nodes: Vec<String> = cfg.nodes().into_iter().map(str::to_string).collect();
         let source = match cfg.market.source.as_str() {
             "replay" => {
                 let file = cfg.market.replay_file.clone().expect("validated");

@@ -290,7 +290,8 @@ fn relation_name(relation: &TableFactor) -> Option<Ident> {
 fn split_outer_condition(on: &mut SqlExpr, kind: &str, joined: &str) -> std::result::Result<Vec<SqlExpr>, String> {
     let mut parts = Vec::new();
     conjuncts(on.clone(), &mut parts);
-    let (unequal, kept): (Vec<SqlExpr>, Vec<SqlExpr>) = parts.into_iter().partition(is_unequal_comparison);
+    let (unequal, kept): (Vec<SqlExpr>, Vec<SqlExpr>) =
+        parts.into_iter().partition(|c| comparison(c).is_some_and(is_unequal));
     let Some(first) = unequal.first() else { return Ok(Vec::new()) };
     let refuse = |condition: &SqlExpr, why: &str| {
         format!(
@@ -335,33 +336,34 @@ fn and(left: SqlExpr, right: SqlExpr) -> SqlExpr {
     SqlExpr::BinaryOp { left: Box::new(left), op: BinaryOperator::And, right: Box::new(right) }
 }
 
+/// `<>`, `<`, `<=`, `>` or `>=`.
+fn is_unequal(op: &BinaryOperator) -> bool {
+    matches!(
+        op,
+        BinaryOperator::NotEq | BinaryOperator::Lt | BinaryOperator::LtEq | BinaryOperator::Gt | BinaryOperator::GtEq
+    )
+}
+
+/// `=` or an [`is_unequal`] operator.
+fn is_comparison(op: &BinaryOperator) -> bool {
+    *op == BinaryOperator::Eq || is_unequal(op)
+}
+
+/// The operator of a comparison, possibly parenthesised.
+fn comparison(expr: &SqlExpr) -> Option<&BinaryOperator> {
+    match expr {
+        SqlExpr::BinaryOp { op, .. } if is_comparison(op) => Some(op),
+        SqlExpr::Nested(inner) => comparison(inner),
+        _ => None,
+    }
+}
+
 /// The first condition of `on`'s conjunction that is not a comparison, which polars-sql 0.55
 /// refuses with its syntax tree for a message (`IN`, `LIKE`, `BETWEEN`, `IS NULL`, `OR`, `NOT`).
 fn non_comparison(on: &SqlExpr) -> Option<SqlExpr> {
     let mut parts = Vec::new();
     conjuncts(on.clone(), &mut parts);
-    parts.into_iter().find(|c| !is_unequal_comparison(c) && !is_equality(c))
-}
-
-/// `=`, possibly parenthesised.
-fn is_equality(expr: &SqlExpr) -> bool {
-    match expr {
-        SqlExpr::BinaryOp { op, .. } => *op == BinaryOperator::Eq,
-        SqlExpr::Nested(inner) => is_equality(inner),
-        _ => false,
-    }
-}
-
-fn is_comparison(op: &BinaryOperator) -> bool {
-    matches!(
-        op,
-        BinaryOperator::Eq
-            | BinaryOperator::NotEq
-            | BinaryOperator::Lt
-            | BinaryOperator::LtEq
-            | BinaryOperator::Gt
-            | BinaryOperator::GtEq
-    )
+    parts.into_iter().find(|c| comparison(c).is_none())
 }
 
 /// Turns an instant with its zone, in text or a `TIMESTAMP` literal, into its UTC text without a
@@ -426,22 +428,6 @@ fn utc_wall_clock(text: &str) -> Option<chrono::NaiveDateTime> {
         .iter()
         .find_map(|f| chrono::NaiveDateTime::parse_from_str(text, f).ok())
         .or_else(|| chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").ok().and_then(|d| d.and_hms_opt(0, 0, 0)))
-}
-
-/// `<`, `<=`, `>`, `>=` or `<>`, possibly parenthesised.
-fn is_unequal_comparison(expr: &SqlExpr) -> bool {
-    match expr {
-        SqlExpr::BinaryOp { op, .. } => matches!(
-            op,
-            BinaryOperator::Lt
-                | BinaryOperator::LtEq
-                | BinaryOperator::Gt
-                | BinaryOperator::GtEq
-                | BinaryOperator::NotEq
-        ),
-        SqlExpr::Nested(inner) => is_unequal_comparison(inner),
-        _ => false,
-    }
 }
 
 /// Why `condition` cannot move into a subquery over `joined`: a column of another table, a

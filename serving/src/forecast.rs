@@ -128,10 +128,7 @@ pub fn check_price(input: &PriceInput, model: &PriceModel, limits: &Limits, fiel
         if let Some(i) = values.iter().position(|v| v.is_infinite()) {
             return Err(ApiError::invalid(format!("{name}[{i}]"), "not a finite number"));
         }
-        if let Some((i, why)) = values.iter().enumerate().find_map(|(i, v)| Some((i, price_beyond_limit(*v, "$/MWh")?)))
-        {
-            return Err(ApiError::invalid(format!("{name}[{i}]"), why));
-        }
+        within_price_limit(name, values)?;
     }
     let issued = input.issued_us();
     if issued <= model.trained_until_us() {
@@ -192,6 +189,15 @@ pub fn run_price(model: &PriceModel, input: &PriceInput) -> Result<(Vec<HorizonF
         .collect();
     let unavailable = (1..=input.horizons).filter(|h| !out.iter().any(|f| f.horizon == *h)).collect();
     Ok((out, unavailable))
+}
+
+/// Refuses the first of `values` (prices, $/MWh) beyond the limit no market clears past,
+/// naming it `field[i]`.
+pub(crate) fn within_price_limit(field: &str, values: &[f64]) -> Result<(), ApiError> {
+    match values.iter().enumerate().find_map(|(i, v)| Some((i, price_beyond_limit(*v, "$/MWh")?))) {
+        Some((i, why)) => Err(ApiError::invalid(format!("{field}[{i}]"), why)),
+        None => Ok(()),
+    }
 }
 
 fn nan_for_null(values: &[Option<f64>]) -> Vec<f64> {

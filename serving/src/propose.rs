@@ -10,7 +10,6 @@ use std::time::Duration;
 use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use hcp_datasets::rows::price_beyond_limit;
 use hcp_datasets::time::parse_instant;
 use hcp_scheduler::economics::{AsicEconomics, Setting};
 use hcp_scheduler::observe::{GroupView, JobView, Observation, PoolView, SiteView};
@@ -24,6 +23,7 @@ use utoipa::ToSchema;
 
 use crate::app::{ApiJson, App};
 use crate::error::{ApiError, ErrorBody, JsonRouteErrors};
+use crate::forecast::within_price_limit;
 
 const HOUR_US: i64 = 3_600_000_000;
 const MAX_HOURS: usize = 48;
@@ -231,11 +231,7 @@ pub fn problem(req: &ProposeRequest) -> Result<Problem, ApiError> {
     if let Some(i) = req.prices_usd_per_mwh.iter().position(|p| !p.is_finite()) {
         return Err(ApiError::invalid(format!("prices_usd_per_mwh[{i}]"), "not a finite number"));
     }
-    let beyond =
-        req.prices_usd_per_mwh.iter().enumerate().find_map(|(i, p)| Some((i, price_beyond_limit(*p, "$/MWh")?)));
-    if let Some((i, why)) = beyond {
-        return Err(ApiError::invalid(format!("prices_usd_per_mwh[{i}]"), why));
-    }
+    within_price_limit("prices_usd_per_mwh", &req.prices_usd_per_mwh)?;
     let site = &req.site;
     if site.id.is_empty() {
         return Err(ApiError::invalid("site.id", "empty"));

@@ -13,7 +13,7 @@ use hcp_models::forecast::realtime::HourlyPrices;
 use hcp_scheduler::backtest::{BacktestConfig, Summary, run, write_outputs};
 use hcp_scheduler::classify::JobClassifier;
 use hcp_scheduler::outlook::Forecast;
-use hcp_scheduler::policy::OptimiserConfig;
+use hcp_scheduler::policy::{MAX_HORIZON_HOURS, OptimiserConfig};
 use hcp_sim::fleet::FleetConfig;
 
 #[derive(Debug, Args)]
@@ -42,9 +42,10 @@ pub struct BacktestArgs {
     /// history before --from.
     #[arg(long)]
     model: Option<PathBuf>,
-    /// Planning horizon of the optimiser, hours.
-    #[arg(long, default_value_t = 24)]
-    horizon_hours: usize,
+    /// Planning horizon of the optimiser, hours (1 to 168, a week): past the forecaster's 24
+    /// hours it plans on the latest published day-ahead prices, then on the last price held.
+    #[arg(long, default_value_t = 24, value_parser = clap::value_parser!(u16).range(1..=MAX_HORIZON_HOURS as i64))]
+    horizon_hours: u16,
     /// A trained workload classifier (`hcp train classifier`): adds `optimiser_hcp_classified`,
     /// which plans on the classes it gives the jobs' specs (judged on the true classes).
     #[arg(long)]
@@ -67,7 +68,7 @@ pub fn backtest_cmd(args: BacktestArgs) -> Result<()> {
             out: args.out.clone(),
             seed: args.seed,
             model: args.model,
-            horizon_hours: args.horizon_hours,
+            horizon_hours: usize::from(args.horizon_hours),
             classifier: args.classifier,
         },
         grid,

@@ -124,7 +124,8 @@ fn main() {
         Box::new(Perfect { start_us: world.start_us, prices }),
         economics,
         initial,
-    );
+    )
+    .expect("the default horizon");
     println!(
         "fleet: 3 sites, {devices} ASICs in 6 groups, {gpus} GPUs, {} queued jobs; horizon 24 h, GA {:?}",
         obs.queue.len(),

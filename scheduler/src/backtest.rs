@@ -401,7 +401,7 @@ pub fn run(cfg: &BacktestConfig, progress: &dyn Fn(&str)) -> Result<(Summary, Ve
             Box::new(prices.clone()),
             economics.clone(),
             initial.clone(),
-        )),
+        )?),
     ];
     if let Some(f) = &cfg.forecast {
         policies.push(Box::new(Optimiser::new(
@@ -410,7 +410,7 @@ pub fn run(cfg: &BacktestConfig, progress: &dyn Fn(&str)) -> Result<(Summary, Ve
             Box::new(f.clone()),
             economics.clone(),
             initial.clone(),
-        )));
+        )?));
         if cfg.classifier.is_some() {
             policies.push(Box::new(Optimiser::new(
                 CLASSIFIED,
@@ -418,7 +418,7 @@ pub fn run(cfg: &BacktestConfig, progress: &dyn Fn(&str)) -> Result<(Summary, Ve
                 Box::new(f.clone()),
                 economics.clone(),
                 initial.clone(),
-            )));
+            )?));
         }
     }
     let mut results = Vec::new();

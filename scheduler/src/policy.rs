@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use hcp_sim::workload::JobClass;
 
 use crate::economics::{AsicEconomics, BudgetTable, GroupSlot, Setting, allocate};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::ga::{Candidate, GaConfig, SiteHorizon, plan};
 use crate::observe::{JobView, Observation, SiteView};
 use crate::outlook::PriceOutlook;
@@ -171,9 +171,13 @@ impl Policy for Threshold {
     }
 }
 
+/// The longest planning horizon, hours (a week). The GA's genes hold start hours as `u16`.
+pub const MAX_HORIZON_HOURS: usize = 168;
+
 /// Optimiser settings.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OptimiserConfig {
+    /// Hours planned over, 1 to [`MAX_HORIZON_HOURS`].
     pub horizon_hours: usize,
     pub ga: GaConfig,
     /// Best-effort work done after its deadline forfeits this share of its value.
@@ -223,14 +227,21 @@ impl std::fmt::Debug for Optimiser {
 const HOUR_US: i64 = 3_600_000_000;
 
 impl Optimiser {
+    /// Refuses a horizon outside 1..=[`MAX_HORIZON_HOURS`].
     pub fn new(
         name: &str,
         cfg: OptimiserConfig,
         outlook: Box<dyn PriceOutlook>,
         economics: BTreeMap<String, AsicEconomics>,
         initial: Vec<Vec<Setting>>,
-    ) -> Optimiser {
-        Optimiser {
+    ) -> Result<Optimiser> {
+        if !(1..=MAX_HORIZON_HOURS).contains(&cfg.horizon_hours) {
+            return Err(Error::Config(format!(
+                "optimiser {name}: horizon of {} hours; 1 to {MAX_HORIZON_HOURS}",
+                cfg.horizon_hours
+            )));
+        }
+        Ok(Optimiser {
             name: name.to_string(),
             cfg,
             outlook,
@@ -240,7 +251,7 @@ impl Optimiser {
             warm_hour: 0,
             last: initial,
             ga_generations: Vec::new(),
-        }
+        })
     }
 
     fn slots<'a>(&'a self, site: &SiteView) -> Vec<GroupSlot<'a>> {
@@ -260,7 +271,7 @@ impl Policy for Optimiser {
 
     fn decide(&mut self, obs: &Observation) -> Result<Decision> {
         let hour = obs.now_us.div_euclid(HOUR_US) * HOUR_US;
-        let horizon = self.cfg.horizon_hours.max(1);
+        let horizon = self.cfg.horizon_hours;
         self.tables.retain(|(_, h), _| *h == hour);
         for (s, site) in obs.sites.iter().enumerate() {
             if self.tables.contains_key(&(s, hour)) {

@@ -122,6 +122,27 @@ fn a_later_start_books_only_the_backtest_days() {
     assert!(s.perfect_foresight.profit_usd < 0.75 * whole.perfect_foresight.profit_usd);
 }
 
+/// The optimiser plans over 1 to 168 hours; a horizon outside that is refused by name, not
+/// clamped (0 was planned as 1; above 65,535 the GA's start hours wrapped).
+#[test]
+fn a_horizon_outside_one_hour_to_a_week_is_refused() {
+    for hours in [0, 169, 100_000] {
+        let cfg = BacktestConfig {
+            fleet: fleet(1.25, 100, 50, 4, ""),
+            days: 1,
+            seed: 3,
+            optimiser: hcp_scheduler::policy::OptimiserConfig { horizon_hours: hours, ..Default::default() },
+            engine: Default::default(),
+            penalties: Default::default(),
+            forecast: None,
+            from_us: None,
+            classifier: None,
+        };
+        let err = run(&cfg, &|_| {}).unwrap_err().to_string();
+        assert!(err.contains(&format!("horizon of {hours} hours; 1 to 168")), "{err}");
+    }
+}
+
 proptest! {
     // 12 cases per run; `PROPTEST_CASES=400` for a longer search.
     #![proptest_config(ProptestConfig::with_cases(

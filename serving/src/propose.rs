@@ -355,7 +355,8 @@ pub fn solve(p: Problem, ga_budget: Duration) -> Result<ProposeResponse, ApiErro
         start_us: hour,
         prices: BTreeMap::from([(site.node.clone(), p.prices.into_iter().map(Some).collect())]),
     };
-    let mut optimiser = Optimiser::new("propose", cfg, Box::new(outlook), p.economics, vec![p.initial]);
+    let mut optimiser = Optimiser::new("propose", cfg, Box::new(outlook), p.economics, vec![p.initial])
+        .map_err(|e| ApiError::internal(format!("the optimiser: {e}")))?;
     let decision = optimiser.decide(&obs).map_err(|e| ApiError::internal(format!("the optimiser failed: {e}")))?;
     let settings = decision.settings.into_iter().next().unwrap_or_default();
     let groups: Vec<GroupOut> = site

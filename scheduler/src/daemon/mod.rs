@@ -411,7 +411,7 @@ impl Daemon {
         let outlook = Live::default();
         let prices = outlook.published.prices();
         let forecast = outlook.forecast.clone();
-        let optimiser = Optimiser::new("optimiser", cfg.optimiser.clone(), Box::new(outlook), economics, initial);
+        let optimiser = Optimiser::new("optimiser", cfg.optimiser.clone(), Box::new(outlook), economics, initial)?;
         let summary = RunSummary { unfinished_at_start: journal.unfinished.len(), ..Default::default() };
         let daemon = Daemon {
             last_step: journal.plan.as_ref().map(|p| p.step),

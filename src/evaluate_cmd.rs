@@ -42,9 +42,9 @@ struct EvaluateDemandArgs {
     #[arg(long)]
     input: PathBuf,
     /// Seconds from the trace start where the test begins (spot_hourly: hour × 3600).
-    #[arg(long)]
+    #[arg(long, value_parser = trace_seconds)]
     test_start: i64,
-    #[arg(long)]
+    #[arg(long, value_parser = trace_seconds)]
     test_end: Option<i64>,
     /// Which series of the file: gpus_held or gpus_arriving (pods), gpus_requested_active or
     /// gpus_submitted (spot_hourly); the first by default.
@@ -52,9 +52,9 @@ struct EvaluateDemandArgs {
     series: Option<String>,
     #[arg(long)]
     out: PathBuf,
-    #[arg(long, default_value_t = 7)]
+    #[arg(long, value_parser = days, default_value_t = 7)]
     recalibrate_every: usize,
-    #[arg(long, default_value_t = 28)]
+    #[arg(long, value_parser = days, default_value_t = 28)]
     band_days: usize,
     #[arg(long)]
     threads: Option<usize>,
@@ -92,11 +92,11 @@ struct EvaluatePriceArgs {
     out: PathBuf,
     /// Days between recalibrations of the fitted models (default: 1 for epftoolbox, the
     /// benchmark's; 7 for ercot).
-    #[arg(long)]
+    #[arg(long, value_parser = days)]
     recalibrate_every: Option<usize>,
     /// LEAR calibration windows in days (epftoolbox only; the benchmark's four by default:
     /// 56,84,1092,1456).
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, value_parser = days, value_delimiter = ',')]
     windows: Option<Vec<usize>>,
     /// What LEAR's prices are measured from, one model per window and trend (epftoolbox only):
     /// `none` (the benchmark's LEAR) and `hp:LAMBDA` (the prices less the Hodrick-Prescott trend
@@ -117,7 +117,7 @@ struct EvaluatePriceArgs {
     lear_penalty: Option<Selection>,
     /// Days of each model's own past errors behind its quantiles (default: 91 for epftoolbox,
     /// 28 for ercot).
-    #[arg(long)]
+    #[arg(long, value_parser = days)]
     band_days: Option<usize>,
     /// Worker threads (default: every core).
     #[arg(long)]
@@ -146,15 +146,15 @@ struct DnnArgs {
     #[arg(long, requires = "dnn", default_value_t = 4)]
     dnn_members: usize,
     /// Days between fine-tunes.
-    #[arg(long, requires = "dnn", default_value_t = 7)]
+    #[arg(long, value_parser = days, requires = "dnn", default_value_t = 7)]
     dnn_every: usize,
     /// Hidden layer widths.
     #[arg(long, requires = "dnn", value_delimiter = ',', default_value = "128,64")]
     dnn_hidden: Vec<usize>,
     /// Days before each fit's day it calibrates on (the last --dnn-valid-days validate).
-    #[arg(long, requires = "dnn", default_value_t = 1456)]
+    #[arg(long, value_parser = days, requires = "dnn", default_value_t = 1456)]
     dnn_window: usize,
-    #[arg(long, requires = "dnn", default_value_t = 21)]
+    #[arg(long, value_parser = days, requires = "dnn", default_value_t = 21)]
     dnn_valid_days: usize,
     /// Which days validate: last (the window's last, by time) or random (drawn by the seed from
     /// the whole window, so the newest days train too).
@@ -259,10 +259,10 @@ pub struct LstmArgs {
     lstm_epochs: usize,
     #[arg(long, requires = "lstm", default_value_t = 4)]
     lstm_patience: usize,
-    #[arg(long, requires = "lstm", default_value_t = 28)]
+    #[arg(long, value_parser = days, requires = "lstm", default_value_t = 28)]
     lstm_valid_days: usize,
     /// Days of history to train on (default: all before the walk).
-    #[arg(long, requires = "lstm")]
+    #[arg(long, value_parser = days, requires = "lstm")]
     lstm_train_days: Option<usize>,
     #[arg(long, requires = "lstm", default_value_t = 7)]
     lstm_seed: u64,
@@ -336,10 +336,10 @@ struct EvaluateClassifierArgs {
     #[arg(long = "input", required = true)]
     inputs: Vec<PathBuf>,
     /// Seconds from the trace start where the test period begins.
-    #[arg(long)]
+    #[arg(long, value_parser = trace_seconds)]
     test_start: i64,
     /// Seconds from the trace start where the test period ends (default: the end).
-    #[arg(long)]
+    #[arg(long, value_parser = trace_seconds)]
     test_end: Option<i64>,
     #[arg(long)]
     out: PathBuf,
@@ -414,7 +414,7 @@ struct TrainDemandArgs {
     out: PathBuf,
     /// Last days held out to measure the model and size its band (at least 8; lear_demand:
     /// the LSTM's split is --lstm-valid-days, so --lstm refuses this flag).
-    #[arg(long, default_value_t = 21, conflicts_with = "lstm")]
+    #[arg(long, value_parser = days, default_value_t = 21, conflicts_with = "lstm")]
     holdout_days: usize,
     #[command(flatten)]
     lstm: LstmArgs,
@@ -434,7 +434,7 @@ struct TrainPriceArgs {
     out: PathBuf,
     /// Last days held out to measure the model and size its quantile band (lear_rt: the
     /// LSTM's split is --lstm-valid-days, so --lstm refuses this flag).
-    #[arg(long, default_value_t = 28, conflicts_with = "lstm")]
+    #[arg(long, value_parser = days, default_value_t = 28, conflicts_with = "lstm")]
     holdout_days: usize,
     #[command(flatten)]
     lstm: LstmArgs,
@@ -661,6 +661,30 @@ fn evaluate_demand_cmd(a: EvaluateDemandArgs) -> Result<()> {
     Ok(())
 }
 
+/// The most days a day count may name: a century, far past any data here, and small enough
+/// that no walk's arithmetic in hours can overflow.
+const MAX_DAYS: usize = 36_500;
+
+/// A count of days, 0 to [`MAX_DAYS`] (which counts must be positive, the walks say).
+fn days(word: &str) -> Result<usize, String> {
+    let n: usize = word.parse().map_err(|e| format!("{word:?} is not a count of days: {e}"))?;
+    match n <= MAX_DAYS {
+        true => Ok(n),
+        false => Err(format!("{n} days is more than {MAX_DAYS}")),
+    }
+}
+
+/// Seconds from a trace's start, within a century either side of it: the walks count them in
+/// microseconds, which a century leaves far from overflowing.
+fn trace_seconds(word: &str) -> Result<i64, String> {
+    const MAX_S: i64 = 36_500 * 86_400;
+    let s: i64 = word.parse().map_err(|e| format!("{word:?} is not a count of seconds: {e}"))?;
+    match (-MAX_S..=MAX_S).contains(&s) {
+        true => Ok(s),
+        false => Err(format!("{s} s is more than a century ({MAX_S} s) from the trace's start")),
+    }
+}
+
 fn parse_trend(word: &str) -> Result<Trend, String> {
     Trend::parse("--lear-trends", word).map_err(|e| e.to_string())
 }
@@ -711,6 +735,30 @@ mod tests {
         let mut a = vec!["hcp", "--format", format, "--input", "x", "--test-start", "2015-01-01", "--out", "o"];
         a.extend(extra);
         PriceProbe::try_parse_from(a)
+    }
+
+    /// Day counts past a century and trace offsets past a century either side are refused
+    /// by flag before any walk multiplies them into hours or microseconds (where they
+    /// overflowed: a panic in debug builds, a wrapped count in release ones).
+    #[test]
+    fn day_counts_and_trace_seconds_beyond_a_century_are_refused_by_flag() {
+        let ok = price_args("ercot", &["--band-days", "36500", "--recalibrate-every", "0"]).unwrap();
+        assert_eq!((ok.price.band_days, ok.price.recalibrate_every), (Some(36_500), Some(0)));
+        for flag in ["--band-days", "--recalibrate-every", "--windows"] {
+            let refused = price_args("epftoolbox", &[flag, "36501"]).err().unwrap().to_string();
+            assert!(refused.contains(flag) && refused.contains("36501 days is more than 36500"), "{refused}");
+        }
+        #[derive(Parser)]
+        struct ClassifierProbe {
+            #[command(flatten)]
+            classifier: EvaluateClassifierArgs,
+        }
+        let seconds = |start: &str| {
+            ClassifierProbe::try_parse_from(["hcp", "--input", "x", "--out", "o", &format!("--test-start={start}")])
+        };
+        assert_eq!(seconds("-3153600000").unwrap().classifier.test_start, -3_153_600_000);
+        let refused = seconds("9223372036854775807").err().unwrap().to_string();
+        assert!(refused.contains("--test-start") && refused.contains("more than a century"), "{refused}");
     }
 
     #[test]

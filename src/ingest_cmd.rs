@@ -23,8 +23,9 @@ pub struct IngestArgs {
     /// Write nothing if any row is rejected.
     #[arg(long)]
     strict: bool,
-    /// Rows per Parquet row group.
-    #[arg(long, default_value_t = hcp_datasets::writer::DEFAULT_ROW_GROUP_ROWS)]
+    /// Most rows per Parquet row group (at least 1).
+    #[arg(long, default_value_t = hcp_datasets::writer::DEFAULT_ROW_GROUP_ROWS,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     row_group_rows: usize,
     /// How many rejections to print (all are in the JSON report).
     #[arg(long, default_value_t = 20)]

@@ -309,6 +309,9 @@ fn drop_path_columns(table: Table, batch: &RecordBatch) -> Result<RecordBatch> {
 
 fn writer_properties(table: Table, opts: &WriteOptions) -> Result<WriterProperties> {
     let level = ZstdLevel::try_new(opts.zstd_level).map_err(|e| Error::Invalid(format!("zstd level: {e}")))?;
+    if opts.max_row_group_rows == 0 {
+        return Err(Error::Invalid("rows per row group: 0; at least 1".into()));
+    }
     let mut metadata = vec![
         KeyValue::new(TABLE_KEY.to_string(), table.name().to_string()),
         KeyValue::new(SCHEMA_VERSION_KEY.to_string(), SCHEMA_VERSION.to_string()),
@@ -320,7 +323,7 @@ fn writer_properties(table: Table, opts: &WriteOptions) -> Result<WriterProperti
     }
     Ok(WriterProperties::builder()
         .set_compression(Compression::ZSTD(level))
-        .set_max_row_group_row_count(Some(opts.max_row_group_rows.max(1)))
+        .set_max_row_group_row_count(Some(opts.max_row_group_rows))
         .set_statistics_enabled(EnabledStatistics::Page)
         .set_key_value_metadata(Some(metadata))
         .set_created_by(format!("hcp {}", env!("CARGO_PKG_VERSION")))

@@ -319,32 +319,37 @@ impl DnnConfig {
         }
     }
 
-    /// Refuses a configuration that cannot train: sizes, epochs or patience of zero, a learning
-    /// rate that is not a positive number, dropout outside [0, 1), a negative weight decay.
+    /// Refuses a configuration that cannot train: sizes, epochs or patience of zero, layers
+    /// wider or batches larger than any of our markets could use (a typo there would exhaust
+    /// memory before training began), a learning rate that is not a positive number, dropout
+    /// outside [0, 1), a negative weight decay. Names the flag of the first field wrong.
     pub fn check(&self) -> Result<()> {
-        if self.hidden.contains(&0)
-            || self.window_days == 0
-            || self.valid_days == 0
-            || self.batch == 0
-            || self.max_epochs == 0
-            || self.patience == 0
-            || !(0.0..1.0).contains(&self.dropout)
-            || !(self.weight_decay >= 0.0 && self.weight_decay.is_finite())
-        {
-            return Err(Error::Invalid(format!(
-                "dnn: hidden widths {:?}, window {}, validation days {}, batch {}, epochs {} and patience {} must all be positive, dropout {} in [0, 1) and weight decay {} not negative",
-                self.hidden,
-                self.window_days,
-                self.valid_days,
-                self.batch,
-                self.max_epochs,
-                self.patience,
-                self.dropout,
-                self.weight_decay
-            )));
+        if self.hidden.is_empty() || self.hidden.len() > 8 {
+            return Err(Error::Invalid(format!("--dnn-hidden {:?}: 1 to 8 layers", self.hidden)));
+        }
+        let counts = self.hidden.iter().map(|&h| ("--dnn-hidden", h, 4_096)).chain([
+            ("--dnn-window", self.window_days, usize::MAX),
+            ("--dnn-valid-days", self.valid_days, usize::MAX),
+            ("--dnn-batch", self.batch, 65_536),
+            ("--dnn-epochs", self.max_epochs, 100_000),
+            ("--dnn-patience", self.patience, usize::MAX),
+        ]);
+        for (flag, v, max) in counts {
+            if !(1..=max).contains(&v) {
+                return Err(Error::Invalid(match max {
+                    usize::MAX => format!("{flag} {v}: must be positive"),
+                    _ => format!("{flag} {v}: 1 to {max}"),
+                }));
+            }
+        }
+        if !(0.0..1.0).contains(&self.dropout) {
+            return Err(Error::Invalid(format!("--dnn-dropout {}: in [0, 1)", self.dropout)));
+        }
+        if !(self.weight_decay >= 0.0 && self.weight_decay.is_finite()) {
+            return Err(Error::Invalid(format!("--dnn-weight-decay {}: a number not below 0", self.weight_decay)));
         }
         if !(self.learning_rate > 0.0 && self.learning_rate.is_finite()) {
-            return Err(Error::Invalid(format!("dnn: learning rate {} must be positive", self.learning_rate)));
+            return Err(Error::Invalid(format!("--dnn-learning-rate {} must be positive", self.learning_rate)));
         }
         Ok(())
     }
@@ -579,6 +584,20 @@ mod tests {
             patience: 5,
             ..DnnConfig::default()
         }
+    }
+
+    /// Each wrong setting is refused by its flag, sizes past any market's use included.
+    #[test]
+    fn settings_out_of_range_are_refused_by_flag() {
+        assert!(small().check().is_ok());
+        let refused = |c: DnnConfig| c.check().unwrap_err().to_string();
+        assert_eq!(refused(DnnConfig { hidden: vec![16, 0], ..small() }), "--dnn-hidden 0: 1 to 4096");
+        assert_eq!(refused(DnnConfig { hidden: vec![100_000], ..small() }), "--dnn-hidden 100000: 1 to 4096");
+        assert_eq!(refused(DnnConfig { hidden: vec![], ..small() }), "--dnn-hidden []: 1 to 8 layers");
+        assert_eq!(refused(DnnConfig { valid_days: 0, ..small() }), "--dnn-valid-days 0: must be positive");
+        assert_eq!(refused(DnnConfig { batch: 100_000, ..small() }), "--dnn-batch 100000: 1 to 65536");
+        assert_eq!(refused(DnnConfig { dropout: 1.0, ..small() }), "--dnn-dropout 1: in [0, 1)");
+        assert_eq!(refused(DnnConfig { weight_decay: -1.0, ..small() }), "--dnn-weight-decay -1: a number not below 0");
     }
 
     /// The absolute errors of forecasts `f` of `days`, and of yesterday's prices, summed.

@@ -299,23 +299,25 @@ pub fn train_from(
     Ok(Trained { spec, config: cfg.clone(), weights, report })
 }
 
-/// Refuses a configuration that cannot train: sizes and epochs of zero, a learning rate that
-/// is not a positive number.
+/// Refuses a configuration that cannot train: sizes and epochs of zero, sizes past what any
+/// of our series could use (a typo there would exhaust memory before training began), a
+/// learning rate that is not a positive number. Names the flag of the first field wrong.
 pub(crate) fn check_config(cfg: &LstmConfig) -> Result<()> {
-    if cfg.window == 0
-        || cfg.hidden == 0
-        || cfg.layers == 0
-        || cfg.batch == 0
-        || cfg.max_epochs == 0
-        || cfg.threads == 0
-    {
-        return Err(Error::Invalid(format!(
-            "window {}, hidden {}, layers {}, batch {}, epochs {} and threads {} must all be positive",
-            cfg.window, cfg.hidden, cfg.layers, cfg.batch, cfg.max_epochs, cfg.threads
-        )));
+    let counts = [
+        ("--lstm-window", cfg.window, 8_760),
+        ("--lstm-hidden", cfg.hidden, 4_096),
+        ("--lstm-layers", cfg.layers, 8),
+        ("--lstm-batch", cfg.batch, 65_536),
+        ("--lstm-epochs", cfg.max_epochs, 100_000),
+        ("--lstm-threads", cfg.threads, 1_024),
+    ];
+    for (flag, v, max) in counts {
+        if !(1..=max).contains(&v) {
+            return Err(Error::Invalid(format!("{flag} {v}: 1 to {max}")));
+        }
     }
     if !(cfg.learning_rate > 0.0 && cfg.learning_rate.is_finite()) {
-        return Err(Error::Invalid(format!("learning rate {} must be positive", cfg.learning_rate)));
+        return Err(Error::Invalid(format!("--lstm-learning-rate {} must be positive", cfg.learning_rate)));
     }
     Ok(())
 }

@@ -286,3 +286,20 @@ fn gpu_training_follows_the_cpu_and_matches_candle() {
     let again = train(&p, 0, p.len(), &gpu_cfg, None, &mut |_| {}).unwrap();
     eprintln!("gpu rerun with the same seed: identical weights {}", again.weights == gpu.weights);
 }
+
+/// A size of zero or past what any series here could use is refused by its flag before
+/// anything is allocated (a typo such as `--lstm-hidden 100000` asked for about 160 GB of
+/// weights and was killed for memory, with nothing said).
+#[test]
+fn sizes_out_of_range_are_refused_by_flag() {
+    let p = hourly_prices(24 * 60, &mut Mix(9));
+    let refused = |cfg: LstmConfig| train(&p, 0, p.len(), &cfg, None, &mut |_| {}).err().unwrap().to_string();
+    let d = LstmConfig::default;
+    assert!(refused(LstmConfig { hidden: 100_000, ..d() }).contains("--lstm-hidden 100000: 1 to 4096"));
+    assert!(refused(LstmConfig { window: 0, ..d() }).contains("--lstm-window 0: 1 to 8760"));
+    assert!(refused(LstmConfig { layers: 9, ..d() }).contains("--lstm-layers 9: 1 to 8"));
+    assert!(refused(LstmConfig { threads: 0, ..d() }).contains("--lstm-threads 0: 1 to 1024"));
+    assert!(
+        refused(LstmConfig { learning_rate: f64::NAN, ..d() }).contains("--lstm-learning-rate NaN must be positive")
+    );
+}

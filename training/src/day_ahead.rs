@@ -199,7 +199,7 @@ impl DayAheadConfig {
             holidays: false,
             recalibrate_every: 1,
             band_days: 91,
-            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()).min(crate::walk::MAX_THREADS),
             path: PathConfig { selection: DEFAULT_SELECTION, ..PathConfig::default() },
             dnn: None,
             out,
@@ -297,8 +297,9 @@ fn window_id(window: usize, trend: Trend) -> String {
 /// `report.md` under `cfg.out`. `progress(done, total)` is called as recalibrations finish.
 pub fn evaluate_day_ahead(cfg: &DayAheadConfig, progress: &(dyn Fn(usize, usize) + Sync)) -> Result<DayAheadReport> {
     let started = Instant::now();
-    if cfg.windows.is_empty() || cfg.trends.is_empty() || cfg.recalibrate_every == 0 || cfg.band_days == 0 {
-        return Err(Error::Invalid("windows, trends, --recalibrate-every and the band days must be positive".into()));
+    crate::walk::check_counts(cfg.recalibrate_every, cfg.band_days, cfg.threads)?;
+    if cfg.windows.is_empty() || cfg.trends.is_empty() {
+        return Err(Error::Invalid("--windows and --lear-trends must each name at least one".into()));
     }
     if let Some(w) = first_repeat(&cfg.windows) {
         return Err(Error::Invalid(format!("--windows lists {w} twice")));

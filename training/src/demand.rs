@@ -215,7 +215,7 @@ impl DemandConfig {
             test_end_s: None,
             recalibrate_every: 7,
             band_days: 28,
-            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()).min(crate::walk::MAX_THREADS),
             path: PathConfig::default(),
             lstm: None,
             out,
@@ -266,9 +266,7 @@ pub fn evaluate_demand(
     lstm_progress: &mut dyn FnMut(&hcp_lstm::Progress),
 ) -> Result<DemandReport> {
     let started = Instant::now();
-    if cfg.recalibrate_every == 0 || cfg.band_days == 0 {
-        return Err(Error::Invalid("--recalibrate-every and the band days must be positive".into()));
-    }
+    crate::walk::check_counts(cfg.recalibrate_every, cfg.band_days, cfg.threads)?;
     if let Some(end) = cfg.test_end_s.filter(|&end| end < cfg.test_start_s) {
         return Err(Error::Invalid(format!("--test-end {end} s is before --test-start {} s", cfg.test_start_s)));
     }

@@ -80,11 +80,17 @@ pub fn train_demand(cfg: &TrainDemandConfig) -> Result<Manifest> {
     let series = cfg.source.read(cfg.series.as_deref())?;
     let y = &series.values;
     let n = y.len();
-    let holdout = cfg.holdout_days * 24;
-    let needed = LOOKBACK + 24 * 7 + holdout;
-    if cfg.holdout_days < 8 || n < needed {
+    let holdout = cfg.holdout_days.saturating_mul(24);
+    let needed = (LOOKBACK + 24 * 7).saturating_add(holdout);
+    if cfg.holdout_days < 8 {
         return Err(Error::Invalid(format!(
-            "{}: `{}` has {n} hours; --holdout-days {} (at least 8, for a whole week after an issue) needs {needed}",
+            "--holdout-days {}: at least 8, for a whole week after an issue",
+            cfg.holdout_days
+        )));
+    }
+    if n < needed {
+        return Err(Error::Invalid(format!(
+            "{}: `{}` has {n} hours; --holdout-days {} needs {needed}",
             cfg.source.describe(),
             series.name,
             cfg.holdout_days

@@ -170,7 +170,7 @@ impl RealTimeConfig {
             recalibrate_every: 7,
             train_days: None,
             band_days: 28,
-            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()).min(crate::walk::MAX_THREADS),
             path: PathConfig::default(),
             lstm: None,
             lstm_finetune_epochs: 0,
@@ -238,9 +238,7 @@ pub fn evaluate_real_time(
     lstm_progress: &mut dyn FnMut(&hcp_lstm::Progress),
 ) -> Result<RealTimeReport> {
     let started = Instant::now();
-    if cfg.recalibrate_every == 0 || cfg.band_days == 0 {
-        return Err(Error::Invalid("--recalibrate-every and the band days must be positive".into()));
-    }
+    crate::walk::check_counts(cfg.recalibrate_every, cfg.band_days, cfg.threads)?;
     if let Some(end) = cfg.test_end.filter(|&end| end < cfg.test_start) {
         return Err(Error::Invalid(format!("--test-end {end} is before --test-start {}", cfg.test_start)));
     }

@@ -14,6 +14,23 @@ use serde::Serialize;
 
 use crate::{Error, Result};
 
+/// The most worker threads a walk takes.
+pub const MAX_THREADS: usize = 1024;
+
+/// Refuses a walk's counts that must be positive (recalibration days, band days, threads),
+/// naming the flag of the first that is not; threads above [`MAX_THREADS`] too.
+pub fn check_counts(recalibrate_every: usize, band_days: usize, threads: usize) -> Result<()> {
+    for (flag, v) in [("--recalibrate-every", recalibrate_every), ("--band-days", band_days), ("--threads", threads)] {
+        if v == 0 {
+            return Err(Error::Invalid(format!("{flag} 0: must be positive")));
+        }
+    }
+    if threads > MAX_THREADS {
+        return Err(Error::Invalid(format!("--threads {threads}: at most {MAX_THREADS}")));
+    }
+    Ok(())
+}
+
 /// Runs `fit` for every block (recalibration point) on `threads` workers and returns the
 /// results in block order; the first error stops the others and is returned.
 /// `progress(done, total)` is called as blocks finish.
@@ -28,7 +45,7 @@ pub fn fit_blocks<T: Send>(
     let done = AtomicUsize::new(0);
     let failure: Mutex<Option<Error>> = Mutex::new(None);
     std::thread::scope(|s| {
-        for _ in 0..threads.max(1) {
+        for _ in 0..threads {
             s.spawn(|| {
                 loop {
                     let b = next.fetch_add(1, Ordering::Relaxed);
@@ -99,5 +116,17 @@ mod tests {
             )
             .unwrap_err();
         assert_eq!(err.to_string(), "block 17");
+    }
+
+    /// A zero count is refused by its flag, not run as one (`--threads 0` ran on one thread
+    /// and reported "on 0 threads").
+    #[test]
+    fn zero_counts_and_too_many_threads_are_refused_by_flag() {
+        assert!(check_counts(7, 28, MAX_THREADS).is_ok());
+        let refused = |r: Result<()>| r.unwrap_err().to_string();
+        assert_eq!(refused(check_counts(0, 28, 2)), "--recalibrate-every 0: must be positive");
+        assert_eq!(refused(check_counts(7, 0, 2)), "--band-days 0: must be positive");
+        assert_eq!(refused(check_counts(7, 28, 0)), "--threads 0: must be positive");
+        assert_eq!(refused(check_counts(7, 28, MAX_THREADS + 1)), "--threads 1025: at most 1024");
     }
 }

@@ -150,6 +150,27 @@ proptest! {
     }
 }
 
+/// Zero rows per row group is refused before any file is written (it was written as one).
+#[test]
+fn zero_rows_per_row_group_is_refused_and_nothing_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let width = Table::Prices.schema().fields().len();
+    let rows = vec![vec![Cell { null: false, int: 0, float: 1.0, text: "t".into() }; width]];
+    let mut opts = WriteOptions::new("zero", "test");
+    opts.max_row_group_rows = 0;
+    let err = write_table(dir.path(), Table::Prices, &build_batch(Table::Prices, &rows), &opts).unwrap_err();
+    assert_eq!(err.to_string(), "invalid argument: rows per row group: 0; at least 1");
+    assert_eq!(walkdir_files(dir.path()), 0);
+}
+
+fn walkdir_files(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .map(|p| if p.is_dir() { walkdir_files(&p) } else { 1 })
+        .sum()
+}
+
 #[test]
 fn rewriting_with_the_same_run_id_is_idempotent() {
     let dir = tempfile::tempdir().unwrap();

@@ -34,8 +34,8 @@ struct GpuArgs {
     /// Only this site's GPUs.
     #[arg(long)]
     site: Option<String>,
-    /// Days the simulation runs before it stops stepping.
-    #[arg(long, value_parser = clap::value_parser!(u32).range(1..), default_value_t = 365)]
+    /// Days the simulation runs before it stops stepping (1 to 3,650).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=crate::sim_cmd::MAX_SIM_DAYS), default_value_t = 365)]
     days: u32,
     #[arg(long, default_value_t = 42)]
     seed: u64,
@@ -56,8 +56,8 @@ struct AsicArgs {
     miners: Vec<SocketAddr>,
     #[arg(long, default_value = "127.0.0.1:9401")]
     listen: SocketAddr,
-    /// Timeout of each request to a miner, ms.
-    #[arg(long, default_value_t = 2000)]
+    /// Timeout of each request to a miner, ms (1 to 60,000).
+    #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u64).range(1..=60_000))]
     timeout_ms: u64,
     /// Print one scrape to stdout and exit instead of serving.
     #[arg(long)]
@@ -67,9 +67,7 @@ struct AsicArgs {
 pub fn exporter_cmd(args: ExporterArgs) -> Result<()> {
     match args.what {
         ExporterWhat::Gpu(a) => {
-            if a.speed.is_nan() || a.speed <= 0.0 {
-                anyhow::bail!("--speed must be positive");
-            }
+            crate::sim_cmd::check_speed(a.speed)?;
             let fleet = FleetConfig::load(&a.fleet)?;
             let speed = if a.once { 1e9 } else { a.speed };
             let sim = GpuFleetSim::start(GpuExporterConfig { fleet, site: a.site, days: a.days, seed: a.seed, speed })?;

@@ -18,7 +18,8 @@ pub struct QueryArgs {
     /// "SELECT node, avg(rtm_price_per_mwh) FROM prices GROUP BY node".
     #[arg(required_unless_present = "tables")]
     sql: Option<String>,
-    /// Write every row of the answer to this file (.csv or .parquet) instead of printing it.
+    /// Write every row of the answer to this file (.csv or .parquet, outside --data) instead of
+    /// printing it.
     #[arg(long)]
     out: Option<PathBuf>,
     /// Rows printed (the answer's size is printed beside them).
@@ -37,6 +38,9 @@ pub fn query_cmd(a: QueryArgs) -> Result<()> {
         return Ok(());
     }
     let Some(sql) = a.sql else { bail!("no query given") };
+    if let Some(out) = &a.out {
+        query::check_out(&a.data, out)?;
+    }
     let mut answer = query::query(&a.data, &sql).with_context(|| format!("querying {}", a.data.display()))?;
     match &a.out {
         Some(path) => {

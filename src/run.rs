@@ -35,8 +35,8 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 42)]
     seed: u64,
     /// Days of synthetic history (the price forecaster needs 51: 8 of lags, 28 of training,
-    /// 14 held out, 1 to forecast).
-    #[arg(long, default_value_t = 60)]
+    /// 14 held out, 1 to forecast; at most 3,650).
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u32).range(0..=crate::sim_cmd::MAX_SIM_DAYS))]
     days: u32,
     /// ERCOT nodes whose real-time price forecaster the run trains (those in the history).
     #[arg(long = "node", default_values_t = ["HB_WEST".to_string(), "LZ_WEST".to_string()])]

@@ -33,18 +33,18 @@ pub struct SchedulerArgs {
     listen: SocketAddr,
     #[arg(long, value_enum, default_value = "real")]
     clock: ClockArg,
-    /// Stop after deciding this many steps.
-    #[arg(long)]
+    /// Stop after deciding this many steps (at least 1).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     steps: Option<u64>,
-    /// Time budget of the genetic algorithm per decision, ms.
-    #[arg(long, default_value_t = 200)]
+    /// Time budget of the genetic algorithm per decision, ms (1 to 60,000).
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..=60_000))]
     ga_ms: u64,
     /// A trained real-time price model (`hcp train price`) for a site's node; repeat for more
     /// nodes. Without one, a node's outlook is its latest published price.
     #[arg(long = "model")]
     models: Vec<PathBuf>,
-    /// Timeout of each request to the site or a miner, ms.
-    #[arg(long, default_value_t = 2000)]
+    /// Timeout of each request to the site or a miner, ms (1 to 60,000).
+    #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u64).range(1..=60_000))]
     timeout_ms: u64,
     #[command(flatten)]
     log: crate::logging::LogArgs,

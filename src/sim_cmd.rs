@@ -17,8 +17,8 @@ pub struct SimArgs {
     /// Fleet file (see fleets/).
     #[arg(long, required = true)]
     fleet: Option<PathBuf>,
-    /// Days to simulate from the fleet's start.
-    #[arg(long, value_parser = clap::value_parser!(u32).range(1..), default_value_t = 7)]
+    /// Days to simulate from the fleet's start (1 to 3,650).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=MAX_SIM_DAYS), default_value_t = 7)]
     days: u32,
     #[arg(long, default_value_t = 42)]
     seed: u64,
@@ -49,12 +49,12 @@ struct SiteArgs {
     /// miner).
     #[arg(long)]
     fleet: PathBuf,
-    /// Days the world runs (then the site reports itself done).
-    #[arg(long, value_parser = clap::value_parser!(u32).range(1..), default_value_t = 7)]
+    /// Days the world runs (then the site reports itself done; 1 to 3,650).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=MAX_SIM_DAYS), default_value_t = 7)]
     days: u32,
     /// Days of history before the clock starts: their prices are published (what a forecaster
-    /// needs at once), nothing else of them is served.
-    #[arg(long, default_value_t = 0)]
+    /// needs at once), nothing else of them is served (0 to 3,650).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(0..=MAX_SIM_DAYS), default_value_t = 0)]
     history_days: u32,
     #[arg(long, default_value_t = 42)]
     seed: u64,
@@ -77,7 +77,8 @@ struct MinersArgs {
     /// ASIC model (see `asic_operating_points.csv`).
     #[arg(long, default_value = "Antminer S19j Pro")]
     model: String,
-    #[arg(long, default_value_t = 1)]
+    /// Miners, one per address (1 to 65,536).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=65_536))]
     count: u32,
     /// First address; the others follow it (127.0.0.2, 127.0.0.3, ...).
     #[arg(long, default_value = "127.0.0.2")]
@@ -207,14 +208,33 @@ fn history(args: SimArgs) -> Result<()> {
     Ok(())
 }
 
+/// The most days a simulation runs: ten years, far past any backtest here; beyond it a typo
+/// would simulate (and, for `hcp sim`, write) for days on end.
+pub const MAX_SIM_DAYS: i64 = 3_650;
+
+/// Simulated seconds per wall-clock second: a positive number, at most a million.
+pub fn check_speed(speed: f64) -> Result<()> {
+    if !(speed > 0.0 && speed <= 1e6) {
+        anyhow::bail!("--speed {speed}: above 0, at most 1000000");
+    }
+    Ok(())
+}
+
 fn miners(a: MinersArgs) -> Result<()> {
     use hcp_sim::asic::{AsicCatalog, AsicPhysics};
     use hcp_sim::miner_api::{ApiFaults, MinerServer, SimMiner};
-    if !(0.0..=1.0).contains(&a.loss) || a.delay_s < 0.0 || a.speed <= 0.0 {
-        anyhow::bail!("--loss must be in 0..=1, --delay-s >= 0 and --speed > 0");
+    if !(0.0..=1.0).contains(&a.loss) {
+        anyhow::bail!("--loss {}: a probability, 0 to 1", a.loss);
     }
+    if !(0.0..=3600.0).contains(&a.delay_s) {
+        anyhow::bail!("--delay-s {}: 0 to 3600 seconds", a.delay_s);
+    }
+    check_speed(a.speed)?;
     let model = AsicCatalog::builtin().get(&a.model)?.clone();
     let first = u32::from(a.first_ip);
+    if first.checked_add(a.count - 1).is_none() {
+        anyhow::bail!("--count {} miners from --first-ip {} run past 255.255.255.255", a.count, a.first_ip);
+    }
     let mut servers = Vec::new();
     for i in 0..a.count {
         let ip = std::net::Ipv4Addr::from(first + i);
@@ -233,6 +253,7 @@ fn miners(a: MinersArgs) -> Result<()> {
 
 fn site(a: SiteArgs) -> Result<()> {
     use hcp_sim::site_server::{SiteServer, SiteServerConfig};
+    check_speed(a.speed)?;
     let fleet = FleetConfig::load(&a.fleet).context("--fleet")?;
     let mut world = hcp_sim::world::World::new(fleet, a.history_days + a.days, a.seed)?;
     if a.history_days > 0 {

@@ -148,6 +148,58 @@ fn run_refuses_what_the_synthetic_default_cannot_answer() {
     }
 }
 
+/// A count out of range is refused by its flag before anything runs: zero (which was run as
+/// one, or served nothing), or past what the command could do (a century of days, more
+/// threads or workers than a process can start, sizes that exhaust memory).
+#[test]
+fn counts_out_of_range_are_refused_by_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let o = out.to_str().unwrap();
+    let cases: [(&[&str], &str); 9] = [
+        (&["run", "--days", "3651", "--out", o], "--days <DAYS>': 3651 is not in 0..=3650"),
+        (&["sim", "miners", "--count", "0"], "--count <COUNT>': 0 is not in 1..=65536"),
+        (&["sim", "miners", "--speed", "NaN"], "--speed NaN: above 0"),
+        (&["scheduler", "--fleet", "fleets/small.toml", "--ga-ms", "0"], "--ga-ms <GA_MS>': 0 is not in 1..=60000"),
+        (&["serve", "--models", o, "--no-auth", "--workers", "0"], "--workers 0: 1 to 1024"),
+        (&["serve", "--models", o, "--no-auth", "--body-limit", "0"], "--body-limit 0: 1024 to"),
+        (
+            &["ingest", "ercot", "x.csv", "--out", o, "--row-group-rows", "0"],
+            "--row-group-rows <ROW_GROUP_ROWS>': 0 is not in 1..",
+        ),
+        (
+            &["evaluate", "demand", "--input", "x.csv", "--test-start", "0", "--out", o, "--band-days", "40000"],
+            "40000 days is more than 36500",
+        ),
+        (
+            &[
+                "backtest",
+                "--prices",
+                "x.csv",
+                "--point",
+                "HB_WEST",
+                "--fleet",
+                "fleets/hb-west-joint.toml",
+                "--from",
+                "2025-01-01",
+                "--to",
+                "2025-01-02",
+                "--out",
+                o,
+                "--horizon-hours",
+                "169",
+            ],
+            "--horizon-hours <HORIZON_HOURS>': 169 is not in 1..=168",
+        ),
+    ];
+    for (args, want) in cases {
+        let output = hcp().args(args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success() && stderr.contains(want), "{args:?}: {stderr}");
+        assert!(!out.exists(), "{args:?} wrote {}", out.display());
+    }
+}
+
 #[test]
 fn ingest_reports_rejections_and_fails_when_nothing_is_valid() {
     let dir = tempfile::tempdir().unwrap();

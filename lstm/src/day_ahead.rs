@@ -586,17 +586,16 @@ mod tests {
         }
     }
 
-    /// Each wrong setting is refused by its flag, sizes past any market's use included.
+    /// Sizes past any market's use are refused by flag too, and so is every other wrong
+    /// setting (`bad_configs_and_short_histories_are_refused_by_name` has the rest, through a fit).
     #[test]
     fn settings_out_of_range_are_refused_by_flag() {
         assert!(small().check().is_ok());
         let refused = |c: DnnConfig| c.check().unwrap_err().to_string();
-        assert_eq!(refused(DnnConfig { hidden: vec![16, 0], ..small() }), "--dnn-hidden 0: 1 to 4096");
         assert_eq!(refused(DnnConfig { hidden: vec![100_000], ..small() }), "--dnn-hidden 100000: 1 to 4096");
         assert_eq!(refused(DnnConfig { hidden: vec![], ..small() }), "--dnn-hidden []: 1 to 8 layers");
         assert_eq!(refused(DnnConfig { valid_days: 0, ..small() }), "--dnn-valid-days 0: must be positive");
         assert_eq!(refused(DnnConfig { batch: 100_000, ..small() }), "--dnn-batch 100000: 1 to 65536");
-        assert_eq!(refused(DnnConfig { dropout: 1.0, ..small() }), "--dnn-dropout 1: in [0, 1)");
         assert_eq!(refused(DnnConfig { weight_decay: -1.0, ..small() }), "--dnn-weight-decay -1: a number not below 0");
     }
 
@@ -785,11 +784,11 @@ mod tests {
         let err = DayAheadDnn::fit(&p, 30, &small(), None).unwrap_err().to_string();
         assert!(err.contains("9 training days besides its 14 validation days"), "{err}");
         let err = DayAheadDnn::fit(&p, 50, &DnnConfig { hidden: vec![0], ..small() }, None).unwrap_err().to_string();
-        assert!(err.contains("hidden widths [0]"), "{err}");
+        assert!(err.contains("--dnn-hidden 0: 1 to 4096"), "{err}");
         let err =
             DayAheadDnn::fit(&p, 50, &DnnConfig { learning_rate: f64::NAN, ..small() }, None).unwrap_err().to_string();
-        assert!(err.contains("learning rate NaN"), "{err}");
+        assert!(err.contains("--dnn-learning-rate NaN"), "{err}");
         let err = DayAheadDnn::fit(&p, 50, &DnnConfig { dropout: 1.0, ..small() }, None).unwrap_err().to_string();
-        assert!(err.contains("dropout 1 in [0, 1)"), "{err}");
+        assert!(err.contains("--dnn-dropout 1: in [0, 1)"), "{err}");
     }
 }

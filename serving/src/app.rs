@@ -462,12 +462,13 @@ pub fn openapi_value() -> utoipa::openapi::OpenApi {
     openapi::ApiDoc::openapi()
 }
 
-/// `hcp serve`: loads the models, binds, prints `listening on http://ADDR` on stdout, and
+/// `hcp serve`: checks the limits ([`ServeConfig::check`]), loads the models, binds, prints `listening on http://ADDR` on stdout, and
 /// serves until SIGINT or SIGTERM (draining first), reloading the models on SIGHUP.
 pub fn run_until_signal(cfg: ServeConfig) -> Result<()> {
+    cfg.check()?;
     let app = App::new(&cfg)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(cfg.workers.max(1))
+        .worker_threads(cfg.workers)
         .enable_all()
         .build()
         .map_err(|e| Error::Config(format!("tokio runtime: {e}")))?;

@@ -20,11 +20,12 @@ pub struct Batcher {
 }
 
 impl Batcher {
-    /// Starts `workers` threads; `on_batch` is told each batch's size.
+    /// Starts `workers` threads (at least one, or no work is ever done: `ServeConfig::check`);
+    /// `on_batch` is told each batch's size.
     pub fn start(workers: usize, max_batch: usize, on_batch: Arc<dyn Fn(usize) + Send + Sync>) -> Batcher {
         let (tx, rx) = channel::<Work>();
         let rx = Arc::new(Mutex::new(rx));
-        for i in 0..workers.max(1) {
+        for i in 0..workers {
             let rx = Arc::clone(&rx);
             let on_batch = Arc::clone(&on_batch);
             std::thread::Builder::new()

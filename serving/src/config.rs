@@ -8,6 +8,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::auth::ApiKeys;
+use crate::error::{Error, Result};
+
+/// The most inference workers `hcp serve` starts.
+pub const MAX_WORKERS: usize = 1024;
 
 /// Limits on requests and work, reported by `/info`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -64,8 +68,66 @@ impl ServeConfig {
             addr,
             keys,
             limits: Limits::default(),
-            workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            workers: std::thread::available_parallelism().map_or(2, |n| n.get()).min(MAX_WORKERS),
             drain: Duration::ZERO,
         }
+    }
+
+    /// Refuses limits a server could not work under, naming the flag: none in flight, a body
+    /// limit below any request's size, no time to answer, a proposal's GA budget that leaves
+    /// no time to answer within the timeout, no workers or thousands of them. `hcp serve`
+    /// checks them; [`crate::App::new`] does not, so a test may shed every request.
+    pub fn check(&self) -> Result<()> {
+        let l = &self.limits;
+        let ranges: [(&str, u64, u64, u64); 6] = [
+            ("--max-in-flight", l.max_in_flight as u64, 1, 1_000_000),
+            ("--body-limit", l.body_bytes as u64, 1_024, 1 << 30),
+            ("--timeout-ms", l.request_timeout_ms, 1, 3_600_000),
+            ("--propose-ga-ms", l.propose_ga_ms, 1, 60_000),
+            ("--workers", self.workers as u64, 1, MAX_WORKERS as u64),
+            ("--drain-ms", self.drain.as_millis().min(u128::from(u64::MAX)) as u64, 0, 3_600_000),
+        ];
+        for (flag, v, lo, hi) in ranges {
+            if !(lo..=hi).contains(&v) {
+                return Err(Error::Config(format!("{flag} {v}: {lo} to {hi}")));
+            }
+        }
+        if l.propose_ga_ms >= l.request_timeout_ms {
+            return Err(Error::Config(format!(
+                "--propose-ga-ms {} leaves /v1/schedule/propose no time to answer within --timeout-ms {}",
+                l.propose_ga_ms, l.request_timeout_ms
+            )));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> ServeConfig {
+        ServeConfig::new(PathBuf::from("models"), "127.0.0.1:0".parse().unwrap(), ApiKeys::open())
+    }
+
+    /// The defaults serve; each limit a server cannot work under is refused by its flag (a
+    /// body limit of 0 answered every POST 413, `--workers 100000` aborted the process).
+    #[test]
+    fn limits_a_server_cannot_work_under_are_refused_by_flag() {
+        assert!(config().check().is_ok());
+        let refused = |edit: &dyn Fn(&mut ServeConfig)| {
+            let mut c = config();
+            edit(&mut c);
+            c.check().unwrap_err().to_string()
+        };
+        assert_eq!(refused(&|c| c.limits.max_in_flight = 0), "--max-in-flight 0: 1 to 1000000");
+        assert_eq!(refused(&|c| c.limits.body_bytes = 0), "--body-limit 0: 1024 to 1073741824");
+        assert_eq!(refused(&|c| c.limits.request_timeout_ms = 0), "--timeout-ms 0: 1 to 3600000");
+        assert_eq!(refused(&|c| c.workers = 100_000), "--workers 100000: 1 to 1024");
+        assert_eq!(refused(&|c| c.drain = Duration::from_secs(7_200)), "--drain-ms 7200000: 0 to 3600000");
+        assert_eq!(
+            refused(&|c| c.limits.request_timeout_ms = 100),
+            "--propose-ga-ms 100 leaves /v1/schedule/propose no time to answer within --timeout-ms 100"
+        );
     }
 }

@@ -546,6 +546,47 @@ pub fn render(df: &DataFrame, limit: usize) -> String {
     out
 }
 
+/// Refuses an `--out` inside `--data`: there the answer would replace one of hcp's files (a
+/// table's part, which it overwrote) or be read as a table of its own by the next query.
+pub fn check_out(data: &Path, out: &Path) -> Result<()> {
+    let data = data.canonicalize().map_err(|e| Error::Invalid(format!("--data {}: {e}", data.display())))?;
+    // `..` taken lexically, then the nearest directory of `out` that exists resolved (links
+    // and all) and the rest joined back on.
+    let absolute = std::path::absolute(out).map_err(|e| Error::Invalid(format!("--out {}: {e}", out.display())))?;
+    let absolute = absolute.components().fold(PathBuf::new(), |mut p, c| {
+        match c {
+            std::path::Component::ParentDir => {
+                p.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => p.push(other),
+        }
+        p
+    });
+    let mut existing = absolute.as_path();
+    let mut rest = Vec::new();
+    let resolved = loop {
+        if let Ok(real) = existing.canonicalize() {
+            break rest.iter().rev().fold(real, |p: PathBuf, c| p.join(c));
+        }
+        match (existing.parent(), existing.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name.to_owned());
+                existing = parent;
+            }
+            _ => break absolute.clone(),
+        }
+    };
+    if resolved.starts_with(&data) {
+        return Err(Error::Invalid(format!(
+            "--out {} is inside --data {}: the answer would replace hcp's files there or be read as a table; write it elsewhere",
+            out.display(),
+            data.display()
+        )));
+    }
+    Ok(())
+}
+
 /// The answer written to `path` as CSV or Parquet (by its extension), whole or not at all: an
 /// existing file is replaced only once the new one is complete.
 pub fn write(df: &mut DataFrame, path: &Path) -> Result<()> {

@@ -293,7 +293,7 @@ fn bad_price_input_is_refused_by_name() {
     assert!(err.contains("--dnn-members"), "{err}");
     cfg.dnn = Some(DnnWalk { config: DnnConfig { learning_rate: -1.0, ..DnnConfig::default() }, ..DnnWalk::default() });
     let err = evaluate_day_ahead(&cfg, &|_, _| panic!("nothing is fitted")).unwrap_err().to_string();
-    assert!(err.contains("learning rate -1"), "{err}");
+    assert!(err.contains("--dnn-learning-rate -1"), "{err}");
     for weight in [-0.1, 1.5, f64::NAN] {
         cfg.dnn = Some(DnnWalk { ensemble_weight: weight, ..DnnWalk::default() });
         let err = evaluate_day_ahead(&cfg, &|_, _| panic!("nothing is fitted")).unwrap_err().to_string();

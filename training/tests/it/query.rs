@@ -137,3 +137,26 @@ fn instants_with_their_zone_select_the_same_hours_as_utc_text() {
     let refused = query(dir.path(), "SELECT * FROM h WHERE t > TIMESTAMP 'noon'").expect_err("not an instant");
     assert!(refused.to_string().contains("`TIMESTAMP 'noon'` is not an instant"), "{refused}");
 }
+
+/// An answer is never written inside the data it was asked of: over one of its files (which it
+/// replaced), beside them (the next query would read it as a table), or there by way of `..`
+/// or a directory not made yet. Beside the data is fine.
+#[test]
+fn an_answer_is_not_written_inside_the_data() {
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    tables(&data);
+    let check = |out: &Path| hcp_training::query::check_out(&data, out);
+    for inside in [
+        data.join("f.parquet"),
+        data.join("answer.csv"),
+        data.join("new").join("deeper").join("answer.parquet"),
+        root.path().join("elsewhere").join("..").join("data").join("answer.csv"),
+    ] {
+        let err = check(&inside).unwrap_err().to_string();
+        assert!(err.contains("is inside --data"), "{}: {err}", inside.display());
+    }
+    assert!(check(&root.path().join("answer.csv")).is_ok());
+    assert!(check(&root.path().join("data-answers").join("a.csv")).is_ok(), "a sibling whose name starts alike");
+}

@@ -18,8 +18,8 @@ pub struct QueryArgs {
     /// "SELECT node, avg(rtm_price_per_mwh) FROM prices GROUP BY node".
     #[arg(required_unless_present = "tables")]
     sql: Option<String>,
-    /// Write every row of the answer to this file (.csv or .parquet, outside --data) instead of
-    /// printing it.
+    /// Write every row of the answer to this file (.csv or .parquet; not over or into a table
+    /// under --data) instead of printing it.
     #[arg(long)]
     out: Option<PathBuf>,
     /// Rows printed (the answer's size is printed beside them).

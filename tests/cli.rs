@@ -96,6 +96,13 @@ fn query_reads_what_run_wrote(run: &Path) {
     let o = query(&["SELEC node FROM prices", "--out", csv.to_str().unwrap()]);
     assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("SQL"));
     assert_eq!(std::fs::read_to_string(&csv).unwrap(), written, "a failed query rewrote the file");
+    // An answer over one of the run's tables is refused before the query runs; the table stays.
+    let decisions = run.join("backtest").join("decisions.parquet");
+    let before = std::fs::read(&decisions).unwrap();
+    let o = query(&["SELECT 1 AS x", "--out", decisions.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("would replace or join table `decisions`"), "{err}");
+    assert_eq!(std::fs::read(&decisions).unwrap(), before);
 }
 
 /// The analyst notebooks (`notebooks/*.ipynb`) executed with nbmake against a run's output:

@@ -546,10 +546,11 @@ pub fn render(df: &DataFrame, limit: usize) -> String {
     out
 }
 
-/// Refuses an `--out` inside `--data`: there the answer would replace one of hcp's files (a
-/// table's part, which it overwrote) or be read as a table of its own by the next query.
+/// Refuses an `--out` that is one of the tables under `data` or inside one: the answer would
+/// replace hcp's data there (a table's part file, which it overwrote) or join a table's parts
+/// with a schema of its own. A new file beside them is fine (a Parquet one is read as a table
+/// of its own by the next query).
 pub fn check_out(data: &Path, out: &Path) -> Result<()> {
-    let data = data.canonicalize().map_err(|e| Error::Invalid(format!("--data {}: {e}", data.display())))?;
     // `..` taken lexically, then the nearest directory of `out` that exists resolved (links
     // and all) and the rest joined back on.
     let absolute = std::path::absolute(out).map_err(|e| Error::Invalid(format!("--out {}: {e}", out.display())))?;
@@ -577,12 +578,16 @@ pub fn check_out(data: &Path, out: &Path) -> Result<()> {
             _ => break absolute.clone(),
         }
     };
-    if resolved.starts_with(&data) {
-        return Err(Error::Invalid(format!(
-            "--out {} is inside --data {}: the answer would replace hcp's files there or be read as a table; write it elsewhere",
-            out.display(),
-            data.display()
-        )));
+    for table in discover(data)? {
+        let place = table.path.canonicalize().map_err(|e| Error::Invalid(format!("{}: {e}", table.path.display())))?;
+        if resolved.starts_with(&place) {
+            return Err(Error::Invalid(format!(
+                "--out {} would replace or join table `{}` ({}): write the answer elsewhere",
+                out.display(),
+                table.name,
+                table.path.display()
+            )));
+        }
     }
     Ok(())
 }

@@ -138,25 +138,29 @@ fn instants_with_their_zone_select_the_same_hours_as_utc_text() {
     assert!(refused.to_string().contains("`TIMESTAMP 'noon'` is not an instant"), "{refused}");
 }
 
-/// An answer is never written inside the data it was asked of: over one of its files (which it
-/// replaced), beside them (the next query would read it as a table), or there by way of `..`
-/// or a directory not made yet. Beside the data is fine.
+/// An answer is never written over a table or into one: over a file of it (which it replaced),
+/// into a hive table's directory (whose parts it would join), or there by way of `..` or a
+/// directory not made yet. A new file beside the tables is fine.
 #[test]
-fn an_answer_is_not_written_inside_the_data() {
+fn an_answer_is_not_written_over_or_into_a_table() {
     let root = tempfile::tempdir().unwrap();
     let data = root.path().join("data");
-    std::fs::create_dir(&data).unwrap();
+    let prices = data.join("prices").join("market=ERCOT").join("year=2025");
+    std::fs::create_dir_all(&prices).unwrap();
     tables(&data);
+    std::fs::copy(data.join("p.parquet"), prices.join("part-x.parquet")).unwrap();
     let check = |out: &Path| hcp_training::query::check_out(&data, out);
-    for inside in [
-        data.join("f.parquet"),
-        data.join("answer.csv"),
-        data.join("new").join("deeper").join("answer.parquet"),
-        root.path().join("elsewhere").join("..").join("data").join("answer.csv"),
+    for (over, table) in [
+        (data.join("f.parquet"), "f"),
+        (prices.join("part-x.parquet"), "prices"),
+        (prices.join("answer.parquet"), "prices"),
+        (data.join("prices").join("new").join("answer.csv"), "prices"),
+        (root.path().join("elsewhere").join("..").join("data").join("p.parquet"), "p"),
     ] {
-        let err = check(&inside).unwrap_err().to_string();
-        assert!(err.contains("is inside --data"), "{}: {err}", inside.display());
+        let err = check(&over).unwrap_err().to_string();
+        assert!(err.contains(&format!("would replace or join table `{table}`")), "{}: {err}", over.display());
     }
-    assert!(check(&root.path().join("answer.csv")).is_ok());
-    assert!(check(&root.path().join("data-answers").join("a.csv")).is_ok(), "a sibling whose name starts alike");
+    for beside in [data.join("answer.csv"), data.join("answers").join("a.parquet"), root.path().join("a.csv")] {
+        assert!(check(&beside).is_ok(), "{}", beside.display());
+    }
 }

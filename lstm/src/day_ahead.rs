@@ -327,19 +327,21 @@ impl DnnConfig {
         if self.hidden.is_empty() || self.hidden.len() > 8 {
             return Err(Error::Invalid(format!("--dnn-hidden {:?}: 1 to 8 layers", self.hidden)));
         }
-        let counts = self.hidden.iter().map(|&h| ("--dnn-hidden", h, 4_096)).chain([
-            ("--dnn-window", self.window_days, usize::MAX),
-            ("--dnn-valid-days", self.valid_days, usize::MAX),
-            ("--dnn-batch", self.batch, 65_536),
-            ("--dnn-epochs", self.max_epochs, 100_000),
-            ("--dnn-patience", self.patience, usize::MAX),
+        // Each count with its most, where one is needed.
+        let counts = self.hidden.iter().map(|&h| ("--dnn-hidden", h, Some(4_096))).chain([
+            ("--dnn-window", self.window_days, None),
+            ("--dnn-valid-days", self.valid_days, None),
+            ("--dnn-batch", self.batch, Some(65_536)),
+            ("--dnn-epochs", self.max_epochs, Some(100_000)),
+            ("--dnn-patience", self.patience, None),
         ]);
-        for (flag, v, max) in counts {
-            if !(1..=max).contains(&v) {
-                return Err(Error::Invalid(match max {
-                    usize::MAX => format!("{flag} {v}: must be positive"),
-                    _ => format!("{flag} {v}: 1 to {max}"),
-                }));
+        for (flag, v, most) in counts {
+            match most {
+                Some(most) if !(1..=most).contains(&v) => {
+                    return Err(Error::Invalid(format!("{flag} {v}: 1 to {most}")));
+                }
+                None if v == 0 => return Err(Error::Invalid(format!("{flag} 0: must be positive"))),
+                _ => {}
             }
         }
         if !(0.0..1.0).contains(&self.dropout) {

@@ -462,8 +462,9 @@ pub fn openapi_value() -> utoipa::openapi::OpenApi {
     openapi::ApiDoc::openapi()
 }
 
-/// `hcp serve`: checks the limits ([`ServeConfig::check`]), loads the models, binds, prints `listening on http://ADDR` on stdout, and
-/// serves until SIGINT or SIGTERM (draining first), reloading the models on SIGHUP.
+/// `hcp serve`: checks the limits ([`ServeConfig::check`]), loads the models, binds, prints
+/// `listening on http://ADDR` on stdout, and serves until SIGINT or SIGTERM (draining first),
+/// reloading the models on SIGHUP.
 pub fn run_until_signal(cfg: ServeConfig) -> Result<()> {
     cfg.check()?;
     let app = App::new(&cfg)?;

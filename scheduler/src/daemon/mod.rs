@@ -160,7 +160,10 @@ impl Group {
     }
 }
 
-/// Checks that the site has what the fleet file says, by id, model and device count.
+/// Checks that the site has what the fleet file says, by id, model and device count, and that
+/// no site's cap in the fleet file is above the cap the site reports: planning to it would draw
+/// more than the site may. A lower one is the operator's to choose (a demand-response
+/// commitment, headroom) and is planned to.
 fn check_site(fleet: &FleetConfig, status: &SiteStatus) -> Result<()> {
     let bad = |what: String| Err(Error::Config(format!("site does not match the fleet file `{}`: {what}", fleet.name)));
     if fleet.sites.len() != status.sites.len() {
@@ -169,6 +172,15 @@ fn check_site(fleet: &FleetConfig, status: &SiteStatus) -> Result<()> {
     for (f, s) in fleet.sites.iter().zip(&status.sites) {
         if f.id != s.id {
             return bad(format!("site `{}` where the fleet file has `{}`", s.id, f.id));
+        }
+        let cap_w = f.power_cap_mw * 1e6;
+        if cap_w > s.cap_w * (1.0 + 1e-9) {
+            return bad(format!(
+                "site `{}` reports a cap of {} MW, below the fleet file's {} MW: planning to the fleet file's would draw more than the site may",
+                s.id,
+                s.cap_w / 1e6,
+                f.power_cap_mw
+            ));
         }
         if f.asic_groups.len() != s.groups.len() {
             return bad(format!(
@@ -850,6 +862,14 @@ mod tests {
         st.sites[0].groups[1].miners.pop();
         let err = check_site(&fleet, &st).unwrap_err().to_string();
         assert!(err.contains("group `kermit-s21` (17 × Antminer S21)") && err.contains("(18 × Antminer S21)"), "{err}");
+        // A cap above the site's is refused; one below it is the operator's to choose.
+        let first = st.sites[0].groups[1].miners[0];
+        st.sites[0].groups[1].miners.push(first);
+        st.sites[0].cap_w = 0.9 * fleet.sites[0].power_cap_mw * 1e6;
+        let err = check_site(&fleet, &st).unwrap_err().to_string();
+        assert!(err.contains("site `kermit` reports a cap of 0.162 MW, below the fleet file's 0.18 MW"), "{err}");
+        st.sites[0].cap_w = 2.0 * fleet.sites[0].power_cap_mw * 1e6;
+        check_site(&fleet, &st).unwrap();
         st.sites[0].id = "elsewhere".into();
         let err = check_site(&fleet, &st).unwrap_err().to_string();
         assert!(err.contains("site `elsewhere` where the fleet file has `kermit`"), "{err}");

@@ -157,13 +157,18 @@ fn run_refuses_what_the_synthetic_default_cannot_answer() {
 
 /// A count out of range is refused by its flag before anything runs: zero (which was run as
 /// one, or served nothing), or past what the command could do (a century of days, more
-/// threads or workers than a process can start, sizes that exhaust memory).
+/// threads or workers than a process can start, sizes that exhaust memory); so is a miner
+/// named twice (two series with the same labels, which Prometheus refuses).
 #[test]
-fn counts_out_of_range_are_refused_by_flag() {
+fn counts_out_of_range_and_repeats_are_refused_by_flag() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
     let o = out.to_str().unwrap();
-    let cases: [(&[&str], &str); 9] = [
+    let cases: [(&[&str], &str); 10] = [
+        (
+            &["exporter", "asic", "--miner", "127.0.0.1:4028", "--miner", "127.0.0.1:4028"],
+            "--miner 127.0.0.1:4028 is given twice",
+        ),
         (&["run", "--days", "3651", "--out", o], "--days <DAYS>': 3651 is not in 0..=3650"),
         (&["sim", "miners", "--count", "0"], "--count <COUNT>': 0 is not in 1..=65536"),
         (&["sim", "miners", "--speed", "NaN"], "--speed NaN: above 0"),

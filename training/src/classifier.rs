@@ -165,7 +165,7 @@ pub fn read_pods(inputs: &[PathBuf]) -> Result<Vec<JobRow>> {
         jobs.extend(hcp_datasets::rows::job_rows(batch)?);
     }
     if let Some(r) = parsed.rejections.first() {
-        eprintln!("warning: {} pod rows rejected at parse (first: {r:?})", parsed.rejections.len());
+        eprintln!("warning: {} pod rows rejected at parse; the first: {r}", parsed.rejections.len());
     }
     checked_pods(jobs, "the input (expected an Alibaba v2023 pod list)")
 }

@@ -465,6 +465,7 @@ pub fn evaluate_cmd(args: EvaluateArgs) -> Result<()> {
         EvaluateWhat::Price(a) => evaluate_price(*a),
         EvaluateWhat::Demand(a) => evaluate_demand_cmd(a),
         EvaluateWhat::Classifier(a) => {
+            crate::given_once("--input", a.inputs.iter().map(|i| crate::same_place(i)))?;
             let cfg = EvaluateConfig {
                 inputs: a.inputs,
                 test_start_s: a.test_start,
@@ -534,7 +535,10 @@ pub fn train_cmd(args: TrainArgs) -> Result<()> {
             let source = match (a.data, a.job_source) {
                 (Some(dir), job_source) => PodSource::Dataset { dir, job_source },
                 (None, Some(_)) => anyhow::bail!("--job-source selects jobs of a --data dataset"),
-                (None, None) => PodSource::Files(a.inputs),
+                (None, None) => {
+                    crate::given_once("--input", a.inputs.iter().map(|i| crate::same_place(i)))?;
+                    PodSource::Files(a.inputs)
+                }
             };
             let cfg = TrainConfig { source, out: a.out, grid: a.search.grid.into(), seed: a.search.seed };
             let manifest = train(&cfg).context("training the workload classifier")?;

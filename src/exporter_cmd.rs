@@ -91,10 +91,7 @@ pub fn exporter_cmd(args: ExporterArgs) -> Result<()> {
         ExporterWhat::Asic(a) => {
             // A miner named twice would be two series with the same labels: an exposition
             // Prometheus refuses whole.
-            let mut seen = std::collections::BTreeSet::new();
-            if let Some(twice) = a.miners.iter().find(|m| !seen.insert(*m)) {
-                anyhow::bail!("--miner {twice} is given twice");
-            }
+            crate::given_once("--miner", &a.miners)?;
             let cfg = AsicExporterConfig { miners: a.miners, timeout: Duration::from_millis(a.timeout_ms) };
             if a.once {
                 print!("{}", hcp_sim::exporter::scrape(&cfg));

@@ -69,6 +69,7 @@ pub fn forecast_cmd(args: ForecastArgs) -> Result<()> {
             Ok(())
         }
         ForecastWhat::Price(a) => {
+            crate::given_once("--model", a.models.iter().map(|m| crate::same_place(m)))?;
             let issue_us = match &a.issue_time {
                 Some(s) => Some(
                     hcp_datasets::time::parse_instant(s)

@@ -52,6 +52,7 @@ impl From<FormatArg> for Format {
 }
 
 pub fn ingest(args: IngestArgs) -> Result<()> {
+    crate::given_once("input", args.inputs.iter().map(|i| crate::same_place(i)))?;
     let format: Format = args.format.into();
     let mut opts = IngestOptions::new(&args.out);
     opts.run_id = args.run_id;

@@ -65,6 +65,25 @@ enum Command {
     },
 }
 
+/// Refuses a value given twice to a repeatable flag, naming both: the work would be done twice
+/// and its outputs collide (two forecasts of one key, a metric series twice).
+fn given_once<T: Ord + std::fmt::Display>(flag: &str, values: impl IntoIterator<Item = T>) -> anyhow::Result<()> {
+    let mut seen = std::collections::BTreeSet::new();
+    for v in values {
+        if seen.contains(&v) {
+            anyhow::bail!("{flag} {v} is given twice");
+        }
+        seen.insert(v);
+    }
+    Ok(())
+}
+
+/// The same file or directory, however each was spelled (`./m` and `m`): its canonical path
+/// where it exists, for [`given_once`].
+fn same_place(path: &std::path::Path) -> String {
+    std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf()).display().to_string()
+}
+
 /// A canonical table by name, for clap.
 fn parse_table(name: &str) -> Result<hcp_datasets::Table, String> {
     hcp_datasets::Table::from_name(name).ok_or_else(|| {

@@ -158,6 +158,7 @@ const REAL_INPUTS: [(Format, &[&str]); 4] = [
 ];
 
 pub fn run(cfg: &RunConfig) -> Result<()> {
+    crate::given_once("--node", &cfg.nodes)?;
     if cfg.data.is_none() {
         check_synthetic(cfg)?;
     }

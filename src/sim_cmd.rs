@@ -114,6 +114,7 @@ struct CalibrateArgs {
 pub fn sim(args: SimArgs) -> Result<()> {
     match args.command {
         Some(SimCommand::Calibrate(a)) => {
+            crate::given_once("--node", &a.nodes)?;
             let cfg = CalibrateConfig { data: a.data, nodes: a.nodes, out: a.out };
             let done = calibrate_all(&cfg).context("calibrating the simulators")?;
             for (path, cal) in &done.prices {

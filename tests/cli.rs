@@ -164,11 +164,13 @@ fn counts_out_of_range_and_repeats_are_refused_by_flag() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
     let o = out.to_str().unwrap();
-    let cases: [(&[&str], &str); 10] = [
+    let cases: [(&[&str], &str); 12] = [
         (
             &["exporter", "asic", "--miner", "127.0.0.1:4028", "--miner", "127.0.0.1:4028"],
             "--miner 127.0.0.1:4028 is given twice",
         ),
+        (&["run", "--node", "HB_WEST", "--node", "HB_WEST", "--out", o], "--node HB_WEST is given twice"),
+        (&["ingest", "ercot", "Cargo.toml", "./Cargo.toml", "--out", o], "Cargo.toml is given twice"),
         (&["run", "--days", "3651", "--out", o], "--days <DAYS>': 3651 is not in 0..=3650"),
         (&["sim", "miners", "--count", "0"], "--count <COUNT>': 0 is not in 1..=65536"),
         (&["sim", "miners", "--speed", "NaN"], "--speed NaN: above 0"),

@@ -5,6 +5,10 @@
 //!   its outcome (`"done"` / `"failed"`), keyed by the engine's idempotency key
 //!   (`site/device/action/policy-step`). A key already in the journal is never sent again.
 //! - `plan.json`: the last decided step and its plan, replaced atomically (write, sync, rename).
+//! - `lock`: held (an exclusive advisory lock) while a daemon has the directory open, with its
+//!   pid inside: a second daemon on the same directory would send every action twice and race
+//!   the first one's writes, so it is refused. The system drops the lock when the process
+//!   ends, however it ends.
 
 use std::collections::BTreeSet;
 use std::fs::{File, OpenOptions};
@@ -14,6 +18,33 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+
+/// Takes the state directory's lock, or names the daemon that holds it.
+fn lock(dir: &Path) -> Result<File> {
+    let path = dir.join("lock");
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(|e| Error::io(&path, e))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let holder = std::fs::read_to_string(&path).unwrap_or_default();
+            return Err(Error::Config(format!(
+                "--state {} is in use by another hcp scheduler (pid {}): one daemon per state directory",
+                dir.display(),
+                holder.trim()
+            )));
+        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(Error::io(&path, e)),
+    }
+    file.set_len(0).map_err(|e| Error::io(&path, e))?;
+    writeln!(file, "{}", std::process::id()).map_err(|e| Error::io(&path, e))?;
+    Ok(file)
+}
 
 /// One journal line.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -59,6 +90,8 @@ pub struct Plan {
 #[derive(Debug)]
 pub struct Journal {
     dir: PathBuf,
+    /// Held for the journal's life (see the module's `lock`).
+    _lock: File,
     actions: File,
     keys: BTreeSet<String>,
     /// Keys written as intent with no outcome after them (the daemon died between the two).
@@ -70,6 +103,7 @@ impl Journal {
     /// Opens (creating) `dir` and reads what an earlier run left.
     pub fn open(dir: &Path) -> Result<Journal> {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        let lock = lock(dir)?;
         let path = dir.join("actions.jsonl");
         let mut keys = BTreeSet::new();
         let mut unfinished = BTreeSet::new();
@@ -106,7 +140,7 @@ impl Journal {
         } else {
             None
         };
-        Ok(Journal { dir: dir.to_path_buf(), actions, keys, unfinished, plan })
+        Ok(Journal { dir: dir.to_path_buf(), _lock: lock, actions, keys, unfinished, plan })
     }
 
     /// Whether an action with this key was ever sent (or about to be).
@@ -175,6 +209,19 @@ mod tests {
         assert_eq!(j.plan.as_ref().unwrap().step, 3);
     }
 
+    /// Two daemons on one state directory sent every action twice, and one died racing the
+    /// other's plan.json; the second is now refused, naming the first, until it lets go.
+    #[test]
+    fn a_state_directory_is_one_daemons_at_a_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = Journal::open(dir.path()).unwrap();
+        let err = Journal::open(dir.path()).unwrap_err().to_string();
+        let pid = std::process::id();
+        assert!(err.contains(&format!("is in use by another hcp scheduler (pid {pid})")), "{err}");
+        drop(first);
+        Journal::open(dir.path()).unwrap();
+    }
+
     #[test]
     fn a_line_cut_short_by_a_crash_is_dropped_only_at_the_end() {
         let dir = tempfile::tempdir().unwrap();
@@ -187,6 +234,7 @@ mod tests {
         drop(j);
         let j = Journal::open(dir.path()).unwrap();
         assert!(j.seen("a") && j.seen("c"));
+        drop(j);
         std::fs::write(&path, format!("{{\"key\": \"b\"}}\n{good}\n")).unwrap();
         let err = Journal::open(dir.path()).unwrap_err().to_string();
         assert!(err.contains("actions.jsonl: line 1"), "{err}");

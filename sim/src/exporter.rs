@@ -361,6 +361,15 @@ impl GpuFleetSim {
                 ids.join(", ")
             )));
         }
+        // A fleet (or site) without GPUs would serve the metric headers and no sample: refused.
+        let chosen = cfg.fleet.sites.iter().filter(|s| cfg.site.as_ref().is_none_or(|id| &s.id == id));
+        if chosen.flat_map(|s| &s.gpu_pools).all(|p| p.nodes == 0) {
+            return Err(crate::error::Error::Config(format!(
+                "{}: no GPUs to export (no GPU pool with nodes{})",
+                cfg.fleet.name,
+                cfg.site.as_ref().map_or(String::new(), |id| format!(" at site {id}"))
+            )));
+        }
         let mut world = World::new(cfg.fleet.clone(), cfg.days, cfg.seed)?;
         world.record_telemetry = false;
         let snapshot = Arc::new(Mutex::new(gpu_snapshot(&world, cfg.site.as_deref())));
@@ -502,6 +511,19 @@ mod tests {
             std::thread::sleep(Duration::from_millis(20));
         }
         sim
+    }
+
+    /// A fleet without GPUs served the metric headers and no sample; it is refused by name.
+    #[test]
+    fn a_fleet_without_gpus_is_refused() {
+        let fleets = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fleets");
+        let fleet = FleetConfig::load(&fleets.join("hb-west-mining.toml")).unwrap();
+        let name = fleet.name.clone();
+        let err = GpuFleetSim::start(GpuExporterConfig { fleet, site: None, days: 1, seed: 3, speed: 1e7 })
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains(&format!("{name}: no GPUs to export")), "{err}");
     }
 
     #[test]

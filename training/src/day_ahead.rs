@@ -301,6 +301,12 @@ pub fn evaluate_day_ahead(cfg: &DayAheadConfig, progress: &(dyn Fn(usize, usize)
     if cfg.windows.is_empty() || cfg.trends.is_empty() {
         return Err(Error::Invalid("--windows and --lear-trends must each name at least one".into()));
     }
+    if let Some(w) = cfg.windows.iter().find(|&&w| w < lear::MIN_WINDOW_DAYS) {
+        return Err(Error::Invalid(format!(
+            "--windows {w}: a LEAR calibrates on at least {} days (a week of lags, then 14 to fit)",
+            lear::MIN_WINDOW_DAYS
+        )));
+    }
     if let Some(w) = first_repeat(&cfg.windows) {
         return Err(Error::Invalid(format!("--windows lists {w} twice")));
     }

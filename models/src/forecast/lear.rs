@@ -36,6 +36,10 @@ pub const BENCHMARK_WINDOWS: [usize; 4] = [56, 84, 1092, 1456];
 /// Fewest training days a model accepts.
 const MIN_SAMPLES: usize = 14;
 
+/// The shortest calibration window a LEAR fits in, days: the first week only feeds lags, then
+/// at least [`MIN_SAMPLES`] training days.
+pub const MIN_WINDOW_DAYS: usize = MAX_LAG + MIN_SAMPLES;
+
 /// The number of features of `panel`'s days.
 pub fn feature_count(panel: &DayAheadPanel) -> usize {
     HOURS * PRICE_LAGS.len() + panel.exogenous.len() * HOURS * EXOGENOUS_LAGS.len() + unscaled_count(panel)

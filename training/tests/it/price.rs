@@ -288,6 +288,11 @@ fn bad_price_input_is_refused_by_name() {
 
     // The perceptron's settings are refused by name before any model is fitted.
     let mut cfg = DayAheadConfig::new(epftoolbox_csv(dir.path(), 60, None), 16_440 + 50, dir.path().join("n"));
+    // So is a LEAR window too short to fit in (it was refused only once its fit began).
+    cfg.windows = vec![56, 20];
+    let err = evaluate_day_ahead(&cfg, &|_, _| panic!("nothing is fitted")).unwrap_err().to_string();
+    assert!(err.contains("--windows 20: a LEAR calibrates on at least 21 days"), "{err}");
+    cfg.windows = DayAheadConfig::new(dir.path().join("x"), 0, dir.path().join("y")).windows;
     cfg.dnn = Some(DnnWalk { members: 0, ..DnnWalk::default() });
     let err = evaluate_day_ahead(&cfg, &|_, _| panic!("nothing is fitted")).unwrap_err().to_string();
     assert!(err.contains("--dnn-members"), "{err}");

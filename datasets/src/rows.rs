@@ -22,8 +22,11 @@ pub const PRICE_LIMIT_PER_MWH: f64 = 20_000.0;
 /// Why `price` (per MWh, in `unit`: `per MWh`, `$/MWh`) is refused, when it lies beyond
 /// [`PRICE_LIMIT_PER_MWH`]; `None` when it is within (or NaN, a missing value: the caller's).
 pub fn price_beyond_limit(price: f64, unit: &str) -> Option<String> {
-    (price.abs() > PRICE_LIMIT_PER_MWH)
-        .then(|| format!("{price} {unit} is beyond ±{PRICE_LIMIT_PER_MWH} (no market here clears there)"))
+    (price.abs() > PRICE_LIMIT_PER_MWH).then(|| {
+        // Past a billion, in scientific notation: `1e308` printed whole is 309 digits.
+        let shown = if price.abs() < 1e9 { price.to_string() } else { format!("{price:e}") };
+        format!("{shown} {unit} is beyond ±{PRICE_LIMIT_PER_MWH} (no market here clears there)")
+    })
 }
 
 /// One hourly (or shorter) price. Market and node are shared strings: a price history repeats
@@ -497,6 +500,16 @@ pub fn job_rows(batch: &RecordBatch) -> crate::Result<Vec<JobRow>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_price_beyond_the_limit_is_named_in_a_readable_form() {
+        assert_eq!(price_beyond_limit(20_000.0, "$/MWh"), None);
+        assert_eq!(price_beyond_limit(f64::NAN, "$/MWh"), None);
+        let says = |p: f64| price_beyond_limit(p, "$/MWh").unwrap();
+        assert_eq!(says(-25_000.5), "-25000.5 $/MWh is beyond ±20000 (no market here clears there)");
+        assert_eq!(says(1e308), "1e308 $/MWh is beyond ±20000 (no market here clears there)");
+        assert_eq!(says(f64::INFINITY), "inf $/MWh is beyond ±20000 (no market here clears there)");
+    }
 
     #[test]
     fn price_and_job_rows_round_trip_through_batches() {

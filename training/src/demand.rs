@@ -68,7 +68,7 @@ pub fn read_demand(input: &Path, series: Option<&str>) -> Result<DemandSeries> {
         Some(name) => {
             let names: Vec<String> = all.iter().map(|s| s.name.clone()).collect();
             all.into_iter().find(|s| s.name == name).ok_or_else(|| {
-                Error::Invalid(format!("--series {name}: {} holds {}", input.display(), names.join(", ")))
+                Error::Invalid(format!("series `{name}`: {} holds {}", input.display(), names.join(", ")))
             })
         }
     }

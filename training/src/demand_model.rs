@@ -43,7 +43,7 @@ impl DemandSource {
                 let all = pods_series(&jobs);
                 let name = series.unwrap_or("gpus_held");
                 all.into_iter().find(|s| s.name == name).ok_or_else(|| {
-                    Error::Invalid(format!("--series {name}: a dataset has gpus_held and gpus_arriving"))
+                    Error::Invalid(format!("series `{name}`: a dataset has gpus_held and gpus_arriving"))
                 })
             }
         }

@@ -288,8 +288,8 @@ fn gpu_training_follows_the_cpu_and_matches_candle() {
 }
 
 /// A size of zero or past what any series here could use is refused by its flag before
-/// anything is allocated (a typo such as `--lstm-hidden 100000` asked for about 160 GB of
-/// weights and was killed for memory, with nothing said).
+/// anything is allocated (a typo such as `--lstm-hidden 100000` would ask for about 160 GB of
+/// weights, 4·h·(h + inputs) f32s).
 #[test]
 fn sizes_out_of_range_are_refused_by_flag() {
     let p = hourly_prices(24 * 60, &mut Mix(9));

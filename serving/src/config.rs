@@ -111,7 +111,7 @@ mod tests {
     }
 
     /// The defaults serve; each limit a server cannot work under is refused by its flag (a
-    /// body limit of 0 answered every POST 413, `--workers 100000` aborted the process).
+    /// body limit of 0 would answer every POST 413; `--workers 100000` aborted the process).
     #[test]
     fn limits_a_server_cannot_work_under_are_refused_by_flag() {
         assert!(config().check().is_ok());

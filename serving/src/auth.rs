@@ -101,12 +101,23 @@ impl ApiKeys {
                 Role::parse(role).ok_or_else(|| bad(format!("role `{role}` is neither `read` nor `operate`")))?;
             let sha256 = parse_hex(hex).ok_or_else(|| bad("the key's hash is not 64 hex digits (sha256)".into()))?;
             let label = parts.collect::<Vec<_>>().join(" ");
-            self.keys.push(Key {
-                sha256,
-                role,
-                label: if label.is_empty() { format!("line {}", n + 1) } else { label },
-            });
+            let label = if label.is_empty() { format!("line {}", n + 1) } else { label };
+            self.push(Key { sha256, role, label }).map_err(bad)?;
         }
+        Ok(())
+    }
+
+    /// Adds a key, refusing one already given: with two roles, which one a caller gets would
+    /// be a guess (a `read` line added to take `operate` away would not take it away).
+    fn push(&mut self, key: Key) -> std::result::Result<(), String> {
+        if let Some(k) = self.keys.iter().find(|k| k.sha256 == key.sha256) {
+            return Err(format!(
+                "the key is already given (`{}`, as `{}`): give each key once",
+                k.label,
+                k.role.name()
+            ));
+        }
+        self.keys.push(key);
         Ok(())
     }
 
@@ -120,7 +131,7 @@ impl ApiKeys {
             if key.len() < 16 {
                 return Err(bad(format!("the key has {} characters; at least 16 are required", key.len())));
             }
-            self.keys.push(Key { sha256: hash(key), role, label: format!("env {}", i + 1) });
+            self.push(Key { sha256: hash(key), role, label: format!("env {}", i + 1) }).map_err(bad)?;
         }
         Ok(())
     }
@@ -180,5 +191,15 @@ mod tests {
         assert!(err.contains("`admin`"), "{err}");
         let err = ApiKeys::default().add_env("read:short").unwrap_err().to_string();
         assert!(err.contains("entry 1") && err.contains("at least 16"), "{err}");
+        // A key given twice is refused wherever the second comes from: with two roles, which
+        // one a caller got was the higher.
+        let hex: String = hash("operator-key-0123456789").iter().map(|b| format!("{b:02x}")).collect();
+        std::fs::write(&path, format!("operate {hex} ops\nread {hex}\n")).unwrap();
+        let err = ApiKeys::default().add_file(&path).unwrap_err().to_string();
+        assert!(err.contains("line 2: the key is already given (`ops`, as `operate`)"), "{err}");
+        let mut keys = ApiKeys::default();
+        keys.add_env("read:operator-key-0123456789").unwrap();
+        let err = keys.add_env("operate:operator-key-0123456789").unwrap_err().to_string();
+        assert!(err.contains("entry 1: the key is already given (`env 1`, as `read`)"), "{err}");
     }
 }

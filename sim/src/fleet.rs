@@ -229,6 +229,12 @@ impl FleetConfig {
         if !(self.workload.load_factor >= 0.0 && self.workload.load_factor.is_finite()) {
             return bad("workload.load_factor".into(), "must be >= 0".into());
         }
+        // A trace listed twice would run two generators of it: twice its jobs, silently.
+        if let Some((i, t)) =
+            self.workload.traces.iter().enumerate().find(|(i, t)| self.workload.traces[..*i].contains(t))
+        {
+            return bad(format!("workload.traces[{i}]"), format!("`{t}` is listed twice"));
+        }
         self.bitcoin.validate()?;
         self.faults.validate()?;
         if self.sites.is_empty() {
@@ -413,6 +419,10 @@ count = 100
                     "{SMALL}[[sites.gpu_pools]]\nid = \"g\"\nmodel = \"H100\"\nnodes = 100000000\ngpus_per_node = 40\n"
                 ),
                 "sites[0].gpu_pools[0].nodes",
+            ),
+            (
+                format!("{SMALL}\n[workload]\ntraces = [\"alibaba_v2023_default\", \"alibaba_v2023_default\"]\n"),
+                "workload.traces[1]`: `alibaba_v2023_default` is listed twice",
             ),
         ];
         for (text, field) in cases {

@@ -9,7 +9,7 @@ use arrow::datatypes::{DataType, TimeUnit};
 use hcp_datasets::{PartitionKey, ReadOptions, Table, WriteOptions, read_table, write_table};
 use proptest::prelude::*;
 
-use crate::support::row_strings;
+use crate::support::{files_below, row_strings};
 
 /// A random cell value, wide enough for every column type.
 #[derive(Debug, Clone)]
@@ -160,15 +160,7 @@ fn zero_rows_per_row_group_is_refused_and_nothing_is_written() {
     opts.max_row_group_rows = 0;
     let err = write_table(dir.path(), Table::Prices, &build_batch(Table::Prices, &rows), &opts).unwrap_err();
     assert_eq!(err.to_string(), "invalid argument: rows per row group: 0; at least 1");
-    assert_eq!(walkdir_files(dir.path()), 0);
-}
-
-fn walkdir_files(dir: &std::path::Path) -> usize {
-    std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .map(|p| if p.is_dir() { walkdir_files(&p) } else { 1 })
-        .sum()
+    assert_eq!(files_below(dir.path()), Vec::<std::path::PathBuf>::new());
 }
 
 #[test]

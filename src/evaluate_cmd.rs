@@ -681,7 +681,7 @@ fn days(word: &str) -> Result<usize, String> {
 /// Seconds from a trace's start, within a century either side of it: the walks count them in
 /// microseconds, which a century leaves far from overflowing.
 fn trace_seconds(word: &str) -> Result<i64, String> {
-    const MAX_S: i64 = 36_500 * 86_400;
+    const MAX_S: i64 = MAX_DAYS as i64 * 86_400;
     let s: i64 = word.parse().map_err(|e| format!("{word:?} is not a count of seconds: {e}"))?;
     match (-MAX_S..=MAX_S).contains(&s) {
         true => Ok(s),

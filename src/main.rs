@@ -65,8 +65,8 @@ enum Command {
     },
 }
 
-/// Refuses a value given twice to a repeatable flag, naming both: the work would be done twice
-/// and its outputs collide (two forecasts of one key, a metric series twice).
+/// Refuses a value given twice to a repeatable flag, naming the flag and the value: the work
+/// would be done twice and its outputs collide (two forecasts of one key, a metric series twice).
 fn given_once<T: Ord + std::fmt::Display>(flag: &str, values: impl IntoIterator<Item = T>) -> anyhow::Result<()> {
     let mut seen = std::collections::BTreeSet::new();
     for v in values {

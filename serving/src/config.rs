@@ -85,7 +85,7 @@ impl ServeConfig {
             ("--timeout-ms", l.request_timeout_ms, 1, 3_600_000),
             ("--propose-ga-ms", l.propose_ga_ms, 1, 60_000),
             ("--workers", self.workers as u64, 1, MAX_WORKERS as u64),
-            ("--drain-ms", self.drain.as_millis().min(u128::from(u64::MAX)) as u64, 0, 3_600_000),
+            ("--drain-ms", u64::try_from(self.drain.as_millis()).unwrap_or(u64::MAX), 0, 3_600_000),
         ];
         for (flag, v, lo, hi) in ranges {
             if !(lo..=hi).contains(&v) {

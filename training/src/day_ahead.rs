@@ -199,7 +199,7 @@ impl DayAheadConfig {
             holidays: false,
             recalibrate_every: 1,
             band_days: 91,
-            threads: std::thread::available_parallelism().map_or(1, |n| n.get()).min(crate::walk::MAX_THREADS),
+            threads: crate::walk::default_threads(),
             path: PathConfig { selection: DEFAULT_SELECTION, ..PathConfig::default() },
             dnn: None,
             out,

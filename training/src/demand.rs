@@ -215,7 +215,7 @@ impl DemandConfig {
             test_end_s: None,
             recalibrate_every: 7,
             band_days: 28,
-            threads: std::thread::available_parallelism().map_or(1, |n| n.get()).min(crate::walk::MAX_THREADS),
+            threads: crate::walk::default_threads(),
             path: PathConfig::default(),
             lstm: None,
             out,

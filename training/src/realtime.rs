@@ -170,7 +170,7 @@ impl RealTimeConfig {
             recalibrate_every: 7,
             train_days: None,
             band_days: 28,
-            threads: std::thread::available_parallelism().map_or(1, |n| n.get()).min(crate::walk::MAX_THREADS),
+            threads: crate::walk::default_threads(),
             path: PathConfig::default(),
             lstm: None,
             lstm_finetune_epochs: 0,

@@ -17,6 +17,11 @@ use crate::{Error, Result};
 /// The most worker threads a walk takes.
 pub const MAX_THREADS: usize = 1024;
 
+/// A walk's workers by default: every core, at most [`MAX_THREADS`].
+pub fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get()).min(MAX_THREADS)
+}
+
 /// Refuses a walk's counts that must be positive (recalibration days, band days, threads),
 /// naming the flag of the first that is not; threads above [`MAX_THREADS`] too.
 pub fn check_counts(recalibrate_every: usize, band_days: usize, threads: usize) -> Result<()> {

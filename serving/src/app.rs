@@ -17,6 +17,8 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
 use utoipa::{OpenApi, ToSchema};
 
+use hcp_models::artifact::MANIFEST_FILE;
+
 use crate::auth::{ApiKeys, Role};
 use crate::batcher::Batcher;
 use crate::config::{Limits, ServeConfig};
@@ -294,6 +296,8 @@ pub struct Info {
     pub ready: bool,
     pub limits: Limits,
     pub models: Vec<ModelInfo>,
+    /// Subdirectories of the models directory not served: they hold no `manifest.json`.
+    pub skipped: Vec<String>,
     /// Roles of the configured keys (labels only), or `open` without authentication.
     pub auth: Vec<String>,
 }
@@ -329,6 +333,7 @@ pub async fn info(State(app): State<Arc<App>>) -> Json<Info> {
                 validation: m.manifest.validation.clone(),
             })
             .collect(),
+        skipped: registry.skipped_names(),
         auth: if app.keys.is_open() {
             vec!["open".into()]
         } else {
@@ -342,6 +347,8 @@ pub async fn info(State(app): State<Arc<App>>) -> Json<Info> {
 pub struct ReloadResponse {
     pub models: Vec<String>,
     pub versions: Vec<String>,
+    /// Subdirectories of the models directory not served: they hold no `manifest.json`.
+    pub skipped: Vec<String>,
 }
 
 #[utoipa::path(
@@ -360,6 +367,7 @@ pub async fn reload(State(app): State<Arc<App>>) -> std::result::Result<Json<Rel
         Ok(r) => Ok(Json(ReloadResponse {
             models: r.models.iter().map(|m| m.name.clone()).collect(),
             versions: r.models.iter().map(|m| m.version.clone()).collect(),
+            skipped: r.skipped_names(),
         })),
         Err(e) => {
             Err(ApiError::new(StatusCode::FAILED_DEPENDENCY, format!("reload refused, the previous models stay: {e}")))
@@ -441,6 +449,14 @@ pub async fn serve(
         .map_err(|source| Error::Io { path: addr.map_or_else(Default::default, |a| a.to_string().into()), source })
 }
 
+/// Logs each subdirectory of the models directory that is not served (a warning; the log is
+/// stderr's JSON lines).
+fn warn_skipped(registry: &Registry) {
+    for d in &registry.skipped {
+        tracing::warn!(dir = %d.display(), "not served: no {MANIFEST_FILE}");
+    }
+}
+
 /// Reloads the models on every SIGHUP (a failed reload is logged and the old models stay).
 pub async fn reload_on_hangup(app: Arc<App>) {
     #[cfg(unix)]
@@ -448,7 +464,10 @@ pub async fn reload_on_hangup(app: Arc<App>) {
         let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else { return };
         while hup.recv().await.is_some() {
             match app.reload().await {
-                Ok(r) => tracing::info!(models = ?r.names(), "reloaded {} model(s) on SIGHUP", r.models.len()),
+                Ok(r) => {
+                    tracing::info!(models = ?r.names(), "reloaded {} model(s) on SIGHUP", r.models.len());
+                    warn_skipped(&r);
+                }
                 Err(e) => tracing::error!(error = %e, "reload refused, the previous models stay"),
             }
         }
@@ -481,6 +500,7 @@ pub fn run_until_signal(cfg: ServeConfig) -> Result<()> {
         let registry = app.registry();
         println!("listening on http://{addr} with {} model(s): {}", registry.models.len(), registry.names().join(", "));
         tracing::info!(%addr, models = ?registry.names(), "listening");
+        warn_skipped(&registry);
         use std::io::Write as _;
         let _ = std::io::stdout().flush();
         tokio::spawn(reload_on_hangup(Arc::clone(&app)));

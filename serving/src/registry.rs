@@ -1,5 +1,6 @@
 //! The loaded models: every subdirectory of `--models DIR` holding a `manifest.json` is one
-//! model, named after the directory. Each is loaded with its checksum verified and run once on
+//! model, named after the directory; a subdirectory without one is not a model, and is listed
+//! as skipped so the server can say so. Each is loaded with its checksum verified and run once on
 //! a synthetic input (a smoke test) before it is served; a reload builds a whole new registry
 //! and replaces the old one only when every model passed.
 
@@ -61,6 +62,9 @@ pub struct Served {
 #[derive(Debug, Clone, Default)]
 pub struct Registry {
     pub models: Vec<Arc<Served>>,
+    /// Subdirectories of the models directory without a `manifest.json` (a model still being
+    /// written, or a directory that is not one), sorted; not served.
+    pub skipped: Vec<PathBuf>,
     /// When it was loaded, Unix s.
     pub loaded_at_unix_s: f64,
 }
@@ -75,16 +79,25 @@ impl Registry {
     pub fn load(dir: &Path) -> Result<Registry> {
         let entries = std::fs::read_dir(dir).map_err(|source| Error::Io { path: dir.into(), source })?;
         let mut dirs: Vec<PathBuf> = Vec::new();
+        let mut skipped: Vec<PathBuf> = Vec::new();
         for e in entries {
             let e = e.map_err(|source| Error::Io { path: dir.into(), source })?;
             if e.path().join(MANIFEST_FILE).is_file() {
                 dirs.push(e.path());
+            } else if e.path().is_dir() {
+                skipped.push(e.path());
             }
         }
         dirs.sort();
+        skipped.sort();
         if dirs.is_empty() {
+            let hint = if dir.join(MANIFEST_FILE).is_file() {
+                " (it is a model directory itself: give the directory that holds it)"
+            } else {
+                ""
+            };
             return Err(Error::Config(format!(
-                "{}: no model directory (a subdirectory with {MANIFEST_FILE}) to serve",
+                "{}: no model directory (a subdirectory with {MANIFEST_FILE}) to serve{hint}",
                 dir.display()
             )));
         }
@@ -104,7 +117,7 @@ impl Registry {
         }
         let loaded_at_unix_s =
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
-        Ok(Registry { models, loaded_at_unix_s })
+        Ok(Registry { models, skipped, loaded_at_unix_s })
     }
 
     pub fn get(&self, name: &str) -> Option<&Arc<Served>> {
@@ -165,6 +178,11 @@ impl Registry {
 
     pub fn names(&self) -> Vec<&str> {
         self.models.iter().map(|m| m.name.as_str()).collect()
+    }
+
+    /// The skipped subdirectories' names.
+    pub fn skipped_names(&self) -> Vec<String> {
+        self.skipped.iter().filter_map(|d| d.file_name()).map(|n| n.to_string_lossy().into_owned()).collect()
     }
 }
 

@@ -273,6 +273,17 @@ async fn keys_and_roles_are_enforced() {
     assert!(err.contains("no API keys"), "{err}");
 }
 
+#[test]
+fn a_models_directory_without_models_is_refused_and_says_why() {
+    let dir = models_dir();
+    let err = hcp_serving::App::new(&config(&dir.path().join("price-HB_WEST"))).unwrap_err().to_string();
+    assert!(err.contains("no model directory") && err.contains("a model directory itself"), "{err}");
+    let empty = tempfile::tempdir().unwrap();
+    std::fs::create_dir(empty.path().join("not-a-model")).unwrap();
+    let err = hcp_serving::App::new(&config(empty.path())).unwrap_err().to_string();
+    assert!(err.contains("no model directory") && !err.contains("itself"), "{err}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demand_forecast_and_its_errors() {
     let dir = models_dir();
@@ -751,11 +762,16 @@ async fn a_reload_swaps_models_whole_and_keeps_the_old_ones_when_a_new_one_fails
     assert!(error.contains("LZ_WEST") && error.contains("smoke test failed: horizon 1: mean inf"), "{body}");
     assert!(app.registry().get("price-LZ_WEST").is_none());
 
-    // A good new model: swapped in, the others kept.
+    // A good new model: swapped in, the others kept. A directory without a manifest (a model
+    // still being written) is not served, and is named as skipped.
     save_price_model(&crossing, "LZ_WEST", 5);
+    std::fs::create_dir(dir.path().join("price-HB_NORTH.partial")).unwrap();
     let (status, _, body) = call(&router, "POST", "/v1/admin/reload", Some(OPERATE_KEY), None).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["models"], json!(["classifier", "demand-gpus_held", "price-HB_WEST", "price-LZ_WEST"]));
+    assert_eq!(body["skipped"], json!(["price-HB_NORTH.partial"]));
+    let (_, _, info) = call(&router, "GET", "/info", Some(READ_KEY), None).await;
+    assert_eq!(info["skipped"], json!(["price-HB_NORTH.partial"]));
     let mut lz = price_request(3, 200);
     lz["node"] = json!("LZ_WEST");
     let (status, _, body) = call(&router, "POST", "/v1/forecast/price", Some(READ_KEY), Some(&lz.to_string())).await;

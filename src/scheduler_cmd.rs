@@ -1,11 +1,13 @@
 //! `hcp scheduler`: the live scheduler daemon against a site (real or `hcp sim site`).
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
+use hcp_models::artifact::{MANIFEST_FILE, Manifest, read_manifest};
+use hcp_models::forecast::price::{KINDS, PriceModel};
 use hcp_scheduler::daemon::{Clock, DaemonConfig};
 use hcp_sim::fleet::FleetConfig;
 
@@ -41,8 +43,13 @@ pub struct SchedulerArgs {
     ga_ms: u64,
     /// A trained real-time price model (`hcp train price`) for a site's node; repeat for more
     /// nodes. Without one, a node's outlook is its latest published price.
-    #[arg(long = "model")]
+    #[arg(long = "model", conflicts_with = "models_dir")]
     models: Vec<PathBuf>,
+    /// A models directory (as `hcp run` writes `OUT/models/` and `hcp serve --models` reads):
+    /// its real-time price models of the fleet's nodes are used, one a node; its other models
+    /// are left, each named in the log.
+    #[arg(long = "models")]
+    models_dir: Option<PathBuf>,
     /// Timeout of each request to the site or a miner, ms (1 to 60,000).
     #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u64).range(1..=60_000))]
     timeout_ms: u64,
@@ -63,13 +70,21 @@ pub fn scheduler_cmd(a: SchedulerArgs) -> Result<()> {
     let mut validation_mae = std::collections::BTreeMap::new();
     // A model of a node no site is on would go unused, and the site's latest price stand in.
     let nodes = fleet.nodes();
-    for dir in &a.models {
-        let (f, manifest) =
-            hcp_models::forecast::price::PriceModel::load(dir).with_context(|| format!("--model {}", dir.display()))?;
+    let (flag, loaded) = match &a.models_dir {
+        Some(dir) => ("--models", price_models_in(dir, &nodes)?),
+        None => {
+            let load = |dir: &PathBuf| {
+                let (f, manifest) = PriceModel::load(dir).with_context(|| format!("--model {}", dir.display()))?;
+                anyhow::Ok((dir.clone(), f, manifest))
+            };
+            ("--model", a.models.iter().map(load).collect::<Result<Vec<_>>>()?)
+        }
+    };
+    for (dir, f, manifest) in loaded {
         // The forecast-drift alert holds the live error against it: a model without one is refused.
         let mae = f
             .validation_mae(&manifest)
-            .with_context(|| format!("--model {}: its manifest has no validation MAE", dir.display()))?;
+            .with_context(|| format!("{flag} {}: its manifest has no validation MAE", dir.display()))?;
         if !nodes.contains(&f.node()) {
             bail!(
                 "--model {} forecasts {}, and no site of {} is on that node (its sites are on {})",
@@ -82,6 +97,7 @@ pub fn scheduler_cmd(a: SchedulerArgs) -> Result<()> {
         if validation_mae.insert(f.node().to_string(), mae).is_some() {
             bail!("--model {}: a second model for {}; give one per node", dir.display(), f.node());
         }
+        tracing::info!(model = %dir.display(), node = f.node(), kind = f.kind(), "planning on this price model");
         forecasters.push(f);
     }
     let cfg = DaemonConfig {
@@ -106,4 +122,54 @@ pub fn scheduler_cmd(a: SchedulerArgs) -> Result<()> {
     let summary = hcp_scheduler::daemon::run_until_signal(cfg)?;
     println!("{}", serde_json::to_string_pretty(&summary)?);
     Ok(())
+}
+
+/// The real-time price models in a models directory (its subdirectories holding a manifest)
+/// that forecast a node of `nodes`. Every other subdirectory is named in the log and left: a
+/// model of another kind or node (a directory serves many) and one without a manifest. Two
+/// models of one node are refused (which one would plan is the operator's to say, with
+/// `--model`), and so is a directory with none for any node.
+fn price_models_in(dir: &Path, nodes: &[&str]) -> Result<Vec<(PathBuf, PriceModel, Manifest)>> {
+    let mut subdirs = Vec::new();
+    for entry in std::fs::read_dir(dir).with_context(|| format!("--models {}", dir.display()))? {
+        let path = entry.with_context(|| format!("--models {}", dir.display()))?.path();
+        if path.is_dir() {
+            subdirs.push(path);
+        }
+    }
+    subdirs.sort();
+    let mut chosen: std::collections::BTreeMap<String, (PathBuf, PriceModel, Manifest)> = Default::default();
+    for sub in subdirs {
+        if !sub.join(MANIFEST_FILE).is_file() {
+            tracing::warn!(dir = %sub.display(), "not a model: no {MANIFEST_FILE}");
+            continue;
+        }
+        let manifest = read_manifest(&sub).with_context(|| format!("--models {}", dir.display()))?;
+        if !KINDS.contains(&manifest.kind.as_str()) {
+            tracing::info!(dir = %sub.display(), kind = %manifest.kind, "left: not a real-time price model");
+            continue;
+        }
+        let (model, manifest) = PriceModel::load(&sub).with_context(|| format!("--models {}", dir.display()))?;
+        if !nodes.contains(&model.node()) {
+            tracing::info!(dir = %sub.display(), node = model.node(), "left: no site of the fleet is on its node");
+            continue;
+        }
+        let node = model.node().to_string();
+        if let Some((first, ..)) = chosen.insert(node.clone(), (sub.clone(), model, manifest)) {
+            bail!(
+                "--models {}: {} and {} both forecast {node}; give the one to plan on with --model",
+                dir.display(),
+                first.display(),
+                sub.display(),
+            );
+        }
+    }
+    if chosen.is_empty() {
+        bail!(
+            "--models {} holds no real-time price model (`hcp train price`) of the fleet's nodes ({})",
+            dir.display(),
+            nodes.join(", ")
+        );
+    }
+    Ok(chosen.into_values().collect())
 }

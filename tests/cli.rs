@@ -1085,13 +1085,49 @@ fn scheduler_daemon_survives_kill_9_without_repeating_an_action() {
         let said = String::from_utf8_lossy(&refused.stderr);
         assert!(!refused.status.success() && said.contains(expected), "{said}");
     }
+    // `--models DIR` takes the directory's price model of each of the fleet's nodes: two for
+    // one node, or none for any, are refused. The restart below plans on a directory holding
+    // the model, a directory that is not a model, and a fleet file (left, the log says so).
+    let served = models.path().join("served");
+    std::fs::create_dir_all(served.join("not-a-model")).unwrap();
+    std::fs::create_dir_all(served.join("price-HB_WEST")).unwrap();
+    for f in std::fs::read_dir(&model).unwrap() {
+        let f = f.unwrap().path();
+        if f.is_file() {
+            std::fs::copy(&f, served.join("price-HB_WEST").join(f.file_name().unwrap())).unwrap();
+        }
+    }
+    std::fs::copy(&fleet, served.join("fleet.toml")).unwrap();
+    for (fleet, dir, expected) in [
+        (&fleet, models.path(), "both forecast HB_WEST; give the one to plan on with --model"),
+        (
+            &elsewhere,
+            served.as_path(),
+            "holds no real-time price model (`hcp train price`) of the fleet's nodes (LZ_WEST)",
+        ),
+    ] {
+        let refused = hcp()
+            .args(["scheduler", "--listen", "127.0.0.1:0", "--site", &control, "--fleet"])
+            .arg(fleet)
+            .arg("--state")
+            .arg(state.path().join("refused"))
+            .arg("--models")
+            .arg(dir)
+            .output()
+            .unwrap();
+        let said = String::from_utf8_lossy(&refused.stderr);
+        assert!(!refused.status.success() && said.contains(expected), "{said}");
+    }
     let daemon = |steps: Option<&str>| {
         let mut c = hcp();
         c.args(["scheduler", "--clock", "accelerated", "--ga-ms", "50", "--listen", "127.0.0.1:0", "--site", &control])
             .arg("--fleet")
             .arg(&fleet)
-            .arg("--model")
-            .arg(&model)
+            .args(if steps.is_some() {
+                ["--models".as_ref(), served.as_os_str()]
+            } else {
+                ["--model".as_ref(), model.as_os_str()]
+            })
             .arg("--state")
             .arg(state.path())
             .stdout(std::process::Stdio::piped())
@@ -1157,6 +1193,15 @@ fn scheduler_daemon_survives_kill_9_without_repeating_an_action() {
         .filter(|e| e["fields"]["message"] == "decided")
         .collect();
     assert_eq!(decided.len(), 4, "{log}");
+    let said = |message: &str, field: &str| {
+        log.lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|e| e["fields"]["message"] == message)
+            .map(|e| e["fields"][field].as_str().unwrap_or_default().to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(said("planning on this price model", "model"), [served.join("price-HB_WEST").display().to_string()]);
+    assert_eq!(said("not a model: no manifest.json", "dir"), [served.join("not-a-model").display().to_string()]);
     let ids: std::collections::BTreeSet<&str> =
         decided.iter().map(|e| e["span"]["trace_id"].as_str().unwrap_or_default()).collect();
     assert_eq!(ids.len(), 4, "{log}");

@@ -379,8 +379,9 @@ enum TrainWhat {
 /// Where a demand series comes from: exactly one of a dataset or a trace file.
 #[derive(Debug, Args)]
 pub struct DemandSourceArgs {
-    /// Dataset directory with a `jobs` table (hcp ingest alibaba, hcp sim).
-    #[arg(long, conflicts_with = "input", required_unless_present = "input")]
+    /// Dataset directory with a `jobs` table (hcp ingest alibaba, hcp sim); `--history`, as
+    /// `hcp forecast price` names its dataset, is the same flag.
+    #[arg(long, visible_alias = "history", conflicts_with = "input", required_unless_present = "input")]
     data: Option<PathBuf>,
     /// openb_pod_list_default.csv (v2023) or spot_hourly.csv (v2026 spot trace).
     #[arg(long)]
@@ -427,9 +428,9 @@ struct TrainPriceArgs {
     /// Dataset directory with a `prices` table.
     #[arg(long)]
     data: PathBuf,
-    /// Settlement point, e.g. HB_WEST.
+    /// Settlement point, e.g. HB_WEST; may be left out when the dataset holds one node.
     #[arg(long)]
-    point: String,
+    point: Option<String>,
     #[arg(long)]
     out: PathBuf,
     /// Last days held out to measure the model and size its quantile band (lear_rt: the
@@ -516,7 +517,11 @@ pub fn train_cmd(args: TrainArgs) -> Result<()> {
             Ok(())
         }
         TrainWhat::Price(a) => {
-            let mut cfg = TrainPriceConfig::new(a.data, a.point, a.out);
+            let point = match a.point {
+                Some(point) => point,
+                None => hcp_training::price_model::only_node(&a.data)?,
+            };
+            let mut cfg = TrainPriceConfig::new(a.data, point, a.out);
             cfg.holdout_days = a.holdout_days;
             let manifest = match a.lstm.config() {
                 Some(lstm) => {

@@ -156,3 +156,40 @@ fn report(e: &anyhow::Error) -> String {
 fn default_out() -> PathBuf {
     PathBuf::from("out/run")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The command lines of DESIGN.md's CLI contract ("keep the names and outputs stable"),
+    /// with their placeholders filled in and every optional flag given: each must parse.
+    #[test]
+    fn the_design_documents_command_lines_parse() {
+        let contract = [
+            "hcp run --data DIR --out DIR",
+            "hcp ingest ercot A.csv.gz B.csv.gz --out DATASET_DIR",
+            "hcp ingest epftoolbox PJM.csv.gz --out DATASET_DIR",
+            "hcp ingest alibaba PODS.csv --out DATASET_DIR",
+            "hcp ingest btc STATS.csv.gz --out DATASET_DIR",
+            "hcp sim --fleet FLEET.toml --days 7 --seed 1 --out DATASET_DIR",
+            "hcp train price --data DATASET_DIR --out MODEL_DIR --point HB_WEST",
+            "hcp train demand --data DATASET_DIR --out MODEL_DIR",
+            "hcp train classifier --data DATASET_DIR --out MODEL_DIR",
+            "hcp evaluate price --format epftoolbox --input FILE --test-start 2015-01-01 --test-end 2016-12-26 --out DIR",
+            "hcp evaluate price --format ercot --input FILE --point HB_WEST --test-start 2025-01-01 --test-end 2025-06-30 --out DIR",
+            "hcp evaluate demand --input PODS.csv --test-start 6048000 --out DIR",
+            "hcp evaluate classifier --input PODS.csv --test-start 6048000 --out DIR",
+            "hcp forecast price --model MODEL_DIR --history DATASET_DIR --out FORECAST_DIR",
+            "hcp forecast demand --model MODEL_DIR --history DATASET_DIR --out FORECAST_DIR",
+            "hcp backtest --prices FILE --point HB_WEST --fleet FLEET.toml --from 2025-01-01 --to 2025-06-30 --out DIR",
+            "hcp serve --models DIR --addr 127.0.0.1:8080",
+            "hcp scheduler --fleet FLEET.toml --models DIR --clock real",
+            "hcp scheduler --fleet FLEET.toml --models DIR --clock accelerated",
+        ];
+        for line in contract {
+            if let Err(e) = Cli::try_parse_from(line.split(' ')) {
+                panic!("`{line}` does not parse: {e}");
+            }
+        }
+    }
+}

@@ -637,8 +637,9 @@ fn train_and_forecast_price_on_a_simulated_history() {
         .output()
         .unwrap();
     assert!(sim.status.success(), "{}", String::from_utf8_lossy(&sim.stderr));
+    // The fleet's one node is the dataset's: `--point` may be left out.
     let train = hcp()
-        .args(["train", "price", "--point", "HB_WEST", "--holdout-days", "7", "--data"])
+        .args(["train", "price", "--holdout-days", "7", "--data"])
         .arg(&data)
         .arg("--out")
         .arg(&model)
@@ -647,6 +648,7 @@ fn train_and_forecast_price_on_a_simulated_history() {
     assert!(train.status.success(), "{}", String::from_utf8_lossy(&train.stderr));
     let manifest = read_json(&model.join("manifest.json"));
     assert_eq!(manifest["kind"], "price_lear_rt");
+    assert_eq!(manifest["training"]["node"], "HB_WEST");
     assert!(manifest["validation"]["mae_vs_dam_latest"].as_f64().unwrap() > 0.0);
 
     let forecast = |run_id: &str| {

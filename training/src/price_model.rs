@@ -25,6 +25,21 @@ pub fn read_node(data: &Path, node: &str) -> Result<HourlyPrices> {
     hourly_grid(&read_prices(data)?, node, &data.display().to_string())
 }
 
+/// The one node a dataset's `prices` table holds (what `hcp train price` trains when no
+/// `--point` is given); an error naming them when it holds several, or none.
+pub fn only_node(data: &Path) -> Result<String> {
+    let nodes: std::collections::BTreeSet<String> = read_prices(data)?.iter().map(|r| r.node.to_string()).collect();
+    match nodes.len() {
+        1 => Ok(nodes.into_iter().next().expect("one node")),
+        0 => Err(Error::Invalid(format!("{}: the prices table has no rows", data.display()))),
+        n => Err(Error::Invalid(format!(
+            "{}: the prices table holds {n} nodes ({}); say which to train with --point",
+            data.display(),
+            nodes.into_iter().collect::<Vec<_>>().join(", ")
+        ))),
+    }
+}
+
 fn read_prices(data: &Path) -> Result<Vec<PriceRow>> {
     let (batch, _) = read_table(data, Table::Prices, &ReadOptions::default())?;
     Ok(price_rows(&batch)?)

@@ -384,6 +384,14 @@ fn evaluate_and_train_classifier_write_metrics_predictions_and_a_checked_artifac
     let selected = ls_be["test"].as_object().unwrap().iter().find(|(k, _)| k.starts_with("selected")).unwrap().1;
     assert!(selected["macro_f1"].as_f64().unwrap() > 0.99, "{selected}");
     assert!(out.join("predictions.parquet").is_file());
+    // The human report: every task, its chosen model's test scores as metrics.json has them.
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    for task in ["## ls_be (BE, LS)", "## qos", "## failure", "## duration"] {
+        assert!(report.contains(task), "{task}: {report}");
+    }
+    let (name, m) = ls_be["test"].as_object().unwrap().iter().find(|(k, _)| k.starts_with("selected:")).unwrap();
+    let row = format!("| {name} | {:.4} | {:.4} |", m["macro_f1"].as_f64().unwrap(), m["accuracy"].as_f64().unwrap());
+    assert!(report.contains(&row), "{row}: {report}");
 
     let o = hcp()
         .args(["evaluate", "classifier", "--test-start", "99999999", "--input"])

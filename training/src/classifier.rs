@@ -415,7 +415,70 @@ pub struct EvaluateReport {
     pub tasks: Vec<TaskReport>,
 }
 
-/// Runs the evaluation and writes `metrics.json` and `predictions.parquet` under `out`.
+impl EvaluateReport {
+    /// The short human report (`report.md`): per task, the model chosen on the training pods,
+    /// every model's test scores, and the chosen one's per-class scores and confusion matrix.
+    pub fn markdown(&self) -> String {
+        use std::fmt::Write as _;
+        let mut out = String::from("# hcp evaluate classifier\n\n");
+        let end = self.test_end_s.map_or("the end".to_string(), |s| format!("{s} s"));
+        let _ = writeln!(
+            out,
+            "Input: {}. Trained on the {} pods created before {} s, tested on the {} created from then to {end}.\n",
+            self.input.iter().map(|i| format!("`{i}`")).collect::<Vec<_>>().join(", "),
+            self.train_pods,
+            self.test_start_s,
+            self.test_pods,
+        );
+        for t in &self.tasks {
+            let _ = writeln!(out, "## {} ({})\n", t.task_name(), t.classes.join(", "));
+            let excluded = |m: &BTreeMap<String, usize>| {
+                if m.is_empty() {
+                    "none".to_string()
+                } else {
+                    m.iter().map(|(why, n)| format!("{n} ({why})")).collect::<Vec<_>>().join(", ")
+                }
+            };
+            let _ = writeln!(
+                out,
+                "{} training rows ({} by class), {} test rows; left out for want of a label: {} (training), {} (test). \
+                 Chosen by validation macro-F1 on the training pods: {}.\n",
+                t.train_rows,
+                t.train_class_counts.iter().map(usize::to_string).collect::<Vec<_>>().join(" / "),
+                t.test_rows,
+                excluded(&t.excluded_train),
+                excluded(&t.excluded_test),
+                t.selected,
+            );
+            let _ = writeln!(out, "| model | test macro-F1 | test accuracy |\n|---|---:|---:|");
+            for (name, m) in &t.test {
+                let _ = writeln!(out, "| {name} | {:.4} | {:.4} |", m.macro_f1, m.accuracy);
+            }
+            if let Some((_, m)) = t.test.iter().find(|(name, _)| name.starts_with("selected:")) {
+                let _ = writeln!(out, "\nThe chosen model on the test pods, by class:\n");
+                let _ = writeln!(out, "| class | support | precision | recall | F1 |\n|---|---:|---:|---:|---:|");
+                for c in &m.per_class {
+                    let _ = writeln!(
+                        out,
+                        "| {} | {} | {:.4} | {:.4} | {:.4} |",
+                        c.class, c.support, c.precision, c.recall, c.f1
+                    );
+                }
+                let _ = writeln!(out, "\nConfusion (rows: true class, columns: predicted):\n");
+                let _ = writeln!(out, "| | {} |\n|---|{}", t.classes.join(" | "), "---:|".repeat(t.classes.len()));
+                for (class, row) in t.classes.iter().zip(&m.confusion) {
+                    let cells = row.iter().map(usize::to_string).collect::<Vec<_>>().join(" | ");
+                    let _ = writeln!(out, "| {class} | {cells} |");
+                }
+            }
+            out.push('\n');
+        }
+        out
+    }
+}
+
+/// Runs the evaluation and writes `metrics.json`, `predictions.parquet` and `report.md` under
+/// `out`.
 pub fn evaluate(cfg: &EvaluateConfig) -> Result<EvaluateReport> {
     let jobs = read_pods(&cfg.inputs)?;
     let start_us = cfg.test_start_s * 1_000_000;
@@ -513,6 +576,7 @@ pub fn evaluate(cfg: &EvaluateConfig) -> Result<EvaluateReport> {
     };
     write_json(&cfg.out.join("metrics.json"), &report)?;
     write_predictions(&cfg.out.join("predictions.parquet"), &prediction_rows)?;
+    write_bytes_atomically(&cfg.out.join("report.md"), report.markdown().as_bytes())?;
     Ok(report)
 }
 

@@ -130,7 +130,7 @@ struct NodeForecast {
 }
 
 /// The real files `hcp run --data DIR` ingests, by format, relative to DIR (the layout of
-/// `../shared/data`). Files that are not there are skipped.
+/// `../shared/data`). Files that are not there are skipped, and named on stdout.
 const REAL_INPUTS: [(Format, &[&str]); 4] = [
     (Format::Ercot, &["ercot/ercot_dam_rtm_hourly_15sp.csv.gz", "ercot/ercot_system_hourly_exog.csv.gz"]),
     (Format::Epftoolbox, &["epftoolbox/NP.csv.gz", "epftoolbox/PJM.csv.gz", "epftoolbox/DE.csv.gz"]),
@@ -270,7 +270,12 @@ fn history(cfg: &RunConfig) -> Result<PathBuf> {
         Some(dir) => {
             let mut any = false;
             for (format, files) in REAL_INPUTS {
-                let inputs: Vec<PathBuf> = files.iter().map(|f| dir.join(f)).filter(|p| p.is_file()).collect();
+                let (inputs, missing): (Vec<PathBuf>, Vec<PathBuf>) =
+                    files.iter().map(|f| dir.join(f)).partition(|p| p.is_file());
+                if !missing.is_empty() {
+                    let names: Vec<String> = missing.iter().map(|p| p.display().to_string()).collect();
+                    println!("      {}: not found, skipped: {}", format.name(), names.join(", "));
+                }
                 if inputs.is_empty() {
                     continue;
                 }

@@ -253,6 +253,8 @@ fn run_with_real_data_ingests_ercot() {
     let out = tempfile::tempdir().unwrap();
     let o = hcp().args(["run", "--data"]).arg(&data).arg("--out").arg(out.path()).output().unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(!stdout.contains("not found"), "{stdout}");
     let report = std::fs::read_to_string(out.path().join("report.md")).unwrap();
     assert_eq!(report.matches("| ERCOT |").count(), 15, "{report}");
     for market in ["| NP | SYSTEM | EUR | 34944 |", "| PJM | COMED | USD | 34944 |", "| DE | DE | EUR | 34944 |"] {
@@ -265,6 +267,20 @@ fn run_with_real_data_ingests_ercot() {
     // hour priced.
     assert!(report.contains("## Backtest: hb-west-joint from 2025-06-24T00:00:00Z for 7 days"), "{report}");
     assert!(report.contains(" 0 hours had no price"), "{report}");
+
+    // A data directory with only some of the files: each one missing is named, and without
+    // the ERCOT prices the run stops, saying so.
+    let partial = tempfile::tempdir().unwrap();
+    std::fs::create_dir(partial.path().join("epftoolbox")).unwrap();
+    std::fs::copy(data.join("epftoolbox/NP.csv.gz"), partial.path().join("epftoolbox/NP.csv.gz")).unwrap();
+    let o = hcp().args(["run", "--data"]).arg(partial.path()).arg("--out").arg(out.path().join("p")).output().unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        stdout.contains("ercot: not found, skipped: ") && stdout.contains("ercot_system_hourly_exog.csv.gz"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("epftoolbox: not found, skipped: ") && stdout.contains("PJM.csv.gz"), "{stdout}");
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("nor a data directory"));
 }
 
 /// pyasic (PyPI), a miner client nobody here wrote, discovers simulated miners on loopback,

@@ -51,13 +51,14 @@ struct GpuArgs {
 
 #[derive(Debug, Args)]
 struct AsicArgs {
-    /// A miner's API address, e.g. 127.0.0.2:4028; repeat for each.
-    #[arg(long = "miner", required = true)]
+    /// A miner's API address, e.g. 127.0.0.2:4028; repeat for each, or give them separated by
+    /// commas.
+    #[arg(long = "miner", env = "HCP_EXPORTER_MINERS", value_delimiter = ',', required = true)]
     miners: Vec<SocketAddr>,
-    #[arg(long, default_value = "127.0.0.1:9401")]
+    #[arg(long, env = "HCP_EXPORTER_ASIC_LISTEN", default_value = "127.0.0.1:9401")]
     listen: SocketAddr,
     /// Timeout of each request to a miner, ms (1 to 60,000).
-    #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u64).range(1..=60_000))]
+    #[arg(long, env = "HCP_EXPORTER_ASIC_TIMEOUT_MS", default_value_t = 2000, value_parser = clap::value_parser!(u64).range(1..=60_000))]
     timeout_ms: u64,
     /// Print one scrape to stdout and exit instead of serving.
     #[arg(long)]

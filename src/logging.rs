@@ -11,7 +11,7 @@ use tracing_subscriber::util::SubscriberInitExt;
 #[derive(Debug, Clone, Args)]
 pub struct LogArgs {
     /// Level of the JSON log lines on stderr: error, warn, info, debug or trace.
-    #[arg(long, default_value = "info")]
+    #[arg(long, env = "HCP_LOG_LEVEL", default_value = "info")]
     log_level: String,
     /// Also export the spans (requests, decisions) over OTLP/HTTP (JSON) to this collector,
     /// e.g. http://127.0.0.1:4318 (they go to /v1/traces under it). Needs a build with

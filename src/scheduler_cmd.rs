@@ -22,24 +22,24 @@ enum ClockArg {
 #[derive(Debug, Args)]
 pub struct SchedulerArgs {
     /// The operator's fleet file: sites, caps and the groups the site must have.
-    #[arg(long)]
+    #[arg(long, env = "HCP_SCHEDULER_FLEET")]
     fleet: PathBuf,
     /// The site's control API.
-    #[arg(long, default_value = "127.0.0.1:4100")]
+    #[arg(long, env = "HCP_SCHEDULER_SITE", default_value = "127.0.0.1:4100")]
     site: SocketAddr,
     /// State directory: the action journal and the last plan (kept across restarts).
-    #[arg(long, default_value = "out/scheduler")]
+    #[arg(long, env = "HCP_SCHEDULER_STATE", default_value = "out/scheduler")]
     state: PathBuf,
     /// Address of /health and /metrics.
-    #[arg(long, default_value = "127.0.0.1:9402")]
+    #[arg(long, env = "HCP_SCHEDULER_LISTEN", default_value = "127.0.0.1:9402")]
     listen: SocketAddr,
-    #[arg(long, value_enum, default_value = "real")]
+    #[arg(long, env = "HCP_SCHEDULER_CLOCK", value_enum, default_value = "real")]
     clock: ClockArg,
     /// Stop after deciding this many steps (at least 1).
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     steps: Option<u64>,
     /// Time budget of the genetic algorithm per decision, ms (1 to 60,000).
-    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..=60_000))]
+    #[arg(long, env = "HCP_SCHEDULER_GA_MS", default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..=60_000))]
     ga_ms: u64,
     /// A trained real-time price model (`hcp train price`) for a site's node; repeat for more
     /// nodes. Without one, a node's outlook is its latest published price.
@@ -48,10 +48,10 @@ pub struct SchedulerArgs {
     /// A models directory (as `hcp run` writes `OUT/models/` and `hcp serve --models` reads):
     /// its real-time price models of the fleet's nodes are used, one a node; its other models
     /// are left, each named in the log.
-    #[arg(long = "models")]
+    #[arg(long = "models", env = "HCP_SCHEDULER_MODELS")]
     models_dir: Option<PathBuf>,
     /// Timeout of each request to the site or a miner, ms (1 to 60,000).
-    #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u64).range(1..=60_000))]
+    #[arg(long, env = "HCP_SCHEDULER_TIMEOUT_MS", default_value_t = 2000, value_parser = clap::value_parser!(u64).range(1..=60_000))]
     timeout_ms: u64,
     #[command(flatten)]
     log: crate::logging::LogArgs,

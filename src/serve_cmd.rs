@@ -11,36 +11,36 @@ use hcp_serving::{ApiKeys, ServeConfig};
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// Directory whose subdirectories are model artifacts (`hcp train`, `hcp run`'s out/run/models).
-    #[arg(long)]
+    #[arg(long, env = "HCP_SERVE_MODELS")]
     models: PathBuf,
-    #[arg(long, default_value = "127.0.0.1:8080")]
+    #[arg(long, env = "HCP_SERVE_ADDR", default_value = "127.0.0.1:8080")]
     addr: SocketAddr,
     /// API keys file: `ROLE SHA256_HEX [LABEL]` per line (roles: read, operate). Keys are also
     /// read from HCP_API_KEYS (`ROLE:KEY,...`).
-    #[arg(long)]
+    #[arg(long, env = "HCP_SERVE_KEYS_FILE")]
     keys: Option<PathBuf>,
     /// Serve without authentication (every caller may operate): for a trusted loopback only.
-    #[arg(long, conflicts_with = "keys")]
+    #[arg(long, env = "HCP_SERVE_NO_AUTH", value_parser = clap::builder::BoolishValueParser::new(), conflicts_with = "keys")]
     no_auth: bool,
     /// Requests handled at once; more get 429 with Retry-After.
-    #[arg(long, default_value_t = 512)]
+    #[arg(long, env = "HCP_SERVE_MAX_IN_FLIGHT", default_value_t = 512)]
     max_in_flight: usize,
     /// Largest request body, bytes.
-    #[arg(long, default_value_t = 1 << 20)]
+    #[arg(long, env = "HCP_SERVE_BODY_LIMIT", default_value_t = 1 << 20)]
     body_limit: usize,
     /// A request not answered in this long gets 503, ms.
-    #[arg(long, default_value_t = 10_000)]
+    #[arg(long, env = "HCP_SERVE_TIMEOUT_MS", default_value_t = 10_000)]
     timeout_ms: u64,
     /// Time the genetic algorithm of /v1/schedule/propose may take, ms.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, env = "HCP_SERVE_PROPOSE_GA_MS", default_value_t = 100)]
     propose_ga_ms: u64,
     /// Inference worker threads (default: one per core).
-    #[arg(long)]
+    #[arg(long, env = "HCP_SERVE_WORKERS")]
     workers: Option<usize>,
     #[command(flatten)]
     log: crate::logging::LogArgs,
     /// After SIGTERM: answer /v2/health/ready with 503 for this long before closing, ms.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, env = "HCP_SERVE_DRAIN_MS", default_value_t = 0)]
     drain_ms: u64,
 }
 

@@ -1144,23 +1144,23 @@ fn scheduler_daemon_survives_kill_9_without_repeating_an_action() {
         let said = String::from_utf8_lossy(&refused.stderr);
         assert!(!refused.status.success() && said.contains(expected), "{said}");
     }
+    // The restart takes its models directory and clock from the environment, as a container
+    // would set them.
     let daemon = |steps: Option<&str>| {
         let mut c = hcp();
-        c.args(["scheduler", "--clock", "accelerated", "--ga-ms", "50", "--listen", "127.0.0.1:0", "--site", &control])
+        c.args(["scheduler", "--ga-ms", "50", "--listen", "127.0.0.1:0", "--site", &control])
             .arg("--fleet")
             .arg(&fleet)
-            .args(if steps.is_some() {
-                ["--models".as_ref(), served.as_os_str()]
-            } else {
-                ["--model".as_ref(), model.as_os_str()]
-            })
             .arg("--state")
             .arg(state.path())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped());
-        if let Some(n) = steps {
-            c.args(["--steps", n]);
-        }
+        match steps {
+            Some(n) => {
+                c.args(["--steps", n]).env("HCP_SCHEDULER_MODELS", &served).env("HCP_SCHEDULER_CLOCK", "accelerated")
+            }
+            None => c.args(["--clock", "accelerated", "--model"]).arg(&model),
+        };
         c.spawn().unwrap()
     };
 
@@ -1288,9 +1288,13 @@ fn serve_reloads_on_sighup_passes_schemathesis_and_exits_cleanly_on_sigterm() {
     std::fs::create_dir_all(&models).unwrap();
     let price_dir = models.join("price-HB_WEST");
     std::fs::rename(&trained, &price_dir).unwrap();
+    // The models directory, the drain and the proposals' time come from the environment, as a
+    // container sets them.
     let mut server = hcp()
-        .args(["serve", "--addr", "127.0.0.1:0", "--drain-ms", "200", "--propose-ga-ms", "20", "--models"])
-        .arg(&models)
+        .args(["serve", "--addr", "127.0.0.1:0"])
+        .env("HCP_SERVE_MODELS", &models)
+        .env("HCP_SERVE_DRAIN_MS", "200")
+        .env("HCP_SERVE_PROPOSE_GA_MS", "20")
         .env("HCP_API_KEYS", format!("operate:{KEY}"))
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -1310,6 +1314,9 @@ fn serve_reloads_on_sighup_passes_schemathesis_and_exits_cleanly_on_sigterm() {
         }
     });
     assert_eq!(http_get(&addr, "/v2/health/ready").0, 200);
+    let (status, info) = http(&addr, "GET", "/info", Some(KEY), "");
+    assert_eq!(status, 200, "{info}");
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&info).unwrap()["limits"]["propose_ga_ms"], 20, "{info}");
 
     // A forecast issued right after the model's training data.
     let model = read_json(&price_dir.join("model.json"));

@@ -28,8 +28,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// The main job: history -> report (train, forecast and backtest join as they land), on a
-    /// deterministic synthetic history when no --data is given.
+    /// The main job: history -> train -> forecast -> backtest -> report, on a deterministic
+    /// synthetic history when no --data is given.
     Run(run::RunArgs),
     /// Ingest real data files into canonical Parquet datasets.
     Ingest(ingest_cmd::IngestArgs),

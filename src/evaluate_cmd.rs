@@ -25,7 +25,7 @@ pub struct EvaluateArgs {
 #[derive(Debug, Subcommand)]
 enum EvaluateWhat {
     /// The workload classifier on Alibaba v2023 pods: trains on pods created before
-    /// --test-start, tests on the later ones; writes metrics.json and predictions.parquet.
+    /// --test-start, tests on the later ones; writes metrics.json, predictions.parquet and report.md.
     Classifier(EvaluateClassifierArgs),
     /// Price forecasters, walk-forward over a test period: writes forecasts.parquet (every
     /// model, mean and 0.1/0.5/0.9 quantiles), metrics.json and report.md.

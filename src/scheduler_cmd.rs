@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
-use hcp_models::artifact::{MANIFEST_FILE, Manifest, read_manifest};
+use hcp_models::artifact::{MANIFEST_FILE, Manifest, model_dirs, read_manifest};
 use hcp_models::forecast::price::{KINDS, PriceModel};
 use hcp_scheduler::daemon::{Clock, DaemonConfig};
 use hcp_sim::fleet::FleetConfig;
@@ -130,20 +130,12 @@ pub fn scheduler_cmd(a: SchedulerArgs) -> Result<()> {
 /// models of one node are refused (which one would plan is the operator's to say, with
 /// `--model`), and so is a directory with none for any node.
 fn price_models_in(dir: &Path, nodes: &[&str]) -> Result<Vec<(PathBuf, PriceModel, Manifest)>> {
-    let mut subdirs = Vec::new();
-    for entry in std::fs::read_dir(dir).with_context(|| format!("--models {}", dir.display()))? {
-        let path = entry.with_context(|| format!("--models {}", dir.display()))?.path();
-        if path.is_dir() {
-            subdirs.push(path);
-        }
+    let (models, others) = model_dirs(dir).with_context(|| format!("--models {}", dir.display()))?;
+    for other in others {
+        tracing::warn!(dir = %other.display(), "not a model: no {MANIFEST_FILE}");
     }
-    subdirs.sort();
     let mut chosen: std::collections::BTreeMap<String, (PathBuf, PriceModel, Manifest)> = Default::default();
-    for sub in subdirs {
-        if !sub.join(MANIFEST_FILE).is_file() {
-            tracing::warn!(dir = %sub.display(), "not a model: no {MANIFEST_FILE}");
-            continue;
-        }
+    for sub in models {
         let manifest = read_manifest(&sub).with_context(|| format!("--models {}", dir.display()))?;
         if !KINDS.contains(&manifest.kind.as_str()) {
             tracing::info!(dir = %sub.display(), kind = %manifest.kind, "left: not a real-time price model");

@@ -4,7 +4,7 @@
 //! weights file). Loading recomputes the hash and refuses a mismatch, another kind, or other
 //! features.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -106,6 +106,24 @@ pub fn load<T: DeserializeOwned + Check>(dir: &Path, kind: &str, feature_names: 
         .map_err(|e| Error::Artifact { path: model_path.clone(), message: e.to_string() })?;
     model.check().map_err(|message| Error::Artifact { path: model_path, message })?;
     Ok((model, manifest))
+}
+
+/// The subdirectories of a models directory (as `hcp run` writes `OUT/models/`): those holding
+/// a `manifest.json`, which are models, and the others, which are not (a model still being
+/// written, or something else), each list sorted. Files in `dir` are neither.
+pub fn model_dirs(dir: &Path) -> Result<(Vec<PathBuf>, Vec<PathBuf>)> {
+    let (mut models, mut others) = (Vec::new(), Vec::new());
+    for entry in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
+        let path = entry.map_err(|e| Error::io(dir, e))?.path();
+        if path.join(MANIFEST_FILE).is_file() {
+            models.push(path);
+        } else if path.is_dir() {
+            others.push(path);
+        }
+    }
+    models.sort();
+    others.sort();
+    Ok((models, others))
 }
 
 /// Reads `dir/manifest.json` alone (to see which kind of model a directory holds).

@@ -77,19 +77,7 @@ impl Registry {
     /// Loads every model under `dir`. Fails, naming the model, when one does not load or fails
     /// its smoke test, and when there is none.
     pub fn load(dir: &Path) -> Result<Registry> {
-        let entries = std::fs::read_dir(dir).map_err(|source| Error::Io { path: dir.into(), source })?;
-        let mut dirs: Vec<PathBuf> = Vec::new();
-        let mut skipped: Vec<PathBuf> = Vec::new();
-        for e in entries {
-            let e = e.map_err(|source| Error::Io { path: dir.into(), source })?;
-            if e.path().join(MANIFEST_FILE).is_file() {
-                dirs.push(e.path());
-            } else if e.path().is_dir() {
-                skipped.push(e.path());
-            }
-        }
-        dirs.sort();
-        skipped.sort();
+        let (dirs, skipped) = hcp_models::artifact::model_dirs(dir).map_err(|e| Error::Config(e.to_string()))?;
         if dirs.is_empty() {
             let hint = if dir.join(MANIFEST_FILE).is_file() {
                 " (it is a model directory itself: give the directory that holds it)"

@@ -47,8 +47,9 @@ pub struct SchedulerArgs {
     models: Vec<PathBuf>,
     /// A models directory (as `hcp run` writes `OUT/models/` and `hcp serve --models` reads):
     /// its real-time price models of the fleet's nodes are used, one a node; its other models
-    /// are left, each named in the log.
-    #[arg(long = "models", env = "HCP_SCHEDULER_MODELS")]
+    /// are left, each named in the log. Also read from HCP_SCHEDULER_MODELS (refused beside
+    /// --model, which it would otherwise override unseen).
+    #[arg(long = "models")]
     models_dir: Option<PathBuf>,
     /// Timeout of each request to the site or a miner, ms (1 to 60,000).
     #[arg(long, env = "HCP_SCHEDULER_TIMEOUT_MS", default_value_t = 2000, value_parser = clap::value_parser!(u64).range(1..=60_000))]
@@ -56,6 +57,9 @@ pub struct SchedulerArgs {
     #[command(flatten)]
     log: crate::logging::LogArgs,
 }
+
+/// The environment's `--models`.
+const MODELS_ENV: &str = "HCP_SCHEDULER_MODELS";
 
 pub fn scheduler_cmd(a: SchedulerArgs) -> Result<()> {
     let _logs = crate::logging::init(&a.log, "hcp-scheduler")?;
@@ -70,7 +74,14 @@ pub fn scheduler_cmd(a: SchedulerArgs) -> Result<()> {
     let mut validation_mae = std::collections::BTreeMap::new();
     // A model of a node no site is on would go unused, and the site's latest price stand in.
     let nodes = fleet.nodes();
-    let (flag, loaded) = match &a.models_dir {
+    let models_dir = match (a.models_dir, std::env::var_os(MODELS_ENV)) {
+        (Some(dir), _) => Some(dir),
+        (None, Some(_)) if !a.models.is_empty() => {
+            bail!("--model with {MODELS_ENV} set: give the models one way (unset it, or leave out --model)")
+        }
+        (None, env) => env.map(PathBuf::from),
+    };
+    let (flag, loaded) = match &models_dir {
         Some(dir) => ("--models", price_models_in(dir, &nodes)?),
         None => {
             let load = |dir: &PathBuf| {

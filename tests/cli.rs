@@ -1144,6 +1144,16 @@ fn scheduler_daemon_survives_kill_9_without_repeating_an_action() {
         let said = String::from_utf8_lossy(&refused.stderr);
         assert!(!refused.status.success() && said.contains(expected), "{said}");
     }
+    let refused = hcp()
+        .args(["scheduler", "--listen", "127.0.0.1:0", "--site", &control, "--fleet"])
+        .arg(&fleet)
+        .arg("--model")
+        .arg(&model)
+        .env("HCP_SCHEDULER_MODELS", &served)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success() && said.contains("--model with HCP_SCHEDULER_MODELS set"), "{said}");
     // The restart takes its models directory and clock from the environment, as a container
     // would set them.
     let daemon = |steps: Option<&str>| {

@@ -20,7 +20,7 @@ pub struct ServeArgs {
     #[arg(long, env = "HCP_SERVE_KEYS_FILE")]
     keys: Option<PathBuf>,
     /// Serve without authentication (every caller may operate): for a trusted loopback only.
-    #[arg(long, env = "HCP_SERVE_NO_AUTH", value_parser = clap::builder::BoolishValueParser::new(), conflicts_with = "keys")]
+    #[arg(long, env = "HCP_SERVE_NO_AUTH", value_parser = clap::builder::BoolishValueParser::new())]
     no_auth: bool,
     /// Requests handled at once; more get 429 with Retry-After.
     #[arg(long, env = "HCP_SERVE_MAX_IN_FLIGHT", default_value_t = 512)]
@@ -46,6 +46,11 @@ pub struct ServeArgs {
 
 pub fn serve_cmd(a: ServeArgs) -> Result<()> {
     let _logs = crate::logging::init(&a.log, "hcp-serve")?;
+    // Checked here, not by clap: either may come from the environment, which clap's conflict
+    // message would not say.
+    if a.no_auth && a.keys.is_some() {
+        anyhow::bail!("--no-auth (or HCP_SERVE_NO_AUTH) with --keys (or HCP_SERVE_KEYS_FILE): choose one");
+    }
     let mut keys = if a.no_auth { ApiKeys::open() } else { ApiKeys::default() };
     if let Some(path) = &a.keys {
         keys.add_file(path)?;

@@ -158,13 +158,14 @@ fn run_refuses_what_the_synthetic_default_cannot_answer() {
 /// A count out of range is refused by its flag before anything runs: zero (which was run as
 /// one, or served nothing), or past what the command could do (a century of days, more
 /// threads or workers than a process can start, sizes that exhaust memory); so is a miner
-/// named twice (two series with the same labels, which Prometheus refuses).
+/// named twice (two series with the same labels, which Prometheus refuses), and a server told
+/// both to check keys and not to.
 #[test]
 fn counts_out_of_range_and_repeats_are_refused_by_flag() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
     let o = out.to_str().unwrap();
-    let cases: [(&[&str], &str); 12] = [
+    let cases: [(&[&str], &str); 13] = [
         (
             &["exporter", "asic", "--miner", "127.0.0.1:4028", "--miner", "127.0.0.1:4028"],
             "--miner 127.0.0.1:4028 is given twice",
@@ -177,6 +178,7 @@ fn counts_out_of_range_and_repeats_are_refused_by_flag() {
         (&["scheduler", "--fleet", "fleets/small.toml", "--ga-ms", "0"], "--ga-ms <GA_MS>': 0 is not in 1..=60000"),
         (&["serve", "--models", o, "--no-auth", "--workers", "0"], "--workers 0: 1 to 1024"),
         (&["serve", "--models", o, "--no-auth", "--body-limit", "0"], "--body-limit 0: 1024 to"),
+        (&["serve", "--models", o, "--no-auth", "--keys", "k"], "--no-auth (or HCP_SERVE_NO_AUTH) with --keys"),
         (
             &["ingest", "ercot", "x.csv", "--out", o, "--row-group-rows", "0"],
             "--row-group-rows <ROW_GROUP_ROWS>': 0 is not in 1..",

@@ -126,10 +126,23 @@ pub fn model_dirs(dir: &Path) -> Result<(Vec<PathBuf>, Vec<PathBuf>)> {
     Ok((models, others))
 }
 
-/// Reads `dir/manifest.json` alone (to see which kind of model a directory holds).
+/// Reads `dir/manifest.json` alone (to see which kind of model a directory holds). A `dir`
+/// without one that holds models (a models directory given where one model is asked for) is
+/// an error naming them.
 pub fn read_manifest(dir: &Path) -> Result<Manifest> {
     let manifest_path = dir.join(MANIFEST_FILE);
-    let text = std::fs::read(&manifest_path).map_err(|e| Error::io(&manifest_path, e))?;
+    let text = std::fs::read(&manifest_path).map_err(|e| {
+        let inside = match model_dirs(dir) {
+            Ok((models, _)) if e.kind() == std::io::ErrorKind::NotFound && !models.is_empty() => models,
+            _ => return Error::io(&manifest_path, e),
+        };
+        let names: Vec<String> =
+            inside.iter().filter_map(|m| m.file_name()).map(|n| n.to_string_lossy().into_owned()).collect();
+        Error::Artifact {
+            path: dir.to_path_buf(),
+            message: format!("not a model but a directory of models ({}): give one of them", names.join(", ")),
+        }
+    })?;
     serde_json::from_slice(&text).map_err(|e| Error::Artifact { path: manifest_path.clone(), message: e.to_string() })
 }
 

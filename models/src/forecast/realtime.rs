@@ -382,6 +382,11 @@ mod tests {
                 Err(err) => assert!(err.to_string().contains(message) && !message.is_empty(), "{message}: {err}"),
             }
         }
+        // A directory of models given for one (`hcp run`'s OUT/models): named, with its models.
+        let parent = tempfile::tempdir().unwrap();
+        crate::artifact::save_edited(&parent.path().join("price-N"), ARTIFACT_KIND, &names, &f, |_| {});
+        let err = load(parent.path()).unwrap_err().to_string();
+        assert!(err.contains("not a model but a directory of models (price-N): give one of them"), "{err}");
     }
 
     /// The models forecast the price's excess over the target's latest day-ahead price; an

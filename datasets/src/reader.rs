@@ -97,7 +97,23 @@ type PartitionValues = Vec<(String, String)>;
 fn list_files(dir: &Path, table: Table) -> Result<Vec<(PathBuf, PartitionValues)>> {
     let mut out = Vec::new();
     if !dir.exists() {
-        return Err(Error::input(dir, format!("no `{table}` dataset here")));
+        // A directory one level up from a dataset (`hcp run`'s output for its `history/`):
+        // name the datasets below it that hold the table.
+        let mut below: Vec<String> = dir
+            .parent()
+            .and_then(|root| std::fs::read_dir(root).ok())
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|d| d.join(table.name()).is_dir())
+            .map(|d| d.display().to_string())
+            .collect();
+        below.sort();
+        let hint = match below.as_slice() {
+            [] => String::new(),
+            found => format!(" (a dataset with one is in {}: give that directory)", found.join(", ")),
+        };
+        return Err(Error::input(dir, format!("no `{table}` dataset here{hint}")));
     }
     walk(dir, dir, table, &mut out)?;
     out.sort();

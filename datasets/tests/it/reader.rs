@@ -140,6 +140,21 @@ fn unknown_columns_and_untimed_ranges_are_clear_errors() {
     assert!(msg.contains("no time column"), "{msg}");
 }
 
+/// A directory without the table names the datasets one level below it that hold it (`hcp
+/// run`'s output for its `history/`), and says nothing more where there are none.
+#[test]
+fn a_missing_table_names_the_datasets_below_that_hold_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let history = dir.path().join("history");
+    write_prices(&history, &hourly("HB_WEST", 24), 100);
+    let msg = read_table(dir.path(), Table::Prices, &ReadOptions::default()).unwrap_err().to_string();
+    let hint =
+        format!("no `prices` dataset here (a dataset with one is in {}: give that directory)", history.display());
+    assert!(msg.contains(&hint), "{msg}");
+    let msg = read_table(&history, Table::Jobs, &ReadOptions::default()).unwrap_err().to_string();
+    assert!(msg.ends_with("no `jobs` dataset here"), "{msg}");
+}
+
 #[test]
 fn a_batch_with_duplicate_keys_is_refused_before_writing() {
     let dir = tempfile::tempdir().unwrap();

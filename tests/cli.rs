@@ -1245,6 +1245,12 @@ fn scheduler_daemon_survives_kill_9_without_repeating_an_action() {
     assert_eq!(ids.len(), 4, "{log}");
     assert!(ids.iter().all(|id| id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit())), "{log}");
     assert!(decided.iter().all(|e| e["span"]["name"] == "decide" && e["fields"]["actions"].is_u64()), "{log}");
+    // Where each step's time went: reading the miners, planning, sending.
+    for e in &decided {
+        let ms = |f: &str| e["fields"][f].as_f64().unwrap_or(-1.0);
+        let (total, parts) = (ms("duration_ms"), [ms("read_ms"), ms("plan_ms"), ms("send_ms")]);
+        assert!(parts.iter().all(|&p| p >= 0.0) && parts.iter().sum::<f64>() <= total, "{e}");
+    }
 
     let entries = journal(state.path());
     assert!(entries.len() >= before);

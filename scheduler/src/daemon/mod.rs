@@ -508,13 +508,17 @@ impl Daemon {
     async fn decide(&mut self, status: &SiteStatus, step: u64) -> Result<()> {
         let started = Instant::now();
         self.refresh_forecasts(status.now_us).await?;
+        let reading = Instant::now();
         let (readings, counts) = read_groups(&self.miners, &self.groups).await;
+        let read_s = reading.elapsed().as_secs_f64();
         let obs = observe(status, &self.caps, &self.groups, &readings);
         let money = money_now(status, &self.groups, &readings);
         self.record(|m| m.money = money);
         *self.prices.lock().unwrap_or_else(|e| e.into_inner()) = obs.last_known_price.clone();
         let optimiser = &mut self.optimiser;
+        let planning = Instant::now();
         let mut decision = tokio::task::block_in_place(|| optimiser.decide(&obs))?;
+        let plan_s = planning.elapsed().as_secs_f64();
         snap(&mut decision, &self.groups);
         let mut outbox = Outbox::default();
         let rows = self.engine.apply(&mut outbox, &obs, &decision, "optimiser", step);
@@ -547,7 +551,9 @@ impl Daemon {
             intents.push(entry);
         }
         self.journal.write(&intents)?;
+        let sending = Instant::now();
         let (outcomes, device) = self.send(&to_send, &readings).await;
+        let send_s = sending.elapsed().as_secs_f64();
         self.journal.write(&outcomes)?;
         let elapsed = started.elapsed().as_secs_f64();
         self.latencies_ms.push(elapsed * 1e3);
@@ -562,6 +568,9 @@ impl Daemon {
             failed,
             device_commands_failed = device.failed,
             duration_ms = elapsed * 1e3,
+            read_ms = read_s * 1e3,
+            plan_ms = plan_s * 1e3,
+            send_ms = send_s * 1e3,
             "decided"
         );
 

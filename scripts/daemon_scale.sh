@@ -8,7 +8,8 @@
 #
 # The site needs one thread and one open file per miner. Here its start slows past about 6,000
 # miners (4,000 threads in 15 s, then about 25 a second, with or without fixed ports), so
-# SCALE 100 (5,800 miners, ready in 2 s) is the largest measured. Prints the miners, the daemon's summary (decision p50/p99, cap record)
+# SCALE 100 (5,800 miners, ready in 2 s) is the largest measured. Needs GNU time (/usr/bin/time,
+# Debian package `time`) for the daemon's peak RSS. Prints the miners, the daemon's summary (decision p50/p99, cap record)
 # and the p50/p99 of each step's parts from its `decided` log events, and the daemon's peak RSS.
 set -euo pipefail
 scale=${SCALE:-100}

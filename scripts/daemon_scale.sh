@@ -2,7 +2,7 @@
 # The scheduler daemon against a simulated site SCALE times the size of fleets/daemon-demo.toml
 # (40·SCALE S19j Pro and 18·SCALE S21, every one on its own loopback port; the cap scaled with
 # them, the 16 H100 as they are): how a step's time splits between reading the miners,
-# planning and sending as the fleet grows. README, "Scheduler daemon against a simulated site".
+# planning and sending as the fleet grows. README, "The daemon as the fleet grows".
 #
 #   [SCALE=100] [STEPS=20] [SPEED=60] [HCP=target/release/hcp] scripts/daemon_scale.sh [OUT_DIR (target/daemon-scale)]
 #
@@ -10,7 +10,7 @@
 # miners (4,000 threads in 15 s, then about 25 a second, with or without fixed ports), so
 # SCALE 100 (5,800 miners, ready in 2 s) is the largest measured. Needs GNU time (/usr/bin/time,
 # Debian package `time`) for the daemon's peak RSS. Prints the miners, the daemon's summary (decision p50/p99, cap record)
-# and the p50/p99 of each step's parts from its `decided` log events, and the daemon's peak RSS.
+# and the p50 and maximum of each step's parts from its `decided` log events, and the daemon's peak RSS.
 set -euo pipefail
 scale=${SCALE:-100}
 steps=${STEPS:-20}

@@ -517,11 +517,7 @@ pub fn train_cmd(args: TrainArgs) -> Result<()> {
             Ok(())
         }
         TrainWhat::Price(a) => {
-            let point = match a.point {
-                Some(point) => point,
-                None => hcp_training::price_model::only_node(&a.data)?,
-            };
-            let mut cfg = TrainPriceConfig::new(a.data, point, a.out);
+            let mut cfg = TrainPriceConfig::new(a.data, a.point, a.out);
             cfg.holdout_days = a.holdout_days;
             let manifest = match a.lstm.config() {
                 Some(lstm) => {

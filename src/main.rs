@@ -162,7 +162,7 @@ mod tests {
     use super::*;
 
     /// The command lines of DESIGN.md's CLI contract ("keep the names and outputs stable"),
-    /// with their placeholders filled in and every optional flag given: each must parse.
+    /// with values for DIR, FILE and the like, and every optional flag given: each must parse.
     #[test]
     fn the_design_documents_command_lines_parse() {
         let contract = [

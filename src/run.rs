@@ -211,7 +211,7 @@ fn train_and_forecast(cfg: &RunConfig, history: &Path, summary: &[PriceSummary])
             bail!("--node {node}: no ERCOT prices for it in {} (there are: {})", history.display(), there.join(", "));
         }
         let model_dir = cfg.out.join("models").join(format!("price-{node}"));
-        let mut train = TrainPriceConfig::new(history.to_path_buf(), node.clone(), model_dir.clone());
+        let mut train = TrainPriceConfig::new(history.to_path_buf(), Some(node.clone()), model_dir.clone());
         train.holdout_days = HOLDOUT_DAYS;
         // One run id per node: a run id names the files it writes in each partition.
         train.holdout_forecasts =

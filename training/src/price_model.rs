@@ -20,17 +20,27 @@ use crate::forecast_rows::{Forecast, RowLabels};
 use crate::realtime::hourly_grid;
 use crate::{Error, Result};
 
-/// Reads one node's hourly prices from a dataset directory (`hcp ingest ercot` or `hcp sim`).
-pub fn read_node(data: &Path, node: &str) -> Result<HourlyPrices> {
-    hourly_grid(&read_prices(data)?, node, &data.display().to_string())
+/// Reads one node's hourly prices from a dataset directory (`hcp ingest ercot` or `hcp sim`):
+/// `node`, or with `None` the one node the `prices` table holds (an error naming them when it
+/// holds several, or none).
+pub fn read_node(data: &Path, node: Option<&str>) -> Result<HourlyPrices> {
+    let rows = read_prices(data)?;
+    let only;
+    let node = match node {
+        Some(node) => node,
+        None => {
+            only = only_node(&rows, data)?;
+            only.as_str()
+        }
+    };
+    hourly_grid(&rows, node, &data.display().to_string())
 }
 
-/// The one node a dataset's `prices` table holds (what `hcp train price` trains when no
-/// `--point` is given); an error naming them when it holds several, or none.
-pub fn only_node(data: &Path) -> Result<String> {
-    let nodes: std::collections::BTreeSet<String> = read_prices(data)?.iter().map(|r| r.node.to_string()).collect();
+/// The one node of `rows`, read from `data`.
+fn only_node(rows: &[PriceRow], data: &Path) -> Result<String> {
+    let nodes: std::collections::BTreeSet<&str> = rows.iter().map(|r| &*r.node).collect();
     match nodes.len() {
-        1 => Ok(nodes.into_iter().next().expect("one node")),
+        1 => Ok(nodes.into_iter().next().expect("one node").to_string()),
         0 => Err(Error::Invalid(format!("{}: the prices table has no rows", data.display()))),
         n => Err(Error::Invalid(format!(
             "{}: the prices table holds {n} nodes ({}); say which to train with --point",
@@ -49,7 +59,8 @@ fn read_prices(data: &Path) -> Result<Vec<PriceRow>> {
 #[derive(Debug, Clone)]
 pub struct TrainPriceConfig {
     pub data: PathBuf,
-    pub node: String,
+    /// The node to train; `None`: the one node the dataset holds.
+    pub node: Option<String>,
     pub out: PathBuf,
     /// The last days of the history, held out (time-ordered) to measure the model and size its
     /// quantile band before the final fit on everything.
@@ -71,7 +82,7 @@ pub struct HoldoutForecasts {
 }
 
 impl TrainPriceConfig {
-    pub fn new(data: PathBuf, node: String, out: PathBuf) -> TrainPriceConfig {
+    pub fn new(data: PathBuf, node: Option<String>, out: PathBuf) -> TrainPriceConfig {
         TrainPriceConfig { data, node, out, holdout_days: 28, path: PathConfig::default(), holdout_forecasts: None }
     }
 }
@@ -153,7 +164,7 @@ pub fn fit_forecaster(
 /// Fits `lear_rt` on all of a node's history after measuring it on the held-out last days;
 /// writes `model.json` and `manifest.json`.
 pub fn train_price(cfg: &TrainPriceConfig) -> Result<Manifest> {
-    let p = read_node(&cfg.data, &cfg.node)?;
+    let p = read_node(&cfg.data, cfg.node.as_deref())?;
     let n = p.len();
     let Fitted { forecaster, cut, model: model_scores, dam_latest: dam_scores, holdout } =
         fit_forecaster(&p, n, cfg.holdout_days, &cfg.path, &cfg.data.display().to_string())?;
@@ -164,7 +175,7 @@ pub fn train_price(cfg: &TrainPriceConfig) -> Result<Manifest> {
     }
     let training = serde_json::json!({
         "data": cfg.data.display().to_string(),
-        "node": cfg.node,
+        "node": p.node,
         "first_hour": hcp_datasets::time::format_micros(p.start_us),
         "last_hour": hcp_datasets::time::format_micros(p.time(n - 1)),
         "hours": n,
@@ -185,7 +196,7 @@ pub fn train_price(cfg: &TrainPriceConfig) -> Result<Manifest> {
     if let Some(h) = &cfg.holdout_forecasts {
         let version = format!("{}-holdout", &manifest.model_sha256[..12]);
         let rows = holdout_rows(&p, &holdout, &version, &h.run_id);
-        let opts = WriteOptions::new(h.run_id.clone(), format!("hcp train price {} (holdout)", cfg.node));
+        let opts = WriteOptions::new(h.run_id.clone(), format!("hcp train price {} (holdout)", p.node));
         write_table(&h.out, Table::Forecasts, &forecasts_batch(&rows), &opts)?;
     }
     Ok(manifest)
@@ -199,7 +210,7 @@ pub fn train_price_lstm(
     lstm: &hcp_lstm::LstmConfig,
     progress: &mut dyn FnMut(&hcp_lstm::Progress),
 ) -> Result<Manifest> {
-    let p = read_node(&cfg.data, &cfg.node)?;
+    let p = read_node(&cfg.data, cfg.node.as_deref())?;
     let trained = hcp_lstm::train(&p, 0, p.len(), lstm, Some(&cfg.out.join("checkpoints")), progress)?;
     Ok(trained.save(&cfg.out, &cfg.data.display().to_string())?)
 }

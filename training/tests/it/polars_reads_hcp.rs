@@ -116,10 +116,10 @@ fn date_partitions_are_read_as_strings() {
 fn the_only_node_of_a_prices_table_and_several_named() {
     let dir = tempfile::tempdir().unwrap();
     write_table(dir.path(), Table::Prices, &prices_batch(&rows()), &WriteOptions::new("t", "test")).unwrap();
-    let err = hcp_training::price_model::only_node(dir.path()).unwrap_err().to_string();
+    let err = hcp_training::price_model::read_node(dir.path(), None).unwrap_err().to_string();
     assert!(err.contains("2 nodes (HB_WEST, LZ_WEST); say which to train with --point"), "{err}");
     let one = tempfile::tempdir().unwrap();
     let west: Vec<PriceRow> = rows().into_iter().filter(|r| &*r.node == "HB_WEST").collect();
     write_table(one.path(), Table::Prices, &prices_batch(&west), &WriteOptions::new("t", "test")).unwrap();
-    assert_eq!(hcp_training::price_model::only_node(one.path()).unwrap(), "HB_WEST");
+    assert_eq!(hcp_training::price_model::read_node(one.path(), None).unwrap().node, "HB_WEST");
 }

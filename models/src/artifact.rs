@@ -131,19 +131,23 @@ pub fn model_dirs(dir: &Path) -> Result<(Vec<PathBuf>, Vec<PathBuf>)> {
 /// an error naming them.
 pub fn read_manifest(dir: &Path) -> Result<Manifest> {
     let manifest_path = dir.join(MANIFEST_FILE);
-    let text = std::fs::read(&manifest_path).map_err(|e| {
-        let inside = match model_dirs(dir) {
-            Ok((models, _)) if e.kind() == std::io::ErrorKind::NotFound && !models.is_empty() => models,
-            _ => return Error::io(&manifest_path, e),
-        };
-        let names: Vec<String> =
-            inside.iter().filter_map(|m| m.file_name()).map(|n| n.to_string_lossy().into_owned()).collect();
-        Error::Artifact {
-            path: dir.to_path_buf(),
-            message: format!("not a model but a directory of models ({}): give one of them", names.join(", ")),
-        }
-    })?;
+    let text = std::fs::read(&manifest_path).map_err(|e| unreadable_manifest(dir, e))?;
     serde_json::from_slice(&text).map_err(|e| Error::Artifact { path: manifest_path.clone(), message: e.to_string() })
+}
+
+/// Why `dir`'s manifest could not be read: a directory of models where one was expected is
+/// named with its models; anything else is the I/O error.
+fn unreadable_manifest(dir: &Path, e: std::io::Error) -> Error {
+    let models = match model_dirs(dir) {
+        Ok((models, _)) if e.kind() == std::io::ErrorKind::NotFound && !models.is_empty() => models,
+        _ => return Error::io(dir.join(MANIFEST_FILE), e),
+    };
+    let names: Vec<String> =
+        models.iter().filter_map(|m| m.file_name()).map(|n| n.to_string_lossy().into_owned()).collect();
+    Error::Artifact {
+        path: dir.to_path_buf(),
+        message: format!("not a model but a directory of models ({}): give one of them", names.join(", ")),
+    }
 }
 
 /// Reads the manifest of a `kind` artifact and its weights file `file`, whose sha256 must be

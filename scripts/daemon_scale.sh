@@ -4,17 +4,21 @@
 # them, the 16 H100 as they are): how a step's time splits between reading the miners,
 # planning and sending as the fleet grows. README, "The daemon as the fleet grows".
 #
-#   [SCALE=100] [STEPS=20] [SPEED=60] [HCP=target/release/hcp] scripts/daemon_scale.sh [OUT_DIR (target/daemon-scale)]
+#   [SCALE=100] [STEPS=20] [SPEED=60] [FIRST_PORT=12000] [HCP=target/release/hcp] scripts/daemon_scale.sh [OUT_DIR (target/daemon-scale)]
 #
-# The site needs one thread and one open file per miner. Here its start slows past about 6,000
-# miners (4,000 threads in 15 s, then about 25 a second, with or without fixed ports), so
-# SCALE 100 (5,800 miners, ready in 2 s) is the largest measured. Needs GNU time (/usr/bin/time,
-# Debian package `time`) for the daemon's peak RSS. Prints the miners, the daemon's summary (decision p50/p99, cap record)
-# and the p50 and maximum of each step's parts from its `decided` log events, and the daemon's peak RSS.
+# The site needs one open file (a listening socket) per miner: SCALE 300 (17,400 miners), the
+# largest measured, fits the 20,000 allowed here. The miners take ports from FIRST_PORT on, below
+# the system's ephemeral range (32768-60999 here): with port 0, a second run within a minute of
+# the first found no free ephemeral port, the first run's connections holding them in TIME_WAIT.
+# Needs GNU time (/usr/bin/time, Debian package `time`) for the daemon's peak RSS. Prints how
+# long the site took to start, the miners, the daemon's summary (decision p50/p99, cap record),
+# the p50 and maximum of each step's parts from its `decided` log events, and the daemon's peak
+# RSS.
 set -euo pipefail
 scale=${SCALE:-100}
 steps=${STEPS:-20}
 speed=${SPEED:-60}
+first_port=${FIRST_PORT:-12000}
 hcp=${HCP:-target/release/hcp}
 out=${1:-target/daemon-scale}
 mkdir -p "$out"
@@ -23,7 +27,9 @@ fleet=$out/daemon-x$scale.toml
 cap=$(python3 -c "print(round(0.18 * $scale, 6))")
 sed -e "s/^  count = 40$/  count = $((40 * scale))/" -e "s/^  count = 18$/  count = $((18 * scale))/" \
   -e "s/^power_cap_mw = 0.18$/power_cap_mw = $cap/" fleets/daemon-demo.toml >"$fleet"
-"$hcp" sim site --fleet "$fleet" --speed "$speed" --control 127.0.0.1:0 >"$out/site.log" 2>&1 &
+started=$(date +%s.%N)
+"$hcp" sim site --fleet "$fleet" --speed "$speed" --control 127.0.0.1:0 \
+  --first-miner-port "$first_port" >"$out/site.log" 2>&1 &
 site=$!
 trap 'kill $site 2>/dev/null || true' EXIT
 for _ in $(seq 1 3000); do
@@ -32,6 +38,7 @@ for _ in $(seq 1 3000); do
   sleep 0.1
 done
 grep -q "site ready" "$out/site.log" || { echo "the site was not ready after 300 s" >&2; exit 1; }
+echo "site ready after $(python3 -c "print(f'{$(date +%s.%N) - $started:.1f}')") s"
 control=$(sed -n 's/.*control API on \([^,]*\),.*/\1/p' "$out/site.log")
 /usr/bin/time -f "%M" -o "$out/daemon-rss-kb" "$hcp" scheduler --fleet "$fleet" --site "$control" \
   --clock accelerated --state "$out/state" --listen 127.0.0.1:0 --steps "$steps" >"$out/summary.json" 2>"$out/daemon.log"

@@ -313,6 +313,28 @@ fn pyasic_drives_simulated_miners_over_tcp() {
     assert_eq!(stdout.lines().filter(|l| l.contains("LUXMinerS19jPro")).count(), 2, "{stdout}");
 }
 
+/// A site's miners each hold a listening socket: past the open-file limit the site is refused,
+/// naming the miner and the limit to raise, rather than served in part.
+#[test]
+fn a_site_past_the_open_file_limit_is_refused_naming_the_limit() {
+    // The demo's 58 miners under a limit of 40 open files (the shell's `ulimit`, then exec).
+    let fleet = Path::new(env!("CARGO_MANIFEST_DIR")).join("fleets/daemon-demo.toml");
+    let out = Command::new("bash")
+        .args([
+            "-c",
+            "ulimit -n 40 && exec \"$0\" sim site --control 127.0.0.1:0 --fleet \"$1\"",
+            env!("CARGO_BIN_EXE_hcp"),
+        ])
+        .arg(fleet)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("Too many open files"), "{stderr}");
+    assert!(stderr.contains("the site serves 58 miners") && stderr.contains("`ulimit -n`, above 58"), "{stderr}");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("site ready"));
+}
+
 #[test]
 fn sim_writes_a_fleets_history_and_names_a_bad_field() {
     let dir = tempfile::tempdir().unwrap();

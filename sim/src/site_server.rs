@@ -323,7 +323,7 @@ pub struct SiteServer {
     control: SocketAddr,
     shared: Arc<Shared>,
     threads: Vec<JoinHandle<()>>,
-    listeners: Vec<SocketAddr>,
+    miners: MinerListeners,
 }
 
 impl SiteServer {
@@ -340,6 +340,7 @@ impl SiteServer {
         let mut miners = BTreeMap::new();
         let mut firmware = BTreeMap::new();
         let mut index = 0u32;
+        let devices: usize = world.sites.iter().flat_map(|s| s.groups.iter()).map(|g| g.len()).sum();
         for g in world.sites.iter().flat_map(|s| s.groups.iter()) {
             let mut addrs = Vec::with_capacity(g.len());
             let mut fw = Vec::with_capacity(g.len());
@@ -353,7 +354,22 @@ impl SiteServer {
                     ))
                 })?;
                 let addr = SocketAddr::new(cfg.miner_ip, port);
-                let l = TcpListener::bind(addr).map_err(io(format!("miner {} #{i} on {addr}", g.id)))?;
+                let l = TcpListener::bind(addr).map_err(|e| {
+                    // Neither is about the address asked for: the open-file limit (EMFILE), no ephemeral port left.
+                    let hint = if e.raw_os_error() == Some(24) {
+                        format!(
+                            " (the site serves {devices} miners, each on a listening socket of its own: \
+                             raise the open-file limit, `ulimit -n`, above {devices})"
+                        )
+                    } else if port == 0 && e.kind() == std::io::ErrorKind::AddrInUse {
+                        " (the system had no free port left to give: give the miners ports of their own, \
+                         below its ephemeral range, with --first-miner-port)"
+                            .to_string()
+                    } else {
+                        String::new()
+                    };
+                    Error::Config(format!("miner {} #{i} on {addr}: {e}{hint}", g.id))
+                })?;
                 addrs.push(l.local_addr().map_err(io("miner".into()))?);
                 listeners.push((l, g.id.clone(), i));
                 fw.push(Firmware::new(&g.model, index, 0x517e ^ index as u64));
@@ -379,7 +395,6 @@ impl SiteServer {
             stop: AtomicBool::new(false),
         });
         let mut threads = Vec::new();
-        let mut addrs = vec![control_addr];
         // The clock.
         let s = shared.clone();
         threads.push(spawn_named("site-clock", move || {
@@ -400,21 +415,8 @@ impl SiteServer {
                 Some(serde_json::to_vec(&st.control(body)).expect("serialisable"))
             })
         })?);
-        for (l, group, i) in listeners {
-            addrs.push(l.local_addr().map_err(io("miner".into()))?);
-            let s = shared.clone();
-            threads.push(spawn_named(&format!("miner-{group}-{i}"), move || {
-                accept(l, &s, |body, s| {
-                    let mut st = lock(s);
-                    let elapsed_s = st.elapsed_s();
-                    let State { world, firmware, .. } = &mut *st;
-                    let g = world.group_mut(&group)?;
-                    let fw = firmware.get_mut(&group)?.get_mut(i)?;
-                    Some(fw.request(DeviceRef { group: g, index: i, elapsed_s }, body))
-                })
-            })?);
-        }
-        Ok(SiteServer { control: control_addr, shared, threads, listeners: addrs })
+        let miners = serve_miners(listeners, &shared, &mut threads)?;
+        Ok(SiteServer { control: control_addr, shared, threads, miners })
     }
 
     /// The control API's address.
@@ -433,9 +435,8 @@ impl SiteServer {
 impl Drop for SiteServer {
     fn drop(&mut self) {
         self.shared.stop.store(true, Ordering::Relaxed);
-        for addr in &self.listeners {
-            let _ = TcpStream::connect_timeout(addr, Duration::from_millis(200));
-        }
+        let _ = TcpStream::connect_timeout(&self.control, Duration::from_millis(200));
+        self.miners.stop();
         for t in self.threads.drain(..) {
             let _ = t.join();
         }
@@ -453,6 +454,139 @@ fn spawn_named(name: &str, f: impl FnOnce() + Send + 'static) -> Result<JoinHand
         .stack_size(256 * 1024)
         .spawn(f)
         .map_err(|e| Error::Config(format!("thread {name}: {e}")))
+}
+
+/// Threads answering the miners: one polls every miner's listening socket and hands each
+/// connection to a few workers. A site of 20,000 miners needs 20,000 listening sockets (open
+/// files) but not 20,000 threads.
+#[derive(Debug)]
+struct MinerListeners {
+    #[cfg(unix)]
+    waker: mio::Waker,
+    /// Each miner's address, connected to once to wake its thread.
+    #[cfg(not(unix))]
+    addrs: Vec<SocketAddr>,
+}
+
+/// Workers answering miner connections: requests are short and the world is behind one lock,
+/// so a few suffice; more than one keeps a slow client from holding up the rest.
+#[cfg(unix)]
+const MINER_WORKERS: usize = 4;
+
+impl MinerListeners {
+    fn stop(&self) {
+        #[cfg(unix)]
+        let _ = self.waker.wake();
+        #[cfg(not(unix))]
+        for addr in &self.addrs {
+            let _ = TcpStream::connect_timeout(addr, Duration::from_millis(200));
+        }
+    }
+}
+
+/// Answers one miner API request to miner `i` of `group`.
+fn answer_miner(shared: &Shared, group: &str, i: usize, body: &[u8]) -> Option<Vec<u8>> {
+    let mut st = lock(shared);
+    let elapsed_s = st.elapsed_s();
+    let State { world, firmware, .. } = &mut *st;
+    let g = world.group_mut(group)?;
+    let fw = firmware.get_mut(group)?.get_mut(i)?;
+    Some(fw.request(DeviceRef { group: g, index: i, elapsed_s }, body))
+}
+
+#[cfg(unix)]
+fn serve_miners(
+    listeners: Vec<(TcpListener, String, usize)>,
+    shared: &Arc<Shared>,
+    threads: &mut Vec<JoinHandle<()>>,
+) -> Result<MinerListeners> {
+    use mio::unix::SourceFd;
+    use mio::{Events, Interest, Poll, Token, Waker};
+    use std::os::fd::AsRawFd;
+
+    let io = |what: &str| {
+        let what = what.to_string();
+        move |e: std::io::Error| Error::Config(format!("{what}: {e}"))
+    };
+    let mut poll = Poll::new().map_err(io("miner sockets: poll"))?;
+    let wake = Token(listeners.len());
+    let waker = Waker::new(poll.registry(), wake).map_err(io("miner sockets: waker"))?;
+    for (token, (l, group, i)) in listeners.iter().enumerate() {
+        l.set_nonblocking(true).map_err(io(&format!("miner {group} #{i}")))?;
+        poll.registry()
+            .register(&mut SourceFd(&l.as_raw_fd()), Token(token), Interest::READABLE)
+            .map_err(io(&format!("miner {group} #{i}: poll")))?;
+    }
+    let (tx, rx) = std::sync::mpsc::sync_channel::<(TcpStream, usize)>(1024);
+    let rx = Arc::new(Mutex::new(rx));
+    let names: Arc<Vec<(String, usize)>> = Arc::new(listeners.iter().map(|(_, g, i)| (g.clone(), *i)).collect());
+    for w in 0..MINER_WORKERS {
+        let (rx, names, s) = (rx.clone(), names.clone(), shared.clone());
+        threads.push(spawn_named(&format!("site-miners-{w}"), move || {
+            loop {
+                // The poller's end closes when the site stops.
+                let Ok((stream, m)) = rx.lock().unwrap_or_else(|e| e.into_inner()).recv() else { return };
+                let (group, i) = &names[m];
+                serve(stream, |body| answer_miner(&s, group, *i, body));
+            }
+        })?);
+    }
+    threads.push(spawn_named("site-miners-poll", move || {
+        let mut events = Events::with_capacity(1024);
+        loop {
+            if let Err(e) = poll.poll(&mut events, None) {
+                if e.kind() == std::io::ErrorKind::Interrupted {
+                    continue;
+                }
+                eprintln!("site miners stopped: {e}");
+                return;
+            }
+            for event in &events {
+                if event.token() == wake {
+                    return;
+                }
+                let m = event.token().0;
+                // Readiness is edge-triggered: take every connection waiting.
+                loop {
+                    match listeners[m].0.accept() {
+                        Ok((stream, _)) => {
+                            // Accepted sockets inherit non-blocking mode on some systems.
+                            if stream.set_nonblocking(false).is_ok() && tx.send((stream, m)).is_err() {
+                                return;
+                            }
+                        }
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                        Err(e) => {
+                            // Out of open files, say: the miner's client times out, and says so.
+                            let (group, i) = &names[m];
+                            eprintln!("miner {group} #{i}: accepting a connection: {e}");
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+    })?);
+    Ok(MinerListeners { waker })
+}
+
+/// Elsewhere, a thread per miner.
+#[cfg(not(unix))]
+fn serve_miners(
+    listeners: Vec<(TcpListener, String, usize)>,
+    shared: &Arc<Shared>,
+    threads: &mut Vec<JoinHandle<()>>,
+) -> Result<MinerListeners> {
+    let mut addrs = Vec::with_capacity(listeners.len());
+    for (l, group, i) in listeners {
+        addrs.push(l.local_addr().map_err(|e| Error::Config(format!("miner {group} #{i}: {e}")))?);
+        let s = shared.clone();
+        threads.push(spawn_named(&format!("miner-{group}-{i}"), move || {
+            accept(l, &s, |body, s| answer_miner(s, &group, i, body))
+        })?);
+    }
+    Ok(MinerListeners { addrs })
 }
 
 /// Accepts connections on `listener` until the server stops, answering each on the accept
@@ -523,6 +657,30 @@ mod tests {
         // Its neighbour still hashes.
         let other = send(st.sites[0].groups[0].miners[4], "power", None, t).unwrap();
         assert!(other["POWER"][0]["Watts"].as_f64().unwrap() > 2000.0, "{other}");
+    }
+
+    #[test]
+    fn every_miner_answers_when_all_are_asked_at_once() {
+        // One poller and a few workers serve all 58 listening sockets: three requests to each
+        // miner at once, 174 connections, every one answered by its own miner.
+        let s = site(60.0);
+        let st = s.status();
+        let miners: Vec<SocketAddr> = st.sites[0].groups.iter().flat_map(|g| g.miners.clone()).collect();
+        let askers: Vec<_> = miners
+            .iter()
+            .flat_map(|&addr| std::iter::repeat_n(addr, 3))
+            .map(|addr| std::thread::spawn(move || send(addr, "config", None, Duration::from_secs(10))))
+            .collect();
+        let macs: Vec<String> = askers
+            .into_iter()
+            .map(|t| t.join().unwrap().unwrap()["CONFIG"][0]["MACAddr"].as_str().unwrap().to_string())
+            .collect();
+        // A miner's three replies carry its MAC address, and no two miners share one.
+        for (m, three) in macs.chunks(3).enumerate() {
+            assert!(three.iter().all(|mac| *mac == three[0]), "miner {} answered as {three:?}", miners[m]);
+        }
+        let distinct: std::collections::BTreeSet<&String> = macs.iter().collect();
+        assert_eq!(distinct.len(), 58);
     }
 
     #[test]

@@ -11,7 +11,8 @@
 # the system's ephemeral range (32768-60999 here): with port 0, a second run within a minute of
 # the first found no free ephemeral port, the first run's connections holding them in TIME_WAIT.
 # Needs GNU time (/usr/bin/time, Debian package `time`) for the daemon's peak RSS. Prints how
-# long the site took to start, the miners, the daemon's summary (decision p50/p99, cap record),
+# long the site took to start, the miners, the daemon's summary (decision p50/p99, cap record,
+# the engine's settings and how long they took to show in the miners' readings),
 # the p50 and maximum of each step's parts from its `decided` log events, and the daemon's peak
 # RSS.
 set -euo pipefail
@@ -56,6 +57,9 @@ print(site)
 print(f"steps {summary['decisions']}, device commands ok {summary['device_commands_ok']}, failed {summary['device_commands_failed']}, "
       f"cap violations {summary['site_cap_violations']}, peak {summary['site_max_cap_ratio']:.4f} of the cap")
 print(f"decision p50 {summary['decision_ms_p50']:.1f} ms, p99 {summary['decision_ms_p99']:.1f} ms")
+e = summary["engine"]
+print(f"engine: {e['commands']} group commands, {e['retries']} resent, {e['given_up']} given up; {e['applied']} settings "
+      f"applied after p50 {e['applied_after_s_p50'] / 60:.0f} / max {e['applied_after_s_max'] / 60:.0f} site minutes")
 for part in ("read_ms", "plan_ms", "send_ms"):
     xs = [d[part] for d in decided]
     print(f"  {part:<8} p50 {pct(xs, 0.5):9.2f}  max {max(xs):9.2f}")

@@ -1245,6 +1245,12 @@ fn scheduler_daemon_survives_kill_9_without_repeating_an_action() {
     assert!(summary["first_step"].as_u64().unwrap() > killed_at, "re-decided a step: {summary}");
     assert_eq!(summary["site_cap_violations"], 0, "{summary}");
     assert!(summary["site_max_cap_ratio"].as_f64().unwrap() <= 1.0, "{summary}");
+    // The engine's record: nothing given up, and whatever it timed took at least a step.
+    let engine = &summary["engine"];
+    assert_eq!(engine["given_up"], 0, "{summary}");
+    if engine["applied"].as_u64().unwrap() > 0 {
+        assert!(engine["applied_after_s_p50"].as_f64().unwrap() >= 300.0, "{summary}");
+    }
     // Its log: one JSON `decided` event per step, each in a `decide` span with its own trace id.
     let log = String::from_utf8_lossy(&out.stderr);
     let decided: Vec<serde_json::Value> = log

@@ -293,9 +293,9 @@ fn run_policy(
     if let Some(b) = &believed {
         (r.ls_taken_for_be, r.be_taken_for_ls) = (b.ls_as_be, b.be_as_ls);
     }
-    r.engine = engine.counters.clone();
-    r.switch_count = engine.counters.device_switches;
-    r.wear_cost_usd = engine.counters.device_switches as f64 * cfg.penalties.wear_usd_per_device_switch;
+    r.engine = engine.counters();
+    r.switch_count = r.engine.device_switches;
+    r.wear_cost_usd = r.engine.device_switches as f64 * cfg.penalties.wear_usd_per_device_switch;
     if let Some(last) = r.monthly_profit_usd.values_mut().last() {
         *last -= r.wear_cost_usd;
     }
@@ -500,6 +500,27 @@ impl Summary {
                 p.switch_count,
                 p.decision_latency_ms_p50,
                 p.decision_latency_ms_p99
+            );
+        }
+        s += "\nThe switching engine: group settings sent and how long until telemetry showed them in effect (from the first send, in whole steps: lost commands are resent two steps on).\n\n";
+        s += "| policy | commands | retries | given up | settings applied | applied after p50 / p99 / max min | superseded before applied | increases deferred (cap) | placements / deferred |\n";
+        s += "|---|---:|---:|---:|---:|---:|---:|---:|---:|\n";
+        for p in &self.policies {
+            let e = &p.engine;
+            s += &format!(
+                "| {} | {} | {} | {} | {} | {:.0} / {:.0} / {:.0} | {} | {} | {} / {} |\n",
+                p.policy,
+                e.commands,
+                e.retries,
+                e.given_up,
+                e.applied,
+                e.applied_after_s_p50 / 60.0,
+                e.applied_after_s_p99 / 60.0,
+                e.applied_after_s_max / 60.0,
+                e.superseded,
+                e.deferred_increases,
+                e.placements,
+                e.placements_deferred
             );
         }
         if let Some(p) = self.policies.iter().find(|p| p.policy == CLASSIFIED) {

@@ -16,6 +16,7 @@ use std::collections::BTreeMap;
 use hcp_datasets::rows::DecisionRow;
 use hcp_sim::world::{Command, World};
 
+use crate::backtest::percentile;
 use crate::economics::Setting;
 use crate::observe::Observation;
 use crate::policy::Decision;
@@ -69,6 +70,8 @@ struct Commanded {
     /// was sent (which the devices then refuse only if the newer one landed first).
     pending: Setting,
     sent_step: u64,
+    /// When `setting` was first sent (resends keep it), until telemetry shows it in effect.
+    sent_us: Option<i64>,
     retries: u32,
     given_up: bool,
 }
@@ -86,6 +89,15 @@ pub struct EngineCounters {
     pub preemptions: u64,
     /// Wake and sleep transitions commanded, in devices (wear).
     pub device_switches: u64,
+    /// Group settings telemetry showed in effect, and how long after they were first sent
+    /// (seconds, at the resolution of the observations: a step); a setting resent because it
+    /// drifted after showing (a repaired device back running) counts again, from the resend.
+    pub applied: u64,
+    pub applied_after_s_p50: f64,
+    pub applied_after_s_p99: f64,
+    pub applied_after_s_max: f64,
+    /// Settings replaced by a newer one before telemetry showed them in effect.
+    pub superseded: u64,
 }
 
 /// The engine of one run.
@@ -93,7 +105,11 @@ pub struct EngineCounters {
 pub struct Engine {
     cfg: EngineConfig,
     commanded: BTreeMap<String, Commanded>,
-    pub counters: EngineCounters,
+    counters: EngineCounters,
+    /// Seconds from each setting's first send to the telemetry showing it in effect.
+    applied_after_s: Vec<f64>,
+    /// The observation time of the step being applied.
+    now_us: i64,
 }
 
 fn draw_w(setting: Setting, devices: usize) -> f64 {
@@ -118,9 +134,23 @@ impl Engine {
     pub fn new(cfg: EngineConfig, initial: impl IntoIterator<Item = (String, Setting)>) -> Engine {
         let commanded = initial
             .into_iter()
-            .map(|(g, setting)| (g, Commanded { setting, pending: setting, sent_step: 0, retries: 0, given_up: false }))
+            .map(|(g, setting)| {
+                (g, Commanded { setting, pending: setting, sent_step: 0, sent_us: None, retries: 0, given_up: false })
+            })
             .collect();
-        Engine { cfg, commanded, counters: EngineCounters::default() }
+        Engine { cfg, commanded, counters: EngineCounters::default(), applied_after_s: Vec::new(), now_us: 0 }
+    }
+
+    /// What the engine did so far, with the percentiles of how long settings took to apply.
+    pub fn counters(&self) -> EngineCounters {
+        let mut sorted = self.applied_after_s.clone();
+        sorted.sort_by(f64::total_cmp);
+        EngineCounters {
+            applied_after_s_p50: percentile(&sorted, 0.5),
+            applied_after_s_p99: percentile(&sorted, 0.99),
+            applied_after_s_max: sorted.last().copied().unwrap_or(0.0),
+            ..self.counters.clone()
+        }
     }
 
     /// What each group was last told (what the engine counts it at once it is in effect).
@@ -139,6 +169,7 @@ impl Engine {
         step: u64,
     ) -> Vec<DecisionRow> {
         let plan_id = format!("{policy}-{step}");
+        self.now_us = obs.now_us;
         let mut rows = Vec::new();
         let row =
             |site: &str, device: &str, action: &'static str, target: Option<f64>, job: Option<&str>| DecisionRow {
@@ -176,6 +207,16 @@ impl Engine {
                     continue;
                 };
                 let told = draw_w(c.setting, g.devices);
+                let c = match c.sent_us {
+                    Some(sent) if in_effect(g, c.setting, self.cfg.telemetry_margin) == Some((true, true)) => {
+                        self.counters.applied += 1;
+                        self.applied_after_s.push((obs.now_us - sent) as f64 / 1e6);
+                        let c = Commanded { sent_us: None, ..c };
+                        self.commanded.insert(g.id.clone(), c);
+                        c
+                    }
+                    _ => c,
+                };
                 worst.push(if self.settled(g, c, step) {
                     self.commanded.insert(g.id.clone(), Commanded { pending: c.setting, ..c });
                     told
@@ -283,11 +324,22 @@ impl Engine {
             rows.push(row(site, group, action, target, None));
         }
         self.counters.device_switches += next.awake.min(devices).abs_diff(prev.awake.min(devices)) as u64;
-        let before = self.commanded.get(group).map_or(next, |c| c.pending);
+        let before = self.commanded.get(group).copied();
+        if before.is_some_and(|c| c.sent_us.is_some()) {
+            self.counters.superseded += 1;
+        }
+        let before = before.map_or(next, |c| c.pending);
         let pending = Setting { target_w: before.target_w.max(next.target_w), awake: before.awake.max(next.awake) };
         self.commanded.insert(
             group.to_string(),
-            Commanded { setting: next, pending, sent_step: step, retries: 0, given_up: false },
+            Commanded {
+                setting: next,
+                pending,
+                sent_step: step,
+                sent_us: Some(self.now_us),
+                retries: 0,
+                given_up: false,
+            },
         );
     }
 
@@ -323,7 +375,7 @@ impl Engine {
         if c.retries >= self.cfg.max_retries {
             self.counters.given_up += 1;
             rows.push(row(&site.id, &g.id, "give_up", None, None));
-            self.commanded.insert(g.id.clone(), Commanded { given_up: true, ..c });
+            self.commanded.insert(g.id.clone(), Commanded { given_up: true, sent_us: None, ..c });
             return;
         }
         self.counters.retries += 1;
@@ -337,7 +389,9 @@ impl Engine {
             world.submit(command);
             rows.push(row(&site.id, &g.id, action, value, None));
         }
-        self.commanded.insert(g.id.clone(), Commanded { sent_step: step, retries: c.retries + 1, ..c });
+        // A setting that had shown and drifted (a repaired device back running) is timed again.
+        let sent_us = c.sent_us.or(Some(self.now_us));
+        self.commanded.insert(g.id.clone(), Commanded { sent_step: step, sent_us, retries: c.retries + 1, ..c });
     }
 }
 

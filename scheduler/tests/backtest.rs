@@ -166,3 +166,31 @@ proptest! {
         }
     }
 }
+
+/// The engine times each group setting from its first send to the telemetry showing it in
+/// effect: a step (5 minutes) at the least, in whole steps; lost commands (resent after two
+/// steps) make some take longer.
+#[test]
+fn settings_are_timed_until_telemetry_shows_them_and_lost_commands_take_longer() {
+    let clean = backtest(fleet(1.25, 300, 100, 4, ""), 2, 11);
+    let lossy = backtest(fleet(1.25, 300, 100, 4, "command_loss = 0.5"), 2, 11);
+    let optimiser = |s: &Summary| s.policies.iter().find(|p| p.policy == "optimiser_perfect").unwrap().engine.clone();
+    let (c, l) = (optimiser(&clean), optimiser(&lossy));
+    // Nothing lost: every setting sent shows at the next observation (the simulated ramps end
+    // within a step).
+    assert!(c.applied > 0 && c.retries == 0, "{c:?}");
+    assert_eq!((c.applied_after_s_p50, c.applied_after_s_max), (300.0, 300.0), "{c:?}");
+    // Half the commands lost: resent two steps on, some more than once.
+    assert!(l.retries > 0 && l.applied > 0, "{l:?}");
+    assert!(l.applied_after_s_max > 2.0 * 300.0, "{l:?}");
+    for t in [l.applied_after_s_p50, l.applied_after_s_p99, l.applied_after_s_max] {
+        assert!(t >= 300.0 && t % 300.0 == 0.0, "{t} s is not a whole number of steps: {l:?}");
+    }
+    // The report shows the engine's table.
+    let report = lossy.markdown();
+    let row = format!("| optimiser_perfect | {} | {} | {} | {} | ", l.commands, l.retries, l.given_up, l.applied);
+    assert!(report.contains(&row), "{report}");
+    // A policy that sends nothing times nothing.
+    let always_on = &clean.policies[0];
+    assert_eq!((always_on.engine.commands, always_on.engine.applied), (0, 0), "{always_on:?}");
+}

@@ -37,7 +37,7 @@ use hcp_sim::site_server::{SiteClock, SiteStatus};
 use hcp_sim::world::Command;
 
 use crate::economics::{AsicEconomics, Setting};
-use crate::engine::{Actuator, Engine, EngineConfig};
+use crate::engine::{Actuator, Engine, EngineConfig, EngineCounters};
 use crate::error::{Error, Result};
 use crate::observe::{GroupView, Observation, PoolView, SiteView};
 use crate::outlook::{Forecast, Live};
@@ -109,6 +109,9 @@ pub struct RunSummary {
     pub device_commands_failed: u64,
     pub decision_ms_p50: f64,
     pub decision_ms_p99: f64,
+    /// The switching engine's counts: retries, give-ups, settings applied and how long they
+    /// took to show in the miners' readings.
+    pub engine: EngineCounters,
     /// The site's own record when the run ended.
     pub site_cap_violations: u64,
     pub site_max_cap_ratio: f64,
@@ -727,6 +730,7 @@ pub async fn run(cfg: DaemonConfig, shutdown: impl Future<Output = ()>) -> Resul
     d.latencies_ms.sort_by(f64::total_cmp);
     summary.decision_ms_p50 = crate::backtest::percentile(&d.latencies_ms, 0.5);
     summary.decision_ms_p99 = crate::backtest::percentile(&d.latencies_ms, 0.99);
+    summary.engine = d.engine.counters();
     summary.listen = listen;
     let _ = stop_http.send(());
     let _ = server.await;

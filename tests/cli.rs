@@ -1217,6 +1217,7 @@ fn scheduler_daemon_survives_kill_9_without_repeating_an_action() {
     let (code, metrics) = http_get(&listen, "/metrics");
     assert_eq!(code, 200);
     assert!(metrics.contains("# TYPE hcp_scheduler_decisions_total counter"), "{metrics}");
+    assert!(metrics.contains("# TYPE hcp_scheduler_setting_applied_seconds histogram"), "{metrics}");
     assert!(metrics.contains("hcp_scheduler_site_power_cap_watts{site=\"kermit\"} 180000"), "{metrics}");
     assert!(metrics.contains("hcp_scheduler_price_usd_per_mwh{node=\"HB_WEST\"} "), "{metrics}");
     if let Some((ok, said)) = hcp_sim::exporter::promtool_check_metrics(&metrics) {

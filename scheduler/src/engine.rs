@@ -158,6 +158,18 @@ impl Engine {
         self.commanded.iter().map(|(g, c)| (g.as_str(), c.setting))
     }
 
+    /// Seconds from each setting's first send to the telemetry showing it, in the order shown.
+    pub fn applied_after_s(&self) -> &[f64] {
+        &self.applied_after_s
+    }
+
+    /// How long ago (seconds, at `now_us`) the oldest setting not yet shown was first sent; 0
+    /// when every setting sent has shown.
+    pub fn oldest_pending_s(&self, now_us: i64) -> f64 {
+        let oldest = self.commanded.values().filter_map(|c| c.sent_us).min();
+        oldest.map_or(0.0, |sent| (now_us - sent).max(0) as f64 / 1e6)
+    }
+
     /// Applies `decision` (made on `obs`) through `world` at plan step `step`; returns the
     /// actions sent, one row each.
     pub fn apply(

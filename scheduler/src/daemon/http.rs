@@ -17,6 +17,8 @@ use super::site::RoundCounts;
 
 /// Upper bounds of the decision-duration histogram, s.
 const BUCKETS_S: [f64; 10] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
+/// Upper bounds of the setting-applied histogram, site seconds (whole 5-minute steps).
+const APPLIED_BUCKETS_S: [f64; 6] = [300.0, 600.0, 900.0, 1200.0, 1800.0, 3600.0];
 
 /// What a site earns and pays per hour at the last step's rates.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -49,6 +51,16 @@ pub struct Metrics {
     pub decisions: u64,
     pub decision_buckets: [u64; BUCKETS_S.len()],
     pub decision_seconds_sum: f64,
+    /// Group settings the miners' readings showed, by how long after their first send.
+    pub applied_buckets: [u64; APPLIED_BUCKETS_S.len()],
+    pub applied_seconds_sum: f64,
+    pub applied: u64,
+    /// The switching engine's resends, give-ups and settings replaced before they showed.
+    pub engine_retries: u64,
+    pub engine_given_up: u64,
+    pub settings_superseded: u64,
+    /// Site seconds since the oldest setting not yet shown was first sent (0: none).
+    pub oldest_pending_s: f64,
     pub last_decision: Option<(Instant, f64)>,
     pub last_step: Option<u64>,
     /// Actions journaled and sent, by action.
@@ -81,6 +93,13 @@ impl Metrics {
             decisions: 0,
             decision_buckets: [0; BUCKETS_S.len()],
             decision_seconds_sum: 0.0,
+            applied_buckets: [0; APPLIED_BUCKETS_S.len()],
+            applied_seconds_sum: 0.0,
+            applied: 0,
+            engine_retries: 0,
+            engine_given_up: 0,
+            settings_superseded: 0,
+            oldest_pending_s: 0.0,
             last_decision: None,
             last_step: None,
             actions: BTreeMap::new(),
@@ -109,6 +128,19 @@ impl Metrics {
         let unix = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
         self.last_decision = Some((Instant::now(), unix));
         self.last_step = Some(step);
+    }
+
+    /// Settings the miners' readings newly showed, seconds after their first send.
+    pub fn settings_applied(&mut self, seconds: &[f64]) {
+        for &t in seconds {
+            self.applied += 1;
+            self.applied_seconds_sum += t;
+            for (b, &le) in self.applied_buckets.iter_mut().zip(&APPLIED_BUCKETS_S) {
+                if t <= le {
+                    *b += 1;
+                }
+            }
+        }
     }
 
     /// `None` when healthy, else why not.
@@ -160,6 +192,30 @@ impl Metrics {
             "counter",
             "Commands sent to miners, by result.",
             &by_result(self.device_commands),
+        );
+        metric(
+            "hcp_scheduler_engine_retries_total",
+            "counter",
+            "Group settings resent because the miners' readings did not show them.",
+            &one(self.engine_retries as f64),
+        );
+        metric(
+            "hcp_scheduler_engine_given_up_total",
+            "counter",
+            "Group settings given up on after the last resend.",
+            &one(self.engine_given_up as f64),
+        );
+        metric(
+            "hcp_scheduler_settings_superseded_total",
+            "counter",
+            "Group settings replaced by a newer one before the miners' readings showed them.",
+            &one(self.settings_superseded as f64),
+        );
+        metric(
+            "hcp_scheduler_setting_oldest_pending_seconds",
+            "gauge",
+            "Site time since the oldest group setting not yet shown by the miners' readings was first sent (0: none).",
+            &one(self.oldest_pending_s),
         );
         metric(
             "hcp_scheduler_miner_reads_total",
@@ -263,6 +319,17 @@ impl Metrics {
         let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {}", self.decisions);
         let _ = writeln!(out, "{name}_sum {}", self.decision_seconds_sum);
         let _ = writeln!(out, "{name}_count {}", self.decisions);
+        let name = "hcp_scheduler_setting_applied_seconds";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Site time from a group setting's first send to the miners' readings showing it.\n# TYPE {name} histogram"
+        );
+        for (le, n) in APPLIED_BUCKETS_S.iter().zip(&self.applied_buckets) {
+            let _ = writeln!(out, "{name}_bucket{{le=\"{le}\"}} {n}");
+        }
+        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {}", self.applied);
+        let _ = writeln!(out, "{name}_sum {}", self.applied_seconds_sum);
+        let _ = writeln!(out, "{name}_count {}", self.applied);
         out
     }
 }
@@ -314,6 +381,27 @@ mod tests {
         assert!(text.contains("hcp_scheduler_decision_duration_seconds_bucket{le=\"0.5\"} 3\n"), "{text}");
         assert!(text.contains("hcp_scheduler_decision_duration_seconds_bucket{le=\"+Inf\"} 4\n"), "{text}");
         assert!(text.contains("hcp_scheduler_decisions_total 4\n"), "{text}");
+    }
+
+    #[test]
+    fn settings_shown_are_a_cumulative_histogram_in_site_seconds() {
+        let mut m = Metrics::new(Duration::from_secs(60));
+        m.settings_applied(&[300.0, 300.0]);
+        m.settings_applied(&[900.0, 4200.0]);
+        m.oldest_pending_s = 600.0;
+        let text = m.render();
+        for line in [
+            "hcp_scheduler_setting_applied_seconds_bucket{le=\"300\"} 2\n",
+            "hcp_scheduler_setting_applied_seconds_bucket{le=\"600\"} 2\n",
+            "hcp_scheduler_setting_applied_seconds_bucket{le=\"900\"} 3\n",
+            "hcp_scheduler_setting_applied_seconds_bucket{le=\"3600\"} 3\n",
+            "hcp_scheduler_setting_applied_seconds_bucket{le=\"+Inf\"} 4\n",
+            "hcp_scheduler_setting_applied_seconds_sum 5700\n",
+            "hcp_scheduler_setting_applied_seconds_count 4\n",
+            "hcp_scheduler_setting_oldest_pending_seconds 600\n",
+        ] {
+            assert!(text.contains(line), "{line}{text}");
+        }
     }
 
     #[test]

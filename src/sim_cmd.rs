@@ -253,7 +253,7 @@ fn miners(a: MinersArgs) -> Result<()> {
 }
 
 fn site(a: SiteArgs) -> Result<()> {
-    use hcp_sim::site_server::{SiteServer, SiteServerConfig};
+    use hcp_sim::site_server::{SiteServer, SiteServerConfig, open_files_needed};
     check_speed(a.speed)?;
     let fleet = FleetConfig::load(&a.fleet).context("--fleet")?;
     let mut world = hcp_sim::world::World::new(fleet, a.history_days + a.days, a.seed)?;
@@ -261,6 +261,9 @@ fn site(a: SiteArgs) -> Result<()> {
         world.skip_to(world.start_us + i64::from(a.history_days) * hcp_datasets::time::MICROS_PER_DAY)?;
     }
     let devices: usize = world.sites.iter().flat_map(|s| s.groups.iter()).map(|g| g.len()).sum();
+    if let Some((before, after)) = hcp_sim::site_server::raise_open_file_limit(open_files_needed(devices)) {
+        eprintln!("open-file limit raised from {before} to {after} for {devices} miners");
+    }
     let cfg = SiteServerConfig {
         control: a.control,
         miner_ip: a.miner_ip,

@@ -356,7 +356,7 @@ fn a_site_past_the_open_file_limit_raises_it_or_is_refused_naming_it() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{stderr}");
     assert!(stderr.contains("Too many open files"), "{stderr}");
-    assert!(stderr.contains("the site serves 58 miners") && stderr.contains("`ulimit -n`, above 58"), "{stderr}");
+    assert!(stderr.contains("the site serves 58 miners") && stderr.contains("to at least 1146"), "{stderr}");
     assert!(!String::from_utf8_lossy(&out.stdout).contains("site ready"));
 }
 

@@ -359,7 +359,8 @@ impl SiteServer {
                     let hint = if e.raw_os_error() == Some(24) {
                         format!(
                             " (the site serves {devices} miners, each on a listening socket of its own: \
-                             raise the open-file limit, `ulimit -n`, above {devices})"
+                             raise the open-file limit, `ulimit -n` (hard: `ulimit -Hn`), to at least {})",
+                            open_files_needed(devices)
                         )
                     } else if port == 0 && e.kind() == std::io::ErrorKind::AddrInUse {
                         " (the system had no free port left to give: give the miners ports of their own, \

@@ -16,9 +16,44 @@ use super::forecast_error::ErrorTotals;
 use super::site::RoundCounts;
 
 /// Upper bounds of the decision-duration histogram, s.
-const BUCKETS_S: [f64; 10] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
+const DECISION_BUCKETS_S: &[f64] = &[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
 /// Upper bounds of the setting-applied histogram, site seconds (whole 5-minute steps).
-const APPLIED_BUCKETS_S: [f64; 6] = [300.0, 600.0, 900.0, 1200.0, 1800.0, 3600.0];
+const APPLIED_BUCKETS_S: &[f64] = &[300.0, 600.0, 900.0, 1200.0, 1800.0, 3600.0];
+
+/// A Prometheus histogram: counts at or under each upper bound (cumulative), sum and count.
+#[derive(Debug, Clone)]
+pub struct Histogram {
+    bounds: &'static [f64],
+    buckets: Vec<u64>,
+    pub sum: f64,
+    pub count: u64,
+}
+
+impl Histogram {
+    fn new(bounds: &'static [f64]) -> Histogram {
+        Histogram { bounds, buckets: vec![0; bounds.len()], sum: 0.0, count: 0 }
+    }
+
+    pub fn observe(&mut self, v: f64) {
+        self.count += 1;
+        self.sum += v;
+        for (b, &le) in self.buckets.iter_mut().zip(self.bounds) {
+            if v <= le {
+                *b += 1;
+            }
+        }
+    }
+
+    fn render(&self, out: &mut String, name: &str, help: &str) {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+        for (le, n) in self.bounds.iter().zip(&self.buckets) {
+            let _ = writeln!(out, "{name}_bucket{{le=\"{le}\"}} {n}");
+        }
+        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {}", self.count);
+        let _ = writeln!(out, "{name}_sum {}", self.sum);
+        let _ = writeln!(out, "{name}_count {}", self.count);
+    }
+}
 
 /// What a site earns and pays per hour at the last step's rates.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -48,13 +83,10 @@ pub struct Metrics {
     pub started: Instant,
     /// No decision for this long (wall clock) makes the daemon stale.
     pub stale_after: Duration,
-    pub decisions: u64,
-    pub decision_buckets: [u64; BUCKETS_S.len()],
-    pub decision_seconds_sum: f64,
+    /// Each step's time from reading the site to the last command sent, s.
+    pub decisions: Histogram,
     /// Group settings the miners' readings showed, by how long after their first send.
-    pub applied_buckets: [u64; APPLIED_BUCKETS_S.len()],
-    pub applied_seconds_sum: f64,
-    pub applied: u64,
+    pub applied: Histogram,
     /// The switching engine's resends, give-ups and settings replaced before they showed.
     pub engine_retries: u64,
     pub engine_given_up: u64,
@@ -90,12 +122,8 @@ impl Metrics {
         Metrics {
             started: Instant::now(),
             stale_after,
-            decisions: 0,
-            decision_buckets: [0; BUCKETS_S.len()],
-            decision_seconds_sum: 0.0,
-            applied_buckets: [0; APPLIED_BUCKETS_S.len()],
-            applied_seconds_sum: 0.0,
-            applied: 0,
+            decisions: Histogram::new(DECISION_BUCKETS_S),
+            applied: Histogram::new(APPLIED_BUCKETS_S),
             engine_retries: 0,
             engine_given_up: 0,
             settings_superseded: 0,
@@ -118,13 +146,7 @@ impl Metrics {
     }
 
     pub fn decided(&mut self, step: u64, seconds: f64) {
-        self.decisions += 1;
-        self.decision_seconds_sum += seconds;
-        for (b, &le) in self.decision_buckets.iter_mut().zip(&BUCKETS_S) {
-            if seconds <= le {
-                *b += 1;
-            }
-        }
+        self.decisions.observe(seconds);
         let unix = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
         self.last_decision = Some((Instant::now(), unix));
         self.last_step = Some(step);
@@ -133,13 +155,7 @@ impl Metrics {
     /// Settings the miners' readings newly showed, seconds after their first send.
     pub fn settings_applied(&mut self, seconds: &[f64]) {
         for &t in seconds {
-            self.applied += 1;
-            self.applied_seconds_sum += t;
-            for (b, &le) in self.applied_buckets.iter_mut().zip(&APPLIED_BUCKETS_S) {
-                if t <= le {
-                    *b += 1;
-                }
-            }
+            self.applied.observe(t);
         }
     }
 
@@ -165,7 +181,12 @@ impl Metrics {
         let by_result = |c: RoundCounts| {
             vec![("{result=\"ok\"}".to_string(), c.ok as f64), ("{result=\"failed\"}".to_string(), c.failed as f64)]
         };
-        metric("hcp_scheduler_decisions_total", "counter", "Steps the daemon decided.", &one(self.decisions as f64));
+        metric(
+            "hcp_scheduler_decisions_total",
+            "counter",
+            "Steps the daemon decided.",
+            &one(self.decisions.count as f64),
+        );
         metric(
             "hcp_scheduler_last_decision_timestamp_seconds",
             "gauge",
@@ -308,28 +329,16 @@ impl Metrics {
             let _ = writeln!(out, "{name}_sum{{node=\"{node}\"}} {}", e.abs_error_sum);
             let _ = writeln!(out, "{name}_count{{node=\"{node}\"}} {}", e.scored);
         }
-        let name = "hcp_scheduler_decision_duration_seconds";
-        let _ = writeln!(
-            out,
-            "# HELP {name} Time from reading the site to the last command sent, per step.\n# TYPE {name} histogram"
+        self.decisions.render(
+            &mut out,
+            "hcp_scheduler_decision_duration_seconds",
+            "Time from reading the site to the last command sent, per step.",
         );
-        for (le, n) in BUCKETS_S.iter().zip(&self.decision_buckets) {
-            let _ = writeln!(out, "{name}_bucket{{le=\"{le}\"}} {n}");
-        }
-        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {}", self.decisions);
-        let _ = writeln!(out, "{name}_sum {}", self.decision_seconds_sum);
-        let _ = writeln!(out, "{name}_count {}", self.decisions);
-        let name = "hcp_scheduler_setting_applied_seconds";
-        let _ = writeln!(
-            out,
-            "# HELP {name} Site time from a group setting's first send to the miners' readings showing it.\n# TYPE {name} histogram"
+        self.applied.render(
+            &mut out,
+            "hcp_scheduler_setting_applied_seconds",
+            "Site time from a group setting's first send to the miners' readings showing it.",
         );
-        for (le, n) in APPLIED_BUCKETS_S.iter().zip(&self.applied_buckets) {
-            let _ = writeln!(out, "{name}_bucket{{le=\"{le}\"}} {n}");
-        }
-        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {}", self.applied);
-        let _ = writeln!(out, "{name}_sum {}", self.applied_seconds_sum);
-        let _ = writeln!(out, "{name}_count {}", self.applied);
         out
     }
 }
@@ -350,7 +359,7 @@ async fn health(State(m): State<Shared>) -> impl IntoResponse {
     let body = serde_json::json!({
         "status": if m.unhealthy().is_none() { "ok" } else { "unhealthy" },
         "reason": m.unhealthy(),
-        "decisions": m.decisions,
+        "decisions": m.decisions.count,
         "last_step": m.last_step,
         "site_reachable": m.site_reachable,
     });

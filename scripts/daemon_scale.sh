@@ -4,7 +4,12 @@
 # them, the 16 H100 as they are): how a step's time splits between reading the miners,
 # planning and sending as the fleet grows. README, "The daemon as the fleet grows".
 #
-#   [SCALE=100] [STEPS=20] [SPEED=60] [FIRST_PORT=12000] [HCP=target/release/hcp] scripts/daemon_scale.sh [OUT_DIR (target/daemon-scale)]
+#   [SCALE=100] [STEPS=20] [SPEED=60] [FIRST_PORT=12000] [LATENCY_MS=0] [CONCURRENCY=64]
+#   [HCP=target/release/hcp] scripts/daemon_scale.sh [OUT_DIR (target/daemon-scale)]
+#
+# LATENCY_MS: each miner answers that long after a request (`sim site --miner-latency-ms`, as
+# slow firmware would); CONCURRENCY: the daemon's miner requests in flight
+# (`scheduler --miner-concurrency`).
 #
 # The site needs one open file (a listening socket) per miner: SCALE 300 (17,400 miners), the
 # largest measured, fits the 20,000 allowed here. The miners take ports from FIRST_PORT on, below
@@ -20,6 +25,8 @@ scale=${SCALE:-100}
 steps=${STEPS:-20}
 speed=${SPEED:-60}
 first_port=${FIRST_PORT:-12000}
+latency_ms=${LATENCY_MS:-0}
+concurrency=${CONCURRENCY:-64}
 hcp=${HCP:-target/release/hcp}
 out=${1:-target/daemon-scale}
 mkdir -p "$out"
@@ -30,7 +37,7 @@ sed -e "s/^  count = 40$/  count = $((40 * scale))/" -e "s/^  count = 18$/  coun
   -e "s/^power_cap_mw = 0.18$/power_cap_mw = $cap/" fleets/daemon-demo.toml >"$fleet"
 started=$(date +%s.%N)
 "$hcp" sim site --fleet "$fleet" --speed "$speed" --control 127.0.0.1:0 \
-  --first-miner-port "$first_port" >"$out/site.log" 2>&1 &
+  --first-miner-port "$first_port" --miner-latency-ms "$latency_ms" >"$out/site.log" 2>&1 &
 site=$!
 trap 'kill $site 2>/dev/null || true' EXIT
 for _ in $(seq 1 3000); do
@@ -42,7 +49,8 @@ grep -q "site ready" "$out/site.log" || { echo "the site was not ready after 300
 echo "site ready after $(python3 -c "print(f'{$(date +%s.%N) - $started:.1f}')") s"
 control=$(sed -n 's/.*control API on \([^,]*\),.*/\1/p' "$out/site.log")
 /usr/bin/time -f "%M" -o "$out/daemon-rss-kb" "$hcp" scheduler --fleet "$fleet" --site "$control" \
-  --clock accelerated --state "$out/state" --listen 127.0.0.1:0 --steps "$steps" >"$out/summary.json" 2>"$out/daemon.log"
+  --clock accelerated --state "$out/state" --listen 127.0.0.1:0 --steps "$steps" \
+  --miner-concurrency "$concurrency" >"$out/summary.json" 2>"$out/daemon.log"
 python3 - "$out" <<'PY'
 import json, sys
 out = sys.argv[1]

@@ -54,6 +54,10 @@ pub struct SchedulerArgs {
     /// Timeout of each request to the site or a miner, ms (1 to 60,000).
     #[arg(long, env = "HCP_SCHEDULER_TIMEOUT_MS", default_value_t = 2000, value_parser = clap::value_parser!(u64).range(1..=60_000))]
     timeout_ms: u64,
+    /// Miner requests in flight at once when reading or commanding the miners (1 to 4,096):
+    /// a step reads every miner, so a site of slow firmware wants more.
+    #[arg(long, env = "HCP_SCHEDULER_MINER_CONCURRENCY", default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=4096))]
+    miner_concurrency: u64,
     #[command(flatten)]
     log: crate::logging::LogArgs,
 }
@@ -121,7 +125,7 @@ pub fn scheduler_cmd(a: SchedulerArgs) -> Result<()> {
         optimiser,
         engine: Default::default(),
         timeout: Duration::from_millis(a.timeout_ms),
-        concurrency: 64,
+        concurrency: a.miner_concurrency as usize,
         stale_after: match clock {
             Clock::Real => Duration::from_secs(15 * 60),
             Clock::Accelerated => Duration::from_secs(30),

@@ -70,6 +70,10 @@ struct SiteArgs {
     /// First miner port (the others follow in fleet order); 0: any free ports.
     #[arg(long, default_value_t = 0)]
     first_miner_port: u16,
+    /// Wall-clock ms each miner takes to answer a request, as slow firmware does (0 to 60,000;
+    /// replies are held back in parallel).
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=60_000))]
+    miner_latency_ms: u64,
 }
 
 #[derive(Debug, Args)]
@@ -269,6 +273,7 @@ fn site(a: SiteArgs) -> Result<()> {
         miner_ip: a.miner_ip,
         first_miner_port: a.first_miner_port,
         speed: a.speed,
+        miner_latency: std::time::Duration::from_millis(a.miner_latency_ms),
     };
     let server = SiteServer::spawn(world, &cfg)?;
     // One line a supervisor (or a test) can wait for.

@@ -165,7 +165,7 @@ fn counts_out_of_range_and_repeats_are_refused_by_flag() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
     let o = out.to_str().unwrap();
-    let cases: [(&[&str], &str); 13] = [
+    let cases: [(&[&str], &str); 15] = [
         (
             &["exporter", "asic", "--miner", "127.0.0.1:4028", "--miner", "127.0.0.1:4028"],
             "--miner 127.0.0.1:4028 is given twice",
@@ -176,6 +176,14 @@ fn counts_out_of_range_and_repeats_are_refused_by_flag() {
         (&["sim", "miners", "--count", "0"], "--count <COUNT>': 0 is not in 1..=65536"),
         (&["sim", "miners", "--speed", "NaN"], "--speed NaN: above 0"),
         (&["scheduler", "--fleet", "fleets/small.toml", "--ga-ms", "0"], "--ga-ms <GA_MS>': 0 is not in 1..=60000"),
+        (
+            &["scheduler", "--fleet", "fleets/small.toml", "--miner-concurrency", "0"],
+            "--miner-concurrency <MINER_CONCURRENCY>': 0 is not in 1..=4096",
+        ),
+        (
+            &["sim", "site", "--fleet", "fleets/daemon-demo.toml", "--miner-latency-ms", "60001"],
+            "--miner-latency-ms <MINER_LATENCY_MS>': 60001 is not in 0..=60000",
+        ),
         (&["serve", "--models", o, "--no-auth", "--workers", "0"], "--workers 0: 1 to 1024"),
         (&["serve", "--models", o, "--no-auth", "--body-limit", "0"], "--body-limit 0: 1024 to"),
         (&["serve", "--models", o, "--no-auth", "--keys", "k"], "--no-auth (or HCP_SERVE_NO_AUTH) with --keys"),

@@ -501,10 +501,16 @@ impl Drop for MinerServer {
 /// half-close; a trailing NUL is allowed), writes `answer`'s reply (none: a dropped request)
 /// and closes.
 pub(crate) fn serve(mut stream: TcpStream, answer: impl FnOnce(&[u8]) -> Option<Vec<u8>>) {
+    let Some(body) = read_request(&mut stream) else { return };
+    reply(stream, answer(&body));
+}
+
+/// Reads one request of the miner API framing (the client does not half-close: read until the
+/// bytes parse as one JSON value; a trailing NUL is dropped); `None` when the read fails.
+pub(crate) fn read_request(stream: &mut TcpStream) -> Option<Vec<u8>> {
     let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
     let mut body = Vec::new();
     let mut buf = [0u8; 4096];
-    // The client does not half-close: read until the bytes parse as one JSON value.
     loop {
         match stream.read(&mut buf) {
             Ok(0) => break,
@@ -518,12 +524,19 @@ pub(crate) fn serve(mut stream: TcpStream, answer: impl FnOnce(&[u8]) -> Option<
                     break;
                 }
             }
-            Err(_) => return,
+            Err(_) => return None,
         }
     }
-    let body: &[u8] = body.strip_suffix(b"\0").unwrap_or(&body);
-    if let Some(reply) = answer(body) {
-        let _ = stream.write_all(&reply);
+    if body.last() == Some(&0) {
+        body.pop();
+    }
+    Some(body)
+}
+
+/// Writes `answer` (none: a dropped request) and closes the connection.
+pub(crate) fn reply(mut stream: TcpStream, answer: Option<Vec<u8>>) {
+    if let Some(bytes) = answer {
+        let _ = stream.write_all(&bytes);
     }
     let _ = stream.shutdown(Shutdown::Both);
 }

@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::error::{Error, Result};
-use crate::miner_api::{DeviceRef, Firmware, serve};
+use crate::miner_api::{DeviceRef, Firmware, read_request, reply, serve};
 use crate::workload::{JobClass, SimJob};
 use crate::world::World;
 
@@ -44,6 +44,9 @@ pub struct SiteServerConfig {
     pub first_miner_port: u16,
     /// Simulated seconds per wall-clock second.
     pub speed: f64,
+    /// Wall-clock time each miner takes to answer a request (its firmware's), on top of the
+    /// work: the reply is held back this long, without holding up other miners' answers.
+    pub miner_latency: Duration,
 }
 
 /// One ASIC group on the wire.
@@ -416,7 +419,7 @@ impl SiteServer {
                 Some(serde_json::to_vec(&st.control(body)).expect("serialisable"))
             })
         })?);
-        let miners = serve_miners(listeners, &shared, &mut threads)?;
+        let miners = serve_miners(listeners, &shared, &mut threads, cfg.miner_latency)?;
         Ok(SiteServer { control: control_addr, shared, threads, miners })
     }
 
@@ -531,6 +534,7 @@ fn serve_miners(
     listeners: Vec<(TcpListener, String, usize)>,
     shared: &Arc<Shared>,
     threads: &mut Vec<JoinHandle<()>>,
+    latency: Duration,
 ) -> Result<MinerListeners> {
     use mio::unix::SourceFd;
     use mio::{Events, Interest, Poll, Token, Waker};
@@ -552,14 +556,23 @@ fn serve_miners(
     let (tx, rx) = std::sync::mpsc::sync_channel::<(TcpStream, usize)>(QUEUED_CONNECTIONS);
     let rx = Arc::new(Mutex::new(rx));
     let names: Arc<Vec<(String, usize)>> = Arc::new(listeners.iter().map(|(_, g, i)| (g.clone(), *i)).collect());
+    let delayed = (!latency.is_zero()).then(|| delayed_replies(threads)).transpose()?;
     for w in 0..MINER_WORKERS {
-        let (rx, names, s) = (rx.clone(), names.clone(), shared.clone());
+        let (rx, names, s, delayed) = (rx.clone(), names.clone(), shared.clone(), delayed.clone());
         threads.push(spawn_named(&format!("site-miners-{w}"), move || {
             loop {
                 // The poller's end closes when the site stops.
-                let Ok((stream, m)) = rx.lock().unwrap_or_else(|e| e.into_inner()).recv() else { return };
+                let Ok((mut stream, m)) = rx.lock().unwrap_or_else(|e| e.into_inner()).recv() else { return };
                 let (group, i) = &names[m];
-                serve(stream, |body| answer_miner(&s, group, *i, body));
+                let Some(body) = read_request(&mut stream) else { continue };
+                let answer = answer_miner(&s, group, *i, &body);
+                match &delayed {
+                    // Held back on the replies' own thread: this worker takes the next request.
+                    Some(d) => {
+                        let _ = d.send((Instant::now() + latency, stream, answer));
+                    }
+                    None => reply(stream, answer),
+                }
             }
         })?);
     }
@@ -603,19 +616,73 @@ fn serve_miners(
     Ok(MinerListeners { waker })
 }
 
+/// A reply held back until its time.
+type Delayed = (Instant, TcpStream, Option<Vec<u8>>);
+
+/// A thread that writes each reply sent to it at its time, earliest first; it ends once every
+/// sender is gone and what it holds is written.
+fn delayed_replies(threads: &mut Vec<JoinHandle<()>>) -> Result<std::sync::mpsc::Sender<Delayed>> {
+    use std::cmp::Reverse;
+    use std::collections::BinaryHeap;
+    use std::sync::mpsc::RecvTimeoutError;
+    let (tx, rx) = std::sync::mpsc::channel::<Delayed>();
+    threads.push(spawn_named("site-miners-replies", move || {
+        // Ordered by due time; the sequence number keeps equal times apart (streams do not compare).
+        let mut held: BinaryHeap<Reverse<(Instant, u64)>> = BinaryHeap::new();
+        let mut waiting: BTreeMap<u64, (TcpStream, Option<Vec<u8>>)> = BTreeMap::new();
+        let mut next = 0u64;
+        let mut open = true;
+        while open || !held.is_empty() {
+            let now = Instant::now();
+            while let Some(Reverse((due, k))) = held.peek().copied() {
+                if due > now {
+                    break;
+                }
+                held.pop();
+                if let Some((stream, answer)) = waiting.remove(&k) {
+                    reply(stream, answer);
+                }
+            }
+            let got = match held.peek() {
+                Some(Reverse((due, _))) if open => rx.recv_timeout(due.saturating_duration_since(now)),
+                Some(Reverse((due, _))) => {
+                    std::thread::sleep(due.saturating_duration_since(now));
+                    continue;
+                }
+                None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+            };
+            match got {
+                Ok((due, stream, answer)) => {
+                    held.push(Reverse((due, next)));
+                    waiting.insert(next, (stream, answer));
+                    next += 1;
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => open = false,
+            }
+        }
+    })?);
+    Ok(tx)
+}
+
 /// Elsewhere, a thread per miner.
 #[cfg(not(unix))]
 fn serve_miners(
     listeners: Vec<(TcpListener, String, usize)>,
     shared: &Arc<Shared>,
     threads: &mut Vec<JoinHandle<()>>,
+    latency: Duration,
 ) -> Result<MinerListeners> {
     let mut addrs = Vec::with_capacity(listeners.len());
     for (l, group, i) in listeners {
         addrs.push(l.local_addr().map_err(|e| Error::Config(format!("miner {group} #{i}: {e}")))?);
         let s = shared.clone();
         threads.push(spawn_named(&format!("miner-{group}-{i}"), move || {
-            accept(l, &s, |body, s| answer_miner(s, &group, i, body))
+            accept(l, &s, |body, s| {
+                // One thread a miner: holding its reply back holds up only this miner.
+                std::thread::sleep(latency);
+                answer_miner(s, &group, i, body)
+            })
         })?);
     }
     Ok(MinerListeners { addrs })
@@ -643,12 +710,17 @@ mod tests {
     const DEMO: &str = include_str!("../../fleets/daemon-demo.toml");
 
     fn site(speed: f64) -> SiteServer {
+        site_answering_after(speed, Duration::ZERO)
+    }
+
+    fn site_answering_after(speed: f64, miner_latency: Duration) -> SiteServer {
         let world = World::new(FleetConfig::parse(DEMO).unwrap(), 2, 7).unwrap();
         let cfg = SiteServerConfig {
             control: "127.0.0.1:0".parse().unwrap(),
             miner_ip: "127.0.0.1".parse().unwrap(),
             first_miner_port: 0,
             speed,
+            miner_latency,
         };
         SiteServer::spawn(world, &cfg).unwrap()
     }
@@ -713,6 +785,34 @@ mod tests {
         }
         let distinct: std::collections::BTreeSet<&String> = macs.iter().collect();
         assert_eq!(distinct.len(), 58);
+    }
+
+    #[test]
+    fn a_miner_latency_holds_every_reply_back_and_each_still_comes() {
+        let latency = Duration::from_millis(150);
+        let s = site_answering_after(60.0, latency);
+        let st = s.status();
+        let miners: Vec<SocketAddr> = st.sites[0].groups.iter().flat_map(|g| g.miners.clone()).take(12).collect();
+        // Twelve miners asked at once, three times the workers: every reply is its own miner's,
+        // and none comes before the latency.
+        let askers: Vec<_> = miners
+            .iter()
+            .map(|&addr| {
+                std::thread::spawn(move || {
+                    let sent = Instant::now();
+                    let r = send(addr, "config", None, Duration::from_secs(10)).unwrap();
+                    (sent.elapsed(), r["CONFIG"][0]["MACAddr"].as_str().unwrap().to_string())
+                })
+            })
+            .collect();
+        let answers: Vec<(Duration, String)> = askers.into_iter().map(|t| t.join().unwrap()).collect();
+        for (took, _) in &answers {
+            assert!(*took >= latency, "a reply after {took:?}, before the {latency:?} latency");
+        }
+        let macs: std::collections::BTreeSet<&String> = answers.iter().map(|(_, m)| m).collect();
+        assert_eq!(macs.len(), 12);
+        // The control API is not held back.
+        assert_eq!(control(s.control_addr(), "clock", None)["ok"], true);
     }
 
     #[test]

@@ -29,7 +29,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::error::{Error, Result};
-use crate::miner_api::{DeviceRef, Firmware, read_request, reply, serve};
+use crate::miner_api::{DeviceRef, Firmware, serve};
+#[cfg(unix)]
+use crate::miner_api::{read_request, reply};
 use crate::workload::{JobClass, SimJob};
 use crate::world::World;
 
@@ -617,10 +619,12 @@ fn serve_miners(
 }
 
 /// A reply held back until its time.
+#[cfg(unix)]
 type Delayed = (Instant, TcpStream, Option<Vec<u8>>);
 
 /// A thread that writes each reply sent to it at its time, earliest first; it ends once every
 /// sender is gone and what it holds is written.
+#[cfg(unix)]
 fn delayed_replies(threads: &mut Vec<JoinHandle<()>>) -> Result<std::sync::mpsc::Sender<Delayed>> {
     use std::cmp::Reverse;
     use std::collections::BinaryHeap;

@@ -4,12 +4,11 @@
 # them, the 16 H100 as they are): how a step's time splits between reading the miners,
 # planning and sending as the fleet grows. README, "The daemon as the fleet grows".
 #
-#   [SCALE=100] [STEPS=20] [SPEED=60] [FIRST_PORT=12000] [LATENCY_MS=0] [CONCURRENCY=64]
+#   [SCALE=100] [STEPS=20] [SPEED=60] [FIRST_PORT=12000] [DELAY_S=0] [CONCURRENCY=64]
 #   [HCP=target/release/hcp] scripts/daemon_scale.sh [OUT_DIR (target/daemon-scale)]
 #
-# LATENCY_MS: each miner answers that long after a request (`sim site --miner-latency-ms`, as
-# slow firmware would); CONCURRENCY: the daemon's miner requests in flight
-# (`scheduler --miner-concurrency`).
+# DELAY_S: each miner answers that long after a request (`sim site --delay-s`, as slow firmware
+# would); CONCURRENCY: the daemon's miner requests in flight (`scheduler --miner-concurrency`).
 #
 # The site needs one open file (a listening socket) per miner: SCALE 300 (17,400 miners), the
 # largest measured, fits the 20,000 allowed here. The miners take ports from FIRST_PORT on, below
@@ -25,7 +24,7 @@ scale=${SCALE:-100}
 steps=${STEPS:-20}
 speed=${SPEED:-60}
 first_port=${FIRST_PORT:-12000}
-latency_ms=${LATENCY_MS:-0}
+delay_s=${DELAY_S:-0}
 concurrency=${CONCURRENCY:-64}
 hcp=${HCP:-target/release/hcp}
 out=${1:-target/daemon-scale}
@@ -37,7 +36,7 @@ sed -e "s/^  count = 40$/  count = $((40 * scale))/" -e "s/^  count = 18$/  coun
   -e "s/^power_cap_mw = 0.18$/power_cap_mw = $cap/" fleets/daemon-demo.toml >"$fleet"
 started=$(date +%s.%N)
 "$hcp" sim site --fleet "$fleet" --speed "$speed" --control 127.0.0.1:0 \
-  --first-miner-port "$first_port" --miner-latency-ms "$latency_ms" >"$out/site.log" 2>&1 &
+  --first-miner-port "$first_port" --delay-s "$delay_s" >"$out/site.log" 2>&1 &
 site=$!
 trap 'kill $site 2>/dev/null || true' EXIT
 for _ in $(seq 1 3000); do

@@ -70,10 +70,13 @@ struct SiteArgs {
     /// First miner port (the others follow in fleet order); 0: any free ports.
     #[arg(long, default_value_t = 0)]
     first_miner_port: u16,
-    /// Wall-clock ms each miner takes to answer a request, as slow firmware does (0 to 60,000;
-    /// replies are held back in parallel).
-    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=60_000))]
-    miner_latency_ms: u64,
+    /// Probability that a miner drops a request without reply (fault injection), as `sim miners`.
+    #[arg(long, default_value_t = 0.0)]
+    loss: f64,
+    /// Delay before each miner's answer, s, as slow firmware (fault injection), as `sim miners`;
+    /// the miners wait in parallel.
+    #[arg(long, default_value_t = 0.0)]
+    delay_s: f64,
 }
 
 #[derive(Debug, Args)]
@@ -227,13 +230,8 @@ pub fn check_speed(speed: f64) -> Result<()> {
 
 fn miners(a: MinersArgs) -> Result<()> {
     use hcp_sim::asic::{AsicCatalog, AsicPhysics};
-    use hcp_sim::miner_api::{ApiFaults, MinerServer, SimMiner};
-    if !(0.0..=1.0).contains(&a.loss) {
-        anyhow::bail!("--loss {}: a probability, 0 to 1", a.loss);
-    }
-    if !(0.0..=3600.0).contains(&a.delay_s) {
-        anyhow::bail!("--delay-s {}: 0 to 3600 seconds", a.delay_s);
-    }
+    use hcp_sim::miner_api::{MinerServer, SimMiner};
+    let faults = api_faults(a.loss, a.delay_s)?;
     check_speed(a.speed)?;
     let model = AsicCatalog::builtin().get(&a.model)?.clone();
     let first = u32::from(a.first_ip);
@@ -243,9 +241,8 @@ fn miners(a: MinersArgs) -> Result<()> {
     let mut servers = Vec::new();
     for i in 0..a.count {
         let ip = std::net::Ipv4Addr::from(first + i);
-        let miner = SimMiner::new(model.clone(), AsicPhysics::default(), i, a.seed)
-            .with_speed(a.speed)
-            .with_faults(ApiFaults { loss: a.loss, delay_s: a.delay_s });
+        let miner =
+            SimMiner::new(model.clone(), AsicPhysics::default(), i, a.seed).with_speed(a.speed).with_faults(faults);
         let addr = std::net::SocketAddr::from((ip, a.port));
         servers.push(MinerServer::spawn(addr, miner).with_context(|| format!("binding {addr}"))?);
         println!("serving {} on {addr}", model.name);
@@ -256,9 +253,21 @@ fn miners(a: MinersArgs) -> Result<()> {
     }
 }
 
+/// `--loss` and `--delay-s` of the simulated miners, checked.
+fn api_faults(loss: f64, delay_s: f64) -> Result<hcp_sim::miner_api::ApiFaults> {
+    if !(0.0..=1.0).contains(&loss) {
+        anyhow::bail!("--loss {loss}: a probability, 0 to 1");
+    }
+    if !(0.0..=3600.0).contains(&delay_s) {
+        anyhow::bail!("--delay-s {delay_s}: 0 to 3600 seconds");
+    }
+    Ok(hcp_sim::miner_api::ApiFaults { loss, delay_s })
+}
+
 fn site(a: SiteArgs) -> Result<()> {
     use hcp_sim::site_server::{SiteServer, SiteServerConfig, open_files_needed};
     check_speed(a.speed)?;
+    let miner_faults = api_faults(a.loss, a.delay_s)?;
     let fleet = FleetConfig::load(&a.fleet).context("--fleet")?;
     let mut world = hcp_sim::world::World::new(fleet, a.history_days + a.days, a.seed)?;
     if a.history_days > 0 {
@@ -273,7 +282,7 @@ fn site(a: SiteArgs) -> Result<()> {
         miner_ip: a.miner_ip,
         first_miner_port: a.first_miner_port,
         speed: a.speed,
-        miner_latency: std::time::Duration::from_millis(a.miner_latency_ms),
+        miner_faults,
     };
     let server = SiteServer::spawn(world, &cfg)?;
     // One line a supervisor (or a test) can wait for.

@@ -181,8 +181,8 @@ fn counts_out_of_range_and_repeats_are_refused_by_flag() {
             "--miner-concurrency <MINER_CONCURRENCY>': 0 is not in 1..=4096",
         ),
         (
-            &["sim", "site", "--fleet", "fleets/daemon-demo.toml", "--miner-latency-ms", "60001"],
-            "--miner-latency-ms <MINER_LATENCY_MS>': 60001 is not in 0..=60000",
+            &["sim", "site", "--fleet", "fleets/daemon-demo.toml", "--delay-s", "3601"],
+            "--delay-s 3601: 0 to 3600 seconds",
         ),
         (&["serve", "--models", o, "--no-auth", "--workers", "0"], "--workers 0: 1 to 1024"),
         (&["serve", "--models", o, "--no-auth", "--body-limit", "0"], "--body-limit 0: 1024 to"),

@@ -182,6 +182,12 @@ impl SimMiner {
 }
 
 impl Firmware {
+    /// Whether this request is dropped, with probability `loss` (fault injection): no reply,
+    /// no effect.
+    pub(crate) fn drops(&mut self, loss: f64) -> bool {
+        loss > 0.0 && self.rng.uniform() < loss
+    }
+
     /// Stock firmware state for device number `index` (its MAC address) of `model`.
     pub fn new(model: &AsicModel, index: u32, seed: u64) -> Firmware {
         Firmware {
@@ -469,11 +475,7 @@ impl MinerServer {
                                 std::thread::sleep(Duration::from_secs_f64(faults.delay_s));
                             }
                             let mut m = miner.lock().ok()?;
-                            if faults.loss > 0.0 && m.firmware.rng.uniform() < faults.loss {
-                                None
-                            } else {
-                                m.request(body)
-                            }
+                            if m.firmware.drops(faults.loss) { None } else { m.request(body) }
                         })
                     });
                 }

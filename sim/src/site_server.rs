@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::error::{Error, Result};
-use crate::miner_api::{DeviceRef, Firmware, serve};
+use crate::miner_api::{ApiFaults, DeviceRef, Firmware, serve};
 #[cfg(unix)]
 use crate::miner_api::{read_request, reply};
 use crate::workload::{JobClass, SimJob};
@@ -46,9 +46,10 @@ pub struct SiteServerConfig {
     pub first_miner_port: u16,
     /// Simulated seconds per wall-clock second.
     pub speed: f64,
-    /// Wall-clock time each miner takes to answer a request (its firmware's), on top of the
-    /// work: the reply is held back this long, without holding up other miners' answers.
-    pub miner_latency: Duration,
+    /// How every miner's API misbehaves, as `hcp sim miners`' do: a request dropped with
+    /// probability `loss`; each answered (and applied) `delay_s` after it arrives, without
+    /// holding up other miners' answers.
+    pub miner_faults: ApiFaults,
 }
 
 /// One ASIC group on the wire.
@@ -338,9 +339,8 @@ impl SiteServer {
             return Err(Error::Config(format!("site server: speed {} is not a positive number", cfg.speed)));
         }
         world.hand_over();
-        let io = |what: String| move |e: std::io::Error| Error::Config(format!("{what}: {e}"));
-        let control = TcpListener::bind(cfg.control).map_err(io(format!("control API on {}", cfg.control)))?;
-        let control_addr = control.local_addr().map_err(io("control API".into()))?;
+        let control = TcpListener::bind(cfg.control).map_err(io(&format!("control API on {}", cfg.control)))?;
+        let control_addr = control.local_addr().map_err(io("control API"))?;
         let mut listeners = Vec::new();
         let mut miners = BTreeMap::new();
         let mut firmware = BTreeMap::new();
@@ -376,7 +376,7 @@ impl SiteServer {
                     };
                     Error::Config(format!("miner {} #{i} on {addr}: {e}{hint}", g.id))
                 })?;
-                addrs.push(l.local_addr().map_err(io("miner".into()))?);
+                addrs.push(l.local_addr().map_err(io("miner"))?);
                 listeners.push((l, g.id.clone(), i));
                 fw.push(Firmware::new(&g.model, index, 0x517e ^ index as u64));
                 index += 1;
@@ -421,7 +421,7 @@ impl SiteServer {
                 Some(serde_json::to_vec(&st.control(body)).expect("serialisable"))
             })
         })?);
-        let miners = serve_miners(listeners, &shared, &mut threads, cfg.miner_latency)?;
+        let miners = serve_miners(listeners, &shared, &mut threads, cfg.miner_faults)?;
         Ok(SiteServer { control: control_addr, shared, threads, miners })
     }
 
@@ -452,6 +452,12 @@ impl Drop for SiteServer {
 fn lock(shared: &Shared) -> MutexGuard<'_, State> {
     // A panic in one handler leaves the world as it was between requests: keep serving.
     shared.state.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// An I/O error as a configuration error naming `what` failed.
+fn io(what: &str) -> impl FnOnce(std::io::Error) -> Error {
+    let what = what.to_string();
+    move |e| Error::Config(format!("{what}: {e}"))
 }
 
 fn spawn_named(name: &str, f: impl FnOnce() + Send + 'static) -> Result<JoinHandle<()>> {
@@ -521,13 +527,17 @@ impl MinerListeners {
     }
 }
 
-/// Answers one miner API request to miner `i` of `group`.
-fn answer_miner(shared: &Shared, group: &str, i: usize, body: &[u8]) -> Option<Vec<u8>> {
+/// Answers one miner API request to miner `i` of `group`; `None` (no reply) when the request
+/// is dropped, with probability `loss`.
+fn answer_miner(shared: &Shared, group: &str, i: usize, body: &[u8], loss: f64) -> Option<Vec<u8>> {
     let mut st = lock(shared);
     let elapsed_s = st.elapsed_s();
     let State { world, firmware, .. } = &mut *st;
     let g = world.group_mut(group)?;
     let fw = firmware.get_mut(group)?.get_mut(i)?;
+    if fw.drops(loss) {
+        return None;
+    }
     Some(fw.request(DeviceRef { group: g, index: i, elapsed_s }, body))
 }
 
@@ -536,16 +546,12 @@ fn serve_miners(
     listeners: Vec<(TcpListener, String, usize)>,
     shared: &Arc<Shared>,
     threads: &mut Vec<JoinHandle<()>>,
-    latency: Duration,
+    faults: ApiFaults,
 ) -> Result<MinerListeners> {
     use mio::unix::SourceFd;
     use mio::{Events, Interest, Poll, Token, Waker};
     use std::os::fd::AsRawFd;
 
-    let io = |what: &str| {
-        let what = what.to_string();
-        move |e: std::io::Error| Error::Config(format!("{what}: {e}"))
-    };
     let mut poll = Poll::new().map_err(io("miner sockets: poll"))?;
     let wake = Token(listeners.len());
     let waker = Waker::new(poll.registry(), wake).map_err(io("miner sockets: waker"))?;
@@ -558,22 +564,25 @@ fn serve_miners(
     let (tx, rx) = std::sync::mpsc::sync_channel::<(TcpStream, usize)>(QUEUED_CONNECTIONS);
     let rx = Arc::new(Mutex::new(rx));
     let names: Arc<Vec<(String, usize)>> = Arc::new(listeners.iter().map(|(_, g, i)| (g.clone(), *i)).collect());
-    let delayed = (!latency.is_zero()).then(|| delayed_replies(threads)).transpose()?;
+    let delay = Duration::from_secs_f64(faults.delay_s);
+    let delayed =
+        (!delay.is_zero()).then(|| delayed_answers(threads, shared.clone(), names.clone(), faults.loss)).transpose()?;
     for w in 0..MINER_WORKERS {
         let (rx, names, s, delayed) = (rx.clone(), names.clone(), shared.clone(), delayed.clone());
         threads.push(spawn_named(&format!("site-miners-{w}"), move || {
             loop {
                 // The poller's end closes when the site stops.
                 let Ok((mut stream, m)) = rx.lock().unwrap_or_else(|e| e.into_inner()).recv() else { return };
-                let (group, i) = &names[m];
                 let Some(body) = read_request(&mut stream) else { continue };
-                let answer = answer_miner(&s, group, *i, &body);
                 match &delayed {
-                    // Held back on the replies' own thread: this worker takes the next request.
+                    // Answered on the delay's own thread: this worker takes the next request.
                     Some(d) => {
-                        let _ = d.send((Instant::now() + latency, stream, answer));
+                        let _ = d.send((Instant::now() + delay, stream, m, body));
                     }
-                    None => reply(stream, answer),
+                    None => {
+                        let (group, i) = &names[m];
+                        reply(stream, answer_miner(&s, group, *i, &body, faults.loss));
+                    }
                 }
             }
         })?);
@@ -618,49 +627,46 @@ fn serve_miners(
     Ok(MinerListeners { waker })
 }
 
-/// A reply held back until its time.
+/// A request held back until its time: (due, connection, miner, body).
 #[cfg(unix)]
-type Delayed = (Instant, TcpStream, Option<Vec<u8>>);
+type Delayed = (Instant, TcpStream, usize, Vec<u8>);
 
-/// A thread that writes each reply sent to it at its time, earliest first; it ends once every
-/// sender is gone and what it holds is written.
+/// A thread that answers each request sent to it at its time and replies. Every request waits
+/// the same delay, so they fall due in the order they came (workers racing to send can swap two
+/// by microseconds, and then the later one waits a little longer, never less). It ends once
+/// every sender is gone and what it holds is answered.
 #[cfg(unix)]
-fn delayed_replies(threads: &mut Vec<JoinHandle<()>>) -> Result<std::sync::mpsc::Sender<Delayed>> {
-    use std::cmp::Reverse;
-    use std::collections::BinaryHeap;
+fn delayed_answers(
+    threads: &mut Vec<JoinHandle<()>>,
+    shared: Arc<Shared>,
+    names: Arc<Vec<(String, usize)>>,
+    loss: f64,
+) -> Result<std::sync::mpsc::Sender<Delayed>> {
     use std::sync::mpsc::RecvTimeoutError;
     let (tx, rx) = std::sync::mpsc::channel::<Delayed>();
-    threads.push(spawn_named("site-miners-replies", move || {
-        // Ordered by due time; the sequence number keeps equal times apart (streams do not compare).
-        let mut held: BinaryHeap<Reverse<(Instant, u64)>> = BinaryHeap::new();
-        let mut waiting: BTreeMap<u64, (TcpStream, Option<Vec<u8>>)> = BTreeMap::new();
-        let mut next = 0u64;
+    threads.push(spawn_named("site-miners-delayed", move || {
+        let mut held: std::collections::VecDeque<Delayed> = std::collections::VecDeque::new();
         let mut open = true;
         while open || !held.is_empty() {
-            let now = Instant::now();
-            while let Some(Reverse((due, k))) = held.peek().copied() {
-                if due > now {
-                    break;
-                }
-                held.pop();
-                if let Some((stream, answer)) = waiting.remove(&k) {
-                    reply(stream, answer);
-                }
-            }
-            let got = match held.peek() {
-                Some(Reverse((due, _))) if open => rx.recv_timeout(due.saturating_duration_since(now)),
-                Some(Reverse((due, _))) => {
-                    std::thread::sleep(due.saturating_duration_since(now));
-                    continue;
+            let got = match held.front() {
+                Some((due, ..)) => {
+                    let wait = due.saturating_duration_since(Instant::now());
+                    if wait.is_zero() {
+                        let (_, stream, m, body) = held.pop_front().expect("a front");
+                        let (group, i) = &names[m];
+                        reply(stream, answer_miner(&shared, group, *i, &body, loss));
+                        continue;
+                    }
+                    if !open {
+                        std::thread::sleep(wait);
+                        continue;
+                    }
+                    rx.recv_timeout(wait)
                 }
                 None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
             };
             match got {
-                Ok((due, stream, answer)) => {
-                    held.push(Reverse((due, next)));
-                    waiting.insert(next, (stream, answer));
-                    next += 1;
-                }
+                Ok(request) => held.push_back(request),
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => open = false,
             }
@@ -675,17 +681,17 @@ fn serve_miners(
     listeners: Vec<(TcpListener, String, usize)>,
     shared: &Arc<Shared>,
     threads: &mut Vec<JoinHandle<()>>,
-    latency: Duration,
+    faults: ApiFaults,
 ) -> Result<MinerListeners> {
     let mut addrs = Vec::with_capacity(listeners.len());
     for (l, group, i) in listeners {
-        addrs.push(l.local_addr().map_err(|e| Error::Config(format!("miner {group} #{i}: {e}")))?);
+        addrs.push(l.local_addr().map_err(io(&format!("miner {group} #{i}")))?);
         let s = shared.clone();
         threads.push(spawn_named(&format!("miner-{group}-{i}"), move || {
             accept(l, &s, |body, s| {
-                // One thread a miner: holding its reply back holds up only this miner.
-                std::thread::sleep(latency);
-                answer_miner(s, &group, i, body)
+                // One thread a miner: holding its answer back holds up only this miner.
+                std::thread::sleep(Duration::from_secs_f64(faults.delay_s));
+                answer_miner(s, &group, i, body, faults.loss)
             })
         })?);
     }
@@ -714,17 +720,17 @@ mod tests {
     const DEMO: &str = include_str!("../../fleets/daemon-demo.toml");
 
     fn site(speed: f64) -> SiteServer {
-        site_answering_after(speed, Duration::ZERO)
+        site_with_faults(speed, ApiFaults::default())
     }
 
-    fn site_answering_after(speed: f64, miner_latency: Duration) -> SiteServer {
+    fn site_with_faults(speed: f64, miner_faults: ApiFaults) -> SiteServer {
         let world = World::new(FleetConfig::parse(DEMO).unwrap(), 2, 7).unwrap();
         let cfg = SiteServerConfig {
             control: "127.0.0.1:0".parse().unwrap(),
             miner_ip: "127.0.0.1".parse().unwrap(),
             first_miner_port: 0,
             speed,
-            miner_latency,
+            miner_faults,
         };
         SiteServer::spawn(world, &cfg).unwrap()
     }
@@ -792,9 +798,9 @@ mod tests {
     }
 
     #[test]
-    fn a_miner_latency_holds_every_reply_back_and_each_still_comes() {
+    fn a_miner_delay_holds_every_answer_back_and_each_still_comes() {
         let latency = Duration::from_millis(150);
-        let s = site_answering_after(60.0, latency);
+        let s = site_with_faults(60.0, ApiFaults { loss: 0.0, delay_s: latency.as_secs_f64() });
         let st = s.status();
         let miners: Vec<SocketAddr> = st.sites[0].groups.iter().flat_map(|g| g.miners.clone()).take(12).collect();
         // Twelve miners asked at once, three times the workers: every reply is its own miner's,
@@ -816,6 +822,15 @@ mod tests {
         let macs: std::collections::BTreeSet<&String> = answers.iter().map(|(_, m)| m).collect();
         assert_eq!(macs.len(), 12);
         // The control API is not held back.
+        assert_eq!(control(s.control_addr(), "clock", None)["ok"], true);
+    }
+
+    #[test]
+    fn a_miner_dropping_every_request_answers_none() {
+        let s = site_with_faults(60.0, ApiFaults { loss: 1.0, delay_s: 0.0 });
+        let addr = s.status().sites[0].groups[0].miners[0];
+        let err = send(addr, "config", None, Duration::from_secs(5)).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::UnexpectedEof, "{err}");
         assert_eq!(control(s.control_addr(), "clock", None)["ok"], true);
     }
 

@@ -146,6 +146,7 @@ impl Engine {
         let mut sorted = self.applied_after_s.clone();
         sorted.sort_by(f64::total_cmp);
         EngineCounters {
+            applied: sorted.len() as u64,
             applied_after_s_p50: percentile(&sorted, 0.5),
             applied_after_s_p99: percentile(&sorted, 0.99),
             applied_after_s_max: sorted.last().copied().unwrap_or(0.0),
@@ -221,7 +222,6 @@ impl Engine {
                 let told = draw_w(c.setting, g.devices);
                 let c = match c.sent_us {
                     Some(sent) if in_effect(g, c.setting, self.cfg.telemetry_margin) == Some((true, true)) => {
-                        self.counters.applied += 1;
                         self.applied_after_s.push((obs.now_us - sent) as f64 / 1e6);
                         let c = Commanded { sent_us: None, ..c };
                         self.commanded.insert(g.id.clone(), c);

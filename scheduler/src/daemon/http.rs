@@ -14,6 +14,7 @@ use axum::routing::get;
 
 use super::forecast_error::ErrorTotals;
 use super::site::RoundCounts;
+use crate::engine::EngineCounters;
 
 /// Upper bounds of the decision-duration histogram, s.
 const DECISION_BUCKETS_S: &[f64] = &[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
@@ -87,10 +88,8 @@ pub struct Metrics {
     pub decisions: Histogram,
     /// Group settings the miners' readings showed, by how long after their first send.
     pub applied: Histogram,
-    /// The switching engine's resends, give-ups and settings replaced before they showed.
-    pub engine_retries: u64,
-    pub engine_given_up: u64,
-    pub settings_superseded: u64,
+    /// The switching engine's counts (resends, give-ups, settings replaced before they showed).
+    pub engine: EngineCounters,
     /// Site seconds since the oldest setting not yet shown was first sent (0: none).
     pub oldest_pending_s: f64,
     pub last_decision: Option<(Instant, f64)>,
@@ -124,9 +123,7 @@ impl Metrics {
             stale_after,
             decisions: Histogram::new(DECISION_BUCKETS_S),
             applied: Histogram::new(APPLIED_BUCKETS_S),
-            engine_retries: 0,
-            engine_given_up: 0,
-            settings_superseded: 0,
+            engine: EngineCounters::default(),
             oldest_pending_s: 0.0,
             last_decision: None,
             last_step: None,
@@ -218,19 +215,19 @@ impl Metrics {
             "hcp_scheduler_engine_retries_total",
             "counter",
             "Group settings resent because the miners' readings did not show them.",
-            &one(self.engine_retries as f64),
+            &one(self.engine.retries as f64),
         );
         metric(
             "hcp_scheduler_engine_given_up_total",
             "counter",
             "Group settings given up on after the last resend.",
-            &one(self.engine_given_up as f64),
+            &one(self.engine.given_up as f64),
         );
         metric(
             "hcp_scheduler_settings_superseded_total",
             "counter",
             "Group settings replaced by a newer one before the miners' readings showed them.",
-            &one(self.settings_superseded as f64),
+            &one(self.engine.superseded as f64),
         );
         metric(
             "hcp_scheduler_setting_oldest_pending_seconds",

@@ -532,8 +532,7 @@ impl Daemon {
         let pending_s = self.engine.oldest_pending_s(status.now_us);
         self.record(|m| {
             m.settings_applied(shown);
-            (m.engine_retries, m.engine_given_up) = (engine.retries, engine.given_up);
-            m.settings_superseded = engine.superseded;
+            m.engine = engine;
             m.oldest_pending_s = pending_s;
         });
         self.applied_recorded = self.engine.applied_after_s().len();

@@ -16,7 +16,6 @@ use std::collections::BTreeMap;
 use hcp_datasets::rows::DecisionRow;
 use hcp_sim::world::{Command, World};
 
-use crate::backtest::percentile;
 use crate::economics::Setting;
 use crate::observe::Observation;
 use crate::policy::Decision;
@@ -106,8 +105,12 @@ pub struct Engine {
     cfg: EngineConfig,
     commanded: BTreeMap<String, Commanded>,
     counters: EngineCounters,
-    /// Seconds from each setting's first send to the telemetry showing it in effect.
-    applied_after_s: Vec<f64>,
+    /// How many settings telemetry showed in effect how long after they were first sent (whole
+    /// seconds: a count per duration, so a daemon running for months holds a few hundred keys,
+    /// not a number per setting).
+    applied_after_s: BTreeMap<u64, u64>,
+    /// The same, of the step applied last, one number each.
+    shown_last_step_s: Vec<f64>,
     /// The observation time of the step being applied.
     now_us: i64,
 }
@@ -138,18 +141,24 @@ impl Engine {
                 (g, Commanded { setting, pending: setting, sent_step: 0, sent_us: None, retries: 0, given_up: false })
             })
             .collect();
-        Engine { cfg, commanded, counters: EngineCounters::default(), applied_after_s: Vec::new(), now_us: 0 }
+        Engine {
+            cfg,
+            commanded,
+            counters: EngineCounters::default(),
+            applied_after_s: BTreeMap::new(),
+            shown_last_step_s: Vec::new(),
+            now_us: 0,
+        }
     }
 
     /// What the engine did so far, with the percentiles of how long settings took to apply.
     pub fn counters(&self) -> EngineCounters {
-        let mut sorted = self.applied_after_s.clone();
-        sorted.sort_by(f64::total_cmp);
+        let applied = self.applied_after_s.values().sum();
         EngineCounters {
-            applied: sorted.len() as u64,
-            applied_after_s_p50: percentile(&sorted, 0.5),
-            applied_after_s_p99: percentile(&sorted, 0.99),
-            applied_after_s_max: sorted.last().copied().unwrap_or(0.0),
+            applied,
+            applied_after_s_p50: counted_percentile(&self.applied_after_s, applied, 0.5),
+            applied_after_s_p99: counted_percentile(&self.applied_after_s, applied, 0.99),
+            applied_after_s_max: self.applied_after_s.keys().next_back().map_or(0.0, |&s| s as f64),
             ..self.counters.clone()
         }
     }
@@ -159,9 +168,10 @@ impl Engine {
         self.commanded.iter().map(|(g, c)| (g.as_str(), c.setting))
     }
 
-    /// Seconds from each setting's first send to the telemetry showing it, in the order shown.
-    pub fn applied_after_s(&self) -> &[f64] {
-        &self.applied_after_s
+    /// Seconds from first send to the telemetry showing it, of each setting shown in the step
+    /// applied last (whole seconds, as the counters have them).
+    pub fn shown_last_step_s(&self) -> &[f64] {
+        &self.shown_last_step_s
     }
 
     /// How long ago (seconds, at `now_us`) the oldest setting not yet shown was first sent; 0
@@ -183,6 +193,7 @@ impl Engine {
     ) -> Vec<DecisionRow> {
         let plan_id = format!("{policy}-{step}");
         self.now_us = obs.now_us;
+        self.shown_last_step_s.clear();
         let mut rows = Vec::new();
         let row =
             |site: &str, device: &str, action: &'static str, target: Option<f64>, job: Option<&str>| DecisionRow {
@@ -222,7 +233,9 @@ impl Engine {
                 let told = draw_w(c.setting, g.devices);
                 let c = match c.sent_us {
                     Some(sent) if in_effect(g, c.setting, self.cfg.telemetry_margin) == Some((true, true)) => {
-                        self.applied_after_s.push((obs.now_us - sent) as f64 / 1e6);
+                        let seconds = ((obs.now_us - sent).max(0) as f64 / 1e6).round() as u64;
+                        *self.applied_after_s.entry(seconds).or_default() += 1;
+                        self.shown_last_step_s.push(seconds as f64);
                         let c = Commanded { sent_us: None, ..c };
                         self.commanded.insert(g.id.clone(), c);
                         c
@@ -407,6 +420,19 @@ impl Engine {
     }
 }
 
+/// The `q` quantile of values held as a count per value, by the nearest rank of
+/// [`crate::backtest::percentile`] over the same values sorted (0 when there are none).
+fn counted_percentile(counts: &BTreeMap<u64, u64>, total: u64, q: f64) -> f64 {
+    let Some(last) = total.checked_sub(1) else { return 0.0 };
+    let rank = (last as f64 * q).round() as u64;
+    let mut below = 0;
+    let at_rank = counts.iter().find(|&(_, &n)| {
+        below += n;
+        below > rank
+    });
+    at_rank.map_or(0.0, |(&value, _)| value as f64)
+}
+
 /// Whether telemetry shows `setting` in effect: (the awake count, the target); `None` without
 /// telemetry. Failed devices neither run nor sleep, so only too many of either is a miss. The
 /// target holds when no device reports a higher one (exact); telemetry without reported targets
@@ -445,5 +471,29 @@ fn commands(group: &str, prev: Setting, next: Setting) -> Vec<(&'static str, Com
         awake.into_iter().chain(target).collect()
     } else {
         target.into_iter().chain(awake).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Counting the timings per value loses none of what sorting them all gave.
+        #[test]
+        fn counted_percentiles_are_those_of_the_sorted_values(
+            values in proptest::collection::vec(0u64..5_000, 0..300),
+            q in 0.0f64..=1.0,
+        ) {
+            let mut counts = BTreeMap::<u64, u64>::new();
+            for &v in &values {
+                *counts.entry(v).or_default() += 1;
+            }
+            let mut sorted: Vec<f64> = values.iter().map(|&v| v as f64).collect();
+            sorted.sort_by(f64::total_cmp);
+            let total = values.len() as u64;
+            prop_assert_eq!(counted_percentile(&counts, total, q), crate::backtest::percentile(&sorted, q));
+        }
     }
 }

@@ -334,8 +334,6 @@ struct Daemon {
     groups: Vec<Group>,
     caps: Vec<f64>,
     engine: Engine,
-    /// The engine's timed settings already in the metrics.
-    applied_recorded: usize,
     optimiser: Optimiser,
     /// The latest published prices the optimiser's outlook reads, updated every step.
     prices: std::sync::Arc<std::sync::Mutex<BTreeMap<String, f64>>>,
@@ -438,7 +436,6 @@ impl Daemon {
             groups,
             caps: cfg.fleet.sites.iter().map(|s| s.power_cap_mw * 1e6).collect(),
             engine: Engine::new(cfg.engine.clone(), current),
-            applied_recorded: 0,
             optimiser,
             prices,
             forecast,
@@ -528,14 +525,13 @@ impl Daemon {
         snap(&mut decision, &self.groups);
         let mut outbox = Outbox::default();
         let rows = self.engine.apply(&mut outbox, &obs, &decision, "optimiser", step);
-        let (engine, shown) = (self.engine.counters(), &self.engine.applied_after_s()[self.applied_recorded..]);
+        let (engine, shown) = (self.engine.counters(), self.engine.shown_last_step_s());
         let pending_s = self.engine.oldest_pending_s(status.now_us);
         self.record(|m| {
             m.settings_applied(shown);
             m.engine = engine;
             m.oldest_pending_s = pending_s;
         });
-        self.applied_recorded = self.engine.applied_after_s().len();
 
         // Journal every action before sending any; a key the journal holds is not sent again.
         let mut actions = outbox.actions.into_iter();

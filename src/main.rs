@@ -6,6 +6,7 @@ mod exporter_cmd;
 mod forecast_cmd;
 mod ingest_cmd;
 mod logging;
+mod open_files;
 #[cfg(feature = "otlp")]
 mod otlp;
 mod query_cmd;

@@ -67,6 +67,7 @@ const MODELS_ENV: &str = "HCP_SCHEDULER_MODELS";
 
 pub fn scheduler_cmd(a: SchedulerArgs) -> Result<()> {
     let _logs = crate::logging::init(&a.log, "hcp-scheduler")?;
+    make_room_for_miner_connections(a.miner_concurrency)?;
     let fleet = FleetConfig::load(&a.fleet).context("--fleet")?;
     let mut optimiser = hcp_scheduler::policy::OptimiserConfig::default();
     optimiser.ga.time_budget = Duration::from_millis(a.ga_ms);
@@ -136,6 +137,30 @@ pub fn scheduler_cmd(a: SchedulerArgs) -> Result<()> {
     };
     let summary = hcp_scheduler::daemon::run_until_signal(cfg)?;
     println!("{}", serde_json::to_string_pretty(&summary)?);
+    Ok(())
+}
+
+/// Open files the daemon needs with `concurrency` miner requests in flight: a socket each, and
+/// room for its own (the site's API, /metrics clients, the journal, the runtime's).
+fn open_files_needed(concurrency: u64) -> u64 {
+    concurrency + 64
+}
+
+/// Raises the soft open-file limit to what `--miner-concurrency` needs; refuses, naming both, a
+/// concurrency the hard limit cannot hold (past it, reads would fail miner by miner as if the
+/// miners were down).
+fn make_room_for_miner_connections(concurrency: u64) -> Result<()> {
+    let needed = open_files_needed(concurrency);
+    if let Some(hard) = crate::open_files::limits().hard.filter(|&hard| hard < needed) {
+        bail!(
+            "--miner-concurrency {concurrency}: that many miner connections and the daemon's own files need \
+             {needed} open files, and the hard limit here is {hard}: raise it (`ulimit -Hn`) or lower \
+             --miner-concurrency"
+        );
+    }
+    if let Some((before, after)) = crate::open_files::raise_to(needed) {
+        tracing::info!(before, after, concurrency, "open-file limit raised for the miner connections");
+    }
     Ok(())
 }
 

@@ -274,7 +274,7 @@ fn site(a: SiteArgs) -> Result<()> {
         world.skip_to(world.start_us + i64::from(a.history_days) * hcp_datasets::time::MICROS_PER_DAY)?;
     }
     let devices: usize = world.sites.iter().flat_map(|s| s.groups.iter()).map(|g| g.len()).sum();
-    if let Some((before, after)) = hcp_sim::site_server::raise_open_file_limit(open_files_needed(devices)) {
+    if let Some((before, after)) = crate::open_files::raise_to(open_files_needed(devices)) {
         eprintln!("open-file limit raised from {before} to {after} for {devices} miners");
     }
     let cfg = SiteServerConfig {

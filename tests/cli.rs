@@ -368,6 +368,30 @@ fn a_site_past_the_open_file_limit_raises_it_or_is_refused_naming_it() {
     assert!(!String::from_utf8_lossy(&out.stdout).contains("site ready"));
 }
 
+/// Each miner request the daemon has in flight is a socket: a `--miner-concurrency` the hard
+/// open-file limit cannot hold is refused at start, naming both, rather than seen later as miners
+/// failing to answer.
+#[test]
+fn a_miner_concurrency_past_the_open_file_limit_is_refused_naming_both() {
+    let dir = tempfile::tempdir().unwrap();
+    let fleet = Path::new(env!("CARGO_MANIFEST_DIR")).join("fleets/daemon-demo.toml");
+    let out = Command::new("bash")
+        .args([
+            "-c",
+            "ulimit -n 300 && exec \"$0\" scheduler --fleet \"$1\" --state \"$2\" --miner-concurrency 1000",
+            env!("CARGO_BIN_EXE_hcp"),
+        ])
+        .arg(&fleet)
+        .arg(dir.path().join("state"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("--miner-concurrency 1000") && stderr.contains("need 1064 open files"), "{stderr}");
+    assert!(stderr.contains("the hard limit here is 300"), "{stderr}");
+    assert!(!dir.path().join("state").exists(), "nothing written before the refusal");
+}
+
 #[test]
 fn sim_writes_a_fleets_history_and_names_a_bad_field() {
     let dir = tempfile::tempdir().unwrap();

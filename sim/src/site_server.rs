@@ -477,28 +477,6 @@ pub fn open_files_needed(miners: usize) -> u64 {
 /// Accepted miner connections waiting for a worker, at most.
 const QUEUED_CONNECTIONS: usize = 1024;
 
-/// Raises this process's soft open-file limit to `needed` when it is lower and the hard limit
-/// allows; returns the limit before and after when it changed it. A limit it cannot raise far
-/// enough is left: the first miner past it is refused, naming the limit.
-pub fn raise_open_file_limit(needed: u64) -> Option<(u64, u64)> {
-    #[cfg(unix)]
-    {
-        use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
-        let now = getrlimit(Resource::Nofile);
-        let soft = now.current?; // None: unlimited
-        if soft >= needed || now.maximum.is_some_and(|hard| hard < needed) {
-            return None;
-        }
-        setrlimit(Resource::Nofile, Rlimit { current: Some(needed), maximum: now.maximum }).ok()?;
-        Some((soft, needed))
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = needed;
-        None
-    }
-}
-
 /// Threads answering the miners: one polls every miner's listening socket and hands each
 /// connection to a few workers. A site of 20,000 miners needs 20,000 listening sockets (open
 /// files) but not 20,000 threads.
